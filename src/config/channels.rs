@@ -1,0 +1,171 @@
+//! `config/channels.yaml`: how wagate talks to Meta and to whom it hands each conversation.
+//!
+//! Every optional key has its default here, in one place, so the README's reference table and
+//! the code cannot drift apart (the config tests check the defaults).
+
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The whole `channels.yaml` file.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChannelsFile {
+    pub channels: Channels,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Channels {
+    pub whatsapp: WhatsAppChannel,
+}
+
+/// `channels.whatsapp`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WhatsAppChannel {
+    /// Compared (in constant time) with `hub.verify_token` in Meta's handshake. Empty never matches.
+    #[serde(default)]
+    pub verify_token: Secret,
+    /// Bearer token for the Graph API. Empty means dry run: replies are logged, not sent.
+    #[serde(default)]
+    pub access_token: Secret,
+    /// The business number replies are sent from (unless `numbers` routes elsewhere). Empty: dry run.
+    #[serde(default)]
+    pub phone_number_id: String,
+    /// Key of the `X-Hub-Signature-256` HMAC. Empty: signatures are not checked (warned at start).
+    #[serde(default)]
+    pub app_secret: Secret,
+    /// The agent that answers numbers not listed in `numbers`.
+    pub default_agent: String,
+    /// Outbound cap for the whole channel; sends over it wait, none is dropped.
+    #[serde(default)]
+    pub rate_limit: RateLimit,
+    #[serde(default = "default_graph_api_base")]
+    pub graph_api_base: String,
+    #[serde(default = "default_graph_api_version")]
+    pub graph_api_version: String,
+    /// phone_number_id -> agent name, for several business numbers on one app.
+    #[serde(default)]
+    pub numbers: BTreeMap<String, String>,
+    /// Wait this long after a conversation's first pending message before starting its turn,
+    /// so a burst of short messages becomes one turn.
+    #[serde(default)]
+    pub debounce_ms: u64,
+    /// Sent to the user when every model fails or the turn times out.
+    #[serde(default = "default_error_reply")]
+    pub error_reply: String,
+
+    // ---- wagate extensions: not in the reference platform, all optional ----
+    /// Largest webhook body accepted; bigger bodies get 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// How many conversations may run a turn at the same time.
+    #[serde(default = "default_max_concurrent_turns")]
+    pub max_concurrent_turns: usize,
+    /// On SIGTERM, how long running turns may take to finish before the process exits anyway
+    /// (their messages stay in the inbox and are resumed at the next start).
+    #[serde(default = "default_shutdown_grace_seconds")]
+    pub shutdown_grace_seconds: u64,
+    /// Per-type download limits for inbound media, in bytes.
+    #[serde(default)]
+    pub media_max_bytes: MediaLimits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimit {
+    #[serde(default = "default_window_seconds")]
+    pub window_seconds: u64,
+    #[serde(default = "default_max_messages")]
+    pub max_messages: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            window_seconds: default_window_seconds(),
+            max_messages: default_max_messages(),
+        }
+    }
+}
+
+/// Meta's own limits (DESIGN.md): image 5 MB, audio and video 16 MB, documents 100 MB,
+/// stickers are small (500 KB animated).
+#[derive(Debug, Clone, Deserialize)]
+pub struct MediaLimits {
+    #[serde(default = "default_image_max")]
+    pub image: u64,
+    #[serde(default = "default_av_max")]
+    pub audio: u64,
+    #[serde(default = "default_av_max")]
+    pub video: u64,
+    #[serde(default = "default_document_max")]
+    pub document: u64,
+    #[serde(default = "default_sticker_max")]
+    pub sticker: u64,
+}
+
+impl Default for MediaLimits {
+    fn default() -> Self {
+        MediaLimits {
+            image: default_image_max(),
+            audio: default_av_max(),
+            video: default_av_max(),
+            document: default_document_max(),
+            sticker: default_sticker_max(),
+        }
+    }
+}
+
+impl WhatsAppChannel {
+    /// Dry run: no access token or no phone number id, so nothing can be sent to Meta.
+    pub fn dry_run(&self) -> bool {
+        self.access_token.is_empty() || self.phone_number_id.is_empty()
+    }
+
+    /// The agent that answers messages arriving on `phone_number_id`, or `None` when `numbers`
+    /// is configured and this number is neither in it nor the channel's own number.
+    pub fn agent_for_number(&self, phone_number_id: &str) -> Option<&str> {
+        if let Some(agent) = self.numbers.get(phone_number_id) {
+            return Some(agent);
+        }
+        if self.numbers.is_empty() || phone_number_id == self.phone_number_id {
+            return Some(&self.default_agent);
+        }
+        None
+    }
+}
+
+fn default_graph_api_base() -> String {
+    "https://graph.facebook.com".into()
+}
+fn default_graph_api_version() -> String {
+    "v25.0".into()
+}
+fn default_error_reply() -> String {
+    "Sorry, something went wrong on our side. Please try again in a moment.".into()
+}
+fn default_max_body_bytes() -> usize {
+    4 * 1024 * 1024
+}
+fn default_max_concurrent_turns() -> usize {
+    64
+}
+fn default_shutdown_grace_seconds() -> u64 {
+    20
+}
+fn default_window_seconds() -> u64 {
+    60
+}
+fn default_max_messages() -> u32 {
+    30
+}
+fn default_image_max() -> u64 {
+    5 * 1024 * 1024
+}
+fn default_av_max() -> u64 {
+    16 * 1024 * 1024
+}
+fn default_document_max() -> u64 {
+    100 * 1024 * 1024
+}
+fn default_sticker_max() -> u64 {
+    512 * 1024
+}

@@ -1,0 +1,25 @@
+//! wagate: an LLM agent on a WhatsApp business number.
+//!
+//! A tour of the modules, in the order a message travels through them:
+//!
+//! - [`config`]: `channels.yaml` and `agents/*.agent.yaml`, `${VAR}` expansion, validation.
+//! - [`http`]: the axum router: Meta's webhook (handshake, signed POST), health, metrics.
+//! - [`whatsapp`]: Meta's protocol: signatures, the typed webhook payload, the Graph API client,
+//!   Markdown-to-WhatsApp formatting and reply splitting.
+//! - [`inbox`]: the durable SQLite inbox (record, dedupe, statuses, resume) and the dispatcher
+//!   that runs one ordered lane per conversation.
+//! - [`agent`]: one turn: prompt, ReAct loop, tools.
+//! - [`llm`]: model providers (Ollama, OpenAI-compatible) and the router between them.
+//! - [`memory`]: sliding-window conversation memory in the same SQLite database.
+//! - [`guardrails`]: PII redaction and length limits on input and output.
+//! - [`secret`]: a string type that never prints its value.
+
+pub mod agent;
+pub mod config;
+pub mod guardrails;
+pub mod http;
+pub mod inbox;
+pub mod llm;
+pub mod memory;
+pub mod secret;
+pub mod whatsapp;
