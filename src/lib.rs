@@ -13,13 +13,22 @@
 //! - [`memory`]: sliding-window conversation memory in the same SQLite database.
 //! - [`guardrails`]: PII redaction and length limits on input and output.
 //! - [`secret`]: a string type that never prints its value.
+//! - [`runtime`]: the config in force, swapped atomically on reload.
+//! - [`metrics`]: the Prometheus registry behind `/metrics`.
+//! - [`server`]: wiring it all together; [`cli`] and [`simulate`]: the command line.
 
 pub mod agent;
+pub mod cli;
 pub mod config;
 pub mod guardrails;
 pub mod http;
 pub mod inbox;
 pub mod llm;
 pub mod memory;
+pub mod metrics;
+pub mod runtime;
 pub mod secret;
+pub mod server;
+pub mod simulate;
+pub mod telemetry;
 pub mod whatsapp;

@@ -1,5 +1,9 @@
 //! The durable inbox (SQLite) and the dispatcher that turns it into ordered per-conversation turns.
 
+pub mod dispatcher;
+pub mod store;
 pub mod turn;
 
+pub use store::{Batch, InboundState, NewInbound, RecordOutcome, ReplyPart, StatusUpdate, Store, StoreError, TurnOutcome};
+pub use dispatcher::{Dispatcher, DispatcherSettings, TurnHandler};
 pub use turn::*;

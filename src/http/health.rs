@@ -1,0 +1,62 @@
+//! `/healthz`, `/readyz`, `/metrics`.
+
+use super::AppState;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use std::time::Duration;
+
+/// Alive: the process answers.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Ready: config loaded and the database answering. The body says what an operator wants to
+/// know at a glance.
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let db_ok = refresh_backlog(&state).await;
+    let loaded = state.config.current();
+    let channel = &loaded.config.whatsapp;
+    let body = serde_json::json!({
+        "status": if db_ok { "ready" } else { "database unavailable" },
+        "config_generation": loaded.generation,
+        "config_loaded_at": loaded.loaded_at.to_rfc3339(),
+        "signature_check": !channel.app_secret.is_empty(),
+        "dry_run": channel.dry_run(),
+        "inbox_open_messages": state.metrics.value("wagate_inbox_open_messages", &[]),
+    });
+    let status = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body))
+}
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    refresh_backlog(&state).await;
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+}
+
+/// Read the inbox depth into the gauges; `false` when the database does not answer in time.
+async fn refresh_backlog(state: &AppState) -> bool {
+    match tokio::time::timeout(Duration::from_secs(2), state.store.backlog()).await {
+        Ok(Ok(backlog)) => {
+            let age = backlog
+                .oldest_received_at
+                .map(|t| ((chrono::Utc::now().timestamp_millis() - t).max(0) as f64) / 1000.0)
+                .unwrap_or(0.0);
+            state.metrics.gauge_set("wagate_inbox_open_messages", &[], backlog.open_messages as f64);
+            state.metrics.gauge_set("wagate_inbox_oldest_pending_age_seconds", &[], age);
+            true
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "database check failed");
+            false
+        }
+        Err(_) => {
+            tracing::error!("database check timed out");
+            false
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Meta's webhook: the GET handshake and the signed POST.
+//!
+//! The POST path is: signature over the raw bytes (before any parsing, because Meta signs the
+//! exact bytes it sent and any re-serialisation breaks the check) → tolerant parse → one
+//! durable record of everything in the body → 200. The answer goes out only after the commit,
+//! so a crash after the 200 loses nothing; the agent runs later, in the dispatcher.
+
+use super::{ApiError, AppState};
+use crate::config::WhatsAppChannel;
+use crate::inbox::{Batch, InboundState, LaneKey, NewInbound, StatusUpdate};
+use crate::whatsapp::payload::{self, PayloadError, Webhook};
+use crate::whatsapp::signature;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+#[derive(Deserialize)]
+pub struct Handshake {
+    #[serde(rename = "hub.mode")]
+    mode: Option<String>,
+    #[serde(rename = "hub.verify_token")]
+    verify_token: Option<String>,
+    #[serde(rename = "hub.challenge")]
+    challenge: Option<String>,
+}
+
+/// `GET`: Meta proves it knows the verify token; we echo the challenge. Never behind the
+/// signature check (Meta does not sign GETs).
+pub async fn handshake(
+    State(state): State<AppState>,
+    query: Result<Query<Handshake>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Ok(Query(query)) = query else {
+        return Err(ApiError::Forbidden);
+    };
+    let config = state.config.current();
+    let expected = config.config.whatsapp.verify_token.expose().as_bytes();
+    let given = query.verify_token.as_deref().unwrap_or("").as_bytes();
+    // An empty configured token must never match, not even an empty `hub.verify_token`.
+    let token_ok = !expected.is_empty() && bool::from(expected.ct_eq(given));
+    if query.mode.as_deref() != Some("subscribe") || !token_ok {
+        tracing::warn!(mode = ?query.mode, "webhook verification refused: wrong hub.mode or verify token");
+        return Err(ApiError::Forbidden);
+    }
+    tracing::info!("webhook verified by Meta");
+    Ok(([(header::CONTENT_TYPE, "text/plain")], query.challenge.unwrap_or_default()))
+}
+
+/// `POST`: a signed notification. 401 bad signature, 400 not a JSON object, 413 too large
+/// (by the body limit layer), 503 when the inbox cannot record it (Meta redelivers), else 200.
+pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<impl IntoResponse, ApiError> {
+    let config = state.config.current();
+    let channel = &config.config.whatsapp;
+    let metrics = &state.metrics;
+
+    if !channel.app_secret.is_empty() {
+        let header = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
+        if let Err(e) = signature::verify(channel.app_secret.expose().as_bytes(), &body, header) {
+            metrics.inc("wagate_webhooks_total", &[("outcome", "unauthorized")]);
+            tracing::warn!(reason = %e, "webhook refused: signature check failed");
+            return Err(ApiError::Unauthorized);
+        }
+    }
+
+    let webhook = match payload::parse(&body) {
+        Ok(webhook) => webhook,
+        Err(e) => {
+            metrics.inc("wagate_webhooks_total", &[("outcome", "bad_request")]);
+            tracing::warn!(reason = %e, "webhook refused: body is not a JSON object");
+            return Err(ApiError::BadRequest(match e {
+                PayloadError::NotJson(_) => "body is not JSON",
+                PayloadError::NotAnObject => "body is not a JSON object",
+            }));
+        }
+    };
+
+    let batch = to_batch(&webhook, channel, &body);
+    let (statuses, dead_letters) = (batch.statuses.len(), batch.dead_letters.len());
+    let outcome = match state.store.record(batch).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            metrics.inc("wagate_webhooks_total", &[("outcome", "unavailable")]);
+            tracing::error!(error = %e, "webhook not recorded; answering 503 so Meta redelivers");
+            return Err(ApiError::Unavailable);
+        }
+    };
+
+    metrics.inc("wagate_webhooks_total", &[("outcome", "accepted")]);
+    if outcome.new_pending_messages > 0 {
+        metrics.add("wagate_messages_recorded_total", &[("state", "pending")], outcome.new_pending_messages as f64);
+    }
+    if outcome.new_skipped > 0 {
+        metrics.add("wagate_messages_recorded_total", &[("state", "skipped")], outcome.new_skipped as f64);
+    }
+    if outcome.duplicates > 0 {
+        metrics.add("wagate_duplicates_dropped_total", &[], outcome.duplicates as f64);
+        tracing::debug!(duplicates = outcome.duplicates, "redelivered messages dropped");
+    }
+    if statuses > 0 {
+        metrics.add("wagate_statuses_recorded_total", &[], statuses as f64);
+    }
+    if dead_letters > 0 {
+        metrics.add("wagate_dead_letters_total", &[], dead_letters as f64);
+    }
+    for lane in outcome.new_pending {
+        state.dispatcher.notify(lane);
+    }
+    Ok("")
+}
+
+/// Everything the body carries, as the store records it. Nothing is dropped silently: what
+/// cannot be routed or is not understood becomes a dead letter with its reason.
+fn to_batch(webhook: &Webhook, channel: &WhatsAppChannel, body: &[u8]) -> Batch {
+    let mut batch = Batch::default();
+    let mut unhandled: Vec<String> = Vec::new();
+
+    for change in &webhook.changes {
+        if change.field != "messages" {
+            unhandled.push(format!("field `{}` is not handled", change.field));
+            continue;
+        }
+        let Some(metadata) = change.metadata.as_ref().filter(|m| !m.phone_number_id.is_empty()) else {
+            if !change.messages.is_empty() {
+                unhandled.push("messages without metadata.phone_number_id".into());
+            }
+            continue;
+        };
+        for message in &change.messages {
+            let Some(user) = message.sender() else {
+                unhandled.push(format!("message {} has no sender", message.id));
+                continue;
+            };
+            if message.id.is_empty() {
+                unhandled.push("message without an id".into());
+                continue;
+            }
+            let (state, note) = initial_state(channel, &metadata.phone_number_id, &message.kind_name);
+            batch.messages.push(NewInbound {
+                message_id: message.id.clone(),
+                lane: LaneKey { phone_number_id: metadata.phone_number_id.clone(), user: user.to_string() },
+                display_phone_number: metadata.display_phone_number.clone(),
+                contact_name: change.contact_name_for(message).map(str::to_string),
+                kind: message.kind_name.clone(),
+                timestamp: message.timestamp,
+                raw: message.raw.to_string(),
+                state,
+                note,
+            });
+        }
+        for status in &change.statuses {
+            batch.statuses.push(StatusUpdate {
+                message_id: status.id.clone(),
+                recipient: status.recipient_id.clone(),
+                status: status.status.as_str().to_string(),
+                rank: i64::from(status.status.rank()),
+                errors: (!status.errors.is_empty()).then(|| status.raw.get("errors").map(|e| e.to_string()).unwrap_or_default()),
+                pricing: status.raw.get("pricing").map(|p| p.to_string()),
+            });
+        }
+        if !change.errors.is_empty() {
+            unhandled.push(format!("webhook errors: {}", describe_errors(&change.errors)));
+        }
+    }
+    if webhook.changes.is_empty() {
+        unhandled.push("no entry with changes".into());
+    }
+    if !unhandled.is_empty() {
+        unhandled.dedup();
+        tracing::info!(reasons = %unhandled.join("; "), "webhook content kept as a dead letter");
+        batch.dead_letters.push((unhandled.join("; "), String::from_utf8_lossy(body).into_owned()));
+    }
+    batch
+}
+
+/// Reactions are kept on record but not answered; so are messages to a number no agent serves.
+fn initial_state(channel: &WhatsAppChannel, phone_number_id: &str, kind: &str) -> (InboundState, Option<String>) {
+    if channel.agent_for_number(phone_number_id).is_none() {
+        tracing::warn!(phone_number_id, "message for a business number that `numbers` does not list; not answered");
+        return (InboundState::Skipped, Some(format!("number {phone_number_id} is not served by any agent")));
+    }
+    if kind == "reaction" {
+        return (InboundState::Skipped, Some("reactions are recorded, not answered".into()));
+    }
+    (InboundState::Pending, None)
+}
+
+fn describe_errors(errors: &[payload::WebhookError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{} {}", e.code.map(|c| c.to_string()).unwrap_or_default(), e.title.as_deref().unwrap_or("")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

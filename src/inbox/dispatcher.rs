@@ -1,0 +1,227 @@
+//! The dispatcher: one ordered lane per conversation, lanes in parallel under a global bound.
+//!
+//! A lane is a task that exists only while its conversation has work. When the webhook records
+//! new messages it calls [`Dispatcher::notify`]; an idle lane starts, waits `debounce`, takes
+//! every pending message of its conversation as one turn (from the store, so nothing is held
+//! only in memory), hands it to the [`TurnHandler`], records the outcome, and repeats until the
+//! store has nothing left for it. Messages of one lane are therefore answered strictly in
+//! arrival order and never by two turns at once.
+
+use super::{LaneKey, Store, Turn, TurnOutcome};
+use crate::metrics::Metrics;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Answers one turn. The agent and the Graph API client plug in here.
+pub trait TurnHandler: Send + Sync + 'static {
+    fn handle(&self, turn: Turn) -> Pin<Box<dyn Future<Output = TurnOutcome> + Send + '_>>;
+}
+
+/// A turn that keeps asking to be retried is failed after this many attempts, so a poisoned
+/// conversation cannot loop forever.
+const MAX_ATTEMPTS: u32 = 8;
+
+pub struct DispatcherSettings {
+    /// Turns running at the same time, across all conversations.
+    pub max_concurrent_turns: usize,
+    /// Wait this long before a lane takes its turn, to gather a burst.
+    pub debounce: Duration,
+}
+
+pub struct Dispatcher {
+    store: Store,
+    handler: Arc<dyn TurnHandler>,
+    permits: Arc<Semaphore>,
+    debounce: Duration,
+    /// Lanes with a running task. `dirty` is set by `notify` so a lane about to go idle looks
+    /// at the store once more: a message committed while it was finishing is never stranded.
+    lanes: Mutex<HashMap<LaneKey, LaneState>>,
+    tasks: TaskTracker,
+    stopping: CancellationToken,
+    metrics: Arc<Metrics>,
+}
+
+#[derive(Default)]
+struct LaneState {
+    dirty: bool,
+}
+
+impl Dispatcher {
+    pub fn new(store: Store, handler: Arc<dyn TurnHandler>, settings: DispatcherSettings, metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(Dispatcher {
+            store,
+            handler,
+            permits: Arc::new(Semaphore::new(settings.max_concurrent_turns.max(1))),
+            debounce: settings.debounce,
+            lanes: Mutex::new(HashMap::new()),
+            tasks: TaskTracker::new(),
+            stopping: CancellationToken::new(),
+            metrics,
+        })
+    }
+
+    /// New work was committed for `lane`: make sure a lane task will see it.
+    pub fn notify(self: &Arc<Self>, lane: LaneKey) {
+        if self.stopping.is_cancelled() {
+            return; // left in the inbox; resumed at the next start
+        }
+        let start = {
+            let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
+            match lanes.get_mut(&lane) {
+                Some(state) => {
+                    state.dirty = true;
+                    false
+                }
+                None => {
+                    lanes.insert(lane.clone(), LaneState { dirty: true });
+                    true
+                }
+            }
+        };
+        if start {
+            self.metrics.gauge_add("wagate_lanes_active", &[], 1.0);
+            let this = Arc::clone(self);
+            self.tasks.spawn(async move { this.run_lane(lane).await });
+        }
+    }
+
+    /// Resume everything the inbox holds (after a restart or a crash). Returns how many
+    /// conversations had work.
+    pub async fn resume(self: &Arc<Self>) -> Result<usize, super::StoreError> {
+        let lanes = self.store.open_lanes().await?;
+        let count = lanes.len();
+        for lane in lanes {
+            self.notify(lane);
+        }
+        Ok(count)
+    }
+
+    /// Stop taking new turns, give running ones until `grace` to finish, and return. Whatever
+    /// is unfinished stays in the inbox and is resumed at the next start.
+    pub async fn shutdown(&self, grace: Duration) -> bool {
+        self.stopping.cancel();
+        self.tasks.close();
+        let finished = tokio::time::timeout(grace, self.tasks.wait()).await.is_ok();
+        if !finished {
+            tracing::warn!(
+                grace_seconds = grace.as_secs(),
+                "turns still running at the shutdown deadline; they resume at the next start"
+            );
+        }
+        finished
+    }
+
+    async fn run_lane(self: Arc<Self>, lane: LaneKey) {
+        loop {
+            if !self.debounce.is_zero() && self.cancellable(tokio::time::sleep(self.debounce)).await.is_none() {
+                break;
+            }
+            self.metrics.gauge_add("wagate_lanes_waiting", &[], 1.0);
+            let permit = self.cancellable(Arc::clone(&self.permits).acquire_owned()).await;
+            self.metrics.gauge_add("wagate_lanes_waiting", &[], -1.0);
+            let Some(Ok(permit)) = permit else {
+                break; // stopping (or the semaphore closed, which only happens when stopping)
+            };
+            self.lane_state(&lane, |s| s.dirty = false);
+            let turn = match self.store.claim_turn(lane.clone()).await {
+                Ok(turn) => turn,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot claim a turn; the lane retries in 1 s");
+                    drop(permit);
+                    if self.cancellable(tokio::time::sleep(Duration::from_secs(1))).await.is_none() {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            let Some(turn) = turn else {
+                drop(permit);
+                if self.idle_or_continue(&lane) {
+                    return;
+                }
+                continue;
+            };
+            let retry_after = self.run_turn(turn).await;
+            drop(permit);
+            if let Some(delay) = retry_after {
+                if self.cancellable(tokio::time::sleep(delay)).await.is_none() {
+                    break;
+                }
+            }
+        }
+        // Stopping: forget the lane; its work stays in the inbox.
+        self.remove_lane(&lane);
+    }
+
+    /// Run one turn and record its outcome. Returns the delay before retrying, if any.
+    async fn run_turn(&self, turn: Turn) -> Option<Duration> {
+        let turn_id = turn.id;
+        let attempt = turn.attempt;
+        let started = Instant::now();
+        let mut outcome = self.handler.handle(turn).await;
+        self.metrics.observe("wagate_turn_duration_seconds", &[], started.elapsed().as_secs_f64());
+        if let TurnOutcome::RetryLater { reason, .. } = &outcome {
+            if attempt + 1 >= MAX_ATTEMPTS {
+                outcome = TurnOutcome::Failed(format!("gave up after {MAX_ATTEMPTS} attempts: {reason}"));
+            }
+        }
+        let label = match &outcome {
+            TurnOutcome::Done => "done",
+            TurnOutcome::Failed(_) => "failed",
+            TurnOutcome::RetryLater { .. } => "retry_later",
+        };
+        self.metrics.inc("wagate_turns_total", &[("outcome", label)]);
+        let retry = match &outcome {
+            TurnOutcome::RetryLater { after, .. } => Some(*after),
+            _ => None,
+        };
+        if let TurnOutcome::Failed(reason) = &outcome {
+            tracing::warn!(turn_id, reason = %reason, "turn failed; `wagate inbox` lists it");
+        }
+        if let Err(e) = self.store.finish_turn(turn_id, outcome).await {
+            // The turn stays `running` in the store and is resumed at the next start.
+            tracing::error!(turn_id, error = %e, "cannot record the end of a turn");
+        }
+        retry
+    }
+
+    /// `true` when the lane is idle and removed; `false` when new work arrived meanwhile.
+    fn idle_or_continue(&self, lane: &LaneKey) -> bool {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        if lanes.get(lane).is_some_and(|s| s.dirty) {
+            return false;
+        }
+        lanes.remove(lane);
+        drop(lanes);
+        self.metrics.gauge_add("wagate_lanes_active", &[], -1.0);
+        true
+    }
+
+    fn remove_lane(&self, lane: &LaneKey) {
+        let removed = self.lanes.lock().unwrap_or_else(|p| p.into_inner()).remove(lane).is_some();
+        if removed {
+            self.metrics.gauge_add("wagate_lanes_active", &[], -1.0);
+        }
+    }
+
+    fn lane_state(&self, lane: &LaneKey, f: impl FnOnce(&mut LaneState)) {
+        if let Some(state) = self.lanes.lock().unwrap_or_else(|p| p.into_inner()).get_mut(lane) {
+            f(state);
+        }
+    }
+
+    /// `None` when shutdown began before `fut` finished.
+    async fn cancellable<T>(&self, fut: impl Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            biased;
+            _ = self.stopping.cancelled() => None,
+            v = fut => Some(v),
+        }
+    }
+}

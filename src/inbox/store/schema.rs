@@ -1,0 +1,77 @@
+//! The inbox schema. Created on open; every statement is idempotent so a restart (or an
+//! operator command opening the same file while the server runs) is safe.
+
+use rusqlite::Connection;
+
+pub(super) const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS inbound (
+    seq                  INTEGER PRIMARY KEY AUTOINCREMENT, -- arrival order: the answering order
+    message_id           TEXT NOT NULL UNIQUE,               -- Meta's wamid: the dedupe key
+    phone_number_id      TEXT NOT NULL,
+    display_phone_number TEXT NOT NULL DEFAULT '',
+    user                 TEXT NOT NULL,
+    contact_name         TEXT,
+    kind                 TEXT NOT NULL,
+    timestamp            INTEGER NOT NULL,
+    raw                  TEXT NOT NULL,                      -- the message object as Meta sent it
+    received_at          INTEGER NOT NULL,                   -- unix milliseconds
+    state                TEXT NOT NULL,                      -- pending | taken | done | failed | skipped
+    turn_id              INTEGER,
+    note                 TEXT                                -- why it was skipped or failed
+);
+CREATE INDEX IF NOT EXISTS inbound_open_by_lane
+    ON inbound (phone_number_id, user, seq) WHERE state IN ('pending', 'taken');
+
+CREATE TABLE IF NOT EXISTS turns (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    phone_number_id TEXT NOT NULL,
+    user            TEXT NOT NULL,
+    state           TEXT NOT NULL,                           -- running | done | failed
+    attempts        INTEGER NOT NULL DEFAULT 1,
+    started_at      INTEGER NOT NULL,
+    finished_at     INTEGER,
+    error           TEXT
+);
+CREATE INDEX IF NOT EXISTS turns_running ON turns (phone_number_id, user) WHERE state = 'running';
+
+CREATE TABLE IF NOT EXISTS reply_parts (
+    turn_id     INTEGER NOT NULL,
+    idx         INTEGER NOT NULL,
+    text        TEXT NOT NULL,
+    outbound_id TEXT,                                        -- set once Meta accepted the part
+    status      TEXT,                                        -- latest delivery status
+    status_rank INTEGER NOT NULL DEFAULT 0,
+    error       TEXT,
+    sent_at     INTEGER,
+    PRIMARY KEY (turn_id, idx)
+);
+CREATE INDEX IF NOT EXISTS reply_parts_outbound ON reply_parts (outbound_id);
+
+CREATE TABLE IF NOT EXISTS outbound_status (
+    message_id  TEXT PRIMARY KEY,                            -- the wamid Meta gave our send
+    recipient   TEXT,
+    status      TEXT NOT NULL,
+    rank        INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    errors      TEXT,
+    pricing     TEXT
+);
+
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at INTEGER NOT NULL,
+    reason      TEXT NOT NULL,
+    body        TEXT NOT NULL
+);
+"#;
+
+/// Pragmas for every connection. WAL lets readers (operator commands, memory) run beside the
+/// writer; `synchronous = FULL` makes each commit reach the disk before the 200 goes out, and
+/// group commit keeps that affordable.
+pub(super) fn configure(conn: &Connection, synchronous: &str) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! Store behaviour against a real SQLite file.
+
+use super::*;
+use crate::inbox::LaneKey;
+
+fn lane(user: &str) -> LaneKey {
+    LaneKey { phone_number_id: "PNID".into(), user: user.into() }
+}
+
+fn message(id: &str, user: &str) -> NewInbound {
+    NewInbound {
+        message_id: id.into(),
+        lane: lane(user),
+        display_phone_number: "15550000000".into(),
+        contact_name: Some("Ana".into()),
+        kind: "text".into(),
+        timestamp: 1_700_000_000,
+        raw: format!(r#"{{"id":"{id}","type":"text","text":{{"body":"hi {id}"}}}}"#),
+        state: InboundState::Pending,
+        note: None,
+    }
+}
+
+fn batch(messages: Vec<NewInbound>) -> Batch {
+    Batch { messages, ..Batch::default() }
+}
+
+fn open(dir: &tempfile::TempDir) -> Store {
+    Store::open(dir.path(), Durability::Normal).expect("store opens")
+}
+
+#[tokio::test]
+async fn a_redelivered_message_is_recorded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let first = store.record(batch(vec![message("m1", "u1")])).await.unwrap();
+    assert_eq!(first.new_pending, vec![lane("u1")]);
+    assert_eq!(first.new_pending_messages, 1);
+    let again = store.record(batch(vec![message("m1", "u1"), message("m1", "u1")])).await.unwrap();
+    assert_eq!(again.duplicates, 2);
+    assert!(again.new_pending.is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_deliveries_of_one_message_record_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.record(batch(vec![message("same", "u1")])).await.unwrap() })
+        })
+        .collect();
+    let mut new = 0;
+    for t in tasks {
+        new += t.await.unwrap().new_pending_messages;
+    }
+    assert_eq!(new, 1);
+}
+
+#[tokio::test]
+async fn a_turn_takes_every_pending_message_of_its_lane_in_arrival_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.record(batch(vec![message("a", "u1"), message("x", "u2"), message("b", "u1")])).await.unwrap();
+    store.record(batch(vec![message("c", "u1")])).await.unwrap();
+    let turn = store.claim_turn(lane("u1")).await.unwrap().expect("a turn");
+    let ids: Vec<_> = turn.messages.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(ids, ["a", "b", "c"]);
+    assert_eq!(turn.messages[0].raw["text"]["body"], "hi a");
+    assert_eq!(turn.messages[0].contact_name.as_deref(), Some("Ana"));
+    store.finish_turn(turn.id, TurnOutcome::Done).await.unwrap();
+    assert!(store.claim_turn(lane("u1")).await.unwrap().is_none());
+    assert_eq!(store.open_lanes().await.unwrap(), vec![lane("u2")]);
+}
+
+#[tokio::test]
+async fn an_interrupted_turn_is_resumed_with_the_same_id_and_messages_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let turn_id = {
+        let store = open(&dir);
+        store.record(batch(vec![message("a", "u1"), message("b", "u1")])).await.unwrap();
+        let turn = store.claim_turn(lane("u1")).await.unwrap().unwrap();
+        store.save_reply(turn.id, vec!["part one".into(), "part two".into()]).await.unwrap();
+        store.mark_part_sent(turn.id, 0, "wamid.out1".into()).await.unwrap();
+        // A message arriving during the interrupted turn belongs to the next turn.
+        store.record(batch(vec![message("c", "u1")])).await.unwrap();
+        turn.id
+    }; // "crash": the store is dropped without finishing the turn
+
+    let store = open(&dir);
+    assert_eq!(store.open_lanes().await.unwrap(), vec![lane("u1")]);
+    let resumed = store.claim_turn(lane("u1")).await.unwrap().unwrap();
+    assert_eq!(resumed.id, turn_id);
+    assert_eq!(resumed.attempt, 1);
+    let ids: Vec<_> = resumed.messages.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"]);
+    let reply = store.load_reply(turn_id).await.unwrap().unwrap();
+    assert_eq!(reply[0].outbound_id.as_deref(), Some("wamid.out1"));
+    assert_eq!(reply[1].outbound_id, None);
+    store.finish_turn(turn_id, TurnOutcome::Done).await.unwrap();
+
+    let next = store.claim_turn(lane("u1")).await.unwrap().unwrap();
+    assert_ne!(next.id, turn_id);
+    assert_eq!(next.messages.len(), 1);
+    assert_eq!(next.messages[0].message_id, "c");
+}
+
+#[tokio::test]
+async fn saving_a_reply_twice_keeps_the_first_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.record(batch(vec![message("a", "u1")])).await.unwrap();
+    let turn = store.claim_turn(lane("u1")).await.unwrap().unwrap();
+    store.save_reply(turn.id, vec!["first".into()]).await.unwrap();
+    let parts = store.save_reply(turn.id, vec!["second".into()]).await.unwrap();
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0].text, "first");
+}
+
+#[tokio::test]
+async fn statuses_only_move_forward_and_failed_is_final() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let status = |s: &str, rank| StatusUpdate {
+        message_id: "wamid.out".into(),
+        recipient: Some("u1".into()),
+        status: s.into(),
+        rank,
+        errors: None,
+        pricing: None,
+    };
+    for (s, rank) in [("read", 3), ("sent", 1), ("delivered", 2)] {
+        store.record(Batch { statuses: vec![status(s, rank)], ..Batch::default() }).await.unwrap();
+    }
+    assert_eq!(read_status(&store).await, "read");
+    store.record(Batch { statuses: vec![status("failed", 5)], ..Batch::default() }).await.unwrap();
+    store.record(Batch { statuses: vec![status("played", 4)], ..Batch::default() }).await.unwrap();
+    assert_eq!(read_status(&store).await, "failed");
+}
+
+async fn read_status(store: &Store) -> String {
+    store
+        .call(|c| c.query_row("SELECT status FROM outbound_status WHERE message_id = 'wamid.out'", [], |r| r.get(0)))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn skipped_messages_are_kept_but_never_become_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let mut reaction = message("r1", "u1");
+    reaction.state = InboundState::Skipped;
+    let outcome = store.record(batch(vec![reaction.clone()])).await.unwrap();
+    assert_eq!(outcome.new_skipped, 1);
+    assert!(store.claim_turn(lane("u1")).await.unwrap().is_none());
+    // and it is still deduplicated
+    assert_eq!(store.record(batch(vec![reaction])).await.unwrap().duplicates, 1);
+}
+
+#[tokio::test]
+async fn the_backlog_counts_unanswered_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.record(batch(vec![message("a", "u1"), message("b", "u2")])).await.unwrap();
+    let backlog = store.backlog().await.unwrap();
+    assert_eq!(backlog.open_messages, 2);
+    assert!(backlog.oldest_received_at.is_some());
+}

@@ -1,0 +1,129 @@
+//! Putting the parts together: open the inbox, start the dispatcher, resume unfinished work,
+//! serve HTTP until `shutdown` resolves, then drain.
+//!
+//! `run` takes its listener and its shutdown future (as mini-redis does) so tests bind port 0
+//! and stop the server when they want.
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::inbox::store::Durability;
+use crate::inbox::{Dispatcher, DispatcherSettings, Store, StoreError, Turn, TurnHandler, TurnOutcome};
+use crate::metrics::Metrics;
+use crate::runtime::SharedConfig;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("HTTP server failed: {0}")]
+    Http(std::io::Error),
+}
+
+/// What a turn handler may use; given to the [`HandlerFactory`].
+#[derive(Clone)]
+pub struct Services {
+    pub config: SharedConfig,
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Builds the turn handler once the store is open.
+pub type HandlerFactory = Box<dyn FnOnce(&Services) -> Arc<dyn TurnHandler> + Send>;
+
+pub struct ServeOptions {
+    /// Where `wagate.db` lives.
+    pub data_dir: PathBuf,
+    pub durability: Durability,
+    /// `None`: the production handler.
+    pub handler: Option<HandlerFactory>,
+}
+
+/// Serve until `shutdown` resolves; then stop accepting, let running turns finish within the
+/// channel's `shutdown_grace_seconds`, and return. Unfinished work stays in the inbox.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let max_body_bytes = config.whatsapp.max_body_bytes;
+    let grace = Duration::from_secs(config.whatsapp.shutdown_grace_seconds);
+    let dispatcher_settings = DispatcherSettings {
+        max_concurrent_turns: config.whatsapp.max_concurrent_turns,
+        debounce: Duration::from_millis(config.whatsapp.debounce_ms),
+    };
+    warn_about_insecure_settings(&config);
+
+    let services = Services {
+        config: SharedConfig::new(config),
+        store: Store::open(&options.data_dir, options.durability)?,
+        metrics: Arc::new(Metrics::new()),
+    };
+    let handler = match options.handler {
+        Some(factory) => factory(&services),
+        None => Arc::new(LogOnlyHandler) as Arc<dyn TurnHandler>,
+    };
+    let dispatcher = Dispatcher::new(services.store.clone(), handler, dispatcher_settings, Arc::clone(&services.metrics));
+    let resumed = dispatcher.resume().await?;
+    if resumed > 0 {
+        tracing::info!(conversations = resumed, "resuming unfinished work from the inbox");
+    }
+
+    let state = AppState {
+        config: services.config.clone(),
+        store: services.store.clone(),
+        dispatcher: Arc::clone(&dispatcher),
+        metrics: Arc::clone(&services.metrics),
+    };
+    let app = http::router(state, max_body_bytes);
+    let stop = CancellationToken::new();
+    let stop_http = stop.clone();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown.await;
+            stop.cancel();
+        }
+    });
+
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "listening");
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop_http.cancelled().await })
+        .await
+        .map_err(ServeError::Http)?;
+    tracing::info!("HTTP stopped; waiting for running turns");
+    dispatcher.shutdown(grace).await;
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+fn warn_about_insecure_settings(config: &Config) {
+    let channel = &config.whatsapp;
+    if channel.app_secret.is_empty() {
+        tracing::warn!("app_secret is empty: webhook signatures are NOT checked; anyone who can reach the webhook can inject messages");
+    }
+    if channel.dry_run() {
+        tracing::warn!("access_token or phone_number_id is empty: dry run, replies are logged instead of sent");
+    }
+}
+
+/// Until the agent and the Graph client are wired in, a turn is logged and closed.
+struct LogOnlyHandler;
+
+impl TurnHandler for LogOnlyHandler {
+    fn handle(&self, turn: Turn) -> Pin<Box<dyn Future<Output = TurnOutcome> + Send + '_>> {
+        Box::pin(async move {
+            tracing::info!(turn_id = turn.id, messages = turn.messages.len(), "turn received (no agent wired)");
+            TurnOutcome::Done
+        })
+    }
+}

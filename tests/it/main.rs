@@ -1,0 +1,7 @@
+//! The integration tests: one binary (so the crate links once), each module a capability,
+//! each test starting the real server on port 0 and talking to it over HTTP.
+
+mod support;
+
+mod dispatch;
+mod webhook;
