@@ -87,16 +87,27 @@ mod tests {
     #[test]
     fn the_escaped_wire_bytes_match_metas_signature() {
         assert_eq!(
-            verify(VECTOR_SECRET.as_bytes(), VECTOR_WIRE_BODY.as_bytes(), Some(VECTOR_HEADER)),
+            verify(
+                VECTOR_SECRET.as_bytes(),
+                VECTOR_WIRE_BODY.as_bytes(),
+                Some(VECTOR_HEADER)
+            ),
             Ok(())
         );
-        assert_eq!(sign(VECTOR_SECRET.as_bytes(), VECTOR_WIRE_BODY.as_bytes()), VECTOR_HEADER);
+        assert_eq!(
+            sign(VECTOR_SECRET.as_bytes(), VECTOR_WIRE_BODY.as_bytes()),
+            VECTOR_HEADER
+        );
     }
 
     #[test]
     fn the_decoded_text_does_not_match_metas_signature() {
         assert_eq!(
-            verify(VECTOR_SECRET.as_bytes(), VECTOR_DECODED_BODY.as_bytes(), Some(VECTOR_HEADER)),
+            verify(
+                VECTOR_SECRET.as_bytes(),
+                VECTOR_DECODED_BODY.as_bytes(),
+                Some(VECTOR_HEADER)
+            ),
             Err(SignatureError::Mismatch)
         );
     }
@@ -114,7 +125,10 @@ mod tests {
         let wire = field("raw_body_as_sent_on_wire");
         let decoded = field("decoded_text_(NOT_what_is_signed)");
         assert!(wire.contains(r"\u307f"), "the wire body keeps its escapes");
-        assert_eq!(verify(secret.as_bytes(), wire.as_bytes(), Some(&header)), Ok(()));
+        assert_eq!(
+            verify(secret.as_bytes(), wire.as_bytes(), Some(&header)),
+            Ok(())
+        );
         assert_eq!(
             verify(secret.as_bytes(), decoded.as_bytes(), Some(&header)),
             Err(SignatureError::Mismatch)
@@ -144,9 +158,15 @@ mod tests {
 
     #[test]
     fn uppercase_hex_is_accepted() {
-        let header = VECTOR_HEADER.to_ascii_uppercase().replacen("SHA256=", "sha256=", 1);
+        let header = VECTOR_HEADER
+            .to_ascii_uppercase()
+            .replacen("SHA256=", "sha256=", 1);
         assert_eq!(
-            verify(VECTOR_SECRET.as_bytes(), VECTOR_WIRE_BODY.as_bytes(), Some(&header)),
+            verify(
+                VECTOR_SECRET.as_bytes(),
+                VECTOR_WIRE_BODY.as_bytes(),
+                Some(&header)
+            ),
             Ok(())
         );
     }
@@ -184,19 +204,33 @@ mod tests {
         let good = sign(b"secret", b"{}");
         let truncated = &good[..good.len() - 2];
         let extended = format!("{good}00");
-        assert_eq!(verify(b"secret", b"{}", Some(truncated)), Err(SignatureError::Malformed));
-        assert_eq!(verify(b"secret", b"{}", Some(&extended)), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify(b"secret", b"{}", Some(truncated)),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(b"secret", b"{}", Some(&extended)),
+            Err(SignatureError::Malformed)
+        );
     }
 
     #[test]
     fn a_wrong_secret_or_a_changed_body_is_a_mismatch() {
         let header = sign(b"secret", br#"{"object":"whatsapp_business_account"}"#);
         assert_eq!(
-            verify(b"other secret", br#"{"object":"whatsapp_business_account"}"#, Some(&header)),
+            verify(
+                b"other secret",
+                br#"{"object":"whatsapp_business_account"}"#,
+                Some(&header)
+            ),
             Err(SignatureError::Mismatch)
         );
         assert_eq!(
-            verify(b"secret", br#"{"object":"whatsapp_business_account" }"#, Some(&header)),
+            verify(
+                b"secret",
+                br#"{"object":"whatsapp_business_account" }"#,
+                Some(&header)
+            ),
             Err(SignatureError::Mismatch)
         );
     }

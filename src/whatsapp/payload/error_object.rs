@@ -31,6 +31,9 @@ impl WebhookError {
 
     /// Every error in `v[key]`, in order; an empty list when there are none.
     pub(crate) fn list(v: &Value, key: &str) -> Vec<Self> {
-        lenient::array(v, key).iter().map(Self::from_value).collect()
+        lenient::array(v, key)
+            .iter()
+            .map(Self::from_value)
+            .collect()
     }
 }

@@ -26,7 +26,10 @@ pub enum MessageKind {
     /// `interactive`: the user tapped a reply button, a list row, or finished a flow.
     Interactive(InteractiveReply),
     /// `button`: the user tapped a quick-reply button of a template.
-    Button { text: String, payload: Option<String> },
+    Button {
+        text: String,
+        payload: Option<String>,
+    },
     /// `reaction`: an emoji on an earlier message; `emoji: None` means the reaction was removed.
     Reaction {
         message_id: Option<String>,

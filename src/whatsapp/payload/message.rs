@@ -70,7 +70,10 @@ impl Message {
             timestamp: lenient::int(&v, "timestamp").unwrap_or(0),
             kind: parse_kind(&v, &kind_name),
             kind_name,
-            context: v.get("context").filter(|c| c.is_object()).map(MessageContext::from_value),
+            context: v
+                .get("context")
+                .filter(|c| c.is_object())
+                .map(MessageContext::from_value),
             referral: v.get("referral").filter(|r| !r.is_null()).cloned(),
             errors: WebhookError::list(&v, "errors"),
             raw: v,

@@ -92,7 +92,10 @@ pub fn parse(body: &[u8]) -> Result<Webhook, PayloadError> {
 /// Reads an already parsed body. Fails only when it is not a JSON object.
 pub fn parse_value(mut value: Value) -> Result<Webhook, PayloadError> {
     let body = value.as_object_mut().ok_or(PayloadError::NotAnObject)?;
-    let object = body.get("object").and_then(Value::as_str).map(str::to_owned);
+    let object = body
+        .get("object")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let mut changes = Vec::new();
     if let Some(Value::Array(entries)) = body.remove("entry") {
         for mut entry in entries {
@@ -131,10 +134,13 @@ impl Change {
     fn from_owned(entry_id: Option<String>, mut change: Value) -> Change {
         let field = lenient::text(&change, "field");
         let mut value = change.get_mut("value").map(Value::take).unwrap_or_default();
-        let metadata = value.get("metadata").filter(|m| m.is_object()).map(|m| Metadata {
-            phone_number_id: lenient::text(m, "phone_number_id"),
-            display_phone_number: lenient::text(m, "display_phone_number"),
-        });
+        let metadata = value
+            .get("metadata")
+            .filter(|m| m.is_object())
+            .map(|m| Metadata {
+                phone_number_id: lenient::text(m, "phone_number_id"),
+                display_phone_number: lenient::text(m, "display_phone_number"),
+            });
         let contacts: Vec<Contact> = lenient::array(&value, "contacts")
             .iter()
             .map(Contact::from_value)
@@ -178,10 +184,11 @@ impl Change {
     /// The profile name of the sender of `message`, matched by `wa_id == from` first, then by
     /// `user_id == from_user_id`; never by position, since the lists need not be in step.
     pub fn contact_name_for(&self, message: &Message) -> Option<&str> {
-        let by_wa_id = message
-            .from
-            .as_deref()
-            .and_then(|from| self.contacts.iter().find(|c| c.wa_id.as_deref() == Some(from)));
+        let by_wa_id = message.from.as_deref().and_then(|from| {
+            self.contacts
+                .iter()
+                .find(|c| c.wa_id.as_deref() == Some(from))
+        });
         let contact = by_wa_id.or_else(|| {
             let user_id = message.from_user_id.as_deref()?;
             self.contacts

@@ -113,7 +113,10 @@ impl Status {
             recipient_user_id: lenient::string(&v, "recipient_user_id"),
             timestamp: lenient::int(&v, "timestamp").unwrap_or(0),
             errors: WebhookError::list(&v, "errors"),
-            pricing: v.get("pricing").filter(|p| p.is_object()).map(Pricing::from_value),
+            pricing: v
+                .get("pricing")
+                .filter(|p| p.is_object())
+                .map(Pricing::from_value),
             conversation: v.get("conversation").filter(|c| !c.is_null()).cloned(),
             raw: v,
         }
@@ -139,7 +142,12 @@ mod tests {
     fn a_late_delivered_ranks_below_read_and_failed_ranks_above_everything() {
         let order = ["sent", "delivered", "read", "played", "failed"].map(StatusKind::parse);
         for pair in order.windows(2) {
-            assert!(pair[0].rank() < pair[1].rank(), "{:?} < {:?}", pair[0], pair[1]);
+            assert!(
+                pair[0].rank() < pair[1].rank(),
+                "{:?} < {:?}",
+                pair[0],
+                pair[1]
+            );
         }
         assert!(StatusKind::parse("failed").is_terminal());
         assert!(!StatusKind::parse("read").is_terminal());
