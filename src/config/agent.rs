@@ -191,16 +191,53 @@ pub struct Guardrails {
 }
 
 /// One guardrail, applied in the order listed. An unknown `type` is a config error.
+// Read through a flat struct rather than `#[serde(tag = "type")]`: serde buffers internally
+// tagged enums, which hides the field path of any error inside them from the config report.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(try_from = "RawGuardrail")]
 pub enum GuardrailRule {
-    PiiDetection {
-        #[serde(default)]
-        action: PiiAction,
-    },
-    MaxLength {
-        max_chars: usize,
-    },
+    PiiDetection { action: PiiAction },
+    MaxLength { max_chars: usize },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGuardrail {
+    #[serde(rename = "type")]
+    kind: GuardrailKind,
+    #[serde(default)]
+    action: Option<PiiAction>,
+    #[serde(default)]
+    max_chars: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum GuardrailKind {
+    PiiDetection,
+    MaxLength,
+}
+
+impl TryFrom<RawGuardrail> for GuardrailRule {
+    type Error = String;
+
+    fn try_from(raw: RawGuardrail) -> Result<Self, String> {
+        match raw.kind {
+            GuardrailKind::PiiDetection => match raw.max_chars {
+                Some(_) => Err("`max_chars` belongs to max_length, not to pii_detection".into()),
+                None => Ok(GuardrailRule::PiiDetection {
+                    action: raw.action.unwrap_or_default(),
+                }),
+            },
+            GuardrailKind::MaxLength => match (raw.action, raw.max_chars) {
+                (Some(_), _) => Err("`action` belongs to pii_detection, not to max_length".into()),
+                (None, None) => Err("missing field `max_chars`: max_length needs it, \
+                     e.g. `max_chars: 2000`"
+                    .into()),
+                (None, Some(max_chars)) => Ok(GuardrailRule::MaxLength { max_chars }),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -211,25 +248,70 @@ pub enum PiiAction {
 }
 
 /// A tool the model may call in the ReAct loop.
+// Flat struct then conversion, for the same reason as `GuardrailRule`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(try_from = "RawTool")]
 pub enum ToolSpec {
     /// Built into wagate, chosen by name (`current_time`).
     Builtin {
         name: String,
-        #[serde(default)]
         description: Option<String>,
     },
     /// An HTTP call whose `{{ arg }}` placeholders are filled from the call's arguments.
     Http {
         name: String,
-        #[serde(default)]
+        /// Empty when absent.
         description: String,
-        /// JSON Schema of the arguments, shown to the model.
-        #[serde(default = "empty_object_schema")]
+        /// JSON Schema of the arguments, shown to the model. Absent: an object with no properties.
         parameters: Json,
         http: HttpToolSpec,
     },
+}
+
+#[derive(Deserialize)]
+struct RawTool {
+    #[serde(rename = "type")]
+    kind: ToolKind,
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    parameters: Option<Json>,
+    #[serde(default)]
+    http: Option<HttpToolSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ToolKind {
+    Builtin,
+    Http,
+}
+
+impl TryFrom<RawTool> for ToolSpec {
+    type Error = String;
+
+    fn try_from(raw: RawTool) -> Result<Self, String> {
+        match raw.kind {
+            ToolKind::Builtin => {
+                if raw.http.is_some() {
+                    return Err("a builtin tool takes no `http` section; use `type: http`".into());
+                }
+                Ok(ToolSpec::Builtin {
+                    name: raw.name,
+                    description: raw.description,
+                })
+            }
+            ToolKind::Http => Ok(ToolSpec::Http {
+                name: raw.name,
+                description: raw.description.unwrap_or_default(),
+                parameters: raw.parameters.unwrap_or_else(empty_object_schema),
+                http: raw.http.ok_or(
+                    "missing field `http`: an http tool needs `http: {method, url}`".to_string(),
+                )?,
+            }),
+        }
+    }
 }
 
 impl ToolSpec {
@@ -240,7 +322,9 @@ impl ToolSpec {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `Debug` shows header names but not their values, and no query string or body: those are
+/// where API keys live.
+#[derive(Clone, Deserialize)]
 pub struct HttpToolSpec {
     #[serde(default = "default_http_method")]
     pub method: String,
@@ -255,6 +339,25 @@ pub struct HttpToolSpec {
     /// The response body is cut to this many bytes before the model sees it.
     #[serde(default = "default_tool_max_response_bytes")]
     pub max_response_bytes: usize,
+}
+
+impl std::fmt::Debug for HttpToolSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = match self.url.split_once('?') {
+            Some((before, _)) => format!("{before}?[redacted]"),
+            None => self.url.clone(),
+        };
+        let headers: BTreeMap<&str, &str> =
+            self.headers.keys().map(|k| (k.as_str(), "[redacted]")).collect();
+        f.debug_struct("HttpToolSpec")
+            .field("method", &self.method)
+            .field("url", &url)
+            .field("headers", &headers)
+            .field("body", &self.body.as_ref().map(|_| "[redacted]"))
+            .field("timeout_seconds", &self.timeout_seconds)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

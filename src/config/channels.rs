@@ -69,6 +69,32 @@ pub struct WhatsAppChannel {
     pub media_max_bytes: MediaLimits,
 }
 
+/// Every key of `channels.whatsapp`; others get a "did you mean" warning. Keep in step with
+/// the struct above (a test compares them).
+pub(crate) const WHATSAPP_KEYS: &[&str] = &[
+    "verify_token",
+    "access_token",
+    "phone_number_id",
+    "app_secret",
+    "default_agent",
+    "rate_limit",
+    "graph_api_base",
+    "graph_api_version",
+    "numbers",
+    "debounce_ms",
+    "error_reply",
+    "max_body_bytes",
+    "max_concurrent_turns",
+    "shutdown_grace_seconds",
+    "media_max_bytes",
+];
+
+/// Every key of `channels.whatsapp.rate_limit`.
+pub(crate) const RATE_LIMIT_KEYS: &[&str] = &["window_seconds", "max_messages"];
+
+/// Every key of `channels.whatsapp.media_max_bytes`.
+pub(crate) const MEDIA_LIMIT_KEYS: &[&str] = &["image", "audio", "video", "document", "sticker"];
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct RateLimit {
     #[serde(default = "default_window_seconds")]

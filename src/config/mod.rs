@@ -1,14 +1,30 @@
 //! Configuration: `channels.yaml` and `agents/*.agent.yaml`, with `${VAR}` expansion and
 //! validation whose errors name the file, the field (and line) and the fix.
+//!
+//! [`Config::load`] is the entry point; [`check_report`] is what `wagate check` prints.
 
 pub mod agent;
 pub mod channels;
+mod check;
+mod error;
+pub mod expand;
+mod load;
+mod locate;
+mod parse;
+mod path;
+mod validate;
+mod validate_agent;
 
 pub use agent::*;
 pub use channels::*;
+pub use check::{check_report, check_report_with_env};
+pub use error::{ConfigError, Problem};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+/// The builtin tools an agent may name (`spec.tools[].name` with `type: builtin`).
+pub const BUILTIN_TOOLS: &[&str] = &["current_time"];
 
 /// Everything loaded from one config directory, validated.
 #[derive(Debug, Clone)]
@@ -18,4 +34,9 @@ pub struct Config {
     pub whatsapp: WhatsAppChannel,
     /// Agents by `metadata.name`.
     pub agents: BTreeMap<String, AgentFile>,
+    /// The file each agent was loaded from, by `metadata.name`.
+    pub agent_files: BTreeMap<String, PathBuf>,
+    /// Things that did not stop the load but deserve a look (unknown keys, unset variables),
+    /// one line each, naming the file. `serve` logs them at start; `check` prints them.
+    pub warnings: Vec<String>,
 }

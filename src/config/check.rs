@@ -1,0 +1,239 @@
+//! `wagate check`: the report on a config directory. Secrets are shown only as set or empty,
+//! and URLs without credentials or query strings.
+
+use super::agent::{
+    AgentFile, Capability, GuardrailRule, ModelEndpoint, Provider, RoutingStrategy, ToolSpec,
+    TranscriptionProvider,
+};
+use super::error::ConfigError;
+use super::expand::{process_env, Env};
+use super::load::load_report;
+use super::Config;
+use crate::secret::Secret;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// What `wagate check` prints for `dir`, and whether the config is valid (exit 0) or not (exit 1).
+pub fn check_report(dir: &Path) -> (String, bool) {
+    check_report_with_env(dir, &process_env)
+}
+
+/// [`check_report`] with `${VAR}` taken from `env`.
+pub fn check_report_with_env(dir: &Path, env: Env) -> (String, bool) {
+    let report = match load_report(dir, env) {
+        Ok(report) => report,
+        Err(e) => return (format!("{e}\n"), false),
+    };
+    let mut out = String::new();
+    let valid = report.problems.is_empty();
+    match &report.config {
+        Some(config) if valid => summary(config, &mut out),
+        _ => {
+            let _ = writeln!(out, "{}", ConfigError::Invalid(report.problems));
+        }
+    }
+    if !report.warnings.is_empty() {
+        let _ = writeln!(out, "warnings ({}):", report.warnings.len());
+        for warning in &report.warnings {
+            let _ = writeln!(out, "  {warning}");
+        }
+    }
+    (out, valid)
+}
+
+fn summary(config: &Config, out: &mut String) {
+    let w = &config.whatsapp;
+    let _ = writeln!(out, "config {} is valid", config.dir.display());
+    let _ = writeln!(out, "channel whatsapp");
+    let id = if w.phone_number_id.is_empty() { "(empty)" } else { &w.phone_number_id };
+    let _ = writeln!(out, "  phone_number_id: {id}");
+    let _ = writeln!(
+        out,
+        "  secrets: verify_token {}, access_token {}, app_secret {}",
+        set(&w.verify_token),
+        set(&w.access_token),
+        set(&w.app_secret)
+    );
+    let graph = format!("{}/{}", display_url(&w.graph_api_base), w.graph_api_version);
+    if w.dry_run() {
+        let _ = writeln!(
+            out,
+            "  sending: dry run (access_token or phone_number_id is empty): replies are logged, not sent"
+        );
+    } else {
+        let _ = writeln!(out, "  sending: live, through {graph}");
+    }
+    let signature = if w.app_secret.is_empty() {
+        "off (app_secret is empty)"
+    } else {
+        "on"
+    };
+    let _ = writeln!(out, "  signature check: {signature}");
+    let _ = writeln!(
+        out,
+        "  rate limit: {} messages per {} s",
+        w.rate_limit.max_messages, w.rate_limit.window_seconds
+    );
+    let _ = writeln!(out, "  debounce: {} ms", w.debounce_ms);
+    let _ = writeln!(out, "  default agent: {}", w.default_agent);
+    if w.numbers.is_empty() {
+        let _ = writeln!(out, "  numbers: none (every message goes to the default agent)");
+    } else {
+        let _ = writeln!(out, "  numbers:");
+        for (number, agent) in &w.numbers {
+            let _ = writeln!(out, "    {number} -> {agent}");
+        }
+    }
+    let _ = writeln!(out, "agents ({}):", config.agents.len());
+    for (name, agent) in &config.agents {
+        let file = config
+            .agent_files
+            .get(name)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let _ = writeln!(out, "  {name} ({file})");
+        agent_summary(agent, out);
+    }
+}
+
+fn agent_summary(agent: &AgentFile, out: &mut String) {
+    let spec = &agent.spec;
+    model_line("primary", &spec.model.primary, out);
+    if let Some(fallback) = &spec.model.fallback {
+        model_line("fallback", fallback, out);
+    }
+    let _ = writeln!(out, "    routing: {}", strategy(spec.model.routing.strategy));
+    let o = &spec.orchestration;
+    let _ = writeln!(
+        out,
+        "    orchestration: {}, at most {} model calls, {} s per turn",
+        o.pattern, o.max_iterations, o.timeout_seconds
+    );
+    match &spec.memory.conversational {
+        Some(m) => {
+            let _ = writeln!(
+                out,
+                "    memory: {} {}, last {} messages, kept {} s",
+                m.backend, m.strategy, m.max_turns, m.ttl
+            );
+        }
+        None => {
+            let _ = writeln!(out, "    memory: none (each turn sees only its own messages)");
+        }
+    }
+    let _ = writeln!(out, "    guardrails input: {}", guardrails(&spec.guardrails.input));
+    let _ = writeln!(out, "    guardrails output: {}", guardrails(&spec.guardrails.output));
+    let tools: Vec<String> = spec.tools.iter().map(tool).collect();
+    let tools = if tools.is_empty() { "none".to_string() } else { tools.join("; ") };
+    let _ = writeln!(out, "    tools: {tools}");
+    if let Some(t) = &spec.transcription {
+        let provider = match t.provider {
+            TranscriptionProvider::Openai => "openai",
+            TranscriptionProvider::WhisperCpp => "whisper_cpp",
+        };
+        let model = t.model.as_deref().unwrap_or("(default model)");
+        let _ = writeln!(
+            out,
+            "    transcription: {provider} {model} at {}, api_key {}",
+            display_url(&t.endpoint),
+            set(&t.api_key)
+        );
+    }
+}
+
+fn model_line(role: &str, m: &ModelEndpoint, out: &mut String) {
+    let provider = match m.provider {
+        Provider::Ollama => "ollama",
+        Provider::Openai => "openai",
+    };
+    let capabilities = match &m.capabilities {
+        Some(list) if list.is_empty() => "capabilities: none (declared)".to_string(),
+        Some(list) => {
+            let names: Vec<&str> = list
+                .iter()
+                .map(|c| match c {
+                    Capability::Vision => "vision",
+                    Capability::Tools => "tools",
+                })
+                .collect();
+            format!("capabilities: {} (declared)", names.join(", "))
+        }
+        None => "capabilities: inferred from the model name".to_string(),
+    };
+    let key = if m.api_key.is_empty() { "" } else { ", api_key set" };
+    let _ = writeln!(
+        out,
+        "    model {role}: {provider}/{} at {}, {capabilities}{key}",
+        m.model,
+        display_url(&m.endpoint)
+    );
+}
+
+fn strategy(s: RoutingStrategy) -> &'static str {
+    match s {
+        RoutingStrategy::CapabilityMatch => "capability_match",
+        RoutingStrategy::RegistrationOrder => "registration_order",
+        RoutingStrategy::CostOptimized => "cost_optimized (runs as registration order)",
+        RoutingStrategy::LatencyOptimized => "latency_optimized (runs as registration order)",
+        RoutingStrategy::QualityFirst => "quality_first (runs as registration order)",
+        RoutingStrategy::RoundRobin => "round_robin (runs as registration order)",
+    }
+}
+
+fn guardrails(rules: &[GuardrailRule]) -> String {
+    if rules.is_empty() {
+        return "none".into();
+    }
+    let names: Vec<String> = rules
+        .iter()
+        .map(|rule| match rule {
+            GuardrailRule::PiiDetection { .. } => "pii_detection (redact)".to_string(),
+            GuardrailRule::MaxLength { max_chars } => format!("max_length ({max_chars} chars)"),
+        })
+        .collect();
+    names.join(", ")
+}
+
+fn tool(spec: &ToolSpec) -> String {
+    match spec {
+        ToolSpec::Builtin { name, .. } => format!("{name} (builtin)"),
+        ToolSpec::Http { name, http, .. } => {
+            format!("{name} (http {} {})", http.method, display_url(&http.url))
+        }
+    }
+}
+
+fn set(secret: &Secret) -> &'static str {
+    if secret.is_empty() {
+        "empty"
+    } else {
+        "set"
+    }
+}
+
+/// The URL without user info, query or fragment: where credentials hide.
+fn display_url(url: &str) -> String {
+    let base = url.split(['?', '#']).next().unwrap_or_default();
+    match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+            format!("{scheme}://{host}{path}")
+        }
+        None => base.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_credentials_or_query() {
+        assert_eq!(
+            display_url("https://user:pw@api.example.com/v1/x?key=abc#f"),
+            "https://api.example.com/v1/x"
+        );
+        assert_eq!(display_url("http://localhost:11434"), "http://localhost:11434");
+    }
+}
