@@ -2,7 +2,7 @@
 //! runs inside `spawn_blocking`; nothing in this file knows about async.
 
 use super::{MemoryEntry, MemoryError, MemoryRole};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use std::path::Path;
 use std::time::Duration;
 
@@ -133,12 +133,10 @@ pub(super) fn purge_before(conn: &Connection, before: i64) -> Result<usize, Memo
 /// How many entries `key` holds, expired or not (for tests and diagnostics).
 #[cfg(test)]
 pub(super) fn count(conn: &Connection, key: &str) -> Result<usize, MemoryError> {
-    let n: Option<i64> = conn
-        .query_row(
-            "SELECT COUNT(*) FROM memory WHERE key = ?1",
-            params![key],
-            |row| row.get(0),
-        )
-        .optional()?;
-    Ok(n.unwrap_or(0) as usize)
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM memory WHERE key = ?1",
+        params![key],
+        |row| row.get(0),
+    )?;
+    Ok(n as usize)
 }

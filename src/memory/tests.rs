@@ -127,9 +127,15 @@ async fn a_resumed_turn_does_not_remember_its_messages_twice() {
         MemoryEntry::user("hello", NOW + 30),
         MemoryEntry::assistant("hi there", NOW + 30),
     ];
-    memory.append("wa_1", 42, &again).await.expect("append again");
+    memory
+        .append("wa_1", 42, &again)
+        .await
+        .expect("append again");
 
-    let window = memory.load_at("wa_1", 20, DAY, NOW + 30).await.expect("load");
+    let window = memory
+        .load_at("wa_1", 20, DAY, NOW + 30)
+        .await
+        .expect("load");
 
     assert_eq!(contents(&window), ["hello", "hi there"]);
     assert_eq!(memory.count("wa_1"), 2);
