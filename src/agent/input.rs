@@ -62,9 +62,11 @@ impl MediaKind {
 pub struct MediaRequest {
     /// The Graph API media id (`GET /{media_id}` gives the download URL).
     pub media_id: String,
+    /// Which of WhatsApp's media types this is.
     pub kind: MediaKind,
     /// As sent, parameters included (`audio/ogg; codecs=opus`).
     pub mime_type: Option<String>,
+    /// The text the user typed under the media (images, videos, documents).
     pub caption: Option<String>,
     /// Documents only.
     pub filename: Option<String>,

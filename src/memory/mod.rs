@@ -71,7 +71,9 @@ impl MemoryRole {
 /// One remembered message. Images are stored as a placeholder text, never as bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemoryEntry {
+    /// Who said it.
     pub role: MemoryRole,
+    /// The text as the model saw it (after input guardrails) or as it was sent.
     pub content: String,
     /// Unix seconds.
     pub created_at: i64,
@@ -200,8 +202,17 @@ impl Memory {
             return Ok(0);
         }
         let before = oldest_kept(ttl_secs, now);
-        self.blocking(move |conn| sqlite::purge_before(conn, before))
-            .await
+        // One batch per blocking call: loads and appends get the connection in between.
+        let mut total = 0;
+        loop {
+            let deleted = self
+                .blocking(move |conn| sqlite::purge_batch(conn, before))
+                .await?;
+            total += deleted;
+            if deleted < sqlite::PURGE_BATCH {
+                return Ok(total);
+            }
+        }
     }
 
     /// Purges expired messages now and then every `every`, until the handle is aborted.

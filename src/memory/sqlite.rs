@@ -10,7 +10,7 @@ use std::time::Duration;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Purge deletes in slices so the inbox writer never waits long behind one huge DELETE.
-const PURGE_BATCH: i64 = 1_000;
+pub(super) const PURGE_BATCH: usize = 1_000;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS memory (
@@ -114,20 +114,14 @@ pub(super) fn newest(
     Ok(entries)
 }
 
-/// Deletes every entry created before `before`; returns how many went.
-pub(super) fn purge_before(conn: &Connection, before: i64) -> Result<usize, MemoryError> {
+/// Deletes up to one batch of entries created before `before`; returns how many went. Fewer
+/// than [`PURGE_BATCH`] means nothing expired is left.
+pub(super) fn purge_batch(conn: &Connection, before: i64) -> Result<usize, MemoryError> {
     let mut delete = conn.prepare_cached(
         "DELETE FROM memory WHERE id IN
            (SELECT id FROM memory WHERE created_at < ?1 LIMIT ?2)",
     )?;
-    let mut total = 0;
-    loop {
-        let deleted = delete.execute(params![before, PURGE_BATCH])?;
-        total += deleted;
-        if (deleted as i64) < PURGE_BATCH {
-            return Ok(total);
-        }
-    }
+    Ok(delete.execute(params![before, PURGE_BATCH as i64])?)
 }
 
 /// How many entries `key` holds, expired or not (for tests and diagnostics).

@@ -10,7 +10,9 @@ pub enum ResolvedPart {
     Text(String),
     /// A downloaded image, sent to the model as itself.
     Image {
+        /// The bytes, for vision models only; memory never sees them.
         image: ImageData,
+        /// The text the user typed under the image.
         caption: Option<String>,
     },
 }
