@@ -1,1 +1,4 @@
 //! (in progress)
+
+pub mod input;
+pub mod prompt;

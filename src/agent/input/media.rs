@@ -1,0 +1,151 @@
+//! Media messages: the request read from the webhook, its text description, and what a
+//! download (or its failure, or a transcript) turns it into.
+
+use super::{str_field, InputPart, MediaKind, MediaRequest, ResolvedPart};
+use crate::llm::ImageData;
+use bytes::Bytes;
+use serde_json::Value as Json;
+
+/// What the caller got when it tried to fetch a media attachment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaOutcome {
+    /// The bytes, with the MIME type the Graph API reported (if any).
+    Downloaded {
+        data: Bytes,
+        mime_type: Option<String>,
+    },
+    /// Not fetched on purpose (e.g. video is never downloaded): described from the webhook.
+    NotDownloaded,
+    /// Fetching failed; the short reason is shown to the model (`download failed`, `too large`).
+    Failed(String),
+    /// An audio message (voice note or not) that was transcribed.
+    Transcribed(String),
+}
+
+/// Reads a media object (`message.image`, `message.audio`, ...) into a request. Without a media
+/// id nothing can be downloaded, so the model gets the description at once.
+pub(super) fn request(kind: MediaKind, media: Option<&Json>) -> InputPart {
+    let empty = Json::Null;
+    let media = media.unwrap_or(&empty);
+    let request = MediaRequest {
+        media_id: str_field(media, "id").unwrap_or_default().to_owned(),
+        kind,
+        mime_type: str_field(media, "mime_type").map(str::to_owned),
+        caption: str_field(media, "caption").map(str::to_owned),
+        filename: str_field(media, "filename").map(str::to_owned),
+        file_size: file_size(media),
+        voice: media.get("voice").and_then(Json::as_bool).unwrap_or(false),
+    };
+    if request.media_id.is_empty() {
+        return InputPart::Text(media_description(&request, None, Some("unavailable")));
+    }
+    InputPart::Media(request)
+}
+
+/// Meta sends sizes as numbers in some places and as strings in others.
+fn file_size(media: &Json) -> Option<u64> {
+    match media.get("file_size")? {
+        Json::Number(n) => n.as_u64(),
+        Json::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// `[Attached audio: audio/ogg, 15234 bytes]`, plus `filename=` for documents, a `note` (such as
+/// `download failed`) last, and the caption on the following line. The size is the downloaded
+/// one, else the declared one, else left out.
+pub fn media_description(
+    request: &MediaRequest,
+    downloaded_bytes: Option<usize>,
+    note: Option<&str>,
+) -> String {
+    let mut details: Vec<String> = Vec::new();
+    if let Some(mime) = request.mime_type.as_deref().map(essence) {
+        if !mime.is_empty() {
+            details.push(mime.to_owned());
+        }
+    }
+    let size = downloaded_bytes.map(|n| n as u64).or(request.file_size);
+    if let Some(size) = size {
+        details.push(format!("{size} bytes"));
+    }
+    if request.kind == MediaKind::Document {
+        if let Some(filename) = &request.filename {
+            details.push(format!("filename={}", one_line(filename)));
+        }
+    }
+    if let Some(note) = note {
+        details.push(note.to_owned());
+    }
+    let label = label(request);
+    let mut text = if details.is_empty() {
+        format!("[Attached {label}]")
+    } else {
+        format!("[Attached {label}: {}]", details.join(", "))
+    };
+    if let Some(caption) = &request.caption {
+        text.push('\n');
+        text.push_str(caption);
+    }
+    text
+}
+
+/// What the model gets for a media message once the caller has tried to fetch it: a
+/// downloaded image itself (with its caption), anything else a description.
+pub fn resolve_media(request: &MediaRequest, outcome: MediaOutcome) -> ResolvedPart {
+    match outcome {
+        MediaOutcome::Downloaded { data, mime_type } if request.kind == MediaKind::Image => {
+            let mime_type = mime_type
+                .as_deref()
+                .or(request.mime_type.as_deref())
+                .map(essence)
+                .filter(|m| !m.is_empty())
+                .unwrap_or("image/jpeg")
+                .to_owned();
+            ResolvedPart::Image {
+                image: ImageData { mime_type, data },
+                caption: request.caption.clone(),
+            }
+        }
+        MediaOutcome::Downloaded { data, .. } => {
+            ResolvedPart::Text(media_description(request, Some(data.len()), None))
+        }
+        MediaOutcome::NotDownloaded => ResolvedPart::Text(media_description(request, None, None)),
+        MediaOutcome::Failed(note) => {
+            ResolvedPart::Text(media_description(request, None, Some(&note)))
+        }
+        // Silence transcribes to nothing: the model gets the usual description instead.
+        MediaOutcome::Transcribed(transcript) if transcript.trim().is_empty() => {
+            ResolvedPart::Text(media_description(request, None, None))
+        }
+        MediaOutcome::Transcribed(transcript) => ResolvedPart::Text(voice_transcript(&transcript)),
+    }
+}
+
+/// What the model sees for a transcribed audio message: `[Voice message] <transcript>`.
+pub fn voice_transcript(transcript: &str) -> String {
+    format!("[Voice message] {}", transcript.trim())
+}
+
+fn label(request: &MediaRequest) -> &'static str {
+    match request.kind {
+        MediaKind::Image => "image",
+        MediaKind::Audio if request.voice => "voice note",
+        MediaKind::Audio => "audio",
+        MediaKind::Video => "video",
+        MediaKind::Document => "document",
+        MediaKind::Sticker => "sticker",
+    }
+}
+
+/// `audio/ogg; codecs=opus` → `audio/ogg`.
+fn essence(mime: &str) -> &str {
+    mime.split(';').next().unwrap_or_default().trim()
+}
+
+/// A user-chosen file name cannot break the description onto several lines.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
