@@ -11,10 +11,20 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "wagate", version, about = "An LLM agent on a WhatsApp business number")]
+#[command(
+    name = "wagate",
+    version,
+    about = "An LLM agent on a WhatsApp business number"
+)]
 pub struct Cli {
     /// Log format on stderr.
-    #[arg(long, global = true, env = "WAGATE_LOG_FORMAT", value_enum, default_value = "text")]
+    #[arg(
+        long,
+        global = true,
+        env = "WAGATE_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
@@ -42,7 +52,10 @@ enum Command {
     /// Post a Meta-shaped text message webhook to a running server (signed with
     /// WHATSAPP_APP_SECRET when set) and print the status code.
     Simulate {
-        #[arg(long, default_value = "http://127.0.0.1:8000/v1/channels/whatsapp/webhook")]
+        #[arg(
+            long,
+            default_value = "http://127.0.0.1:8000/v1/channels/whatsapp/webhook"
+        )]
         url: String,
         /// The sender's phone number (wa_id).
         #[arg(long, default_value = "15550001234")]
@@ -51,7 +64,12 @@ enum Command {
         #[arg(long, default_value = "Test User")]
         name: String,
         /// The business number the message is addressed to (default: WHATSAPP_PHONE_NUMBER_ID or a placeholder).
-        #[arg(long, env = "WHATSAPP_PHONE_NUMBER_ID", default_value = "100000000000000", hide_env_values = true)]
+        #[arg(
+            long,
+            env = "WHATSAPP_PHONE_NUMBER_ID",
+            default_value = "100000000000000",
+            hide_env_values = true
+        )]
         phone_number_id: String,
         /// The message text.
         text: String,
@@ -62,11 +80,19 @@ pub fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
     match cli.command {
-        Command::Serve { config, listen, data } => serve(config, listen, data),
+        Command::Serve {
+            config,
+            listen,
+            data,
+        } => serve(config, listen, data),
         Command::Check { config } => Ok(check(&config)),
-        Command::Simulate { url, from, name, phone_number_id, text } => {
-            crate::simulate::run(&url, &from, &name, &phone_number_id, &text)
-        }
+        Command::Simulate {
+            url,
+            from,
+            name,
+            phone_number_id,
+            text,
+        } => crate::simulate::run(&url, &from, &name, &phone_number_id, &text),
     }
 }
 
@@ -74,23 +100,32 @@ fn serve(config_dir: PathBuf, listen: String, data: PathBuf) -> anyhow::Result<E
     let config = match Config::load(&config_dir) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("wagate: invalid configuration in {}:\n{e}", config_dir.display());
+            eprintln!(
+                "wagate: invalid configuration in {}:\n{e}",
+                config_dir.display()
+            );
             return Ok(ExitCode::FAILURE);
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
-        let options = ServeOptions { data_dir: data, durability: Durability::Full, handler: None };
+        let options = ServeOptions {
+            data_dir: data,
+            durability: Durability::Full,
+            handler: None,
+        };
         server::run(listener, config, options, shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     })
 }
 
 fn check(config_dir: &std::path::Path) -> ExitCode {
-    let (report, ok) = crate::config::check::check_report(config_dir);
+    let (report, ok) = crate::config::check_report(config_dir);
     if ok {
         println!("{report}");
         ExitCode::SUCCESS

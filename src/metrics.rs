@@ -24,17 +24,61 @@ enum Kind {
 /// Every metric wagate exports, with its help text. Names not listed here are refused in debug
 /// builds, so the list below is the documentation.
 const CATALOGUE: &[(&str, Kind, &str)] = &[
-    ("wagate_webhooks_total", Kind::Counter, "Webhook POSTs by outcome (accepted, unauthorized, bad_request, too_large, unavailable)."),
-    ("wagate_messages_recorded_total", Kind::Counter, "Inbound messages newly recorded in the inbox, by state (pending, skipped)."),
-    ("wagate_duplicates_dropped_total", Kind::Counter, "Inbound messages dropped because their id was already recorded."),
-    ("wagate_statuses_recorded_total", Kind::Counter, "Delivery statuses received for outbound messages."),
-    ("wagate_dead_letters_total", Kind::Counter, "Webhook content kept as a dead letter because it was not understood."),
-    ("wagate_lanes_active", Kind::Gauge, "Conversations with a running or waiting turn."),
-    ("wagate_lanes_waiting", Kind::Gauge, "Conversations waiting for a free turn slot (lane queue depth)."),
-    ("wagate_inbox_open_messages", Kind::Gauge, "Messages recorded and not yet answered."),
-    ("wagate_inbox_oldest_pending_age_seconds", Kind::Gauge, "Age of the oldest unanswered message (0 when none)."),
-    ("wagate_turns_total", Kind::Counter, "Turns by outcome (done, failed, retry_later)."),
-    ("wagate_turn_duration_seconds", Kind::Histogram, "Wall time of one turn, from claim to outcome."),
+    (
+        "wagate_webhooks_total",
+        Kind::Counter,
+        "Webhook POSTs by outcome (accepted, unauthorized, bad_request, too_large, unavailable).",
+    ),
+    (
+        "wagate_messages_recorded_total",
+        Kind::Counter,
+        "Inbound messages newly recorded in the inbox, by state (pending, skipped).",
+    ),
+    (
+        "wagate_duplicates_dropped_total",
+        Kind::Counter,
+        "Inbound messages dropped because their id was already recorded.",
+    ),
+    (
+        "wagate_statuses_recorded_total",
+        Kind::Counter,
+        "Delivery statuses received for outbound messages.",
+    ),
+    (
+        "wagate_dead_letters_total",
+        Kind::Counter,
+        "Webhook content kept as a dead letter because it was not understood.",
+    ),
+    (
+        "wagate_lanes_active",
+        Kind::Gauge,
+        "Conversations with a running or waiting turn.",
+    ),
+    (
+        "wagate_lanes_waiting",
+        Kind::Gauge,
+        "Conversations waiting for a free turn slot (lane queue depth).",
+    ),
+    (
+        "wagate_inbox_open_messages",
+        Kind::Gauge,
+        "Messages recorded and not yet answered.",
+    ),
+    (
+        "wagate_inbox_oldest_pending_age_seconds",
+        Kind::Gauge,
+        "Age of the oldest unanswered message (0 when none).",
+    ),
+    (
+        "wagate_turns_total",
+        Kind::Counter,
+        "Turns by outcome (done, failed, retry_later).",
+    ),
+    (
+        "wagate_turn_duration_seconds",
+        Kind::Histogram,
+        "Wall time of one turn, from claim to outcome.",
+    ),
 ];
 
 #[derive(Default)]
@@ -78,7 +122,10 @@ impl Metrics {
             if s.buckets.is_empty() {
                 s.buckets = vec![0; BUCKETS.len() + 1];
             }
-            let slot = BUCKETS.iter().position(|b| seconds <= *b).unwrap_or(BUCKETS.len());
+            let slot = BUCKETS
+                .iter()
+                .position(|b| seconds <= *b)
+                .unwrap_or(BUCKETS.len());
             s.buckets[slot] += 1;
             s.count += 1;
             s.value += seconds;
@@ -91,8 +138,16 @@ impl Metrics {
         self.lock().get(&key).map_or(0.0, |s| s.value)
     }
 
-    fn update(&self, name: &'static str, labels: &[(&'static str, &str)], f: impl FnOnce(&mut Series)) {
-        debug_assert!(CATALOGUE.iter().any(|(n, _, _)| *n == name), "metric {name} is not in the catalogue");
+    fn update(
+        &self,
+        name: &'static str,
+        labels: &[(&'static str, &str)],
+        f: impl FnOnce(&mut Series),
+    ) {
+        debug_assert!(
+            CATALOGUE.iter().any(|(n, _, _)| *n == name),
+            "metric {name} is not in the catalogue"
+        );
         f(self.lock().entry(key(name, labels)).or_default());
     }
 
@@ -111,7 +166,10 @@ impl Metrics {
                 Kind::Histogram => "histogram",
             };
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {type_name}");
-            for ((_, labels), s) in series.range((*name, Vec::new())..).take_while(|((n, _), _)| n == name) {
+            for ((_, labels), s) in series
+                .range((*name, Vec::new())..)
+                .take_while(|((n, _), _)| n == name)
+            {
                 match kind {
                     Kind::Histogram => render_histogram(&mut out, name, labels, s),
                     _ => {
@@ -128,21 +186,40 @@ fn render_histogram(out: &mut String, name: &str, labels: &[(&'static str, Strin
     let mut cumulative = 0;
     for (i, bound) in BUCKETS.iter().enumerate() {
         cumulative += s.buckets.get(i).copied().unwrap_or(0);
-        let _ = writeln!(out, "{name}_bucket{} {cumulative}", label_text(labels, Some(&bound.to_string())));
+        let _ = writeln!(
+            out,
+            "{name}_bucket{} {cumulative}",
+            label_text(labels, Some(&bound.to_string()))
+        );
     }
-    let _ = writeln!(out, "{name}_bucket{} {}", label_text(labels, Some("+Inf")), s.count);
+    let _ = writeln!(
+        out,
+        "{name}_bucket{} {}",
+        label_text(labels, Some("+Inf")),
+        s.count
+    );
     let _ = writeln!(out, "{name}_sum{} {}", label_text(labels, None), s.value);
     let _ = writeln!(out, "{name}_count{} {}", label_text(labels, None), s.count);
 }
 
 fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {
-    (name, labels.iter().map(|(k, v)| (*k, (*v).to_string())).collect())
+    (
+        name,
+        labels.iter().map(|(k, v)| (*k, (*v).to_string())).collect(),
+    )
 }
 
 fn label_text(labels: &[(&'static str, String)], le: Option<&str>) -> String {
     let mut parts: Vec<String> = labels
         .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")))
+        .map(|(k, v)| {
+            format!(
+                "{k}=\"{}\"",
+                v.replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n")
+            )
+        })
         .collect();
     if let Some(le) = le {
         parts.push(format!("le=\"{le}\""));

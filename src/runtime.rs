@@ -23,8 +23,14 @@ pub struct SharedConfig {
 
 impl SharedConfig {
     pub fn new(config: Config) -> Self {
-        let loaded = LoadedConfig { config, generation: 1, loaded_at: Utc::now() };
-        SharedConfig { current: Arc::new(RwLock::new(Arc::new(loaded))) }
+        let loaded = LoadedConfig {
+            config,
+            generation: 1,
+            loaded_at: Utc::now(),
+        };
+        SharedConfig {
+            current: Arc::new(RwLock::new(Arc::new(loaded))),
+        }
     }
 
     /// A snapshot: cheap (one `Arc` clone), never blocks for long.
@@ -35,7 +41,11 @@ impl SharedConfig {
     /// Put a new, already validated config in force.
     pub fn replace(&self, config: Config) -> Arc<LoadedConfig> {
         let mut guard = self.current.write().unwrap_or_else(|p| p.into_inner());
-        let loaded = Arc::new(LoadedConfig { config, generation: guard.generation + 1, loaded_at: Utc::now() });
+        let loaded = Arc::new(LoadedConfig {
+            config,
+            generation: guard.generation + 1,
+            loaded_at: Utc::now(),
+        });
         *guard = Arc::clone(&loaded);
         loaded
     }

@@ -7,7 +7,9 @@
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::inbox::store::Durability;
-use crate::inbox::{Dispatcher, DispatcherSettings, Store, StoreError, Turn, TurnHandler, TurnOutcome};
+use crate::inbox::{
+    Dispatcher, DispatcherSettings, Store, StoreError, Turn, TurnHandler, TurnOutcome,
+};
 use crate::metrics::Metrics;
 use crate::runtime::SharedConfig;
 use std::future::Future;
@@ -70,10 +72,18 @@ pub async fn run(
         Some(factory) => factory(&services),
         None => Arc::new(LogOnlyHandler) as Arc<dyn TurnHandler>,
     };
-    let dispatcher = Dispatcher::new(services.store.clone(), handler, dispatcher_settings, Arc::clone(&services.metrics));
+    let dispatcher = Dispatcher::new(
+        services.store.clone(),
+        handler,
+        dispatcher_settings,
+        Arc::clone(&services.metrics),
+    );
     let resumed = dispatcher.resume().await?;
     if resumed > 0 {
-        tracing::info!(conversations = resumed, "resuming unfinished work from the inbox");
+        tracing::info!(
+            conversations = resumed,
+            "resuming unfinished work from the inbox"
+        );
     }
 
     let state = AppState {
@@ -112,7 +122,9 @@ fn warn_about_insecure_settings(config: &Config) {
         tracing::warn!("app_secret is empty: webhook signatures are NOT checked; anyone who can reach the webhook can inject messages");
     }
     if channel.dry_run() {
-        tracing::warn!("access_token or phone_number_id is empty: dry run, replies are logged instead of sent");
+        tracing::warn!(
+            "access_token or phone_number_id is empty: dry run, replies are logged instead of sent"
+        );
     }
 }
 
@@ -122,7 +134,11 @@ struct LogOnlyHandler;
 impl TurnHandler for LogOnlyHandler {
     fn handle(&self, turn: Turn) -> Pin<Box<dyn Future<Output = TurnOutcome> + Send + '_>> {
         Box::pin(async move {
-            tracing::info!(turn_id = turn.id, messages = turn.messages.len(), "turn received (no agent wired)");
+            tracing::info!(
+                turn_id = turn.id,
+                messages = turn.messages.len(),
+                "turn received (no agent wired)"
+            );
             TurnOutcome::Done
         })
     }

@@ -6,7 +6,13 @@ use anyhow::Context;
 use std::process::ExitCode;
 
 /// A webhook body for one text message, shaped exactly like Meta's.
-pub fn text_webhook(phone_number_id: &str, from: &str, name: &str, text: &str, message_id: &str) -> serde_json::Value {
+pub fn text_webhook(
+    phone_number_id: &str,
+    from: &str,
+    name: &str,
+    text: &str,
+    message_id: &str,
+) -> serde_json::Value {
     serde_json::json!({
         "object": "whatsapp_business_account",
         "entry": [{
@@ -30,24 +36,52 @@ pub fn text_webhook(phone_number_id: &str, from: &str, name: &str, text: &str, m
     })
 }
 
-pub fn run(url: &str, from: &str, name: &str, phone_number_id: &str, text: &str) -> anyhow::Result<ExitCode> {
+pub fn run(
+    url: &str,
+    from: &str,
+    name: &str,
+    phone_number_id: &str,
+    text: &str,
+) -> anyhow::Result<ExitCode> {
     let message_id = format!("wamid.simulated.{}", uuid_like());
-    let body = serde_json::to_vec(&text_webhook(phone_number_id, from, name, text, &message_id))?;
+    let body = serde_json::to_vec(&text_webhook(
+        phone_number_id,
+        from,
+        name,
+        text,
+        &message_id,
+    ))?;
     let secret = std::env::var("WHATSAPP_APP_SECRET").unwrap_or_default();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let status = runtime.block_on(async {
         let mut request = reqwest::Client::new()
             .post(url)
             .header("content-type", "application/json")
             .body(body.clone());
         if !secret.is_empty() {
-            request = request.header("x-hub-signature-256", signature::sign(secret.as_bytes(), &body));
+            request = request.header(
+                "x-hub-signature-256",
+                signature::sign(secret.as_bytes(), &body),
+            );
         }
-        request.send().await.with_context(|| format!("cannot reach {url}: is `wagate serve` running?"))
+        request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {url}: is `wagate serve` running?"))
     })?;
     let code = status.status();
-    println!("{} {}", code.as_u16(), code.canonical_reason().unwrap_or(""));
-    Ok(if code.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    println!(
+        "{} {}",
+        code.as_u16(),
+        code.canonical_reason().unwrap_or("")
+    );
+    Ok(if code.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn uuid_like() -> String {

@@ -347,8 +347,11 @@ impl std::fmt::Debug for HttpToolSpec {
             Some((before, _)) => format!("{before}?[redacted]"),
             None => self.url.clone(),
         };
-        let headers: BTreeMap<&str, &str> =
-            self.headers.keys().map(|k| (k.as_str(), "[redacted]")).collect();
+        let headers: BTreeMap<&str, &str> = self
+            .headers
+            .keys()
+            .map(|k| (k.as_str(), "[redacted]"))
+            .collect();
         f.debug_struct("HttpToolSpec")
             .field("method", &self.method)
             .field("url", &url)

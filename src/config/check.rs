@@ -45,7 +45,11 @@ fn summary(config: &Config, out: &mut String) {
     let w = &config.whatsapp;
     let _ = writeln!(out, "config {} is valid", config.dir.display());
     let _ = writeln!(out, "channel whatsapp");
-    let id = if w.phone_number_id.is_empty() { "(empty)" } else { &w.phone_number_id };
+    let id = if w.phone_number_id.is_empty() {
+        "(empty)"
+    } else {
+        &w.phone_number_id
+    };
     let _ = writeln!(out, "  phone_number_id: {id}");
     let _ = writeln!(
         out,
@@ -77,7 +81,10 @@ fn summary(config: &Config, out: &mut String) {
     let _ = writeln!(out, "  debounce: {} ms", w.debounce_ms);
     let _ = writeln!(out, "  default agent: {}", w.default_agent);
     if w.numbers.is_empty() {
-        let _ = writeln!(out, "  numbers: none (every message goes to the default agent)");
+        let _ = writeln!(
+            out,
+            "  numbers: none (every message goes to the default agent)"
+        );
     } else {
         let _ = writeln!(out, "  numbers:");
         for (number, agent) in &w.numbers {
@@ -102,7 +109,11 @@ fn agent_summary(agent: &AgentFile, out: &mut String) {
     if let Some(fallback) = &spec.model.fallback {
         model_line("fallback", fallback, out);
     }
-    let _ = writeln!(out, "    routing: {}", strategy(spec.model.routing.strategy));
+    let _ = writeln!(
+        out,
+        "    routing: {}",
+        strategy(spec.model.routing.strategy)
+    );
     let o = &spec.orchestration;
     let _ = writeln!(
         out,
@@ -118,13 +129,28 @@ fn agent_summary(agent: &AgentFile, out: &mut String) {
             );
         }
         None => {
-            let _ = writeln!(out, "    memory: none (each turn sees only its own messages)");
+            let _ = writeln!(
+                out,
+                "    memory: none (each turn sees only its own messages)"
+            );
         }
     }
-    let _ = writeln!(out, "    guardrails input: {}", guardrails(&spec.guardrails.input));
-    let _ = writeln!(out, "    guardrails output: {}", guardrails(&spec.guardrails.output));
+    let _ = writeln!(
+        out,
+        "    guardrails input: {}",
+        guardrails(&spec.guardrails.input)
+    );
+    let _ = writeln!(
+        out,
+        "    guardrails output: {}",
+        guardrails(&spec.guardrails.output)
+    );
     let tools: Vec<String> = spec.tools.iter().map(tool).collect();
-    let tools = if tools.is_empty() { "none".to_string() } else { tools.join("; ") };
+    let tools = if tools.is_empty() {
+        "none".to_string()
+    } else {
+        tools.join("; ")
+    };
     let _ = writeln!(out, "    tools: {tools}");
     if let Some(t) = &spec.transcription {
         let provider = match t.provider {
@@ -160,7 +186,11 @@ fn model_line(role: &str, m: &ModelEndpoint, out: &mut String) {
         }
         None => "capabilities: inferred from the model name".to_string(),
     };
-    let key = if m.api_key.is_empty() { "" } else { ", api_key set" };
+    let key = if m.api_key.is_empty() {
+        ""
+    } else {
+        ", api_key set"
+    };
     let _ = writeln!(
         out,
         "    model {role}: {provider}/{} at {}, {capabilities}{key}",
@@ -217,7 +247,9 @@ fn display_url(url: &str) -> String {
     match base.split_once("://") {
         Some((scheme, rest)) => {
             let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
             format!("{scheme}://{host}{path}")
         }
         None => base.to_string(),
@@ -234,6 +266,9 @@ mod tests {
             display_url("https://user:pw@api.example.com/v1/x?key=abc#f"),
             "https://api.example.com/v1/x"
         );
-        assert_eq!(display_url("http://localhost:11434"), "http://localhost:11434");
+        assert_eq!(
+            display_url("http://localhost:11434"),
+            "http://localhost:11434"
+        );
     }
 }

@@ -21,7 +21,9 @@ pub fn process_env(name: &str) -> Option<String> {
 /// A placeholder that cannot be expanded. Positions count characters from 1.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExpandError {
-    #[error("unterminated `${{` at character {at}: close it with `}}`, or write `$$` for a literal `$`")]
+    #[error(
+        "unterminated `${{` at character {at}: close it with `}}`, or write `$$` for a literal `$`"
+    )]
     Unterminated { at: usize },
     #[error(
         "invalid variable name `{name}` in the `${{...}}` at character {at}: a name is letters, \
@@ -137,10 +139,19 @@ pub(crate) struct Expansion {
 
 /// Expands every string value of `root`, at any depth; keys are left alone.
 /// Returns what was expanded, and every placeholder that could not be.
-pub(crate) fn expand_tree(root: &mut Value, env: Env) -> (Expansion, Vec<(FieldPath, ExpandError)>) {
+pub(crate) fn expand_tree(
+    root: &mut Value,
+    env: Env,
+) -> (Expansion, Vec<(FieldPath, ExpandError)>) {
     let mut expansion = Expansion::default();
     let mut errors = Vec::new();
-    walk(root, &FieldPath::default(), env, &mut expansion, &mut errors);
+    walk(
+        root,
+        &FieldPath::default(),
+        env,
+        &mut expansion,
+        &mut errors,
+    );
     (expansion, errors)
 }
 
@@ -215,7 +226,10 @@ mod tests {
 
     #[test]
     fn a_plain_variable_is_replaced_by_its_value() {
-        assert_eq!(expand("http://${HOST}:${PORT}/v1").unwrap(), "http://ollama.lan:11434/v1");
+        assert_eq!(
+            expand("http://${HOST}:${PORT}/v1").unwrap(),
+            "http://ollama.lan:11434/v1"
+        );
     }
 
     #[test]
@@ -228,7 +242,10 @@ mod tests {
 
     #[test]
     fn a_default_is_used_when_the_variable_is_unset() {
-        assert_eq!(expand("${MISSING:-http://localhost:11434}").unwrap(), "http://localhost:11434");
+        assert_eq!(
+            expand("${MISSING:-http://localhost:11434}").unwrap(),
+            "http://localhost:11434"
+        );
         assert_eq!(expand("${HOST:-localhost}").unwrap(), "ollama.lan");
     }
 
@@ -248,7 +265,10 @@ mod tests {
 
     #[test]
     fn dollar_signs_without_braces_are_left_as_written() {
-        assert_eq!(expand("costs $5, $$ and $HOST").unwrap(), "costs $5, $$ and $HOST");
+        assert_eq!(
+            expand("costs $5, $$ and $HOST").unwrap(),
+            "costs $5, $$ and $HOST"
+        );
         assert_eq!(expand("$${HOST} $").unwrap(), "$${HOST} $");
         assert!(!expand_str("$5 $$", &env).unwrap().had_placeholder);
     }
@@ -256,7 +276,10 @@ mod tests {
     #[test]
     fn an_unterminated_placeholder_is_an_error_with_its_position() {
         assert_eq!(expand("ab${HOST"), Err(ExpandError::Unterminated { at: 3 }));
-        assert_eq!(expand("${MISSING:-${HOST}"), Err(ExpandError::Unterminated { at: 1 }));
+        assert_eq!(
+            expand("${MISSING:-${HOST}"),
+            Err(ExpandError::Unterminated { at: 1 })
+        );
     }
 
     #[test]
@@ -274,8 +297,15 @@ mod tests {
         );
         let (expansion, errors) = expand_tree(&mut v, &env);
         assert!(errors.is_empty());
-        assert_eq!(v, tree("a: ollama.lan\nlist:\n  - '11434'\n  - nested:\n      deep: [x, d]\nn: 3\n"));
-        let deep = FieldPath::keys(&["list"]).index(1).key("nested").key("deep").index(1);
+        assert_eq!(
+            v,
+            tree("a: ollama.lan\nlist:\n  - '11434'\n  - nested:\n      deep: [x, d]\nn: 3\n")
+        );
+        let deep = FieldPath::keys(&["list"])
+            .index(1)
+            .key("nested")
+            .key("deep")
+            .index(1);
         assert!(expansion.expanded.contains(&deep));
         assert!(!expansion.expanded.contains(&FieldPath::keys(&["n"])));
     }
@@ -300,6 +330,9 @@ mod tests {
         let mut v = tree("spec:\n  model: ${LLM_MODEL}\n");
         let (expansion, _) = expand_tree(&mut v, &env);
         let field = FieldPath::keys(&["spec", "model"]);
-        assert_eq!(expansion.empty_vars.get(&field), Some(&vec!["LLM_MODEL".to_string()]));
+        assert_eq!(
+            expansion.empty_vars.get(&field),
+            Some(&vec!["LLM_MODEL".to_string()])
+        );
     }
 }

@@ -77,7 +77,9 @@ pub(crate) fn load_report(dir: &Path, env: Env) -> Result<LoadReport, ConfigErro
             Ok(agent) => agent,
             Err(problem) => {
                 found.problems.push(problem);
-                if let Some(Value::String(name)) = src.value.get("metadata").and_then(|m| m.get("name")) {
+                if let Some(Value::String(name)) =
+                    src.value.get("metadata").and_then(|m| m.get("name"))
+                {
                     broken_names.insert(name.clone());
                 }
                 continue;
@@ -146,7 +148,10 @@ fn agent_paths(agents_dir: &Path, found: &mut Findings, notes: &mut Vec<String>)
     paths
         .into_iter()
         .filter(|path| {
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
             if name.ends_with(".agent.yaml") {
                 return path.is_file();
             }
@@ -164,10 +169,7 @@ fn agent_paths(agents_dir: &Path, found: &mut Findings, notes: &mut Vec<String>)
 /// `numbers` maps phone number ids, which YAML reads as numbers unless quoted; they are
 /// strings to wagate, so read them as written. Same for `phone_number_id`.
 fn stringify_numbers(root: &mut Value) {
-    let Some(whatsapp) = root
-        .get_mut("channels")
-        .and_then(|c| c.get_mut("whatsapp"))
-    else {
+    let Some(whatsapp) = root.get_mut("channels").and_then(|c| c.get_mut("whatsapp")) else {
         return;
     };
     if let Some(id @ Value::Number(_)) = whatsapp.get_mut("phone_number_id") {

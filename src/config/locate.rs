@@ -104,10 +104,15 @@ fn key_of(text: &str) -> Option<&str> {
     for quote in ['"', '\''] {
         if let Some(inner) = text.strip_prefix(quote) {
             let end = inner.find(quote)?;
-            return inner[end + 1..].trim_start().starts_with(':').then(|| &inner[..end]);
+            return inner[end + 1..]
+                .trim_start()
+                .starts_with(':')
+                .then(|| &inner[..end]);
         }
     }
-    let colon = text.find(": ").or_else(|| text.ends_with(':').then(|| text.len() - 1))?;
+    let colon = text
+        .find(": ")
+        .or_else(|| text.ends_with(':').then(|| text.len() - 1))?;
     Some(text[..colon].trim_end())
 }
 
@@ -148,11 +153,16 @@ spec:
 
     #[test]
     fn list_items_are_counted_whether_indented_or_not() {
-        let tool_url = FieldPath::keys(&["spec", "tools"]).index(1).key("http").key("url");
+        let tool_url = FieldPath::keys(&["spec", "tools"])
+            .index(1)
+            .key("http")
+            .key("url");
         assert_eq!(line(tool_url), Some(13));
         let first_tool_type = FieldPath::keys(&["spec", "tools"]).index(0).key("type");
         assert_eq!(line(first_tool_type), Some(9));
-        let max = FieldPath::keys(&["spec", "guardrails", "input"]).index(1).key("max_chars");
+        let max = FieldPath::keys(&["spec", "guardrails", "input"])
+            .index(1)
+            .key("max_chars");
         assert_eq!(line(max), Some(18));
     }
 

@@ -38,7 +38,11 @@ impl SourceFile {
 
 /// Reads, parses and expands one file. Problems go to `problems`; `None` means the file cannot
 /// be deserialized meaningfully.
-pub(crate) fn read_source(path: &Path, env: Env, problems: &mut Vec<Problem>) -> Option<SourceFile> {
+pub(crate) fn read_source(
+    path: &Path,
+    env: Env,
+    problems: &mut Vec<Problem>,
+) -> Option<SourceFile> {
     let whole_file = |message: String, line: Option<usize>, column: Option<usize>| Problem {
         file: path.to_path_buf(),
         field: None,
@@ -65,7 +69,11 @@ pub(crate) fn read_source(path: &Path, env: Env, problems: &mut Vec<Problem>) ->
         }
     };
     if let Err(e) = value.apply_merge() {
-        problems.push(whole_file(format!("invalid `<<` merge key: {e}"), None, None));
+        problems.push(whole_file(
+            format!("invalid `<<` merge key: {e}"),
+            None,
+            None,
+        ));
         return None;
     }
     let (expansion, errors) = expand_tree(&mut value, env);
@@ -163,22 +171,39 @@ fn reword(field: FieldPath, message: &str) -> (FieldPath, String) {
         if let Some((value, expected)) = rest.split_once('`') {
             let label = variant_label(&field);
             let choices = backticked(expected).join(", ");
-            return (field, format!("unknown {label} `{value}`; expected one of {choices}"));
+            return (
+                field,
+                format!("unknown {label} `{value}`; expected one of {choices}"),
+            );
         }
     }
     if let Some(rest) = message.strip_prefix("unknown field `") {
         if let Some((key, expected)) = rest.split_once('`') {
             let choices = backticked(expected).join(", ");
-            return (field, format!("unknown key `{key}`; expected one of {choices}"));
+            return (
+                field,
+                format!("unknown key `{key}`; expected one of {choices}"),
+            );
         }
     }
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = message.strip_prefix(prefix) {
             if let Some((found, expected)) = rest.split_once(", expected ") {
                 // Never echo a string value: it may have come from a secret variable.
-                let found = if found.starts_with("string ") { "a string" } else { found };
-                let found = if found == "unit value" { "nothing (an empty value)" } else { found };
-                return (field, format!("expected {}, found {found}", expected_kind(expected)));
+                let found = if found.starts_with("string ") {
+                    "a string"
+                } else {
+                    found
+                };
+                let found = if found == "unit value" {
+                    "nothing (an empty value)"
+                } else {
+                    found
+                };
+                return (
+                    field,
+                    format!("expected {}, found {found}", expected_kind(expected)),
+                );
             }
         }
     }
@@ -226,12 +251,17 @@ mod tests {
 
     #[test]
     fn serde_messages_are_reworded_with_the_choices_spelled_out() {
-        let field = FieldPath::keys(&["spec", "guardrails", "input"]).index(0).key("type");
+        let field = FieldPath::keys(&["spec", "guardrails", "input"])
+            .index(0)
+            .key("type");
         let (_, text) = reword(
             field,
             "unknown variant `pii`, expected `pii_detection` or `max_length`",
         );
-        assert_eq!(text, "unknown guardrail type `pii`; expected one of pii_detection, max_length");
+        assert_eq!(
+            text,
+            "unknown guardrail type `pii`; expected one of pii_detection, max_length"
+        );
     }
 
     #[test]

@@ -20,10 +20,30 @@ pub(crate) struct Findings {
 pub(crate) fn check_channel(ch: &WhatsAppChannel, src: &SourceFile, out: &mut Findings) {
     let base = FieldPath::keys(&["channels", "whatsapp"]);
     let rate = base.key("rate_limit");
-    at_least_one(src, &rate.key("window_seconds"), ch.rate_limit.window_seconds, out);
-    at_least_one(src, &rate.key("max_messages"), ch.rate_limit.max_messages.into(), out);
-    at_least_one(src, &base.key("max_body_bytes"), ch.max_body_bytes as u64, out);
-    at_least_one(src, &base.key("max_concurrent_turns"), ch.max_concurrent_turns as u64, out);
+    at_least_one(
+        src,
+        &rate.key("window_seconds"),
+        ch.rate_limit.window_seconds,
+        out,
+    );
+    at_least_one(
+        src,
+        &rate.key("max_messages"),
+        ch.rate_limit.max_messages.into(),
+        out,
+    );
+    at_least_one(
+        src,
+        &base.key("max_body_bytes"),
+        ch.max_body_bytes as u64,
+        out,
+    );
+    at_least_one(
+        src,
+        &base.key("max_concurrent_turns"),
+        ch.max_concurrent_turns as u64,
+        out,
+    );
     check_url(src, &base.key("graph_api_base"), &ch.graph_api_base, out);
     if !is_graph_version(&ch.graph_api_version) {
         out.problems.push(src.problem(
@@ -56,7 +76,8 @@ pub(crate) fn check_routing(
     };
     let default = base.key("default_agent");
     if ch.default_agent.is_empty() {
-        out.problems.push(src.problem(&default, format!("{}; {available}", empty(src, &default))));
+        out.problems
+            .push(src.problem(&default, format!("{}; {available}", empty(src, &default))));
     } else if !agents.contains(&ch.default_agent) {
         out.problems.push(src.problem(
             &default,
@@ -116,7 +137,12 @@ fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
         .filter(|(d, _)| *d <= 2)
         .min()
         .map(|(_, k)| k)
-        .or_else(|| known.iter().copied().find(|k| key.starts_with(k) || k.starts_with(key)))
+        .or_else(|| {
+            known
+                .iter()
+                .copied()
+                .find(|k| key.starts_with(k) || k.starts_with(key))
+        })
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {

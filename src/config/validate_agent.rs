@@ -34,7 +34,8 @@ pub(crate) fn check_agent(agent: &mut AgentFile, src: &SourceFile, out: &mut Fin
     }
     let name_field = FieldPath::keys(&["metadata", "name"]);
     if agent.metadata.name.trim().is_empty() {
-        out.problems.push(src.problem(&name_field, empty(src, &name_field)));
+        out.problems
+            .push(src.problem(&name_field, empty(src, &name_field)));
     }
 
     let spec = root.key("spec");
@@ -52,7 +53,12 @@ pub(crate) fn check_agent(agent: &mut AgentFile, src: &SourceFile, out: &mut Fin
             format!("unsupported pattern `{}`; wagate runs `react`", o.pattern),
         ));
     }
-    at_least_one(src, &orch.key("max_iterations"), o.max_iterations.into(), out);
+    at_least_one(
+        src,
+        &orch.key("max_iterations"),
+        o.max_iterations.into(),
+        out,
+    );
     at_least_one(src, &orch.key("timeout_seconds"), o.timeout_seconds, out);
 
     if let Some(memory) = &agent.spec.memory.conversational {
@@ -60,13 +66,19 @@ pub(crate) fn check_agent(agent: &mut AgentFile, src: &SourceFile, out: &mut Fin
         if memory.backend != "sqlite" {
             out.problems.push(src.problem(
                 &mem.key("backend"),
-                format!("unsupported backend `{}`; wagate keeps memory in `sqlite`", memory.backend),
+                format!(
+                    "unsupported backend `{}`; wagate keeps memory in `sqlite`",
+                    memory.backend
+                ),
             ));
         }
         if memory.strategy != "sliding_window" {
             out.problems.push(src.problem(
                 &mem.key("strategy"),
-                format!("unsupported strategy `{}`; expected `sliding_window`", memory.strategy),
+                format!(
+                    "unsupported strategy `{}`; expected `sliding_window`",
+                    memory.strategy
+                ),
             ));
         }
         at_least_one(src, &mem.key("max_turns"), memory.max_turns as u64, out);
@@ -93,7 +105,12 @@ pub(crate) fn check_agent(agent: &mut AgentFile, src: &SourceFile, out: &mut Fin
         at_least_one(src, &field.key("timeout_seconds"), t.timeout_seconds, out);
     }
 
-    check_prompt(&agent.spec.prompts.system, src, &spec.key("prompts").key("system"), out);
+    check_prompt(
+        &agent.spec.prompts.system,
+        src,
+        &spec.key("prompts").key("system"),
+        out,
+    );
 }
 
 fn check_model(m: &ModelEndpoint, src: &SourceFile, field: &FieldPath, out: &mut Findings) {
@@ -148,11 +165,17 @@ fn check_tools(tools: &mut [ToolSpec], src: &SourceFile, field: &FieldPath, out:
                 }
                 let url_field = http_field.key("url");
                 if http.url.is_empty() {
-                    out.problems.push(src.problem(&url_field, empty(src, &url_field)));
+                    out.problems
+                        .push(src.problem(&url_field, empty(src, &url_field)));
                 } else if let Err(why) = check_tool_url(&http.url) {
                     out.problems.push(src.problem(&url_field, why));
                 }
-                at_least_one(src, &http_field.key("timeout_seconds"), http.timeout_seconds, out);
+                at_least_one(
+                    src,
+                    &http_field.key("timeout_seconds"),
+                    http.timeout_seconds,
+                    out,
+                );
                 let max = http.max_response_bytes as u64;
                 at_least_one(src, &http_field.key("max_response_bytes"), max, out);
             }
@@ -195,7 +218,10 @@ fn check_prompt(template: &str, src: &SourceFile, field: &FieldPath, out: &mut F
         .template_from_str(template)
         .and_then(|t| t.render(context));
     let Err(e) = result else { return };
-    let detail = e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string());
+    let detail = e
+        .detail()
+        .map(str::to_string)
+        .unwrap_or_else(|| e.kind().to_string());
     let mut problem = src.problem(field, String::new());
     problem.message = match e.line() {
         Some(line) => {
@@ -207,7 +233,10 @@ fn check_prompt(template: &str, src: &SourceFile, field: &FieldPath, out: &mut F
                     .is_some_and(|(_, value)| value.trim_start().starts_with(['|', '>']));
                 problem.line = Some(if block { key_line + line } else { key_line });
             }
-            format!("invalid template ({}) on line {line} of the prompt: {detail}", e.kind())
+            format!(
+                "invalid template ({}) on line {line} of the prompt: {detail}",
+                e.kind()
+            )
         }
         None => format!("invalid template ({}): {detail}", e.kind()),
     };

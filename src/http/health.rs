@@ -26,14 +26,21 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         "dry_run": channel.dry_run(),
         "inbox_open_messages": state.metrics.value("wagate_inbox_open_messages", &[]),
     });
-    let status = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if db_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body))
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     refresh_backlog(&state).await;
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(),
     )
 }
@@ -46,8 +53,14 @@ async fn refresh_backlog(state: &AppState) -> bool {
                 .oldest_received_at
                 .map(|t| ((chrono::Utc::now().timestamp_millis() - t).max(0) as f64) / 1000.0)
                 .unwrap_or(0.0);
-            state.metrics.gauge_set("wagate_inbox_open_messages", &[], backlog.open_messages as f64);
-            state.metrics.gauge_set("wagate_inbox_oldest_pending_age_seconds", &[], age);
+            state.metrics.gauge_set(
+                "wagate_inbox_open_messages",
+                &[],
+                backlog.open_messages as f64,
+            );
+            state
+                .metrics
+                .gauge_set("wagate_inbox_oldest_pending_age_seconds", &[], age);
             true
         }
         Ok(Err(e)) => {

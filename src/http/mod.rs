@@ -32,7 +32,9 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route(
             WEBHOOK_PATH,
-            get(webhook::handshake).post(webhook::receive).layer(DefaultBodyLimit::max(max_body_bytes)),
+            get(webhook::handshake)
+                .post(webhook::receive)
+                .layer(DefaultBodyLimit::max(max_body_bytes)),
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -46,18 +46,27 @@ pub async fn handshake(
         return Err(ApiError::Forbidden);
     }
     tracing::info!("webhook verified by Meta");
-    Ok(([(header::CONTENT_TYPE, "text/plain")], query.challenge.unwrap_or_default()))
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain")],
+        query.challenge.unwrap_or_default(),
+    ))
 }
 
 /// `POST`: a signed notification. 401 bad signature, 400 not a JSON object, 413 too large
 /// (by the body limit layer), 503 when the inbox cannot record it (Meta redelivers), else 200.
-pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<impl IntoResponse, ApiError> {
+pub async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
     let config = state.config.current();
     let channel = &config.config.whatsapp;
     let metrics = &state.metrics;
 
     if !channel.app_secret.is_empty() {
-        let header = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
+        let header = headers
+            .get("x-hub-signature-256")
+            .and_then(|v| v.to_str().ok());
         if let Err(e) = signature::verify(channel.app_secret.expose().as_bytes(), &body, header) {
             metrics.inc("wagate_webhooks_total", &[("outcome", "unauthorized")]);
             tracing::warn!(reason = %e, "webhook refused: signature check failed");
@@ -90,14 +99,29 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
 
     metrics.inc("wagate_webhooks_total", &[("outcome", "accepted")]);
     if outcome.new_pending_messages > 0 {
-        metrics.add("wagate_messages_recorded_total", &[("state", "pending")], outcome.new_pending_messages as f64);
+        metrics.add(
+            "wagate_messages_recorded_total",
+            &[("state", "pending")],
+            outcome.new_pending_messages as f64,
+        );
     }
     if outcome.new_skipped > 0 {
-        metrics.add("wagate_messages_recorded_total", &[("state", "skipped")], outcome.new_skipped as f64);
+        metrics.add(
+            "wagate_messages_recorded_total",
+            &[("state", "skipped")],
+            outcome.new_skipped as f64,
+        );
     }
     if outcome.duplicates > 0 {
-        metrics.add("wagate_duplicates_dropped_total", &[], outcome.duplicates as f64);
-        tracing::debug!(duplicates = outcome.duplicates, "redelivered messages dropped");
+        metrics.add(
+            "wagate_duplicates_dropped_total",
+            &[],
+            outcome.duplicates as f64,
+        );
+        tracing::debug!(
+            duplicates = outcome.duplicates,
+            "redelivered messages dropped"
+        );
     }
     if statuses > 0 {
         metrics.add("wagate_statuses_recorded_total", &[], statuses as f64);
@@ -122,7 +146,11 @@ fn to_batch(webhook: &Webhook, channel: &WhatsAppChannel, body: &[u8]) -> Batch 
             unhandled.push(format!("field `{}` is not handled", change.field));
             continue;
         }
-        let Some(metadata) = change.metadata.as_ref().filter(|m| !m.phone_number_id.is_empty()) else {
+        let Some(metadata) = change
+            .metadata
+            .as_ref()
+            .filter(|m| !m.phone_number_id.is_empty())
+        else {
             if !change.messages.is_empty() {
                 unhandled.push("messages without metadata.phone_number_id".into());
             }
@@ -137,10 +165,14 @@ fn to_batch(webhook: &Webhook, channel: &WhatsAppChannel, body: &[u8]) -> Batch 
                 unhandled.push("message without an id".into());
                 continue;
             }
-            let (state, note) = initial_state(channel, &metadata.phone_number_id, &message.kind_name);
+            let (state, note) =
+                initial_state(channel, &metadata.phone_number_id, &message.kind_name);
             batch.messages.push(NewInbound {
                 message_id: message.id.clone(),
-                lane: LaneKey { phone_number_id: metadata.phone_number_id.clone(), user: user.to_string() },
+                lane: LaneKey {
+                    phone_number_id: metadata.phone_number_id.clone(),
+                    user: user.to_string(),
+                },
                 display_phone_number: metadata.display_phone_number.clone(),
                 contact_name: change.contact_name_for(message).map(str::to_string),
                 kind: message.kind_name.clone(),
@@ -156,12 +188,21 @@ fn to_batch(webhook: &Webhook, channel: &WhatsAppChannel, body: &[u8]) -> Batch 
                 recipient: status.recipient_id.clone(),
                 status: status.status.as_str().to_string(),
                 rank: i64::from(status.status.rank()),
-                errors: (!status.errors.is_empty()).then(|| status.raw.get("errors").map(|e| e.to_string()).unwrap_or_default()),
+                errors: (!status.errors.is_empty()).then(|| {
+                    status
+                        .raw
+                        .get("errors")
+                        .map(|e| e.to_string())
+                        .unwrap_or_default()
+                }),
                 pricing: status.raw.get("pricing").map(|p| p.to_string()),
             });
         }
         if !change.errors.is_empty() {
-            unhandled.push(format!("webhook errors: {}", describe_errors(&change.errors)));
+            unhandled.push(format!(
+                "webhook errors: {}",
+                describe_errors(&change.errors)
+            ));
         }
     }
     if webhook.changes.is_empty() {
@@ -170,19 +211,37 @@ fn to_batch(webhook: &Webhook, channel: &WhatsAppChannel, body: &[u8]) -> Batch 
     if !unhandled.is_empty() {
         unhandled.dedup();
         tracing::info!(reasons = %unhandled.join("; "), "webhook content kept as a dead letter");
-        batch.dead_letters.push((unhandled.join("; "), String::from_utf8_lossy(body).into_owned()));
+        batch.dead_letters.push((
+            unhandled.join("; "),
+            String::from_utf8_lossy(body).into_owned(),
+        ));
     }
     batch
 }
 
 /// Reactions are kept on record but not answered; so are messages to a number no agent serves.
-fn initial_state(channel: &WhatsAppChannel, phone_number_id: &str, kind: &str) -> (InboundState, Option<String>) {
+fn initial_state(
+    channel: &WhatsAppChannel,
+    phone_number_id: &str,
+    kind: &str,
+) -> (InboundState, Option<String>) {
     if channel.agent_for_number(phone_number_id).is_none() {
-        tracing::warn!(phone_number_id, "message for a business number that `numbers` does not list; not answered");
-        return (InboundState::Skipped, Some(format!("number {phone_number_id} is not served by any agent")));
+        tracing::warn!(
+            phone_number_id,
+            "message for a business number that `numbers` does not list; not answered"
+        );
+        return (
+            InboundState::Skipped,
+            Some(format!(
+                "number {phone_number_id} is not served by any agent"
+            )),
+        );
     }
     if kind == "reaction" {
-        return (InboundState::Skipped, Some("reactions are recorded, not answered".into()));
+        return (
+            InboundState::Skipped,
+            Some("reactions are recorded, not answered".into()),
+        );
     }
     (InboundState::Pending, None)
 }
@@ -190,7 +249,13 @@ fn initial_state(channel: &WhatsAppChannel, phone_number_id: &str, kind: &str) -
 fn describe_errors(errors: &[payload::WebhookError]) -> String {
     errors
         .iter()
-        .map(|e| format!("{} {}", e.code.map(|c| c.to_string()).unwrap_or_default(), e.title.as_deref().unwrap_or("")))
+        .map(|e| {
+            format!(
+                "{} {}",
+                e.code.map(|c| c.to_string()).unwrap_or_default(),
+                e.title.as_deref().unwrap_or("")
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -53,7 +53,12 @@ struct LaneState {
 }
 
 impl Dispatcher {
-    pub fn new(store: Store, handler: Arc<dyn TurnHandler>, settings: DispatcherSettings, metrics: Arc<Metrics>) -> Arc<Self> {
+    pub fn new(
+        store: Store,
+        handler: Arc<dyn TurnHandler>,
+        settings: DispatcherSettings,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         Arc::new(Dispatcher {
             store,
             handler,
@@ -119,11 +124,18 @@ impl Dispatcher {
 
     async fn run_lane(self: Arc<Self>, lane: LaneKey) {
         loop {
-            if !self.debounce.is_zero() && self.cancellable(tokio::time::sleep(self.debounce)).await.is_none() {
+            if !self.debounce.is_zero()
+                && self
+                    .cancellable(tokio::time::sleep(self.debounce))
+                    .await
+                    .is_none()
+            {
                 break;
             }
             self.metrics.gauge_add("wagate_lanes_waiting", &[], 1.0);
-            let permit = self.cancellable(Arc::clone(&self.permits).acquire_owned()).await;
+            let permit = self
+                .cancellable(Arc::clone(&self.permits).acquire_owned())
+                .await;
             self.metrics.gauge_add("wagate_lanes_waiting", &[], -1.0);
             let Some(Ok(permit)) = permit else {
                 break; // stopping (or the semaphore closed, which only happens when stopping)
@@ -134,7 +146,11 @@ impl Dispatcher {
                 Err(e) => {
                     tracing::error!(error = %e, "cannot claim a turn; the lane retries in 1 s");
                     drop(permit);
-                    if self.cancellable(tokio::time::sleep(Duration::from_secs(1))).await.is_none() {
+                    if self
+                        .cancellable(tokio::time::sleep(Duration::from_secs(1)))
+                        .await
+                        .is_none()
+                    {
                         break;
                     }
                     continue;
@@ -165,10 +181,15 @@ impl Dispatcher {
         let attempt = turn.attempt;
         let started = Instant::now();
         let mut outcome = self.handler.handle(turn).await;
-        self.metrics.observe("wagate_turn_duration_seconds", &[], started.elapsed().as_secs_f64());
+        self.metrics.observe(
+            "wagate_turn_duration_seconds",
+            &[],
+            started.elapsed().as_secs_f64(),
+        );
         if let TurnOutcome::RetryLater { reason, .. } = &outcome {
             if attempt + 1 >= MAX_ATTEMPTS {
-                outcome = TurnOutcome::Failed(format!("gave up after {MAX_ATTEMPTS} attempts: {reason}"));
+                outcome =
+                    TurnOutcome::Failed(format!("gave up after {MAX_ATTEMPTS} attempts: {reason}"));
             }
         }
         let label = match &outcome {
@@ -176,7 +197,8 @@ impl Dispatcher {
             TurnOutcome::Failed(_) => "failed",
             TurnOutcome::RetryLater { .. } => "retry_later",
         };
-        self.metrics.inc("wagate_turns_total", &[("outcome", label)]);
+        self.metrics
+            .inc("wagate_turns_total", &[("outcome", label)]);
         let retry = match &outcome {
             TurnOutcome::RetryLater { after, .. } => Some(*after),
             _ => None,
@@ -204,14 +226,24 @@ impl Dispatcher {
     }
 
     fn remove_lane(&self, lane: &LaneKey) {
-        let removed = self.lanes.lock().unwrap_or_else(|p| p.into_inner()).remove(lane).is_some();
+        let removed = self
+            .lanes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(lane)
+            .is_some();
         if removed {
             self.metrics.gauge_add("wagate_lanes_active", &[], -1.0);
         }
     }
 
     fn lane_state(&self, lane: &LaneKey, f: impl FnOnce(&mut LaneState)) {
-        if let Some(state) = self.lanes.lock().unwrap_or_else(|p| p.into_inner()).get_mut(lane) {
+        if let Some(state) = self
+            .lanes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(lane)
+        {
             f(state);
         }
     }

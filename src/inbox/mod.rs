@@ -4,6 +4,9 @@ pub mod dispatcher;
 pub mod store;
 pub mod turn;
 
-pub use store::{Batch, InboundState, NewInbound, RecordOutcome, ReplyPart, StatusUpdate, Store, StoreError, TurnOutcome};
 pub use dispatcher::{Dispatcher, DispatcherSettings, TurnHandler};
+pub use store::{
+    Batch, InboundState, NewInbound, RecordOutcome, ReplyPart, StatusUpdate, Store, StoreError,
+    TurnOutcome,
+};
 pub use turn::*;

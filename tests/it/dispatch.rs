@@ -15,7 +15,13 @@ async fn messages_of_one_conversation_are_handed_over_in_arrival_order() {
     let server = TestServer::start(config.load(), data.path(), Some(recorder.clone())).await;
     let expected: Vec<String> = (0..30).map(|i| format!("wamid.order.{i:02}")).collect();
     for id in &expected {
-        assert_eq!(server.post_signed(&text_body(&[(id, "15551230001", "x")])).await.status(), 200);
+        assert_eq!(
+            server
+                .post_signed(&text_body(&[(id, "15551230001", "x")]))
+                .await
+                .status(),
+            200
+        );
     }
     assert!(eventually(10, || recorder.message_ids().len() == expected.len()).await);
     assert_eq!(recorder.message_ids(), expected);
@@ -41,7 +47,11 @@ async fn a_slow_conversation_does_not_hold_up_the_others() {
     }
     assert!(eventually(10, || recorder.message_ids().len() == 20).await);
     // 20 conversations of 300 ms each, run in parallel: far less than 20 × 300 ms.
-    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -51,7 +61,13 @@ async fn debounce_gathers_a_burst_into_one_turn() {
     let recorder = recorder::Recorder::new(Duration::ZERO);
     let server = TestServer::start(config.load(), data.path(), Some(recorder.clone())).await;
     for i in 0..4 {
-        server.post_signed(&text_body(&[(&format!("wamid.burst.{i}"), "15551230001", "x")])).await;
+        server
+            .post_signed(&text_body(&[(
+                &format!("wamid.burst.{i}"),
+                "15551230001",
+                "x",
+            )]))
+            .await;
     }
     assert!(eventually(5, || recorder.message_ids().len() == 4).await);
     assert_eq!(recorder.turns().len(), 1);
@@ -66,7 +82,10 @@ async fn work_left_in_the_inbox_is_resumed_at_start() {
         let store = Store::open(data.path(), Durability::Normal).unwrap();
         let msg = |id: &str, user: &str| NewInbound {
             message_id: id.into(),
-            lane: LaneKey { phone_number_id: PHONE_NUMBER_ID.into(), user: user.into() },
+            lane: LaneKey {
+                phone_number_id: PHONE_NUMBER_ID.into(),
+                user: user.into(),
+            },
             display_phone_number: String::new(),
             contact_name: None,
             kind: "text".into(),
@@ -75,10 +94,25 @@ async fn work_left_in_the_inbox_is_resumed_at_start() {
             state: InboundState::Pending,
             note: None,
         };
-        store.record(Batch { messages: vec![msg("wamid.left.1", "u1")], ..Batch::default() }).await.unwrap();
-        let lane = LaneKey { phone_number_id: PHONE_NUMBER_ID.into(), user: "u1".into() };
+        store
+            .record(Batch {
+                messages: vec![msg("wamid.left.1", "u1")],
+                ..Batch::default()
+            })
+            .await
+            .unwrap();
+        let lane = LaneKey {
+            phone_number_id: PHONE_NUMBER_ID.into(),
+            user: "u1".into(),
+        };
         store.claim_turn(lane).await.unwrap().unwrap(); // taken, never finished
-        store.record(Batch { messages: vec![msg("wamid.left.2", "u1"), msg("wamid.left.3", "u2")], ..Batch::default() }).await.unwrap();
+        store
+            .record(Batch {
+                messages: vec![msg("wamid.left.2", "u1"), msg("wamid.left.3", "u2")],
+                ..Batch::default()
+            })
+            .await
+            .unwrap();
     }
     let recorder = recorder::Recorder::new(Duration::ZERO);
     let _server = TestServer::start(config.load(), data.path(), Some(recorder.clone())).await;
@@ -86,7 +120,10 @@ async fn work_left_in_the_inbox_is_resumed_at_start() {
     let turns = recorder.turns();
     let u1: Vec<_> = turns.iter().filter(|t| t.lane.user == "u1").collect();
     assert_eq!(u1[0].messages[0].message_id, "wamid.left.1");
-    assert_eq!(u1[0].attempt, 1, "the interrupted turn resumes as a second attempt");
+    assert_eq!(
+        u1[0].attempt, 1,
+        "the interrupted turn resumes as a second attempt"
+    );
     assert_eq!(u1[1].messages[0].message_id, "wamid.left.2");
 }
 
@@ -96,10 +133,15 @@ async fn a_graceful_stop_lets_the_running_turn_finish() {
     let data = tempfile::tempdir().unwrap();
     let recorder = recorder::Recorder::new(Duration::from_millis(500));
     let server = TestServer::start(config.load(), data.path(), Some(recorder.clone())).await;
-    server.post_signed(&text_body(&[("wamid.stop", "15551230001", "x")])).await;
+    server
+        .post_signed(&text_body(&[("wamid.stop", "15551230001", "x")]))
+        .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     server.stop().await;
     assert_eq!(recorder.message_ids(), ["wamid.stop"]);
     let store = Store::open(data.path(), Durability::Normal).unwrap();
-    assert!(store.open_lanes().await.unwrap().is_empty(), "nothing left to resume");
+    assert!(
+        store.open_lanes().await.unwrap().is_empty(),
+        "nothing left to resume"
+    );
 }

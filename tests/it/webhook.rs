@@ -3,7 +3,14 @@
 use crate::support::*;
 use std::time::Duration;
 
-async fn server(extra: &str) -> (TestServer, ConfigDir, tempfile::TempDir, std::sync::Arc<recorder::Recorder>) {
+async fn server(
+    extra: &str,
+) -> (
+    TestServer,
+    ConfigDir,
+    tempfile::TempDir,
+    std::sync::Arc<recorder::Recorder>,
+) {
     let config = ConfigDir::standard(extra);
     let data = tempfile::tempdir().unwrap();
     let recorder = recorder::Recorder::new(Duration::ZERO);
@@ -14,10 +21,15 @@ async fn server(extra: &str) -> (TestServer, ConfigDir, tempfile::TempDir, std::
 #[tokio::test]
 async fn meta_handshake_echoes_the_challenge_as_plain_text() {
     let (server, _c, _d, _r) = server("").await;
-    let url = format!("{WEBHOOK}?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444");
+    let url = format!(
+        "{WEBHOOK}?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444"
+    );
     let response = server.get(&url).await;
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
     assert_eq!(response.text().await.unwrap(), "1158201444");
 }
 
@@ -38,10 +50,17 @@ async fn handshake_with_a_wrong_token_or_mode_is_forbidden() {
 
 #[tokio::test]
 async fn an_empty_configured_verify_token_never_matches() {
-    let config = ConfigDir::new("    verify_token: \"\"\n    default_agent: whatsapp-assistant\n", "http://127.0.0.1:9");
+    let config = ConfigDir::new(
+        "    verify_token: \"\"\n    default_agent: whatsapp-assistant\n",
+        "http://127.0.0.1:9",
+    );
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start(config.load(), data.path(), None).await;
-    let response = server.get(&format!("{WEBHOOK}?hub.mode=subscribe&hub.verify_token=&hub.challenge=1")).await;
+    let response = server
+        .get(&format!(
+            "{WEBHOOK}?hub.mode=subscribe&hub.verify_token=&hub.challenge=1"
+        ))
+        .await;
     assert_eq!(response.status(), 403);
 }
 
@@ -51,13 +70,31 @@ async fn a_post_without_or_with_a_wrong_signature_is_refused_and_not_recorded() 
     let body = text_body(&[("wamid.sig1", "15551230001", "hello")]);
     assert_eq!(server.post_with_signature(&body, None).await.status(), 401);
     let wrong = wagate::whatsapp::signature::sign(b"another secret", &body);
-    assert_eq!(server.post_with_signature(&body, Some(&wrong)).await.status(), 401);
-    assert_eq!(server.post_with_signature(&body, Some("sha256=zz")).await.status(), 401);
+    assert_eq!(
+        server
+            .post_with_signature(&body, Some(&wrong))
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        server
+            .post_with_signature(&body, Some("sha256=zz"))
+            .await
+            .status(),
+        401
+    );
     // The signature covers the exact bytes: one changed byte fails.
     let mut tampered = body.clone();
     let last = tampered.len() - 2;
     tampered[last] = b' ';
-    assert_eq!(server.post_with_signature(&tampered, Some(&sign(&body))).await.status(), 401);
+    assert_eq!(
+        server
+            .post_with_signature(&tampered, Some(&sign(&body)))
+            .await
+            .status(),
+        401
+    );
 
     assert_eq!(server.post_signed(&body).await.status(), 200);
     assert!(eventually(5, || recorder.message_ids() == ["wamid.sig1"]).await);
@@ -65,7 +102,10 @@ async fn a_post_without_or_with_a_wrong_signature_is_refused_and_not_recorded() 
 
 #[tokio::test]
 async fn without_an_app_secret_unsigned_posts_are_accepted() {
-    let config = ConfigDir::new("    default_agent: whatsapp-assistant\n", "http://127.0.0.1:9");
+    let config = ConfigDir::new(
+        "    default_agent: whatsapp-assistant\n",
+        "http://127.0.0.1:9",
+    );
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start(config.load(), data.path(), None).await;
     let body = text_body(&[("wamid.nosig", "15551230001", "hello")]);
@@ -77,9 +117,21 @@ async fn without_an_app_secret_unsigned_posts_are_accepted() {
 #[tokio::test]
 async fn bodies_that_are_not_a_json_object_get_400() {
     let (server, _c, _d, _r) = server("").await;
-    for body in [&b"not json"[..], b"[]", b"42", b"\"text\"", b"{\"truncated\": ", b""] {
+    for body in [
+        &b"not json"[..],
+        b"[]",
+        b"42",
+        b"\"text\"",
+        b"{\"truncated\": ",
+        b"",
+    ] {
         let response = server.post_signed(body).await;
-        assert_eq!(response.status(), 400, "body {:?}", String::from_utf8_lossy(body));
+        assert_eq!(
+            response.status(),
+            400,
+            "body {:?}",
+            String::from_utf8_lossy(body)
+        );
     }
 }
 
@@ -102,7 +154,11 @@ async fn the_default_body_limit_is_4_mib() {
 #[tokio::test]
 async fn an_authenticated_object_it_does_not_understand_is_accepted_as_a_dead_letter() {
     let (server, _c, _d, _r) = server("").await;
-    for body in [&br#"{}"#[..], br#"{"object":"page","entry":[{"changes":[{"field":"feed","value":{}}]}]}"#, br#"{"entry":"nonsense"}"#] {
+    for body in [
+        &br#"{}"#[..],
+        br#"{"object":"page","entry":[{"changes":[{"field":"feed","value":{}}]}]}"#,
+        br#"{"entry":"nonsense"}"#,
+    ] {
         assert_eq!(server.post_signed(body).await.status(), 200);
     }
     let metrics = server.get("/metrics").await.text().await.unwrap();
@@ -117,7 +173,10 @@ async fn a_redelivered_message_reaches_the_dispatcher_once() {
         assert_eq!(server.post_signed(&body).await.status(), 200);
     }
     // The same id twice in one body, and concurrently.
-    let twice = text_body(&[("wamid.dup", "15551230001", "hello"), ("wamid.dup", "15551230001", "hello")]);
+    let twice = text_body(&[
+        ("wamid.dup", "15551230001", "hello"),
+        ("wamid.dup", "15551230001", "hello"),
+    ]);
     let posts: Vec<_> = (0..16).map(|_| server.post_signed(&twice)).collect();
     for response in futures::future::join_all(posts).await {
         assert_eq!(response.status(), 200);
@@ -126,13 +185,20 @@ async fn a_redelivered_message_reaches_the_dispatcher_once() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(recorder.message_ids(), ["wamid.dup"]);
     let metrics = server.get("/metrics").await.text().await.unwrap();
-    assert!(metrics.contains("wagate_duplicates_dropped_total 34"), "{metrics}");
+    assert!(
+        metrics.contains("wagate_duplicates_dropped_total 34"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
 async fn every_message_of_a_batch_is_recorded_not_just_the_first() {
     let (server, _c, _d, recorder) = server("").await;
-    let body = text_body(&[("wamid.b1", "15551230001", "one"), ("wamid.b2", "15551230002", "two"), ("wamid.b3", "15551230001", "three")]);
+    let body = text_body(&[
+        ("wamid.b1", "15551230001", "one"),
+        ("wamid.b2", "15551230002", "two"),
+        ("wamid.b3", "15551230001", "three"),
+    ]);
     assert_eq!(server.post_signed(&body).await.status(), 200);
     assert!(eventually(5, || recorder.message_ids().len() == 3).await);
     let mut ids = recorder.message_ids();
@@ -173,9 +239,14 @@ async fn health_readiness_and_metrics_answer() {
     assert_eq!(ready["config_generation"], 1);
     assert_eq!(ready["signature_check"], true);
     assert_eq!(ready["dry_run"], true);
-    server.post_signed(&text_body(&[("wamid.m", "15551230001", "hi")])).await;
+    server
+        .post_signed(&text_body(&[("wamid.m", "15551230001", "hi")]))
+        .await;
     let metrics = server.get("/metrics").await;
-    assert!(metrics.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(metrics.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
     let text = metrics.text().await.unwrap();
     for name in [
         "wagate_webhooks_total{outcome=\"accepted\"} 1",

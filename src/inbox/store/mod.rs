@@ -23,9 +23,15 @@ pub const DATABASE_FILE: &str = "wagate.db";
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot create the data directory {path}: {source}")]
-    CreateDir { path: PathBuf, source: std::io::Error },
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open the database {path}: {source}")]
-    Open { path: PathBuf, source: rusqlite::Error },
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("database commit failed: {0}")]
@@ -168,7 +174,9 @@ impl Store {
         op: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(writer::job(op, reply)).map_err(|_| StoreError::WriterGone)?;
+        self.tx
+            .send(writer::job(op, reply))
+            .map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
@@ -191,7 +199,8 @@ impl Store {
     }
 
     pub async fn finish_turn(&self, turn_id: i64, outcome: TurnOutcome) -> Result<(), StoreError> {
-        self.call(move |c| ops::finish_turn(c, turn_id, &outcome)).await
+        self.call(move |c| ops::finish_turn(c, turn_id, &outcome))
+            .await
     }
 
     /// Conversations with unanswered messages or an interrupted turn, oldest first.
@@ -201,8 +210,13 @@ impl Store {
 
     /// Save a turn's reply parts before sending them; returns the saved parts (the earlier
     /// version when the turn had already saved one).
-    pub async fn save_reply(&self, turn_id: i64, parts: Vec<String>) -> Result<Vec<ReplyPart>, StoreError> {
-        self.call(move |c| ops::save_reply(c, turn_id, &parts)).await
+    pub async fn save_reply(
+        &self,
+        turn_id: i64,
+        parts: Vec<String>,
+    ) -> Result<Vec<ReplyPart>, StoreError> {
+        self.call(move |c| ops::save_reply(c, turn_id, &parts))
+            .await
     }
 
     /// The reply a turn saved before it was interrupted, if any.
@@ -211,18 +225,33 @@ impl Store {
     }
 
     /// Meta accepted this part: committed before the next part goes out.
-    pub async fn mark_part_sent(&self, turn_id: i64, index: usize, outbound_id: String) -> Result<(), StoreError> {
-        self.call(move |c| ops::mark_part_sent(c, turn_id, index, &outbound_id)).await
+    pub async fn mark_part_sent(
+        &self,
+        turn_id: i64,
+        index: usize,
+        outbound_id: String,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| ops::mark_part_sent(c, turn_id, index, &outbound_id))
+            .await
     }
 
-    pub async fn mark_part_failed(&self, turn_id: i64, index: usize, error: String) -> Result<(), StoreError> {
-        self.call(move |c| ops::mark_part_failed(c, turn_id, index, &error)).await
+    pub async fn mark_part_failed(
+        &self,
+        turn_id: i64,
+        index: usize,
+        error: String,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| ops::mark_part_failed(c, turn_id, index, &error))
+            .await
     }
 
     pub async fn backlog(&self) -> Result<Backlog, StoreError> {
         self.call(|c| {
             let (open_messages, oldest_received_at) = ops::backlog(c)?;
-            Ok(Backlog { open_messages, oldest_received_at })
+            Ok(Backlog {
+                open_messages,
+                oldest_received_at,
+            })
         })
         .await
     }

@@ -52,7 +52,10 @@ pub(super) fn record_messages(
 
 /// Statuses only move forward (sent < delivered < read < played) and `failed` is terminal,
 /// because Meta delivers them out of order.
-pub(super) fn record_statuses(conn: &Connection, statuses: &[StatusUpdate]) -> rusqlite::Result<()> {
+pub(super) fn record_statuses(
+    conn: &Connection,
+    statuses: &[StatusUpdate],
+) -> rusqlite::Result<()> {
     let mut upsert = conn.prepare_cached(
         "INSERT INTO outbound_status (message_id, recipient, status, rank, updated_at, errors, pricing)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -81,9 +84,15 @@ pub(super) fn record_statuses(conn: &Connection, statuses: &[StatusUpdate]) -> r
     Ok(())
 }
 
-pub(super) fn record_dead_letter(conn: &Connection, reason: &str, body: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached("INSERT INTO dead_letters (received_at, reason, body) VALUES (?1, ?2, ?3)")?
-        .execute(params![now_millis(), reason, body])?;
+pub(super) fn record_dead_letter(
+    conn: &Connection,
+    reason: &str,
+    body: &str,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO dead_letters (received_at, reason, body) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![now_millis(), reason, body])?;
     Ok(())
 }
 
@@ -97,17 +106,28 @@ pub(super) fn claim_turn(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<
              WHERE phone_number_id = ?1 AND user = ?2 AND state = 'running'
              ORDER BY id LIMIT 1",
         )?
-        .query_row(params![lane.phone_number_id, lane.user], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![lane.phone_number_id, lane.user], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     if let Some((id, attempts)) = interrupted {
         conn.prepare_cached("UPDATE turns SET attempts = attempts + 1 WHERE id = ?1")?
             .execute(params![id])?;
         let messages = select_messages(conn, "turn_id = ?1 AND state = 'taken'", params![id])?;
         if !messages.is_empty() {
-            return Ok(Some(Turn { id, lane: lane.clone(), messages, attempt: attempts }));
+            return Ok(Some(Turn {
+                id,
+                lane: lane.clone(),
+                messages,
+                attempt: attempts,
+            }));
         }
         // A running turn without messages cannot be answered: close it and look for new work.
-        finish_turn(conn, id, &TurnOutcome::Failed("turn had no messages".into()))?;
+        finish_turn(
+            conn,
+            id,
+            &TurnOutcome::Failed("turn had no messages".into()),
+        )?;
     }
 
     let pending = select_messages(
@@ -124,11 +144,17 @@ pub(super) fn claim_turn(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<
     )?
     .execute(params![lane.phone_number_id, lane.user, now_millis()])?;
     let id = conn.last_insert_rowid();
-    let mut take = conn.prepare_cached("UPDATE inbound SET state = 'taken', turn_id = ?1 WHERE seq = ?2")?;
+    let mut take =
+        conn.prepare_cached("UPDATE inbound SET state = 'taken', turn_id = ?1 WHERE seq = ?2")?;
     for m in &pending {
         take.execute(params![id, m.seq])?;
     }
-    Ok(Some(Turn { id, lane: lane.clone(), messages: pending, attempt: 0 }))
+    Ok(Some(Turn {
+        id,
+        lane: lane.clone(),
+        messages: pending,
+        attempt: 0,
+    }))
 }
 
 fn select_messages(
@@ -162,7 +188,11 @@ fn select_messages(
 
 /// Close a turn. `RetryLater` leaves it running (its messages stay taken) so the next claim of
 /// the lane resumes it.
-pub(super) fn finish_turn(conn: &Connection, turn_id: i64, outcome: &TurnOutcome) -> rusqlite::Result<()> {
+pub(super) fn finish_turn(
+    conn: &Connection,
+    turn_id: i64,
+    outcome: &TurnOutcome,
+) -> rusqlite::Result<()> {
     let (turn_state, message_state, error) = match outcome {
         TurnOutcome::Done => ("done", "done", None),
         TurnOutcome::Failed(reason) => ("failed", "failed", Some(reason.as_str())),
@@ -174,8 +204,10 @@ pub(super) fn finish_turn(conn: &Connection, turn_id: i64, outcome: &TurnOutcome
     };
     conn.prepare_cached("UPDATE turns SET state = ?2, finished_at = ?3, error = ?4 WHERE id = ?1")?
         .execute(params![turn_id, turn_state, now_millis(), error])?;
-    conn.prepare_cached("UPDATE inbound SET state = ?2, note = ?3 WHERE turn_id = ?1 AND state = 'taken'")?
-        .execute(params![turn_id, message_state, error])?;
+    conn.prepare_cached(
+        "UPDATE inbound SET state = ?2, note = ?3 WHERE turn_id = ?1 AND state = 'taken'",
+    )?
+    .execute(params![turn_id, message_state, error])?;
     Ok(())
 }
 
@@ -187,14 +219,21 @@ pub(super) fn open_lanes(conn: &Connection) -> rusqlite::Result<Vec<LaneKey>> {
          GROUP BY phone_number_id, user ORDER BY first",
     )?;
     let rows = stmt.query_map([], |r| {
-        Ok(LaneKey { phone_number_id: r.get(0)?, user: r.get(1)? })
+        Ok(LaneKey {
+            phone_number_id: r.get(0)?,
+            user: r.get(1)?,
+        })
     })?;
     rows.collect()
 }
 
 /// Remember the reply before sending it, so a resumed turn sends the same text and skips the
 /// parts Meta already accepted. Saving twice keeps the first version.
-pub(super) fn save_reply(conn: &Connection, turn_id: i64, parts: &[String]) -> rusqlite::Result<Vec<ReplyPart>> {
+pub(super) fn save_reply(
+    conn: &Connection,
+    turn_id: i64,
+    parts: &[String],
+) -> rusqlite::Result<Vec<ReplyPart>> {
     let mut insert = conn.prepare_cached(
         "INSERT OR IGNORE INTO reply_parts (turn_id, idx, text) VALUES (?1, ?2, ?3)",
     )?;
@@ -204,19 +243,31 @@ pub(super) fn save_reply(conn: &Connection, turn_id: i64, parts: &[String]) -> r
     load_reply(conn, turn_id).map(|r| r.unwrap_or_default())
 }
 
-pub(super) fn load_reply(conn: &Connection, turn_id: i64) -> rusqlite::Result<Option<Vec<ReplyPart>>> {
+pub(super) fn load_reply(
+    conn: &Connection,
+    turn_id: i64,
+) -> rusqlite::Result<Option<Vec<ReplyPart>>> {
     let mut stmt = conn.prepare_cached(
         "SELECT idx, text, outbound_id FROM reply_parts WHERE turn_id = ?1 ORDER BY idx",
     )?;
     let parts = stmt
         .query_map(params![turn_id], |r| {
-            Ok(ReplyPart { index: r.get::<_, i64>(0)? as usize, text: r.get(1)?, outbound_id: r.get(2)? })
+            Ok(ReplyPart {
+                index: r.get::<_, i64>(0)? as usize,
+                text: r.get(1)?,
+                outbound_id: r.get(2)?,
+            })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(if parts.is_empty() { None } else { Some(parts) })
 }
 
-pub(super) fn mark_part_sent(conn: &Connection, turn_id: i64, index: usize, outbound_id: &str) -> rusqlite::Result<()> {
+pub(super) fn mark_part_sent(
+    conn: &Connection,
+    turn_id: i64,
+    index: usize,
+    outbound_id: &str,
+) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "UPDATE reply_parts SET outbound_id = ?3, sent_at = ?4 WHERE turn_id = ?1 AND idx = ?2",
     )?
@@ -224,7 +275,12 @@ pub(super) fn mark_part_sent(conn: &Connection, turn_id: i64, index: usize, outb
     Ok(())
 }
 
-pub(super) fn mark_part_failed(conn: &Connection, turn_id: i64, index: usize, error: &str) -> rusqlite::Result<()> {
+pub(super) fn mark_part_failed(
+    conn: &Connection,
+    turn_id: i64,
+    index: usize,
+    error: &str,
+) -> rusqlite::Result<()> {
     conn.prepare_cached("UPDATE reply_parts SET error = ?3 WHERE turn_id = ?1 AND idx = ?2")?
         .execute(params![turn_id, index as i64, error])?;
     Ok(())

@@ -4,7 +4,10 @@ use super::*;
 use crate::inbox::LaneKey;
 
 fn lane(user: &str) -> LaneKey {
-    LaneKey { phone_number_id: "PNID".into(), user: user.into() }
+    LaneKey {
+        phone_number_id: "PNID".into(),
+        user: user.into(),
+    }
 }
 
 fn message(id: &str, user: &str) -> NewInbound {
@@ -22,7 +25,10 @@ fn message(id: &str, user: &str) -> NewInbound {
 }
 
 fn batch(messages: Vec<NewInbound>) -> Batch {
-    Batch { messages, ..Batch::default() }
+    Batch {
+        messages,
+        ..Batch::default()
+    }
 }
 
 fn open(dir: &tempfile::TempDir) -> Store {
@@ -33,10 +39,16 @@ fn open(dir: &tempfile::TempDir) -> Store {
 async fn a_redelivered_message_is_recorded_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let first = store.record(batch(vec![message("m1", "u1")])).await.unwrap();
+    let first = store
+        .record(batch(vec![message("m1", "u1")]))
+        .await
+        .unwrap();
     assert_eq!(first.new_pending, vec![lane("u1")]);
     assert_eq!(first.new_pending_messages, 1);
-    let again = store.record(batch(vec![message("m1", "u1"), message("m1", "u1")])).await.unwrap();
+    let again = store
+        .record(batch(vec![message("m1", "u1"), message("m1", "u1")]))
+        .await
+        .unwrap();
     assert_eq!(again.duplicates, 2);
     assert!(again.new_pending.is_empty());
 }
@@ -48,7 +60,12 @@ async fn concurrent_deliveries_of_one_message_record_it_once() {
     let tasks: Vec<_> = (0..32)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move { store.record(batch(vec![message("same", "u1")])).await.unwrap() })
+            tokio::spawn(async move {
+                store
+                    .record(batch(vec![message("same", "u1")]))
+                    .await
+                    .unwrap()
+            })
         })
         .collect();
     let mut new = 0;
@@ -62,10 +79,21 @@ async fn concurrent_deliveries_of_one_message_record_it_once() {
 async fn a_turn_takes_every_pending_message_of_its_lane_in_arrival_order() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    store.record(batch(vec![message("a", "u1"), message("x", "u2"), message("b", "u1")])).await.unwrap();
+    store
+        .record(batch(vec![
+            message("a", "u1"),
+            message("x", "u2"),
+            message("b", "u1"),
+        ]))
+        .await
+        .unwrap();
     store.record(batch(vec![message("c", "u1")])).await.unwrap();
     let turn = store.claim_turn(lane("u1")).await.unwrap().expect("a turn");
-    let ids: Vec<_> = turn.messages.iter().map(|m| m.message_id.as_str()).collect();
+    let ids: Vec<_> = turn
+        .messages
+        .iter()
+        .map(|m| m.message_id.as_str())
+        .collect();
     assert_eq!(ids, ["a", "b", "c"]);
     assert_eq!(turn.messages[0].raw["text"]["body"], "hi a");
     assert_eq!(turn.messages[0].contact_name.as_deref(), Some("Ana"));
@@ -79,10 +107,19 @@ async fn an_interrupted_turn_is_resumed_with_the_same_id_and_messages_after_a_re
     let dir = tempfile::tempdir().unwrap();
     let turn_id = {
         let store = open(&dir);
-        store.record(batch(vec![message("a", "u1"), message("b", "u1")])).await.unwrap();
+        store
+            .record(batch(vec![message("a", "u1"), message("b", "u1")]))
+            .await
+            .unwrap();
         let turn = store.claim_turn(lane("u1")).await.unwrap().unwrap();
-        store.save_reply(turn.id, vec!["part one".into(), "part two".into()]).await.unwrap();
-        store.mark_part_sent(turn.id, 0, "wamid.out1".into()).await.unwrap();
+        store
+            .save_reply(turn.id, vec!["part one".into(), "part two".into()])
+            .await
+            .unwrap();
+        store
+            .mark_part_sent(turn.id, 0, "wamid.out1".into())
+            .await
+            .unwrap();
         // A message arriving during the interrupted turn belongs to the next turn.
         store.record(batch(vec![message("c", "u1")])).await.unwrap();
         turn.id
@@ -93,7 +130,11 @@ async fn an_interrupted_turn_is_resumed_with_the_same_id_and_messages_after_a_re
     let resumed = store.claim_turn(lane("u1")).await.unwrap().unwrap();
     assert_eq!(resumed.id, turn_id);
     assert_eq!(resumed.attempt, 1);
-    let ids: Vec<_> = resumed.messages.iter().map(|m| m.message_id.as_str()).collect();
+    let ids: Vec<_> = resumed
+        .messages
+        .iter()
+        .map(|m| m.message_id.as_str())
+        .collect();
     assert_eq!(ids, ["a", "b"]);
     let reply = store.load_reply(turn_id).await.unwrap().unwrap();
     assert_eq!(reply[0].outbound_id.as_deref(), Some("wamid.out1"));
@@ -112,8 +153,14 @@ async fn saving_a_reply_twice_keeps_the_first_text() {
     let store = open(&dir);
     store.record(batch(vec![message("a", "u1")])).await.unwrap();
     let turn = store.claim_turn(lane("u1")).await.unwrap().unwrap();
-    store.save_reply(turn.id, vec!["first".into()]).await.unwrap();
-    let parts = store.save_reply(turn.id, vec!["second".into()]).await.unwrap();
+    store
+        .save_reply(turn.id, vec!["first".into()])
+        .await
+        .unwrap();
+    let parts = store
+        .save_reply(turn.id, vec!["second".into()])
+        .await
+        .unwrap();
     assert_eq!(parts.len(), 1);
     assert_eq!(parts[0].text, "first");
 }
@@ -131,17 +178,41 @@ async fn statuses_only_move_forward_and_failed_is_final() {
         pricing: None,
     };
     for (s, rank) in [("read", 3), ("sent", 1), ("delivered", 2)] {
-        store.record(Batch { statuses: vec![status(s, rank)], ..Batch::default() }).await.unwrap();
+        store
+            .record(Batch {
+                statuses: vec![status(s, rank)],
+                ..Batch::default()
+            })
+            .await
+            .unwrap();
     }
     assert_eq!(read_status(&store).await, "read");
-    store.record(Batch { statuses: vec![status("failed", 5)], ..Batch::default() }).await.unwrap();
-    store.record(Batch { statuses: vec![status("played", 4)], ..Batch::default() }).await.unwrap();
+    store
+        .record(Batch {
+            statuses: vec![status("failed", 5)],
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+    store
+        .record(Batch {
+            statuses: vec![status("played", 4)],
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(read_status(&store).await, "failed");
 }
 
 async fn read_status(store: &Store) -> String {
     store
-        .call(|c| c.query_row("SELECT status FROM outbound_status WHERE message_id = 'wamid.out'", [], |r| r.get(0)))
+        .call(|c| {
+            c.query_row(
+                "SELECT status FROM outbound_status WHERE message_id = 'wamid.out'",
+                [],
+                |r| r.get(0),
+            )
+        })
         .await
         .unwrap()
 }
@@ -156,14 +227,24 @@ async fn skipped_messages_are_kept_but_never_become_turns() {
     assert_eq!(outcome.new_skipped, 1);
     assert!(store.claim_turn(lane("u1")).await.unwrap().is_none());
     // and it is still deduplicated
-    assert_eq!(store.record(batch(vec![reaction])).await.unwrap().duplicates, 1);
+    assert_eq!(
+        store
+            .record(batch(vec![reaction]))
+            .await
+            .unwrap()
+            .duplicates,
+        1
+    );
 }
 
 #[tokio::test]
 async fn the_backlog_counts_unanswered_messages() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    store.record(batch(vec![message("a", "u1"), message("b", "u2")])).await.unwrap();
+    store
+        .record(batch(vec![message("a", "u1"), message("b", "u2")]))
+        .await
+        .unwrap();
     let backlog = store.backlog().await.unwrap();
     assert_eq!(backlog.open_messages, 2);
     assert!(backlog.oldest_received_at.is_some());

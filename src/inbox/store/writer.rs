@@ -18,8 +18,14 @@ pub(super) type Job = Box<dyn FnOnce(Result<&Connection, &str>) -> Deliver + Sen
 /// Most jobs one transaction takes; bounds the wait of the first job in a huge burst.
 const MAX_BATCH: usize = 1024;
 
-pub(super) fn spawn(path: &Path, durability: Durability) -> Result<mpsc::UnboundedSender<Job>, StoreError> {
-    let open_err = |source| StoreError::Open { path: path.to_path_buf(), source };
+pub(super) fn spawn(
+    path: &Path,
+    durability: Durability,
+) -> Result<mpsc::UnboundedSender<Job>, StoreError> {
+    let open_err = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
     let conn = Connection::open(path).map_err(open_err)?;
     let synchronous = match durability {
         Durability::Full => "FULL",
@@ -91,7 +97,10 @@ fn run(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
 }
 
 /// A failing job rolls back alone; the rest of the batch still commits.
-fn savepoint<T>(conn: &Connection, op: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+fn savepoint<T>(
+    conn: &Connection,
+    op: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
     conn.execute_batch("SAVEPOINT job")?;
     match op(conn) {
         Ok(v) => {

@@ -28,9 +28,16 @@ impl ConfigDir {
     pub fn new(channel_yaml: &str, model_endpoint: &str) -> ConfigDir {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("agents")).unwrap();
-        std::fs::write(dir.path().join("channels.yaml"), format!("channels:\n  whatsapp:\n{channel_yaml}")).unwrap();
-        std::fs::write(dir.path().join("agents/whatsapp-assistant.agent.yaml"), agent_yaml("whatsapp-assistant", model_endpoint))
-            .unwrap();
+        std::fs::write(
+            dir.path().join("channels.yaml"),
+            format!("channels:\n  whatsapp:\n{channel_yaml}"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("agents/whatsapp-assistant.agent.yaml"),
+            agent_yaml("whatsapp-assistant", model_endpoint),
+        )
+        .unwrap();
         ConfigDir { dir }
     }
 
@@ -87,12 +94,21 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    pub async fn start(config: Config, data: &Path, handler: Option<Arc<dyn TurnHandler>>) -> TestServer {
+    pub async fn start(
+        config: Config,
+        data: &Path,
+        handler: Option<Arc<dyn TurnHandler>>,
+    ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let handler: Option<HandlerFactory> = handler.map(|h| Box::new(move |_: &server::Services| h) as HandlerFactory);
-        let options = ServeOptions { data_dir: data.to_path_buf(), durability: Durability::Normal, handler };
+        let handler: Option<HandlerFactory> =
+            handler.map(|h| Box::new(move |_: &server::Services| h) as HandlerFactory);
+        let options = ServeOptions {
+            data_dir: data.to_path_buf(),
+            durability: Durability::Normal,
+            handler,
+        };
         let task = tokio::spawn(async move {
             server::run(listener, config, options, async {
                 let _ = stopped.await;
@@ -100,7 +116,13 @@ impl TestServer {
             .await
             .expect("server runs");
         });
-        TestServer { base, data: data.to_path_buf(), client: reqwest::Client::new(), stop: Some(stop), task: Some(task) }
+        TestServer {
+            base,
+            data: data.to_path_buf(),
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -112,8 +134,16 @@ impl TestServer {
         self.post_with_signature(body, Some(&sign(body))).await
     }
 
-    pub async fn post_with_signature(&self, body: &[u8], signature: Option<&str>) -> reqwest::Response {
-        let mut request = self.client.post(self.url(WEBHOOK)).header("content-type", "application/json").body(body.to_vec());
+    pub async fn post_with_signature(
+        &self,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.url(WEBHOOK))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
         if let Some(signature) = signature {
             request = request.header("x-hub-signature-256", signature);
         }
@@ -121,7 +151,11 @@ impl TestServer {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.expect("server answers")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("server answers")
     }
 
     /// Graceful stop (what SIGTERM does), waiting for the server to return.

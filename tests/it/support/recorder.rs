@@ -18,7 +18,10 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(delay: Duration) -> Arc<Recorder> {
-        Arc::new(Recorder { turns: Mutex::new(Vec::new()), delay })
+        Arc::new(Recorder {
+            turns: Mutex::new(Vec::new()),
+            delay,
+        })
     }
 
     pub fn turns(&self) -> Vec<Turn> {
@@ -27,7 +30,10 @@ impl Recorder {
 
     /// Every message id handed over, in the order turns ran.
     pub fn message_ids(&self) -> Vec<String> {
-        self.turns().iter().flat_map(|t| t.messages.iter().map(|m| m.message_id.clone())).collect()
+        self.turns()
+            .iter()
+            .flat_map(|t| t.messages.iter().map(|m| m.message_id.clone()))
+            .collect()
     }
 }
 
