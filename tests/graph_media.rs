@@ -70,7 +70,13 @@ async fn a_declared_size_over_the_limit_is_refused_without_downloading() {
         .await
         .expect_err("too large");
     assert!(
-        matches!(err, MediaError::DeclaredTooLarge { declared: 20000000, .. }),
+        matches!(
+            err,
+            MediaError::DeclaredTooLarge {
+                declared: 20000000,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(fake.requests_under("/media-download/").is_empty());
@@ -92,7 +98,13 @@ async fn a_content_length_over_the_limit_is_refused_before_reading_the_body() {
         .await
         .expect_err("too large");
     assert!(
-        matches!(err, MediaError::DeclaredTooLarge { declared: 4096, limit: 1024 }),
+        matches!(
+            err,
+            MediaError::DeclaredTooLarge {
+                declared: 4096,
+                limit: 1024
+            }
+        ),
         "{err:?}"
     );
 }
@@ -113,7 +125,10 @@ async fn a_server_that_lies_about_the_size_is_cut_off_once_the_limit_is_passed()
         .fetch_media("444", limit)
         .await
         .expect_err("the body never ends");
-    assert!(matches!(err, MediaError::TooLarge { limit: l } if l == limit), "{err:?}");
+    assert!(
+        matches!(err, MediaError::TooLarge { limit: l } if l == limit),
+        "{err:?}"
+    );
     // Give the server a moment to notice the hang-up, then check it stopped being read:
     // a client that buffered everything would have pulled the whole gigabyte.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;

@@ -56,7 +56,12 @@ async fn a_reply_is_posted_to_the_business_numbers_messages_endpoint_with_the_be
 async fn a_quoted_reply_carries_the_inbound_message_id_as_context() {
     let fake = FakeGraph::start().await;
     client(&fake)
-        .send_text(FAKE_PHONE_NUMBER_ID, USER, "first part", Some("wamid.INBOUND=="))
+        .send_text(
+            FAKE_PHONE_NUMBER_ID,
+            USER,
+            "first part",
+            Some("wamid.INBOUND=="),
+        )
         .await
         .expect("sent");
     let body = &fake.requests()[0].body;

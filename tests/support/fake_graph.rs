@@ -267,7 +267,11 @@ impl FakeGraph {
     }
 
     /// Waits until at least `count` text sends arrived (or `timeout` passed) and returns them.
-    pub async fn wait_for_text_sends(&self, count: usize, timeout: Duration) -> Vec<RecordedRequest> {
+    pub async fn wait_for_text_sends(
+        &self,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<RecordedRequest> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let arrived = self.shared.arrived.notified();

@@ -214,7 +214,12 @@ impl GraphClient {
         }
         // One retry at most, and a short budget: a read receipt must not hold up the reply.
         let policy = RetryPolicy {
-            total_budget: self.inner.options.retry.total_budget.min(Duration::from_secs(5)),
+            total_budget: self
+                .inner
+                .options
+                .retry
+                .total_budget
+                .min(Duration::from_secs(5)),
             ..self.inner.options.retry.with_max_attempts(2)
         };
         with_retries(&policy, "mark_read", |_| self.post_json(&url, &payload))
@@ -286,8 +291,14 @@ async fn read_json(response: reqwest::Response) -> Result<Value, GraphError> {
     })
 }
 
-pub(super) fn api_error(status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) -> GraphError {
-    GraphError::Api(Box::new(GraphApiError::from_response(status, headers, body)))
+pub(super) fn api_error(
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+) -> GraphError {
+    GraphError::Api(Box::new(GraphApiError::from_response(
+        status, headers, body,
+    )))
 }
 
 fn text_payload(to: &str, body: &str, reply_to: Option<&str>) -> Value {

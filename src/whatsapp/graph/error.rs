@@ -83,7 +83,9 @@ impl GraphApiError {
             // Any other code Meta names is about this request (131047 outside the 24-hour
             // window, 131026 undeliverable, 100 bad parameter, 190 token...) unless the HTTP
             // status itself says "later".
-            Some(_) => self.http_status == 429 || (self.http_status >= 500 && !self.is_final_code()),
+            Some(_) => {
+                self.http_status == 429 || (self.http_status >= 500 && !self.is_final_code())
+            }
             None => self.http_status == 429 || self.http_status >= 500,
         }
     }
@@ -252,7 +254,8 @@ mod tests {
     fn codes_sent_as_strings_and_retry_after_are_read() {
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, "7".parse().unwrap());
-        let body = br#"{"error":{"message":"m","code":"131056","error_subcode":"2494","fbtrace_id":"T"}}"#;
+        let body =
+            br#"{"error":{"message":"m","code":"131056","error_subcode":"2494","fbtrace_id":"T"}}"#;
         let e = GraphApiError::from_response(400, &headers, body);
         assert_eq!(e.code, Some(131056));
         assert_eq!(e.subcode, Some(2494));

@@ -69,8 +69,12 @@ pub struct MediaInfo {
     /// Declared size in bytes (Meta sends a number or a numeric string).
     pub file_size: Option<u64>,
     /// Private: proves the URL came from the Graph API, the only place the token may go.
-    _from_graph: (),
+    origin: GraphAnswer,
 }
+
+/// Marker that a [`MediaInfo`] was read from Graph's answer (it cannot be built elsewhere).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct GraphAnswer;
 
 /// Why a media object could not be fetched. The message can still be answered from its caption.
 #[derive(Debug, thiserror::Error)]
@@ -263,7 +267,7 @@ fn parse_media_info(media_id: &str, answer: &Value) -> Result<MediaInfo, GraphEr
         mime_type: text("mime_type").unwrap_or_default(),
         sha256: text("sha256"),
         file_size,
-        _from_graph: (),
+        origin: GraphAnswer,
     })
 }
 
@@ -301,8 +305,14 @@ mod tests {
     #[test]
     fn every_media_message_type_has_its_own_limit() {
         let limits = MediaLimits::default();
-        assert_eq!(MediaKind::from_message_type("image").map(|k| k.max_bytes(&limits)), Some(limits.image));
-        assert_eq!(MediaKind::from_message_type("sticker").map(|k| k.max_bytes(&limits)), Some(limits.sticker));
+        assert_eq!(
+            MediaKind::from_message_type("image").map(|k| k.max_bytes(&limits)),
+            Some(limits.image)
+        );
+        assert_eq!(
+            MediaKind::from_message_type("sticker").map(|k| k.max_bytes(&limits)),
+            Some(limits.sticker)
+        );
         assert_eq!(MediaKind::from_message_type("text"), None);
     }
 }

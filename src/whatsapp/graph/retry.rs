@@ -20,7 +20,9 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// Largest backoff drawn (a longer `Retry-After` is still honoured, within the budget).
     pub max_delay: Duration,
-    /// No retry starts whose wait would end later than this after the first attempt began.
+    /// No retry starts whose wait would end later than this after the first failure. Counted
+    /// from the failure, not the first attempt, so time queued behind the rate limiter before
+    /// the first attempt does not eat the retries.
     pub total_budget: Duration,
     /// Smallest wait after code 131056: Meta allows about one message every 6 s per user.
     pub pair_rate_limit_delay: Duration,
@@ -106,14 +108,15 @@ where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let started = Instant::now();
     let max_attempts = policy.max_attempts.max(1);
+    let mut first_failure = None;
     let mut number = 1;
     loop {
         let err = match attempt(number).await {
             Ok(value) => return Ok(value),
             Err(err) => err,
         };
+        let first_failure = *first_failure.get_or_insert_with(Instant::now);
         if !err.is_retryable() {
             return Err(err);
         }
@@ -128,7 +131,7 @@ where
             return Err(err);
         }
         let delay = policy.delay_before_retry(number, &err);
-        if started.elapsed() + delay > policy.total_budget {
+        if first_failure.elapsed() + delay > policy.total_budget {
             tracing::warn!(
                 operation,
                 attempts = number,
