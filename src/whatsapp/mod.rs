@@ -4,6 +4,9 @@
 //!   `wagate simulate` and tests).
 //! - [`payload`]: a tolerant typed reading of the whole webhook body: every entry, change,
 //!   message, status and error, keeping what it does not model.
+//! - [`graph`]: the Graph API client: send text, read receipts and typing, media download,
+//!   typed errors, retries with backoff, the channel rate limit and per-user pacing.
 
+pub mod graph;
 pub mod payload;
 pub mod signature;

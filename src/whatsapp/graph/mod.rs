@@ -1,0 +1,18 @@
+//! Everything wagate asks of Meta's Graph API: send text, mark read with typing, fetch media.
+//!
+//! - [`client`]: [`GraphClient`], its options, send text and mark read; dry run.
+//! - [`media`]: media metadata and size-limited in-memory downloads.
+//! - [`error`]: [`GraphError`] with Meta's error fields typed, and which errors are retryable.
+//! - [`retry`]: exponential backoff with full jitter, honouring `Retry-After`.
+//! - `pacing`: the channel-wide message cap (governor) and per-user spacing.
+
+pub mod client;
+pub mod error;
+pub mod media;
+mod pacing;
+pub mod retry;
+
+pub use client::{GraphClient, GraphOptions, SentMessage};
+pub use error::{GraphApiError, GraphError};
+pub use media::{MediaError, MediaInfo, MediaKind};
+pub use retry::RetryPolicy;
