@@ -23,7 +23,12 @@ pub struct ImageData {
 impl std::fmt::Debug for ImageData {
     // Never dump image bytes into a log line.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ImageData({}, {} bytes)", self.mime_type, self.data.len())
+        write!(
+            f,
+            "ImageData({}, {} bytes)",
+            self.mime_type,
+            self.data.len()
+        )
     }
 }
 
