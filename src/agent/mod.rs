@@ -1,4 +1,7 @@
-//! (in progress)
+//! One turn of an agent: what the model sees for each inbound message, the system prompt,
+//! the ReAct loop over native tool calls, and the tools.
 
 pub mod input;
 pub mod prompt;
+pub mod react;
+pub mod tools;

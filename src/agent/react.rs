@@ -1,0 +1,79 @@
+//! The ReAct loop over native tool calls: ask the model; if it calls tools, run them, append the
+//! assistant message and one result per call (in order), and ask again; stop at the first answer
+//! without tool calls.
+//!
+//! At most `max_iterations` calls offer tools. When they are used up, one last call without
+//! tools makes the model answer with what it has, so the user always gets a real reply and never
+//! a canned "too many steps" text.
+//!
+//! Cancel-safe: no lock is held across an `.await`, so the caller's whole-turn
+//! `tokio::time::timeout` may drop it at any point.
+
+use super::tools::ToolSet;
+use crate::llm::{ChatMessage, ChatRequest, Router, RouterError, Usage};
+
+/// What one turn of the loop produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReactOutcome {
+    /// The model's final text (may be empty if the model said nothing).
+    pub reply: String,
+    /// Model calls made, the final tool-less one included.
+    pub model_calls: u32,
+    /// Names of the tools called, in order.
+    pub tool_calls: Vec<String>,
+    /// Tokens summed over every model call.
+    pub usage: Usage,
+    /// `provider/model` that answered each call, in order.
+    pub models: Vec<String>,
+}
+
+/// Runs one turn over `messages` (system prompt, memory, the new user message).
+pub async fn run(
+    router: &Router,
+    tools: &ToolSet,
+    mut messages: Vec<ChatMessage>,
+    max_iterations: u32,
+) -> Result<ReactOutcome, RouterError> {
+    let definitions = tools.definitions();
+    let mut outcome = ReactOutcome {
+        reply: String::new(),
+        model_calls: 0,
+        tool_calls: Vec::new(),
+        usage: Usage::default(),
+        models: Vec::new(),
+    };
+    let mut tool_rounds_left = max_iterations;
+    loop {
+        // Once the budget is spent, the model gets no tools and must answer in text.
+        let offer_tools = tool_rounds_left > 0;
+        tool_rounds_left = tool_rounds_left.saturating_sub(1);
+        let request = ChatRequest {
+            messages: messages.clone(),
+            tools: if offer_tools {
+                definitions.clone()
+            } else {
+                Vec::new()
+            },
+        };
+        let response = router.chat(&request).await?;
+        outcome.model_calls += 1;
+        outcome.usage.prompt_tokens += response.usage.prompt_tokens;
+        outcome.usage.completion_tokens += response.usage.completion_tokens;
+        outcome.models.push(response.model);
+        let answer = response.message;
+        // A model that calls tools it was not offered on the last call still ends the turn.
+        if answer.tool_calls.is_empty() || !offer_tools {
+            outcome.reply = answer.content;
+            return Ok(outcome);
+        }
+        let mut results = Vec::with_capacity(answer.tool_calls.len());
+        for call in &answer.tool_calls {
+            tracing::debug!(tool = %call.name, "tool call");
+            let text = tools.call(call).await;
+            outcome.tool_calls.push(call.name.clone());
+            results.push(ChatMessage::tool_result(call, text));
+        }
+        messages.push(answer);
+        messages.extend(results);
+    }
+}

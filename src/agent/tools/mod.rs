@@ -1,0 +1,225 @@
+//! The tools an agent's model may call in the ReAct loop: `builtin` ones chosen by name and
+//! `http` ones described in the agent file.
+//!
+//! A call never fails the turn: an unknown tool, arguments that are not valid JSON, an HTTP
+//! error or a timeout all become text the model reads as the tool's result, so it can retry,
+//! apologise or answer without the tool.
+
+pub mod builtin;
+pub mod http;
+
+use crate::config::ToolSpec;
+use crate::llm::{ToolArguments, ToolCall, ToolDefinition};
+use builtin::Builtin;
+use http::HttpTool;
+use serde_json::{Map, Value as Json};
+
+pub use builtin::BUILTIN_TOOLS;
+
+/// An agent's tools, ready to be offered to the model and called.
+#[derive(Debug, Default)]
+pub struct ToolSet {
+    tools: Vec<Tool>,
+}
+
+#[derive(Debug)]
+enum Tool {
+    Builtin {
+        tool: Builtin,
+        definition: ToolDefinition,
+    },
+    Http(HttpTool),
+}
+
+impl Tool {
+    fn definition(&self) -> &ToolDefinition {
+        match self {
+            Tool::Builtin { definition, .. } => definition,
+            Tool::Http(tool) => &tool.definition,
+        }
+    }
+}
+
+/// A tool in the agent file that cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("unknown builtin tool `{name}` (known: {})", BUILTIN_TOOLS.join(", "))]
+    UnknownBuiltin { name: String },
+    #[error("tool `{name}`: {source}")]
+    BadMethod {
+        name: String,
+        source: http::BadMethod,
+    },
+    #[error("two tools are named `{name}`")]
+    Duplicate { name: String },
+}
+
+impl ToolSet {
+    /// Builds the tools of one agent; HTTP tools share `http` (its connection pool).
+    pub fn new(specs: &[ToolSpec], http: reqwest::Client) -> Result<ToolSet, ToolError> {
+        let mut tools: Vec<Tool> = Vec::with_capacity(specs.len());
+        for spec in specs {
+            if tools.iter().any(|t| t.definition().name == spec.name()) {
+                return Err(ToolError::Duplicate {
+                    name: spec.name().to_owned(),
+                });
+            }
+            let tool = match spec {
+                ToolSpec::Builtin { name, description } => {
+                    let tool = Builtin::named(name)
+                        .ok_or_else(|| ToolError::UnknownBuiltin { name: name.clone() })?;
+                    Tool::Builtin {
+                        tool,
+                        definition: tool.definition(description.as_deref()),
+                    }
+                }
+                ToolSpec::Http {
+                    name,
+                    description,
+                    parameters,
+                    http: spec,
+                } => {
+                    let definition = ToolDefinition {
+                        name: name.clone(),
+                        description: description.clone(),
+                        parameters: parameters.clone(),
+                    };
+                    let tool = HttpTool::new(definition, spec, http.clone()).map_err(|source| {
+                        ToolError::BadMethod {
+                            name: name.clone(),
+                            source,
+                        }
+                    })?;
+                    Tool::Http(tool)
+                }
+            };
+            tools.push(tool);
+        }
+        Ok(ToolSet { tools })
+    }
+
+    /// No tools: the model can only answer in text.
+    pub fn empty() -> ToolSet {
+        ToolSet::default()
+    }
+
+    /// True when the agent has no tools.
+    pub fn is_empty(&self) -> bool {
+        self.tools.is_empty()
+    }
+
+    /// What the model is offered, in the order of the agent file.
+    pub fn definitions(&self) -> Vec<ToolDefinition> {
+        self.tools.iter().map(|t| t.definition().clone()).collect()
+    }
+
+    /// Runs one call and returns the text fed back to the model as its result.
+    pub async fn call(&self, call: &ToolCall) -> String {
+        let Some(tool) = self.tools.iter().find(|t| t.definition().name == call.name) else {
+            let known: Vec<&str> = self
+                .tools
+                .iter()
+                .map(|t| t.definition().name.as_str())
+                .collect();
+            return format!(
+                "There is no tool named `{}`. Available tools: {}.",
+                call.name,
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            );
+        };
+        let arguments = match arguments_object(&call.arguments) {
+            Ok(arguments) => arguments,
+            Err(problem) => return format!("The tool `{}` was not called: {problem}", call.name),
+        };
+        match tool {
+            Tool::Builtin { tool, .. } => tool.call(&arguments),
+            Tool::Http(tool) => tool.call(&arguments).await,
+        }
+    }
+}
+
+/// The arguments as a JSON object, or what to tell the model when they are not one.
+fn arguments_object(arguments: &ToolArguments) -> Result<Map<String, Json>, String> {
+    match arguments {
+        ToolArguments::Valid(Json::Object(map)) => Ok(map.clone()),
+        ToolArguments::Valid(Json::Null) => Ok(Map::new()),
+        ToolArguments::Valid(other) => Err(format!(
+            "its arguments must be a JSON object, got {other}. Call it again with an object."
+        )),
+        ToolArguments::Invalid { error, .. } => Err(format!(
+            "its arguments were not valid JSON ({error}). Call it again with a valid JSON object."
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tools(yaml: &str) -> Result<ToolSet, ToolError> {
+        let specs: Vec<ToolSpec> = serde_yaml::from_str(yaml).expect("tool yaml");
+        ToolSet::new(&specs, reqwest::Client::new())
+    }
+
+    fn call(name: &str, arguments: ToolArguments) -> ToolCall {
+        ToolCall {
+            id: "c1".into(),
+            name: name.into(),
+            arguments,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_tool_name_is_told_to_the_model_with_the_real_names() {
+        let set = tools("[{type: builtin, name: current_time}]").expect("tools");
+        let text = set
+            .call(&call("weather", ToolArguments::Valid(json!({}))))
+            .await;
+        assert!(text.contains("no tool named `weather`"), "{text}");
+        assert!(text.contains("current_time"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn invalid_argument_json_is_told_to_the_model_with_the_parse_error() {
+        let set = tools("[{type: builtin, name: current_time}]").expect("tools");
+        let invalid = ToolArguments::Invalid {
+            raw: "{\"utc_offset\": ".into(),
+            error: "EOF while parsing an object at line 1 column 15".into(),
+        };
+        let text = set.call(&call("current_time", invalid)).await;
+        assert!(text.contains("not valid JSON"), "{text}");
+        assert!(text.contains("EOF while parsing"), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_builtin_a_bad_method_and_a_duplicate_name_are_config_errors() {
+        let unknown = tools("[{type: builtin, name: weather}]").unwrap_err();
+        assert!(unknown.to_string().contains("current_time"), "{unknown}");
+        let method = tools("[{type: http, name: t, http: {method: 'GE T', url: 'http://x'}}]");
+        assert!(matches!(method, Err(ToolError::BadMethod { .. })));
+        let twice =
+            tools("[{type: builtin, name: current_time}, {type: builtin, name: current_time}]");
+        assert!(matches!(twice, Err(ToolError::Duplicate { .. })));
+    }
+
+    #[test]
+    fn definitions_follow_the_agent_file() {
+        let set = tools(
+            "[{type: builtin, name: current_time, description: 'Clock'},
+              {type: http, name: weather, description: 'Weather by city',
+               parameters: {type: object, properties: {city: {type: string}}},
+               http: {url: 'http://x/{{city}}'}}]",
+        )
+        .expect("tools");
+        let defs = set.definitions();
+        assert_eq!(defs.len(), 2);
+        assert_eq!(defs[0].description, "Clock");
+        assert_eq!(defs[1].name, "weather");
+        assert_eq!(defs[1].parameters["properties"]["city"]["type"], "string");
+    }
+}

@@ -1,0 +1,206 @@
+//! The model router: tries an agent's candidate models in order until one answers.
+//!
+//! Candidates are `spec.model.primary` then `spec.model.fallback`, kept in a `Vec` so more can
+//! be registered later. Strategies:
+//! - `capability_match` (the default): a request with an image goes only to candidates with
+//!   vision; the rest in registration order.
+//! - `registration_order`, `cost_optimized`, `latency_optimized`, `quality_first`,
+//!   `round_robin`: accepted so reference-platform files load, and executed as plain
+//!   registration order (primary, then fallback) with no capability filter. With two candidates
+//!   and no cost or latency data, that is what they reduce to.
+//!
+//! Any failure (error status, timeout, unreachable server, bad reply) hands the request to the
+//! next candidate. Each candidate has a circuit breaker so a dead server is skipped for a
+//! cool-down instead of costing every turn its timeout.
+//!
+//! A candidate whose configured `capabilities` list omits `tools` is sent the request without
+//! tools (it then answers in text), rather than being skipped.
+
+use super::breaker::{Breaker, BreakerPolicy};
+use super::capabilities::{capabilities_of, Capabilities};
+use super::provider;
+use super::types::{ChatRequest, ChatResponse};
+use crate::config::{ModelEndpoint, ModelSpec, RoutingStrategy};
+use std::borrow::Cow;
+
+/// Routes chat requests over an agent's candidate models. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Router {
+    candidates: Vec<Candidate>,
+    strategy: RoutingStrategy,
+    http: reqwest::Client,
+}
+
+#[derive(Debug)]
+struct Candidate {
+    endpoint: ModelEndpoint,
+    /// `provider/model`, as in logs and errors.
+    label: String,
+    capabilities: Capabilities,
+    breaker: Breaker,
+}
+
+/// A model's answer plus the candidates that failed (or were skipped) before it, for logging.
+#[derive(Debug)]
+pub struct ChatOutcome {
+    pub response: ChatResponse,
+    /// `(provider/model, error)` for each candidate tried or skipped before the one that answered.
+    pub attempts: Vec<(String, String)>,
+}
+
+/// No candidate produced an answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RouterError {
+    /// Every eligible candidate failed or was skipped by its circuit breaker.
+    #[error("no model answered: {}", describe(attempts))]
+    NoCandidate { attempts: Vec<(String, String)> },
+    /// The request carries an image and routing found no candidate with vision.
+    #[error(
+        "the message has an image but none of this agent's models has vision ({}); add \
+         `capabilities: [vision]` to a model that accepts images, or add a vision model such as \
+         llava or gemma3 as primary or fallback",
+        models.join(", ")
+    )]
+    NoVisionCandidate { models: Vec<String> },
+}
+
+impl RouterError {
+    /// `(provider/model, error)` for every candidate tried, for the failure log line.
+    pub fn attempts(&self) -> &[(String, String)] {
+        match self {
+            RouterError::NoCandidate { attempts } => attempts,
+            RouterError::NoVisionCandidate { .. } => &[],
+        }
+    }
+}
+
+fn describe(attempts: &[(String, String)]) -> String {
+    attempts
+        .iter()
+        .map(|(model, error)| format!("{model}: {error}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn label_of(endpoint: &ModelEndpoint) -> String {
+    let provider = match endpoint.provider {
+        crate::config::Provider::Ollama => "ollama",
+        crate::config::Provider::Openai => "openai",
+    };
+    format!("{provider}/{}", endpoint.model)
+}
+
+impl Router {
+    /// A router over `spec`'s candidates with the default breaker (3 failures, 30 s cool-down).
+    pub fn new(spec: &ModelSpec, http: reqwest::Client) -> Router {
+        Router::with_breaker_policy(spec, http, BreakerPolicy::default())
+    }
+
+    /// A router with a chosen breaker policy (tests use a short cool-down).
+    pub fn with_breaker_policy(
+        spec: &ModelSpec,
+        http: reqwest::Client,
+        policy: BreakerPolicy,
+    ) -> Router {
+        let candidates = spec
+            .candidates()
+            .into_iter()
+            .map(|endpoint| Candidate {
+                endpoint: endpoint.clone(),
+                label: label_of(endpoint),
+                capabilities: capabilities_of(endpoint),
+                breaker: Breaker::new(policy),
+            })
+            .collect();
+        Router {
+            candidates,
+            strategy: spec.routing.strategy,
+            http,
+        }
+    }
+
+    /// `provider/model` of every candidate, in registration order.
+    pub fn models(&self) -> Vec<String> {
+        self.candidates.iter().map(|c| c.label.clone()).collect()
+    }
+
+    /// Sends `req` to the first candidate that answers; `response.model` names it.
+    pub async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, RouterError> {
+        self.chat_with_attempts(req).await.map(|o| o.response)
+    }
+
+    /// As [`Router::chat`], also returning the candidates that failed before the answer.
+    pub async fn chat_with_attempts(&self, req: &ChatRequest) -> Result<ChatOutcome, RouterError> {
+        let needs_vision = self.strategy == RoutingStrategy::CapabilityMatch && req.has_images();
+        let eligible: Vec<&Candidate> = self
+            .candidates
+            .iter()
+            .filter(|c| !needs_vision || c.capabilities.vision)
+            .collect();
+        if eligible.is_empty() {
+            return Err(RouterError::NoVisionCandidate {
+                models: self.models(),
+            });
+        }
+        let mut attempts = Vec::new();
+        for candidate in eligible {
+            let permit = match candidate.breaker.admit() {
+                Ok(permit) => permit,
+                Err(skipped) => {
+                    tracing::debug!(model = %candidate.label, %skipped, "model skipped");
+                    attempts.push((candidate.label.clone(), skipped.to_string()));
+                    continue;
+                }
+            };
+            let request = request_for(candidate, req);
+            match provider::call(&self.http, &candidate.endpoint, &request).await {
+                Ok(response) => {
+                    permit.succeeded();
+                    return Ok(ChatOutcome { response, attempts });
+                }
+                Err(error) => {
+                    permit.failed();
+                    tracing::warn!(model = %candidate.label, %error, "model call failed");
+                    attempts.push((candidate.label.clone(), error.to_string()));
+                }
+            }
+        }
+        Err(RouterError::NoCandidate { attempts })
+    }
+}
+
+/// The request as this candidate can take it: without tools when it is configured without them.
+fn request_for<'a>(candidate: &Candidate, req: &'a ChatRequest) -> Cow<'a, ChatRequest> {
+    if candidate.capabilities.tools || req.tools.is_empty() {
+        Cow::Borrowed(req)
+    } else {
+        Cow::Owned(ChatRequest {
+            messages: req.messages.clone(),
+            tools: Vec::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_no_candidate_error_names_each_model_and_its_error() {
+        let err = RouterError::NoCandidate {
+            attempts: vec![
+                ("ollama/llava:7b".into(), "timeout after 60s".into()),
+                (
+                    "ollama/llama3.1:8b".into(),
+                    "HTTP 404: model not found".into(),
+                ),
+            ],
+        };
+        assert_eq!(
+            err.to_string(),
+            "no model answered: ollama/llava:7b: timeout after 60s; \
+             ollama/llama3.1:8b: HTTP 404: model not found"
+        );
+        assert_eq!(err.attempts().len(), 2);
+    }
+}
