@@ -43,7 +43,7 @@ pub fn check_report_with_env(dir: &Path, env: Env) -> (String, bool) {
 
 fn summary(config: &Config, out: &mut String) {
     let w = &config.whatsapp;
-    let _ = writeln!(out, "config {} is valid", config.dir.display());
+    let _ = writeln!(out, "config directory {} is valid", config.dir.display());
     let _ = writeln!(out, "channel whatsapp");
     let id = if w.phone_number_id.is_empty() {
         "(empty)"

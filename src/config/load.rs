@@ -68,20 +68,28 @@ pub(crate) fn load_report(dir: &Path, env: Env) -> Result<LoadReport, ConfigErro
     let mut agents = BTreeMap::new();
     let mut agent_files: BTreeMap<String, PathBuf> = BTreeMap::new();
     // Names of agents whose file is broken: already reported, so not "missing" as well.
+    // Without a readable `metadata.name`, the file name (`NAME.agent.yaml`) is the best guess.
     let mut broken_names = BTreeSet::new();
     for path in agent_paths(&agents_dir, &mut found, &mut notes) {
+        let stem = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".agent.yaml"))
+            .unwrap_or_default()
+            .to_string();
         let Some(mut src) = read_source(&path, env, &mut found.problems) else {
+            broken_names.insert(stem);
             continue;
         };
         let mut agent = match deserialize::<AgentFile>(&mut src) {
             Ok(agent) => agent,
             Err(problem) => {
                 found.problems.push(problem);
-                if let Some(Value::String(name)) =
-                    src.value.get("metadata").and_then(|m| m.get("name"))
-                {
-                    broken_names.insert(name.clone());
-                }
+                let name = src.value.get("metadata").and_then(|m| m.get("name"));
+                match name {
+                    Some(Value::String(name)) => broken_names.insert(name.clone()),
+                    _ => broken_names.insert(stem),
+                };
                 continue;
             }
         };

@@ -203,6 +203,13 @@ pub(crate) fn check_url(src: &SourceFile, field: &FieldPath, url: &str, out: &mu
 
 pub(crate) fn absolute_http_url(url: &str) -> Result<(), String> {
     let shown = url.split('?').next().unwrap_or_default();
+    if !url.contains("://") {
+        return Err(if url.starts_with('/') {
+            format!("`{shown}` is a path, not an absolute URL; write it like `https://host{shown}`")
+        } else {
+            format!("`{shown}` lacks its scheme; write it like `http://{shown}`")
+        });
+    }
     match reqwest::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
         Ok(u) => Err(format!(
