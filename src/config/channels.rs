@@ -13,6 +13,7 @@ pub struct ChannelsFile {
     pub channels: Channels,
 }
 
+/// `channels`: wagate reads `whatsapp` and ignores other channels.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Channels {
     pub whatsapp: WhatsAppChannel,
@@ -95,6 +96,7 @@ pub(crate) const RATE_LIMIT_KEYS: &[&str] = &["window_seconds", "max_messages"];
 /// Every key of `channels.whatsapp.media_max_bytes`.
 pub(crate) const MEDIA_LIMIT_KEYS: &[&str] = &["image", "audio", "video", "document", "sticker"];
 
+/// `channels.whatsapp.rate_limit`: outbound messages per window, for the whole channel.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RateLimit {
     #[serde(default = "default_window_seconds")]

@@ -3,10 +3,14 @@
 //!
 //! [`Config::load`] is the entry point; [`check_report`] is what `wagate check` prints.
 
+/// The agent file's types.
 pub mod agent;
+mod agent_raw;
+/// The `channels.yaml` types.
 pub mod channels;
 mod check;
 mod error;
+/// `${VAR}` expansion.
 pub mod expand;
 mod load;
 mod locate;
