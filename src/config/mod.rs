@@ -23,6 +23,7 @@ pub use agent::*;
 pub use channels::*;
 pub use check::{check_report, check_report_with_env};
 pub use error::{ConfigError, Problem};
+pub use expand::Env;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -30,7 +31,8 @@ use std::path::PathBuf;
 /// The builtin tools an agent may name (`spec.tools[].name` with `type: builtin`).
 pub const BUILTIN_TOOLS: &[&str] = &["current_time"];
 
-/// Everything loaded from one config directory, validated.
+/// Everything loaded from one config directory, validated. Base URLs (`graph_api_base`, model
+/// and transcription `endpoint`) carry no trailing slash.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The directory it was loaded from.

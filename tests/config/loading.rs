@@ -92,6 +92,8 @@ fn every_optional_agent_key_has_its_documented_default() {
     let config = Config::load_with_env(&fixture("defaults"), &no_env).expect("loads");
     let a = &config.agents["minimal"];
     assert_eq!(a.metadata.version, None);
+    assert_eq!(a.metadata.namespace, None);
+    assert!(a.spec.identity.is_none());
     assert!(a.metadata.labels.is_empty());
     let primary = &a.spec.model.primary;
     assert_eq!(primary.provider, Provider::Openai);
@@ -282,4 +284,15 @@ fn a_lowercase_http_method_is_accepted_as_uppercase() {
         panic!("http tool")
     };
     assert_eq!(http.method, "POST");
+}
+
+#[test]
+fn trailing_slashes_on_base_urls_are_dropped() {
+    let channels = format!("{CHANNELS}    graph_api_base: https://graph.example.test/\n");
+    let text = agent("helper", "").replace("http://localhost:11434", "http://localhost:11434/");
+    let dir = config_dir(&channels, &[("helper.agent.yaml", &text)]);
+    let config = Config::load_with_env(dir.path(), &no_env).expect("loads");
+    assert_eq!(config.whatsapp.graph_api_base, "https://graph.example.test");
+    let primary = &config.agents["helper"].spec.model.primary;
+    assert_eq!(primary.endpoint, "http://localhost:11434");
 }
