@@ -18,6 +18,7 @@ pub struct AgentFile {
     pub spec: AgentSpec,
 }
 
+/// `metadata`: who the agent is.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AgentMetadata {
     /// The agent's name: what `default_agent` and `numbers` refer to.
@@ -30,6 +31,7 @@ pub struct AgentMetadata {
     pub labels: BTreeMap<String, String>,
 }
 
+/// `spec`: what the agent runs.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AgentSpec {
     #[serde(default)]
@@ -50,6 +52,7 @@ pub struct AgentSpec {
     pub transcription: Option<TranscriptionSpec>,
 }
 
+/// `spec.identity`: descriptive only; wagate does not act on it.
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct Identity {
     #[serde(default)]
@@ -77,6 +80,7 @@ impl ModelSpec {
     }
 }
 
+/// `provider` of a model: how to talk to it.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Provider {
@@ -85,6 +89,7 @@ pub enum Provider {
     Openai,
 }
 
+/// What a model can take beyond text in and text out.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum Capability {
@@ -92,6 +97,7 @@ pub enum Capability {
     Tools,
 }
 
+/// `spec.model.primary` / `fallback`: one model to call.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ModelEndpoint {
     pub provider: Provider,
@@ -111,6 +117,7 @@ pub struct ModelEndpoint {
     pub timeout_seconds: u64,
 }
 
+/// `spec.model.routing`.
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct Routing {
     #[serde(default)]
@@ -132,6 +139,7 @@ pub enum RoutingStrategy {
     RoundRobin,
 }
 
+/// `spec.prompts`.
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct Prompts {
     /// A Jinja template; variables `contact_name`, `phone`, `agent_name`, `now` (RFC 3339).
@@ -139,6 +147,7 @@ pub struct Prompts {
     pub system: String,
 }
 
+/// `spec.orchestration`: the ReAct loop's bounds.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Orchestration {
     #[serde(default = "default_pattern")]
@@ -161,6 +170,7 @@ impl Default for Orchestration {
     }
 }
 
+/// `spec.memory`.
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct MemorySpec {
     /// Absent: the agent has no memory; each turn sees only its own messages.
@@ -168,6 +178,7 @@ pub struct MemorySpec {
     pub conversational: Option<ConversationalMemory>,
 }
 
+/// `spec.memory.conversational`: the sliding window of past messages.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ConversationalMemory {
     #[serde(default = "default_memory_backend")]
@@ -182,6 +193,7 @@ pub struct ConversationalMemory {
     pub ttl: u64,
 }
 
+/// `spec.guardrails`: rules on the user's text (input) and the reply (output).
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct Guardrails {
     #[serde(default)]
@@ -194,52 +206,13 @@ pub struct Guardrails {
 // Read through a flat struct rather than `#[serde(tag = "type")]`: serde buffers internally
 // tagged enums, which hides the field path of any error inside them from the config report.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(try_from = "RawGuardrail")]
+#[serde(try_from = "super::agent_raw::RawGuardrail")]
 pub enum GuardrailRule {
     PiiDetection { action: PiiAction },
     MaxLength { max_chars: usize },
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawGuardrail {
-    #[serde(rename = "type")]
-    kind: GuardrailKind,
-    #[serde(default)]
-    action: Option<PiiAction>,
-    #[serde(default)]
-    max_chars: Option<usize>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum GuardrailKind {
-    PiiDetection,
-    MaxLength,
-}
-
-impl TryFrom<RawGuardrail> for GuardrailRule {
-    type Error = String;
-
-    fn try_from(raw: RawGuardrail) -> Result<Self, String> {
-        match raw.kind {
-            GuardrailKind::PiiDetection => match raw.max_chars {
-                Some(_) => Err("`max_chars` belongs to max_length, not to pii_detection".into()),
-                None => Ok(GuardrailRule::PiiDetection {
-                    action: raw.action.unwrap_or_default(),
-                }),
-            },
-            GuardrailKind::MaxLength => match (raw.action, raw.max_chars) {
-                (Some(_), _) => Err("`action` belongs to pii_detection, not to max_length".into()),
-                (None, None) => Err("missing field `max_chars`: max_length needs it, \
-                     e.g. `max_chars: 2000`"
-                    .into()),
-                (None, Some(max_chars)) => Ok(GuardrailRule::MaxLength { max_chars }),
-            },
-        }
-    }
-}
-
+/// What `pii_detection` does with what it finds.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum PiiAction {
@@ -250,7 +223,7 @@ pub enum PiiAction {
 /// A tool the model may call in the ReAct loop.
 // Flat struct then conversion, for the same reason as `GuardrailRule`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(try_from = "RawTool")]
+#[serde(try_from = "super::agent_raw::RawTool")]
 pub enum ToolSpec {
     /// Built into wagate, chosen by name (`current_time`).
     Builtin {
@@ -268,53 +241,8 @@ pub enum ToolSpec {
     },
 }
 
-#[derive(Deserialize)]
-struct RawTool {
-    #[serde(rename = "type")]
-    kind: ToolKind,
-    name: String,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    parameters: Option<Json>,
-    #[serde(default)]
-    http: Option<HttpToolSpec>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum ToolKind {
-    Builtin,
-    Http,
-}
-
-impl TryFrom<RawTool> for ToolSpec {
-    type Error = String;
-
-    fn try_from(raw: RawTool) -> Result<Self, String> {
-        match raw.kind {
-            ToolKind::Builtin => {
-                if raw.http.is_some() {
-                    return Err("a builtin tool takes no `http` section; use `type: http`".into());
-                }
-                Ok(ToolSpec::Builtin {
-                    name: raw.name,
-                    description: raw.description,
-                })
-            }
-            ToolKind::Http => Ok(ToolSpec::Http {
-                name: raw.name,
-                description: raw.description.unwrap_or_default(),
-                parameters: raw.parameters.unwrap_or_else(empty_object_schema),
-                http: raw.http.ok_or(
-                    "missing field `http`: an http tool needs `http: {method, url}`".to_string(),
-                )?,
-            }),
-        }
-    }
-}
-
 impl ToolSpec {
+    /// The name the model calls the tool by.
     pub fn name(&self) -> &str {
         match self {
             ToolSpec::Builtin { name, .. } | ToolSpec::Http { name, .. } => name,
@@ -341,28 +269,7 @@ pub struct HttpToolSpec {
     pub max_response_bytes: usize,
 }
 
-impl std::fmt::Debug for HttpToolSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let url = match self.url.split_once('?') {
-            Some((before, _)) => format!("{before}?[redacted]"),
-            None => self.url.clone(),
-        };
-        let headers: BTreeMap<&str, &str> = self
-            .headers
-            .keys()
-            .map(|k| (k.as_str(), "[redacted]"))
-            .collect();
-        f.debug_struct("HttpToolSpec")
-            .field("method", &self.method)
-            .field("url", &url)
-            .field("headers", &headers)
-            .field("body", &self.body.as_ref().map(|_| "[redacted]"))
-            .field("timeout_seconds", &self.timeout_seconds)
-            .field("max_response_bytes", &self.max_response_bytes)
-            .finish()
-    }
-}
-
+/// Which speech-to-text API `spec.transcription` speaks.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum TranscriptionProvider {
@@ -370,6 +277,7 @@ pub enum TranscriptionProvider {
     WhisperCpp,
 }
 
+/// `spec.transcription`: speech-to-text for audio messages.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TranscriptionSpec {
     pub provider: TranscriptionProvider,
@@ -412,7 +320,7 @@ fn default_max_turns() -> usize {
 fn default_ttl() -> u64 {
     86_400
 }
-fn empty_object_schema() -> Json {
+pub(super) fn empty_object_schema() -> Json {
     serde_json::json!({"type": "object", "properties": {}})
 }
 fn default_http_method() -> String {

@@ -13,6 +13,7 @@ pub struct ChannelsFile {
     pub channels: Channels,
 }
 
+/// `channels`: wagate reads `whatsapp` and ignores other channels.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Channels {
     pub whatsapp: WhatsAppChannel,
@@ -95,6 +96,7 @@ pub(crate) const RATE_LIMIT_KEYS: &[&str] = &["window_seconds", "max_messages"];
 /// Every key of `channels.whatsapp.media_max_bytes`.
 pub(crate) const MEDIA_LIMIT_KEYS: &[&str] = &["image", "audio", "video", "document", "sticker"];
 
+/// `channels.whatsapp.rate_limit`: outbound messages per window, for the whole channel.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RateLimit {
     #[serde(default = "default_window_seconds")]
@@ -194,4 +196,28 @@ fn default_document_max() -> u64 {
 }
 fn default_sticker_max() -> u64 {
     512 * 1024
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The field names of a struct, read from its pretty `Debug` output (top level only).
+    fn debug_fields(value: &impl std::fmt::Debug) -> Vec<String> {
+        format!("{value:#?}")
+            .lines()
+            .filter(|line| line.starts_with("    ") && !line.starts_with("     "))
+            .filter_map(|line| line.trim().split_once(':').map(|(k, _)| k.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_known_key_lists_match_the_structs_so_no_real_key_is_called_unknown() {
+        let file: ChannelsFile =
+            serde_yaml::from_str("channels:\n  whatsapp:\n    default_agent: a\n").expect("parses");
+        let w = file.channels.whatsapp;
+        assert_eq!(debug_fields(&w), WHATSAPP_KEYS);
+        assert_eq!(debug_fields(&w.rate_limit), RATE_LIMIT_KEYS);
+        assert_eq!(debug_fields(&w.media_max_bytes), MEDIA_LIMIT_KEYS);
+    }
 }

@@ -8,6 +8,7 @@ use super::agent::{
 use super::error::ConfigError;
 use super::expand::{process_env, Env};
 use super::load::load_report;
+use super::validate::display_url;
 use super::Config;
 use crate::secret::Secret;
 use std::fmt::Write as _;
@@ -43,7 +44,7 @@ pub fn check_report_with_env(dir: &Path, env: Env) -> (String, bool) {
 
 fn summary(config: &Config, out: &mut String) {
     let w = &config.whatsapp;
-    let _ = writeln!(out, "config {} is valid", config.dir.display());
+    let _ = writeln!(out, "config directory {} is valid", config.dir.display());
     let _ = writeln!(out, "channel whatsapp");
     let id = if w.phone_number_id.is_empty() {
         "(empty)"
@@ -238,37 +239,5 @@ fn set(secret: &Secret) -> &'static str {
         "empty"
     } else {
         "set"
-    }
-}
-
-/// The URL without user info, query or fragment: where credentials hide.
-fn display_url(url: &str) -> String {
-    let base = url.split(['?', '#']).next().unwrap_or_default();
-    match base.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let host = authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, host)| host);
-            format!("{scheme}://{host}{path}")
-        }
-        None => base.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_are_shown_without_credentials_or_query() {
-        assert_eq!(
-            display_url("https://user:pw@api.example.com/v1/x?key=abc#f"),
-            "https://api.example.com/v1/x"
-        );
-        assert_eq!(
-            display_url("http://localhost:11434"),
-            "http://localhost:11434"
-        );
     }
 }

@@ -56,9 +56,9 @@ fn expand_into(input: &str, env: Env, base: usize, out: &mut Expanded) -> Result
     while let Some(dollar) = rest.find('$') {
         out.text.push_str(&rest[..dollar]);
         let after = &rest[dollar + 1..];
-        if after.starts_with('$') {
+        if let Some(after_pair) = after.strip_prefix('$') {
             out.text.push_str("$$");
-            rest = &after[1..];
+            rest = after_pair;
             continue;
         }
         if !after.starts_with('{') {

@@ -54,8 +54,10 @@ pub(crate) fn load_report(dir: &Path, env: Env) -> Result<LoadReport, ConfigErro
         unknown_channel_keys(&src, &mut found);
         match deserialize::<ChannelsFile>(&mut src) {
             Ok(file) => {
-                check_channel(&file.channels.whatsapp, &src, &mut found);
-                Some((file.channels.whatsapp, src))
+                let mut whatsapp = file.channels.whatsapp;
+                check_channel(&whatsapp, &src, &mut found);
+                trim_slash(&mut whatsapp.graph_api_base);
+                Some((whatsapp, src))
             }
             Err(problem) => {
                 found.problems.push(problem);
@@ -68,24 +70,33 @@ pub(crate) fn load_report(dir: &Path, env: Env) -> Result<LoadReport, ConfigErro
     let mut agents = BTreeMap::new();
     let mut agent_files: BTreeMap<String, PathBuf> = BTreeMap::new();
     // Names of agents whose file is broken: already reported, so not "missing" as well.
+    // Without a readable `metadata.name`, the file name (`NAME.agent.yaml`) is the best guess.
     let mut broken_names = BTreeSet::new();
     for path in agent_paths(&agents_dir, &mut found, &mut notes) {
+        let stem = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".agent.yaml"))
+            .unwrap_or_default()
+            .to_string();
         let Some(mut src) = read_source(&path, env, &mut found.problems) else {
+            broken_names.insert(stem);
             continue;
         };
         let mut agent = match deserialize::<AgentFile>(&mut src) {
             Ok(agent) => agent,
             Err(problem) => {
                 found.problems.push(problem);
-                if let Some(Value::String(name)) =
-                    src.value.get("metadata").and_then(|m| m.get("name"))
-                {
-                    broken_names.insert(name.clone());
-                }
+                let name = src.value.get("metadata").and_then(|m| m.get("name"));
+                match name {
+                    Some(Value::String(name)) => broken_names.insert(name.clone()),
+                    _ => broken_names.insert(stem),
+                };
                 continue;
             }
         };
         check_agent(&mut agent, &src, &mut found);
+        trim_agent_slashes(&mut agent);
         let name = agent.metadata.name.clone();
         if let Some(first) = agent_files.get(&name) {
             let field = FieldPath::keys(&["metadata", "name"]);
@@ -164,6 +175,23 @@ fn agent_paths(agents_dir: &Path, found: &mut Findings, notes: &mut Vec<String>)
             false
         })
         .collect()
+}
+
+/// Base URLs are joined with paths (`{base}/{version}/...`, `{endpoint}/chat/completions`), so
+/// a trailing slash would double up; `https://host/v1/` means `https://host/v1`.
+fn trim_slash(url: &mut String) {
+    let trimmed = url.trim_end_matches('/').len();
+    url.truncate(trimmed);
+}
+
+fn trim_agent_slashes(agent: &mut AgentFile) {
+    trim_slash(&mut agent.spec.model.primary.endpoint);
+    if let Some(fallback) = &mut agent.spec.model.fallback {
+        trim_slash(&mut fallback.endpoint);
+    }
+    if let Some(transcription) = &mut agent.spec.transcription {
+        trim_slash(&mut transcription.endpoint);
+    }
 }
 
 /// `numbers` maps phone number ids, which YAML reads as numbers unless quoted; they are

@@ -3,10 +3,14 @@
 //!
 //! [`Config::load`] is the entry point; [`check_report`] is what `wagate check` prints.
 
+/// The agent file's types.
 pub mod agent;
+mod agent_raw;
+/// The `channels.yaml` types.
 pub mod channels;
 mod check;
 mod error;
+/// `${VAR}` expansion.
 pub mod expand;
 mod load;
 mod locate;
@@ -19,6 +23,7 @@ pub use agent::*;
 pub use channels::*;
 pub use check::{check_report, check_report_with_env};
 pub use error::{ConfigError, Problem};
+pub use expand::Env;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,7 +31,8 @@ use std::path::PathBuf;
 /// The builtin tools an agent may name (`spec.tools[].name` with `type: builtin`).
 pub const BUILTIN_TOOLS: &[&str] = &["current_time"];
 
-/// Everything loaded from one config directory, validated.
+/// Everything loaded from one config directory, validated. Base URLs (`graph_api_base`, model
+/// and transcription `endpoint`) carry no trailing slash.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The directory it was loaded from.

@@ -201,8 +201,31 @@ pub(crate) fn check_url(src: &SourceFile, field: &FieldPath, url: &str, out: &mu
     }
 }
 
+/// The URL without user info, query or fragment: where credentials hide.
+pub(crate) fn display_url(url: &str) -> String {
+    let base = url.split(['?', '#']).next().unwrap_or_default();
+    match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            format!("{scheme}://{host}{path}")
+        }
+        None => base.to_string(),
+    }
+}
+
 pub(crate) fn absolute_http_url(url: &str) -> Result<(), String> {
-    let shown = url.split('?').next().unwrap_or_default();
+    let shown = display_url(url);
+    let shown = shown.as_str();
+    if !url.contains("://") {
+        return Err(if url.starts_with('/') {
+            format!("`{shown}` is a path, not an absolute URL; write it like `https://host{shown}`")
+        } else {
+            format!("`{shown}` lacks its scheme; write it like `http://{shown}`")
+        });
+    }
     match reqwest::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
         Ok(u) => Err(format!(
@@ -234,6 +257,25 @@ mod tests {
         assert_eq!(closest("debounce_msec", known), Some("debounce_ms"));
         assert_eq!(closest("default_agnet", known), Some("default_agent"));
         assert_eq!(closest("completely_else", known), None);
+    }
+
+    #[test]
+    fn urls_are_shown_without_credentials_or_query() {
+        assert_eq!(
+            display_url("https://user:pw@api.example.com/v1/x?key=abc#f"),
+            "https://api.example.com/v1/x"
+        );
+        assert_eq!(
+            display_url("http://localhost:11434"),
+            "http://localhost:11434"
+        );
+    }
+
+    #[test]
+    fn a_url_problem_never_repeats_credentials_from_the_url() {
+        let why = absolute_http_url("ftp://user:s3cret@host/x?key=s3cret").unwrap_err();
+        assert!(why.contains("ftp://host/x"), "{why}");
+        assert!(!why.contains("s3cret"), "{why}");
     }
 
     #[test]

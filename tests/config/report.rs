@@ -1,0 +1,43 @@
+//! What `wagate check` prints.
+
+use super::*;
+
+#[test]
+fn the_check_report_summarizes_a_valid_config_without_showing_secrets() {
+    let env = env_of(&[
+        ("WHATSAPP_ACCESS_TOKEN", "EAAG-token"),
+        ("WHATSAPP_PHONE_NUMBER_ID", "1065"),
+    ]);
+    let (report, valid) = check_report_with_env(&seed_dir(), &env);
+    assert!(valid, "{report}");
+    for expected in [
+        "is valid",
+        "phone_number_id: 1065",
+        "verify_token empty, access_token set, app_secret empty",
+        "sending: live, through https://graph.facebook.com/v25.0",
+        "signature check: off",
+        "default agent: whatsapp-assistant",
+        "model primary: ollama/llava:7b at http://localhost:11434, capabilities: inferred",
+        "model fallback: ollama/llama3.1:8b",
+        "guardrails input: pii_detection (redact), max_length (2000 chars)",
+        "memory: sqlite sliding_window, last 30 messages",
+        "WHATSAPP_APP_SECRET",
+    ] {
+        assert!(
+            report.contains(expected),
+            "missing {expected:?} in\n{report}"
+        );
+    }
+    assert!(!report.contains("EAAG-token"));
+}
+
+#[test]
+fn the_check_report_of_an_invalid_config_lists_each_problem_and_fails() {
+    let (report, valid) = check_report_with_env(&fixture("many-problems"), &no_env);
+    assert!(!valid);
+    assert!(
+        report.starts_with("invalid configuration (5 problems):"),
+        "{report}"
+    );
+    assert!(report.contains("did you mean `debounce_ms`?"), "{report}");
+}
