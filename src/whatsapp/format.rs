@@ -5,10 +5,12 @@
 //! Hand-rolled rather than built on a full CommonMark parser so that everything that is not
 //! Markdown syntax (line breaks, spacing, odd characters) comes out exactly as it went in.
 
+pub(super) mod fence;
 mod inline;
 mod link;
 mod table;
 
+use fence::Fence;
 use inline::{convert, Style};
 
 /// What a horizontal rule becomes: WhatsApp has none, so a short line of em dashes.
@@ -170,34 +172,6 @@ fn is_rule(line: &str) -> bool {
 fn is_setext_underline(line: &str) -> bool {
     let trimmed = line.trim();
     !trimmed.is_empty() && (trimmed.chars().all(|c| c == '=') || trimmed.chars().all(|c| c == '-'))
-}
-
-/// An opening code fence: three or more backticks or tildes.
-struct Fence {
-    marker: char,
-    len: usize,
-    indent: usize,
-}
-
-impl Fence {
-    fn open(line: &str) -> Option<Fence> {
-        let trimmed = line.trim_start();
-        let marker = trimmed.chars().next().filter(|c| *c == '`' || *c == '~')?;
-        let len = trimmed.chars().take_while(|c| *c == marker).count();
-        let info = &trimmed[len..];
-        // "```code```" on one line is a code span, not a fence.
-        let opens = len >= 3 && !(marker == '`' && info.contains('`'));
-        opens.then_some(Fence {
-            marker,
-            len,
-            indent: line.len() - trimmed.len(),
-        })
-    }
-
-    fn closes(&self, line: &str) -> bool {
-        let trimmed = line.trim();
-        trimmed.len() >= self.len && trimmed.chars().all(|c| c == self.marker)
-    }
 }
 
 /// The converted lines, with runs of blank lines collapsed to one and none at either end.

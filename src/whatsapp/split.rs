@@ -6,6 +6,7 @@
 //! when they fit in a message; a fence that alone is too long is closed at the end of a part and
 //! reopened at the start of the next, and those markers count toward the limit.
 
+use super::format::fence::Fence;
 use unicode_segmentation::UnicodeSegmentation;
 
 /// The most characters WhatsApp accepts in one text message body.
@@ -56,39 +57,6 @@ struct Candidates {
     code_word: Option<Span>,
 }
 
-/// A fenced code block's opening line.
-#[derive(Debug, Clone)]
-struct Fence {
-    marker: char,
-    len: usize,
-    opener: String,
-}
-
-impl Fence {
-    fn open(line: &str) -> Option<Fence> {
-        let trimmed = line.trim_start();
-        let marker = trimmed.chars().next().filter(|c| *c == '`' || *c == '~')?;
-        let len = trimmed.chars().take_while(|c| *c == marker).count();
-        let info = &trimmed[len..];
-        // "```code```" on one line is inline monospace, not an opening fence.
-        let opens = len >= 3 && !(marker == '`' && info.contains('`'));
-        opens.then(|| Fence {
-            marker,
-            len,
-            opener: line.trim_end().to_owned(),
-        })
-    }
-
-    fn closes(&self, line: &str) -> bool {
-        let trimmed = line.trim();
-        trimmed.chars().count() >= self.len && trimmed.chars().all(|c| c == self.marker)
-    }
-
-    fn closer(&self) -> String {
-        std::iter::repeat_n(self.marker, self.len).collect()
-    }
-}
-
 struct Cut {
     part: String,
     rest: String,
@@ -100,11 +68,12 @@ fn next_cut(rest: &str, limit: usize) -> Cut {
     let window_end = byte_offset_of_char(rest, limit);
     let first_line = rest.split('\n').next().unwrap_or_default();
     let leading_fence = Fence::open(first_line);
-    let fence_budget = leading_fence
+    // Inside a fence that must be split, the part also needs room for "\n```".
+    let fence_window_end = leading_fence
         .as_ref()
         .and_then(|f| limit.checked_sub(1 + f.len))
         .map(|chars| byte_offset_of_char(rest, chars));
-    let found = scan(rest, window_end, leading_fence.is_some(), fence_budget);
+    let found = scan(rest, window_end, fence_window_end);
 
     let outside = found
         .paragraph
@@ -114,7 +83,7 @@ fn next_cut(rest: &str, limit: usize) -> Cut {
     if let Some(span) = outside {
         return plain_cut(rest, span);
     }
-    if let (Some(fence), Some(budget)) = (&leading_fence, fence_budget) {
+    if let (Some(fence), Some(budget)) = (&leading_fence, fence_window_end) {
         let content_start = first_line.len();
         let inside = found.code_line.or(found.code_word).or_else(|| {
             grapheme_cut(rest, content_start + 1, budget).map(|at| Span { start: at, end: at })
@@ -122,7 +91,7 @@ fn next_cut(rest: &str, limit: usize) -> Cut {
         if let Some(span) = inside {
             return Cut {
                 part: format!("{}\n{}", rest[..span.start].trim_end(), fence.closer()),
-                rest: format!("{}\n{}", fence.opener, &rest[span.end..]),
+                rest: format!("{}\n{}", first_line.trim_end(), &rest[span.end..]),
             };
         }
     }
@@ -139,13 +108,9 @@ fn plain_cut(rest: &str, span: Span) -> Cut {
     }
 }
 
-/// Walks the lines of `rest` up to `window_end`, recording the latest cut of each kind.
-fn scan(
-    rest: &str,
-    window_end: usize,
-    starts_with_fence: bool,
-    fence_budget: Option<usize>,
-) -> Candidates {
+/// Walks the lines of `rest` up to `window_end`, recording the latest cut of each kind; cuts
+/// inside a fence that opens `rest` are recorded up to `fence_window_end`.
+fn scan(rest: &str, window_end: usize, fence_window_end: Option<usize>) -> Candidates {
     let mut found = Candidates::default();
     let first_text = rest.len() - rest.trim_start().len();
     let mut fence: Option<Fence> = None;
@@ -157,7 +122,7 @@ fn scan(
         let is_opener = match &fence {
             None => {
                 fence = Fence::open(line);
-                in_leading_fence = fence.is_some() && pos == 0 && starts_with_fence;
+                in_leading_fence = fence.is_some() && pos == 0;
                 fence.is_some()
             }
             Some(open) => {
@@ -170,30 +135,12 @@ fn scan(
         };
         let inside = fence.is_some() && !is_opener;
         if fence.is_none() && !is_opener {
-            scan_line(
-                rest,
-                pos,
-                line_end,
-                window_end,
-                first_text,
-                true,
-                &mut found.sentence,
-                &mut found.word,
-            );
-        } else if inside && in_leading_fence {
-            if let Some(budget) = fence_budget {
-                let mut unused = None;
-                scan_line(
-                    rest,
-                    pos,
-                    line_end,
-                    budget,
-                    first_text,
-                    false,
-                    &mut unused,
-                    &mut found.code_word,
-                );
-            }
+            let (sentence, word) = scan_line(rest, pos..line_end, window_end, first_text, true);
+            found.sentence = sentence.or(found.sentence);
+            found.word = word.or(found.word);
+        } else if let (true, Some(budget)) = (inside && in_leading_fence, fence_window_end) {
+            let (_, word) = scan_line(rest, pos..line_end, budget, first_text, false);
+            found.code_word = word.or(found.code_word);
         }
         if line_end == rest.len() {
             break;
@@ -206,7 +153,7 @@ fn scan(
                 found.paragraph = Some(span);
             }
             found.line = Some(span);
-        } else if inside && in_leading_fence && fence_budget.is_some_and(|b| start <= b) {
+        } else if inside && in_leading_fence && fence_window_end.is_some_and(|b| start <= b) {
             found.code_line = Some(span);
         }
         pos = next;
@@ -214,20 +161,18 @@ fn scan(
     found
 }
 
-/// Records the word (and, in prose, sentence) boundaries inside one line: runs of whitespace
-/// between two non-whitespace chars, plus the point right after a CJK full stop.
-#[allow(clippy::too_many_arguments)]
+/// The latest sentence (only in prose) and word boundaries up to `limit` in the line at `range`:
+/// runs of whitespace between two non-whitespace chars, and the point right after a CJK stop.
 fn scan_line(
     rest: &str,
-    start: usize,
-    end: usize,
+    range: std::ops::Range<usize>,
     limit: usize,
     first_text: usize,
     prose: bool,
-    sentence: &mut Option<Span>,
-    word: &mut Option<Span>,
-) {
-    let line = &rest[start..end];
+) -> (Option<Span>, Option<Span>) {
+    let (start, end) = (range.start, range.end);
+    let line = &rest[range];
+    let (mut sentence, mut word) = (None, None);
     let mut before: [Option<char>; 2] = [None, None];
     let mut chars = line.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
@@ -250,9 +195,9 @@ fn scan_line(
                     start: at,
                     end: run_end,
                 };
-                *word = Some(span);
+                word = Some(span);
                 if prose && ends_sentence(before) {
-                    *sentence = Some(span);
+                    sentence = Some(span);
                 }
             }
             before = [Some(' '), None];
@@ -260,13 +205,14 @@ fn scan_line(
         }
         let after = at + c.len_utf8();
         if prose && is_cjk_full_stop(c) && after < end && after <= limit {
-            *sentence = Some(Span {
+            sentence = Some(Span {
                 start: after,
                 end: after,
             });
         }
         before = [Some(c), before[0]];
     }
+    (sentence, word)
 }
 
 fn ends_sentence([last, previous]: [Option<char>; 2]) -> bool {
