@@ -13,6 +13,7 @@ use crate::config::agent::{GuardrailRule, PiiAction};
 /// The outcome of [`apply_with_report`]: the text, and what the rules changed (for logs/metrics).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Guarded {
+    /// The text after every rule.
     pub text: String,
     /// Every redaction made, in order of appearance.
     pub redactions: Vec<PiiKind>,

@@ -14,10 +14,15 @@ use std::sync::LazyLock;
 /// The kinds of personal data that are redacted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PiiKind {
+    /// An e-mail address.
     Email,
+    /// A phone number, international (`+44 20 7946 0958`) or national (`(415) 555-0100`).
     Phone,
+    /// A payment card number that passes the Luhn check.
     Card,
+    /// A US social security number (`123-45-6789`).
     Ssn,
+    /// An IBAN whose mod-97 checksum holds.
     Iban,
 }
 
@@ -54,7 +59,9 @@ impl fmt::Display for PiiKind {
 /// A text with its personal data replaced, and what was replaced, in order of appearance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Redacted {
+    /// The text with each value replaced by its token.
     pub text: String,
+    /// The kind of each replaced value, in order of appearance.
     pub kinds: Vec<PiiKind>,
 }
 

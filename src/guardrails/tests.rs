@@ -195,7 +195,7 @@ fn max_length_cuts_multibyte_text_on_a_character_boundary() {
 }
 
 /// About 4 KB of chat text with every kind of PII and every look-alike, as the benchmark uses.
-pub(crate) fn mixed_message() -> String {
+fn mixed_message() -> String {
     let block = "Hi team, customer Ana (ana.souza@example.com, +55 11 99999-9999) asked about \
         Order #12345 and ORD-2024-001234 placed on 2024-05-17 at 10:30 for $1,299.99. \
         She paid with 4111 1111 1111 1111; the old card 1234567812345678 was declined. \
