@@ -8,7 +8,9 @@
 //!   Markdown-to-WhatsApp formatting and reply splitting.
 //! - [`inbox`]: the durable SQLite inbox (record, dedupe, statuses, resume) and the dispatcher
 //!   that runs one ordered lane per conversation.
-//! - [`agent`]: one turn: prompt, ReAct loop, tools.
+//! - [`responder`]: answers a turn on WhatsApp: read receipt, media, agent, format, split,
+//!   send each part exactly once.
+//! - [`agent`]: one turn of an agent: input, guardrails, memory, prompt, ReAct loop, tools.
 //! - [`llm`]: model providers (Ollama, OpenAI-compatible) and the router between them.
 //! - [`memory`]: sliding-window conversation memory in the same SQLite database.
 //! - [`guardrails`]: PII redaction and length limits on input and output.
@@ -25,6 +27,7 @@ pub mod http;
 pub mod inbox;
 pub mod llm;
 pub mod memory;
+pub mod responder;
 pub mod metrics;
 pub mod runtime;
 pub mod secret;

@@ -4,4 +4,5 @@
 mod support;
 
 mod dispatch;
+mod e2e;
 mod webhook;
