@@ -135,7 +135,11 @@ async fn converse(
     };
     let system = agent.prompt.render(vars).map_err(Failure::Prompt)?;
     let mut messages = Vec::with_capacity(history.len() + 2);
-    messages.push(ChatMessage::system(system));
+    // No system message at all when the prompt is empty: an empty one would replace the
+    // default prompt an Ollama model ships with.
+    if !system.trim().is_empty() {
+        messages.push(ChatMessage::system(system));
+    }
     messages.extend(history.iter().map(MemoryEntry::to_chat_message));
     messages.push(user_message);
     react::run(&agent.router, &agent.tools, messages, agent.max_iterations)
