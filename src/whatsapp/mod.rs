@@ -6,7 +6,11 @@
 //!   message, status and error, keeping what it does not model.
 //! - [`graph`]: the Graph API client: send text, read receipts and typing, media download,
 //!   typed errors, retries with backoff, the channel rate limit and per-user pacing.
+//! - [`format`]: the model's Markdown turned into WhatsApp's own markup.
+//! - [`split`]: replies longer than WhatsApp's 4096 characters cut at natural boundaries.
 
+pub mod format;
 pub mod graph;
 pub mod payload;
 pub mod signature;
+pub mod split;

@@ -19,8 +19,13 @@ CREATE TABLE IF NOT EXISTS inbound (
     turn_id              INTEGER,
     note                 TEXT                                -- why it was skipped or failed
 );
+-- Partial indexes stay as small as the backlog, however long the history grows. Queries must
+-- repeat each index's WHERE term exactly for SQLite to use it.
+CREATE INDEX IF NOT EXISTS inbound_pending_by_lane
+    ON inbound (phone_number_id, user, seq) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS inbound_open_by_lane
     ON inbound (phone_number_id, user, seq) WHERE state IN ('pending', 'taken');
+CREATE INDEX IF NOT EXISTS inbound_by_turn ON inbound (turn_id);
 
 CREATE TABLE IF NOT EXISTS turns (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
