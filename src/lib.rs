@@ -18,8 +18,10 @@
 //! - [`runtime`]: the config in force, swapped atomically on reload.
 //! - [`metrics`]: the Prometheus registry behind `/metrics`.
 //! - [`server`]: wiring it all together; [`cli`] and [`simulate`]: the command line.
+//! - [`chat`]: `wagate chat`, a terminal conversation with an agent through the same runtime.
 
 pub mod agent;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod guardrails;

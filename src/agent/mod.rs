@@ -5,3 +5,4 @@ pub mod input;
 pub mod prompt;
 pub mod react;
 pub mod tools;
+pub mod runtime;
