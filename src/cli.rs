@@ -157,6 +157,7 @@ fn serve(config_dir: PathBuf, listen: String, data: PathBuf) -> anyhow::Result<E
             data_dir: data,
             durability: Durability::Full,
             handler: None,
+            graph: Default::default(),
         };
         server::run(listener, config, options, shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)

@@ -4,14 +4,16 @@
 //! `run` takes its listener and its shutdown future (as mini-redis does) so tests bind port 0
 //! and stop the server when they want.
 
+use crate::agent::runtime::AgentRuntime;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::inbox::store::Durability;
-use crate::inbox::{
-    Dispatcher, DispatcherSettings, Store, StoreError, Turn, TurnHandler, TurnOutcome,
-};
+use crate::inbox::{Dispatcher, DispatcherSettings, Store, StoreError, TurnHandler};
+use crate::memory::{self, Memory};
 use crate::metrics::Metrics;
+use crate::responder::Responder;
 use crate::runtime::SharedConfig;
+use crate::whatsapp::graph::{GraphClient, GraphOptions};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -140,12 +142,21 @@ fn warn_about_insecure_settings(config: &Config) {
 
 /// The real thing: the agent runtime and the Graph API client behind the [`Responder`]; and
 /// the background purge of expired conversation memory.
-fn production_handler(services: &Services, graph_options: GraphOptions) -> Result<Arc<dyn TurnHandler>, ServeError> {
+fn production_handler(
+    services: &Services,
+    graph_options: GraphOptions,
+) -> Result<Arc<dyn TurnHandler>, ServeError> {
     let loaded = services.config.current();
     let config = &loaded.config;
     let memory = Memory::open(services.store.path())?;
-    let ttls = config.agents.values().filter_map(|a| a.spec.memory.conversational.as_ref()).map(|m| m.ttl);
-    memory.clone().spawn_purger(Duration::from_secs(600), memory::purge_ttl(ttls));
+    let ttls = config
+        .agents
+        .values()
+        .filter_map(|a| a.spec.memory.conversational.as_ref())
+        .map(|m| m.ttl);
+    memory
+        .clone()
+        .spawn_purger(Duration::from_secs(600), memory::purge_ttl(ttls));
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .build()

@@ -26,12 +26,18 @@ pub(super) async fn send_parts(
         let reply_to = (part.index == 0).then_some(quoted);
         match graph.send_text(from, to, &part.text, reply_to).await {
             Ok(sent) => {
-                metrics.inc("wagate_graph_sends_total", &[("outcome", "accepted"), ("code", "")]);
+                metrics.inc(
+                    "wagate_graph_sends_total",
+                    &[("outcome", "accepted"), ("code", "")],
+                );
                 if let Err(e) = store.mark_part_sent(turn.id, part.index, sent.id).await {
                     // Meta has the part but we could not record it: stop here rather than risk
                     // sending the next parts twice; the turn resumes later and may repeat this one.
                     tracing::error!(turn_id = turn.id, error = %e, "cannot record an accepted reply part");
-                    return TurnOutcome::RetryLater { after: RETRY_TURN_AFTER, reason: e.to_string() };
+                    return TurnOutcome::RetryLater {
+                        after: RETRY_TURN_AFTER,
+                        reason: e.to_string(),
+                    };
                 }
             }
             Err(e) => return failed_part(store, metrics, turn, part, e).await,
@@ -40,19 +46,37 @@ pub(super) async fn send_parts(
     TurnOutcome::Done
 }
 
-async fn failed_part(store: &Store, metrics: &Metrics, turn: &Turn, part: &ReplyPart, error: GraphError) -> TurnOutcome {
+async fn failed_part(
+    store: &Store,
+    metrics: &Metrics,
+    turn: &Turn,
+    part: &ReplyPart,
+    error: GraphError,
+) -> TurnOutcome {
     let code = error.code().map(|c| c.to_string()).unwrap_or_default();
     let reason = format!("reply part {} not sent: {error}", part.index + 1);
     if error.is_retryable() {
         // The client already retried with backoff; Meta is down or throttling hard. Keep the
         // turn and try again later: the parts already accepted stay accepted.
-        metrics.inc("wagate_graph_sends_total", &[("outcome", "retry_later"), ("code", &code)]);
-        return TurnOutcome::RetryLater { after: RETRY_TURN_AFTER, reason };
+        metrics.inc(
+            "wagate_graph_sends_total",
+            &[("outcome", "retry_later"), ("code", &code)],
+        );
+        return TurnOutcome::RetryLater {
+            after: RETRY_TURN_AFTER,
+            reason,
+        };
     }
     // Final (131047 outside the 24 h window, 131026 undeliverable, 190 token, ...): the client
     // logged the code and details; record it on the part and on the turn.
-    metrics.inc("wagate_graph_sends_total", &[("outcome", "final_error"), ("code", &code)]);
-    if let Err(e) = store.mark_part_failed(turn.id, part.index, reason.clone()).await {
+    metrics.inc(
+        "wagate_graph_sends_total",
+        &[("outcome", "final_error"), ("code", &code)],
+    );
+    if let Err(e) = store
+        .mark_part_failed(turn.id, part.index, reason.clone())
+        .await
+    {
         tracing::error!(turn_id = turn.id, error = %e, "cannot record a failed reply part");
     }
     TurnOutcome::Failed(reason)

@@ -7,7 +7,11 @@ use crate::inbox::Turn;
 use crate::metrics::Metrics;
 use crate::whatsapp::graph::{self, GraphClient, MediaError};
 
-pub(super) async fn resolve(graph: &GraphClient, metrics: &Metrics, turn: &Turn) -> Vec<ResolvedPart> {
+pub(super) async fn resolve(
+    graph: &GraphClient,
+    metrics: &Metrics,
+    turn: &Turn,
+) -> Vec<ResolvedPart> {
     let mut parts = Vec::with_capacity(turn.messages.len());
     for record in &turn.messages {
         match input::describe(record) {
@@ -24,11 +28,22 @@ pub(super) async fn resolve(graph: &GraphClient, metrics: &Metrics, turn: &Turn)
 
 /// Images are downloaded for the model; every other kind is downloaded too (its real size goes
 /// into the description, and the limits protect us), then only described.
-async fn fetch(graph: &GraphClient, metrics: &Metrics, request: &input::MediaRequest) -> MediaOutcome {
+async fn fetch(
+    graph: &GraphClient,
+    metrics: &Metrics,
+    request: &input::MediaRequest,
+) -> MediaOutcome {
     let kind = graph_kind(request.kind);
-    match graph.fetch_media(&request.media_id, graph.media_limit(kind)).await {
+    match graph
+        .fetch_media(&request.media_id, graph.media_limit(kind))
+        .await
+    {
         Ok((info, data)) => {
-            metrics.add("wagate_media_bytes_total", &[("kind", kind_label(request.kind))], data.len() as f64);
+            metrics.add(
+                "wagate_media_bytes_total",
+                &[("kind", kind_label(request.kind))],
+                data.len() as f64,
+            );
             let mime_type = (!info.mime_type.is_empty()).then(|| info.mime_type.clone());
             MediaOutcome::Downloaded { data, mime_type }
         }
@@ -36,7 +51,9 @@ async fn fetch(graph: &GraphClient, metrics: &Metrics, request: &input::MediaReq
         Err(e) => {
             tracing::warn!(kind = kind_label(request.kind), error = %e, "media download failed; the model gets a description");
             MediaOutcome::Failed(match e {
-                MediaError::DeclaredTooLarge { .. } | MediaError::TooLarge { .. } => "too large".into(),
+                MediaError::DeclaredTooLarge { .. } | MediaError::TooLarge { .. } => {
+                    "too large".into()
+                }
                 _ => "download failed".into(),
             })
         }

@@ -31,15 +31,30 @@ pub struct Responder {
 }
 
 impl Responder {
-    pub fn new(config: SharedConfig, store: Store, graph: GraphClient, agents: AgentRuntime, metrics: Arc<Metrics>) -> Self {
-        Responder { config, store, graph, agents, metrics }
+    pub fn new(
+        config: SharedConfig,
+        store: Store,
+        graph: GraphClient,
+        agents: AgentRuntime,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Responder {
+            config,
+            store,
+            graph,
+            agents,
+            metrics,
+        }
     }
 
     async fn answer(&self, turn: Turn) -> TurnOutcome {
         let loaded = self.config.current();
         let channel = &loaded.config.whatsapp;
         let lane = &turn.lane;
-        let Some(agent_name) = channel.agent_for_number(&lane.phone_number_id).map(str::to_owned) else {
+        let Some(agent_name) = channel
+            .agent_for_number(&lane.phone_number_id)
+            .map(str::to_owned)
+        else {
             tracing::warn!(
                 phone_number_id = %lane.phone_number_id,
                 "no agent serves this business number any more; the turn is closed unanswered"
@@ -52,10 +67,14 @@ impl Responder {
             Ok(Some(parts)) => parts,
             Ok(None) => {
                 let _typing = typing::start(&self.graph, &turn);
-                let Some(text) = self.generate(&turn, &agent_name, &channel.error_reply).await else {
+                let Some(text) = self
+                    .generate(&turn, &agent_name, &channel.error_reply)
+                    .await
+                else {
                     return TurnOutcome::Done; // nothing to answer (reactions only, say)
                 };
-                let chunks = split::split_message(&format::to_whatsapp(&text), split::WHATSAPP_TEXT_LIMIT);
+                let chunks =
+                    split::split_message(&format::to_whatsapp(&text), split::WHATSAPP_TEXT_LIMIT);
                 if chunks.is_empty() {
                     return TurnOutcome::Done;
                 }
@@ -87,7 +106,10 @@ impl Responder {
         match result.outcome {
             TurnAnswer::Answered(reply) if !reply.trim().is_empty() => Some(reply),
             TurnAnswer::Answered(_) => {
-                tracing::warn!(agent = agent_name, "the model answered with empty text; sending error_reply");
+                tracing::warn!(
+                    agent = agent_name,
+                    "the model answered with empty text; sending error_reply"
+                );
                 Some(error_reply.to_owned())
             }
             TurnAnswer::Failed { .. } => Some(error_reply.to_owned()),
@@ -98,7 +120,10 @@ impl Responder {
 
 fn retry_later(reason: String) -> TurnOutcome {
     tracing::error!(reason = %reason, "turn will be retried");
-    TurnOutcome::RetryLater { after: std::time::Duration::from_secs(5), reason }
+    TurnOutcome::RetryLater {
+        after: std::time::Duration::from_secs(5),
+        reason,
+    }
 }
 
 impl TurnHandler for Responder {

@@ -103,6 +103,16 @@ impl TestServer {
         data: &Path,
         handler: Option<Arc<dyn TurnHandler>>,
     ) -> TestServer {
+        Self::start_with(config, data, handler, fake_graph::fast_options()).await
+    }
+
+    /// The production responder (agent + Graph client with `graph` options) when `handler` is None.
+    pub async fn start_with(
+        config: Config,
+        data: &Path,
+        handler: Option<Arc<dyn TurnHandler>>,
+        graph: wagate::whatsapp::graph::GraphOptions,
+    ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -112,6 +122,7 @@ impl TestServer {
             data_dir: data.to_path_buf(),
             durability: Durability::Normal,
             handler,
+            graph,
         };
         let task = tokio::spawn(async move {
             server::run(listener, config, options, async {
