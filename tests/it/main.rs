@@ -5,4 +5,5 @@ mod support;
 
 mod dispatch;
 mod e2e;
+mod process;
 mod webhook;
