@@ -6,7 +6,11 @@ use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 
 /// Runs `wagate chat` on `config` and `data`, feeding `input`; returns (stdout, stderr, success).
-async fn chat(config: &std::path::Path, data: &std::path::Path, input: &str) -> (String, String, bool) {
+async fn chat(
+    config: &std::path::Path,
+    data: &std::path::Path,
+    input: &str,
+) -> (String, String, bool) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wagate"))
         .arg("chat")
         .arg("--config")
@@ -21,7 +25,10 @@ async fn chat(config: &std::path::Path, data: &std::path::Path, input: &str) -> 
         .spawn()
         .expect("start wagate chat");
     let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(input.as_bytes()).await.expect("write stdin");
+    stdin
+        .write_all(input.as_bytes())
+        .await
+        .expect("write stdin");
     drop(stdin);
     let output = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
         .await
@@ -50,7 +57,10 @@ async fn wagate_chat_answers_each_piped_line_and_remembers_the_previous_exchange
     let (stdout, stderr, ok) = chat(&config, &data, "my name is Ana\nwhat is my name?\n").await;
 
     assert!(ok, "exit failed; stderr: {stderr}");
-    assert!(stdout.contains("helper") && stdout.contains("ollama/llama3.1:8b"), "{stdout}");
+    assert!(
+        stdout.contains("helper") && stdout.contains("ollama/llama3.1:8b"),
+        "{stdout}"
+    );
     assert!(stdout.contains("echo: my name is Ana\n"), "{stdout}");
     assert!(stdout.contains("echo: what is my name?\n"), "{stdout}");
     let second: Vec<String> = roles_and_contents(&model.requests()[1])
@@ -74,7 +84,10 @@ async fn wagate_chat_stops_at_quit_and_prints_a_failed_turns_error_then_goes_on(
     // Nothing listens on port 9 of localhost: every turn fails to connect.
     let config = write_config(
         dir.path(),
-        &format!("  model:\n    primary: {}\n", ollama_model("http://127.0.0.1:9", "gone")),
+        &format!(
+            "  model:\n    primary: {}\n",
+            ollama_model("http://127.0.0.1:9", "gone")
+        ),
     );
 
     let (stdout, stderr, ok) = chat(
@@ -95,7 +108,10 @@ async fn wagate_chat_with_an_unknown_agent_names_the_agents_it_has() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_config(
         dir.path(),
-        &format!("  model:\n    primary: {}\n", ollama_model("http://127.0.0.1:9", "m")),
+        &format!(
+            "  model:\n    primary: {}\n",
+            ollama_model("http://127.0.0.1:9", "m")
+        ),
     );
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_wagate"))
         .args(["chat", "--agent", "nobody", "--config"])
@@ -109,5 +125,8 @@ async fn wagate_chat_with_an_unknown_agent_names_the_agents_it_has() {
 
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("nobody") && stderr.contains("helper"), "{stderr}");
+    assert!(
+        stderr.contains("nobody") && stderr.contains("helper"),
+        "{stderr}"
+    );
 }

@@ -21,8 +21,14 @@ async fn when_every_model_fails_the_turn_fails_naming_each_model_and_keeps_the_u
     let result = harness.say("wa_1", 1, "are you there?").await;
 
     let error = failure(&result);
-    assert!(error.contains("ollama/big") && error.contains("boom"), "{error}");
-    assert!(error.contains("ollama/small") && error.contains("overloaded"), "{error}");
+    assert!(
+        error.contains("ollama/big") && error.contains("boom"),
+        "{error}"
+    );
+    assert!(
+        error.contains("ollama/small") && error.contains("overloaded"),
+        "{error}"
+    );
     assert_eq!(
         result.models_tried,
         vec!["ollama/big".to_owned(), "ollama/small".to_owned()]

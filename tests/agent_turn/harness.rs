@@ -27,11 +27,13 @@ pub fn write_config(dir: &Path, spec: &str) -> PathBuf {
         format!("channels:\n  whatsapp:\n    default_agent: {AGENT}\n"),
     )
     .expect("write channels.yaml");
-    let agent = format!(
-        "apiVersion: astromesh/v1\nkind: Agent\nmetadata:\n  name: {AGENT}\nspec:\n{spec}"
-    );
-    std::fs::write(config.join("agents").join(format!("{AGENT}.agent.yaml")), agent)
-        .expect("write agent file");
+    let agent =
+        format!("apiVersion: astromesh/v1\nkind: Agent\nmetadata:\n  name: {AGENT}\nspec:\n{spec}");
+    std::fs::write(
+        config.join("agents").join(format!("{AGENT}.agent.yaml")),
+        agent,
+    )
+    .expect("write agent file");
     config
 }
 

@@ -44,7 +44,10 @@ async fn a_turn_sees_the_newest_messages_of_its_own_user_and_none_of_another_use
         ]
     );
     // 222's own turn saw nothing of 111.
-    assert_eq!(conversation_of(&model, 1), vec![pair("user", "only from 222")]);
+    assert_eq!(
+        conversation_of(&model, 1),
+        vec![pair("user", "only from 222")]
+    );
 }
 
 #[tokio::test]

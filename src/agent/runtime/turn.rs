@@ -23,7 +23,11 @@ enum Failure {
 }
 
 /// Runs one turn of `agent` for `request`.
-pub(super) async fn run(agent: &CompiledAgent, memory: &Memory, request: TurnRequest) -> TurnResult {
+pub(super) async fn run(
+    agent: &CompiledAgent,
+    memory: &Memory,
+    request: TurnRequest,
+) -> TurnResult {
     if request.parts.is_empty() {
         return TurnResult::with_outcome(TurnAnswer::Nothing);
     }
