@@ -204,3 +204,39 @@ fn part_recorded(db: &Path, index: i64) -> bool {
     .map(|n| n > 0)
     .unwrap_or(false)
 }
+
+#[tokio::test]
+async fn sigterm_lets_the_running_turn_finish_and_exits_zero() {
+    let graph = FakeGraph::start().await;
+    let llm = FakeServer::start(|_, _| {
+        fake_llm::ollama_says("done in time").after(Duration::from_millis(800))
+    })
+    .await;
+    let config = live_config(&graph, &llm.url, "llama3.1:8b", "");
+    let data = tempfile::tempdir().unwrap();
+    let mut server = Wagate::start(config.path(), data.path()).await;
+    assert_eq!(
+        server
+            .post_signed(&text_body(&[("wamid.term", "15551238888", "hi")]))
+            .await,
+        200
+    );
+    assert!(
+        eventually(5, || llm.count() == 1).await,
+        "the turn is running"
+    );
+
+    let pid = server.child.id().to_string();
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let status = tokio::task::spawn_blocking(move || server.child.wait().expect("reaped"))
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "a graceful stop exits 0");
+    let sends = graph.text_sends();
+    assert_eq!(sends.len(), 1, "the running turn finished before the exit");
+    assert_eq!(sends[0].body["text"]["body"], "done in time");
+}
