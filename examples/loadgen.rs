@@ -25,11 +25,22 @@ fn main() {
         .map(|(s, b)| (s.to_string(), bytes::Bytes::from(b.to_string())))
         .collect();
     let total = (rate * seconds) as usize;
-    assert!(bodies.len() >= total, "need {total} bodies, file has {}", bodies.len());
+    assert!(
+        bodies.len() >= total,
+        "need {total} bodies, file has {}",
+        bodies.len()
+    );
 
     // One worker thread: the load generator shares the machine with the server.
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let client = reqwest::Client::builder().pool_max_idle_per_host(512).build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(512)
+        .build()
+        .unwrap();
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(total)));
     let failures = Arc::new(Mutex::new(0usize));
     let start = Instant::now() + Duration::from_millis(100);
@@ -40,7 +51,12 @@ fn main() {
         if scheduled > now {
             std::thread::sleep(scheduled - now); // ~60 µs granularity, unlike tokio's 1 ms timer
         }
-        let (client, url, latencies, failures) = (client.clone(), url.clone(), latencies.clone(), failures.clone());
+        let (client, url, latencies, failures) = (
+            client.clone(),
+            url.clone(),
+            latencies.clone(),
+            failures.clone(),
+        );
         handles.push(runtime.spawn(async move {
             let response = client
                 .post(&url)
@@ -65,7 +81,10 @@ fn main() {
     let mut l = latencies.lock().unwrap().clone();
     l.sort();
     let pct = |p: f64| l[((l.len() as f64 * p) as usize).min(l.len() - 1)].as_secs_f64() * 1000.0;
-    println!("requests {total} in {elapsed:.1} s (target {rate}/s), failures {}", failures.lock().unwrap());
+    println!(
+        "requests {total} in {elapsed:.1} s (target {rate}/s), failures {}",
+        failures.lock().unwrap()
+    );
     println!(
         "latency ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
         pct(0.50),

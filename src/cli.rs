@@ -1,4 +1,4 @@
-//! The command line: `serve`, `check`, `simulate`. Parsing and printing live here; each
+//! The command line: `serve`, `check`, `simulate`, `chat`. Parsing and printing live here; each
 //! command calls into the library.
 
 use crate::config::Config;
@@ -74,6 +74,17 @@ enum Command {
         /// The message text.
         text: String,
     },
+    /// Talk to an agent in the terminal through the same runtime (memory, guardrails, tools).
+    Chat {
+        #[arg(long, env = "WAGATE_CONFIG", default_value = "./config")]
+        config: PathBuf,
+        /// The agent to talk to (default: the channel's default_agent).
+        #[arg(long)]
+        agent: Option<String>,
+        /// Directory for the SQLite database holding the chat's memory.
+        #[arg(long, env = "WAGATE_DATA", default_value = "./data")]
+        data: PathBuf,
+    },
 }
 
 pub fn main() -> anyhow::Result<ExitCode> {
@@ -93,6 +104,34 @@ pub fn main() -> anyhow::Result<ExitCode> {
             phone_number_id,
             text,
         } => crate::simulate::run(&url, &from, &name, &phone_number_id, &text),
+        Command::Chat {
+            config,
+            agent,
+            data,
+        } => chat(config, agent, data),
+    }
+}
+
+// ---- `wagate chat` ----
+
+fn chat(config_dir: PathBuf, agent: Option<String>, data_dir: PathBuf) -> anyhow::Result<ExitCode> {
+    let options = crate::chat::ChatOptions {
+        config_dir,
+        agent,
+        data_dir,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let outcome = runtime.block_on(crate::chat::run(options));
+    // A read of stdin may still be parked in a blocking thread; do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match outcome {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("wagate chat: {e}");
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 
@@ -118,6 +157,7 @@ fn serve(config_dir: PathBuf, listen: String, data: PathBuf) -> anyhow::Result<E
             data_dir: data,
             durability: Durability::Full,
             handler: None,
+            graph: Default::default(),
         };
         server::run(listener, config, options, shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)

@@ -8,7 +8,9 @@
 //!   Markdown-to-WhatsApp formatting and reply splitting.
 //! - [`inbox`]: the durable SQLite inbox (record, dedupe, statuses, resume) and the dispatcher
 //!   that runs one ordered lane per conversation.
-//! - [`agent`]: one turn: prompt, ReAct loop, tools.
+//! - [`responder`]: answers a turn on WhatsApp: read receipt, media, agent, format, split,
+//!   send each part exactly once.
+//! - [`agent`]: one turn of an agent: input, guardrails, memory, prompt, ReAct loop, tools.
 //! - [`llm`]: model providers (Ollama, OpenAI-compatible) and the router between them.
 //! - [`memory`]: sliding-window conversation memory in the same SQLite database.
 //! - [`guardrails`]: PII redaction and length limits on input and output.
@@ -16,8 +18,10 @@
 //! - [`runtime`]: the config in force, swapped atomically on reload.
 //! - [`metrics`]: the Prometheus registry behind `/metrics`.
 //! - [`server`]: wiring it all together; [`cli`] and [`simulate`]: the command line.
+//! - [`chat`]: `wagate chat`, a terminal conversation with an agent through the same runtime.
 
 pub mod agent;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod guardrails;
@@ -26,6 +30,7 @@ pub mod inbox;
 pub mod llm;
 pub mod memory;
 pub mod metrics;
+pub mod responder;
 pub mod runtime;
 pub mod secret;
 pub mod server;

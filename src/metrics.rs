@@ -79,6 +79,12 @@ const CATALOGUE: &[(&str, Kind, &str)] = &[
         Kind::Histogram,
         "Wall time of one turn, from claim to outcome.",
     ),
+    (
+        "wagate_graph_sends_total",
+        Kind::Counter,
+        "Reply parts sent to the Graph API by outcome (accepted, retry_later, final_error) and Meta error code.",
+    ),
+    ("wagate_media_bytes_total", Kind::Counter, "Inbound media bytes downloaded, by kind."),
 ];
 
 #[derive(Default)]

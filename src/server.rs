@@ -4,17 +4,18 @@
 //! `run` takes its listener and its shutdown future (as mini-redis does) so tests bind port 0
 //! and stop the server when they want.
 
+use crate::agent::runtime::AgentRuntime;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::inbox::store::Durability;
-use crate::inbox::{
-    Dispatcher, DispatcherSettings, Store, StoreError, Turn, TurnHandler, TurnOutcome,
-};
+use crate::inbox::{Dispatcher, DispatcherSettings, Store, StoreError, TurnHandler};
+use crate::memory::{self, Memory};
 use crate::metrics::Metrics;
+use crate::responder::Responder;
 use crate::runtime::SharedConfig;
+use crate::whatsapp::graph::{GraphClient, GraphOptions};
 use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -24,6 +25,12 @@ use tokio_util::sync::CancellationToken;
 pub enum ServeError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Memory(#[from] crate::memory::MemoryError),
+    #[error(transparent)]
+    Agent(#[from] crate::agent::runtime::AgentError),
+    #[error("cannot build the Graph API client: {0}")]
+    Graph(#[from] crate::whatsapp::graph::GraphError),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
 }
@@ -43,8 +50,10 @@ pub struct ServeOptions {
     /// Where `wagate.db` lives.
     pub data_dir: PathBuf,
     pub durability: Durability,
-    /// `None`: the production handler.
+    /// `None`: the production [`Responder`]; tests may plug in their own.
     pub handler: Option<HandlerFactory>,
+    /// Timeouts, retries and pacing of the Graph API client (`Default` is for production).
+    pub graph: GraphOptions,
 }
 
 /// Serve until `shutdown` resolves; then stop accepting, let running turns finish within the
@@ -70,7 +79,7 @@ pub async fn run(
     };
     let handler = match options.handler {
         Some(factory) => factory(&services),
-        None => Arc::new(LogOnlyHandler) as Arc<dyn TurnHandler>,
+        None => production_handler(&services, options.graph)?,
     };
     let dispatcher = Dispatcher::new(
         services.store.clone(),
@@ -117,6 +126,9 @@ pub async fn run(
 }
 
 fn warn_about_insecure_settings(config: &Config) {
+    for warning in &config.warnings {
+        tracing::warn!("config: {warning}");
+    }
     let channel = &config.whatsapp;
     if channel.app_secret.is_empty() {
         tracing::warn!("app_secret is empty: webhook signatures are NOT checked; anyone who can reach the webhook can inject messages");
@@ -128,18 +140,34 @@ fn warn_about_insecure_settings(config: &Config) {
     }
 }
 
-/// Until the agent and the Graph client are wired in, a turn is logged and closed.
-struct LogOnlyHandler;
-
-impl TurnHandler for LogOnlyHandler {
-    fn handle(&self, turn: Turn) -> Pin<Box<dyn Future<Output = TurnOutcome> + Send + '_>> {
-        Box::pin(async move {
-            tracing::info!(
-                turn_id = turn.id,
-                messages = turn.messages.len(),
-                "turn received (no agent wired)"
-            );
-            TurnOutcome::Done
-        })
-    }
+/// The real thing: the agent runtime and the Graph API client behind the [`Responder`]; and
+/// the background purge of expired conversation memory.
+fn production_handler(
+    services: &Services,
+    graph_options: GraphOptions,
+) -> Result<Arc<dyn TurnHandler>, ServeError> {
+    let loaded = services.config.current();
+    let config = &loaded.config;
+    let memory = Memory::open(services.store.path())?;
+    let ttls = config
+        .agents
+        .values()
+        .filter_map(|a| a.spec.memory.conversational.as_ref())
+        .map(|m| m.ttl);
+    memory
+        .clone()
+        .spawn_purger(Duration::from_secs(600), memory::purge_ttl(ttls));
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| crate::whatsapp::graph::GraphError::Setup(e.to_string()))?;
+    let agents = AgentRuntime::build(config, memory, http)?;
+    let graph = GraphClient::with_options(&config.whatsapp, graph_options)?;
+    Ok(Arc::new(Responder::new(
+        services.config.clone(),
+        services.store.clone(),
+        graph,
+        agents,
+        Arc::clone(&services.metrics),
+    )))
 }

@@ -4,4 +4,5 @@
 pub mod input;
 pub mod prompt;
 pub mod react;
+pub mod runtime;
 pub mod tools;

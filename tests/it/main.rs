@@ -4,4 +4,6 @@
 mod support;
 
 mod dispatch;
+mod e2e;
+mod process;
 mod webhook;

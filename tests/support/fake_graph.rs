@@ -227,6 +227,11 @@ impl FakeGraph {
         self.lock().script.extend(replies);
     }
 
+    /// Forgets the answers scripted and not yet used.
+    pub fn clear_script(&self) {
+        self.lock().script.clear();
+    }
+
     /// Serves `media` under `media_id`.
     pub fn add_media(&self, media_id: &str, media: FakeMedia) {
         self.lock().media.insert(media_id.into(), media);

@@ -2,6 +2,10 @@
 
 #![allow(dead_code)] // each test module uses a different part of the kit
 
+#[path = "../../support/fake_graph.rs"]
+pub mod fake_graph;
+#[path = "../../support/fake_llm.rs"]
+pub mod fake_llm;
 pub mod recorder;
 
 use std::path::{Path, PathBuf};
@@ -99,6 +103,16 @@ impl TestServer {
         data: &Path,
         handler: Option<Arc<dyn TurnHandler>>,
     ) -> TestServer {
+        Self::start_with(config, data, handler, fake_graph::fast_options()).await
+    }
+
+    /// The production responder (agent + Graph client with `graph` options) when `handler` is None.
+    pub async fn start_with(
+        config: Config,
+        data: &Path,
+        handler: Option<Arc<dyn TurnHandler>>,
+        graph: wagate::whatsapp::graph::GraphOptions,
+    ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -108,6 +122,7 @@ impl TestServer {
             data_dir: data.to_path_buf(),
             durability: Durability::Normal,
             handler,
+            graph,
         };
         let task = tokio::spawn(async move {
             server::run(listener, config, options, async {
@@ -156,6 +171,22 @@ impl TestServer {
             .send()
             .await
             .expect("server answers")
+    }
+
+    /// Poll `/metrics` until it contains `needle` (or `secs` pass).
+    pub async fn wait_for_metric(&self, needle: &str, secs: u64) -> bool {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let text = self.get("/metrics").await.text().await.unwrap_or_default();
+            if text.contains(needle) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                eprintln!("metric {needle} not found in:\n{text}");
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Graceful stop (what SIGTERM does), waiting for the server to return.

@@ -1,0 +1,173 @@
+//! The steps of one turn, in order. See the module documentation of `runtime` for the list.
+
+use super::compiled::CompiledAgent;
+use super::{TurnAnswer, TurnRequest, TurnResult};
+use crate::agent::input::{combine, ResolvedPart};
+use crate::agent::prompt::{PromptError, PromptVars};
+use crate::agent::react::{self, ReactOutcome};
+use crate::guardrails;
+use crate::llm::{ChatMessage, RouterError};
+use crate::memory::{unix_now, Memory, MemoryEntry};
+
+/// Why a turn produced no reply.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("{0}")]
+    Models(RouterError),
+    #[error("{0}")]
+    Prompt(PromptError),
+    #[error("the turn did not finish within its timeout of {0}s")]
+    Timeout(u64),
+    #[error("the model's reply was empty")]
+    EmptyReply,
+}
+
+/// Runs one turn of `agent` for `request`.
+pub(super) async fn run(
+    agent: &CompiledAgent,
+    memory: &Memory,
+    request: TurnRequest,
+) -> TurnResult {
+    if request.parts.is_empty() {
+        return TurnResult::with_outcome(TurnAnswer::Nothing);
+    }
+    // 1. Input guardrails, before the model and before memory.
+    let parts = guard_parts(agent, request.parts);
+    let user = combine(parts);
+    let vars = PromptVars::new(request.contact_name.as_deref(), &request.phone, &agent.name);
+
+    // 2-4. Memory window, system prompt, ReAct loop: all inside the turn's timeout.
+    let exchange = tokio::time::timeout(
+        agent.timeout,
+        converse(agent, memory, &request.memory_key, &vars, user.message),
+    )
+    .await
+    .unwrap_or(Err(Failure::Timeout(agent.timeout.as_secs())));
+
+    let mut result = TurnResult::with_outcome(TurnAnswer::Nothing);
+    let reply = match exchange {
+        Ok(outcome) => {
+            result.models_tried = distinct(&outcome.models);
+            result.model_calls = outcome.model_calls;
+            result.tool_calls = outcome.tool_calls;
+            result.usage = outcome.usage;
+            // 5. Output guardrails, before the reply leaves and before memory.
+            let reply = guardrails::apply(&agent.output_rules, &outcome.reply);
+            if reply.trim().is_empty() {
+                Err(Failure::EmptyReply)
+            } else {
+                Ok(reply)
+            }
+        }
+        Err(failure) => {
+            if let Failure::Models(error) = &failure {
+                result.models_tried = distinct_attempts(error, agent);
+            }
+            Err(failure)
+        }
+    };
+
+    // 6. Memory: the user's side always, the reply only when there is one.
+    let mut entries = vec![MemoryEntry::user(user.memory_text, unix_now())];
+    match reply {
+        Ok(reply) => {
+            entries.push(MemoryEntry::assistant(reply.clone(), unix_now()));
+            result.outcome = TurnAnswer::Answered(reply);
+        }
+        Err(failure) => {
+            // 7. The caller sends the channel's error_reply; the log says why.
+            tracing::warn!(
+                agent = %agent.name,
+                models_tried = %result.models_tried.join(","),
+                candidates = %agent.router.models().join(","),
+                error = %failure,
+                "turn_failed"
+            );
+            result.outcome = TurnAnswer::Failed {
+                error: failure.to_string(),
+            };
+        }
+    }
+    if agent.memory.is_some() {
+        if let Err(error) = memory
+            .append(&request.memory_key, request.turn_id, &entries)
+            .await
+        {
+            // The reply is still worth sending; the conversation only loses this turn.
+            tracing::warn!(agent = %agent.name, %error, "memory_append_failed");
+        }
+    }
+    result
+}
+
+/// The input rules on every text part and every image caption.
+fn guard_parts(agent: &CompiledAgent, parts: Vec<ResolvedPart>) -> Vec<ResolvedPart> {
+    let rules = &agent.input_rules;
+    if rules.is_empty() {
+        return parts;
+    }
+    parts
+        .into_iter()
+        .map(|part| match part {
+            ResolvedPart::Text(text) => ResolvedPart::Text(guardrails::apply(rules, &text)),
+            ResolvedPart::Image { image, caption } => ResolvedPart::Image {
+                image,
+                caption: caption.map(|c| guardrails::apply(rules, &c)),
+            },
+        })
+        .collect()
+}
+
+/// Loads the memory window, renders the system prompt and runs the ReAct loop.
+async fn converse(
+    agent: &CompiledAgent,
+    memory: &Memory,
+    memory_key: &str,
+    vars: &PromptVars,
+    user_message: ChatMessage,
+) -> Result<ReactOutcome, Failure> {
+    let history = match agent.memory {
+        Some(window) => match memory.load(memory_key, window.max_turns, window.ttl).await {
+            Ok(history) => history,
+            Err(error) => {
+                // Answering without history beats not answering.
+                tracing::warn!(agent = %agent.name, %error, "memory_load_failed");
+                Vec::new()
+            }
+        },
+        None => Vec::new(),
+    };
+    let system = agent.prompt.render(vars).map_err(Failure::Prompt)?;
+    let mut messages = Vec::with_capacity(history.len() + 2);
+    // No system message at all when the prompt is empty: an empty one would replace the
+    // default prompt an Ollama model ships with.
+    if !system.trim().is_empty() {
+        messages.push(ChatMessage::system(system));
+    }
+    messages.extend(history.iter().map(MemoryEntry::to_chat_message));
+    messages.push(user_message);
+    react::run(&agent.router, &agent.tools, messages, agent.max_iterations)
+        .await
+        .map_err(Failure::Models)
+}
+
+/// Models in order of first use, each once.
+fn distinct(models: &[String]) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for model in models {
+        if !seen.contains(model) {
+            seen.push(model.clone());
+        }
+    }
+    seen
+}
+
+/// The models a routing failure tried; all candidates when none was eligible.
+fn distinct_attempts(error: &RouterError, agent: &CompiledAgent) -> Vec<String> {
+    let attempts: Vec<String> = error.attempts().iter().map(|(m, _)| m.clone()).collect();
+    if attempts.is_empty() {
+        agent.router.models()
+    } else {
+        distinct(&attempts)
+    }
+}

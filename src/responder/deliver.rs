@@ -1,0 +1,83 @@
+//! Sending a saved reply, part by part, exactly once.
+//!
+//! Each part Meta accepted is committed (with the outbound id Meta returned) before the next
+//! part goes out; parts already accepted by an earlier attempt are skipped. Only the first part
+//! of a reply quotes the inbound message.
+
+use crate::inbox::{ReplyPart, Store, Turn, TurnOutcome};
+use crate::metrics::Metrics;
+use crate::whatsapp::graph::{GraphClient, GraphError};
+use std::time::Duration;
+
+/// How long a turn waits before trying again when Meta stayed unreachable through every retry.
+const RETRY_TURN_AFTER: Duration = Duration::from_secs(30);
+
+pub(super) async fn send_parts(
+    graph: &GraphClient,
+    store: &Store,
+    metrics: &Metrics,
+    turn: &Turn,
+    parts: Vec<ReplyPart>,
+) -> TurnOutcome {
+    let from = &turn.lane.phone_number_id;
+    let to = &turn.lane.user;
+    let quoted = turn.last_message().message_id.as_str();
+    for part in parts.iter().filter(|p| p.outbound_id.is_none()) {
+        let reply_to = (part.index == 0).then_some(quoted);
+        match graph.send_text(from, to, &part.text, reply_to).await {
+            Ok(sent) => {
+                metrics.inc(
+                    "wagate_graph_sends_total",
+                    &[("outcome", "accepted"), ("code", "")],
+                );
+                if let Err(e) = store.mark_part_sent(turn.id, part.index, sent.id).await {
+                    // Meta has the part but we could not record it: stop here rather than risk
+                    // sending the next parts twice; the turn resumes later and may repeat this one.
+                    tracing::error!(turn_id = turn.id, error = %e, "cannot record an accepted reply part");
+                    return TurnOutcome::RetryLater {
+                        after: RETRY_TURN_AFTER,
+                        reason: e.to_string(),
+                    };
+                }
+            }
+            Err(e) => return failed_part(store, metrics, turn, part, e).await,
+        }
+    }
+    TurnOutcome::Done
+}
+
+async fn failed_part(
+    store: &Store,
+    metrics: &Metrics,
+    turn: &Turn,
+    part: &ReplyPart,
+    error: GraphError,
+) -> TurnOutcome {
+    let code = error.code().map(|c| c.to_string()).unwrap_or_default();
+    let reason = format!("reply part {} not sent: {error}", part.index + 1);
+    if error.is_retryable() {
+        // The client already retried with backoff; Meta is down or throttling hard. Keep the
+        // turn and try again later: the parts already accepted stay accepted.
+        metrics.inc(
+            "wagate_graph_sends_total",
+            &[("outcome", "retry_later"), ("code", &code)],
+        );
+        return TurnOutcome::RetryLater {
+            after: RETRY_TURN_AFTER,
+            reason,
+        };
+    }
+    // Final (131047 outside the 24 h window, 131026 undeliverable, 190 token, ...): the client
+    // logged the code and details; record it on the part and on the turn.
+    metrics.inc(
+        "wagate_graph_sends_total",
+        &[("outcome", "final_error"), ("code", &code)],
+    );
+    if let Err(e) = store
+        .mark_part_failed(turn.id, part.index, reason.clone())
+        .await
+    {
+        tracing::error!(turn_id = turn.id, error = %e, "cannot record a failed reply part");
+    }
+    TurnOutcome::Failed(reason)
+}

@@ -1,0 +1,14 @@
+//! One agent turn through `AgentRuntime::run`, against fake model and tool servers speaking
+//! real HTTP on 127.0.0.1, with configs loaded by `Config::load` from YAML written by each test.
+//! And `wagate chat` run as the built binary.
+
+#[path = "../support/fake_llm.rs"]
+mod fake_llm;
+
+mod harness;
+
+mod chat;
+mod failures;
+mod memory;
+mod privacy;
+mod prompt_and_tools;

@@ -1,0 +1,369 @@
+//! End to end, in process: a signed webhook in, the production responder (agent runtime and
+//! Graph client) in the middle, a fake model and a fake Graph API (real HTTP) at the edges.
+
+use crate::support::fake_graph::{FakeGraph, FakeMedia, Reply, FAKE_TOKEN};
+use crate::support::fake_llm::{self, FakeServer};
+use crate::support::*;
+use serde_json::json;
+use std::time::Duration;
+
+/// A live channel pointing at `graph`, an agent on `llm`.
+pub fn live_config(graph: &FakeGraph, llm: &str, model: &str, extra: &str) -> ConfigDir {
+    let channel = format!(
+        "    verify_token: \"{VERIFY_TOKEN}\"\n    app_secret: \"{SECRET}\"\n    access_token: \"{FAKE_TOKEN}\"\n    \
+         phone_number_id: \"{PHONE_NUMBER_ID}\"\n    graph_api_base: \"{}\"\n    default_agent: whatsapp-assistant\n    \
+         rate_limit:\n      window_seconds: 1\n      max_messages: 1000\n{extra}",
+        graph.base_url()
+    );
+    let config = ConfigDir::new(&channel, llm);
+    let agent = agent_yaml("whatsapp-assistant", llm).replace("llama3.1:8b", model);
+    std::fs::write(
+        config.path().join("agents/whatsapp-assistant.agent.yaml"),
+        agent,
+    )
+    .unwrap();
+    config
+}
+
+struct World {
+    graph: FakeGraph,
+    llm: FakeServer,
+    server: TestServer,
+    _config: ConfigDir,
+    _data: tempfile::TempDir,
+}
+
+async fn world(
+    model: &str,
+    extra: &str,
+    llm: impl Fn(&fake_llm::Recorded, usize) -> fake_llm::Reply + Send + Sync + 'static,
+) -> World {
+    let graph = FakeGraph::start().await;
+    let llm = FakeServer::start(llm).await;
+    let config = live_config(&graph, &llm.url, model, extra);
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config.load(), data.path(), None).await;
+    World {
+        graph,
+        llm,
+        server,
+        _config: config,
+        _data: data,
+    }
+}
+
+fn body_of(send: &crate::support::fake_graph::RecordedRequest) -> String {
+    send.body["text"]["body"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_customer_message_is_answered_through_the_graph_api() {
+    let w = world("llama3.1:8b", "", |_, _| {
+        fake_llm::ollama_says("**Hello** Ana, see [the docs](https://example.com/docs)")
+    })
+    .await;
+    let response = w
+        .server
+        .post_signed(&text_body(&[("wamid.e2e.1", "15551230001", "hi there")]))
+        .await;
+    assert_eq!(response.status(), 200);
+
+    let sends = w
+        .graph
+        .wait_for_text_sends(1, Duration::from_secs(10))
+        .await;
+    assert_eq!(sends.len(), 1);
+    let send = &sends[0];
+    assert_eq!(send.path, format!("/v25.0/{PHONE_NUMBER_ID}/messages"));
+    assert_eq!(
+        send.header("authorization"),
+        Some(format!("Bearer {FAKE_TOKEN}").as_str())
+    );
+    assert_eq!(send.body["to"], "15551230001");
+    assert_eq!(send.body["recipient_type"], "individual");
+    assert_eq!(send.body["text"]["preview_url"], false);
+    assert_eq!(send.body["context"]["message_id"], "wamid.e2e.1");
+    assert_eq!(
+        body_of(send),
+        "*Hello* Ana, see the docs (https://example.com/docs)"
+    );
+
+    // The read receipt with typing went out before the reply.
+    let receipts: Vec<_> = w
+        .graph
+        .message_requests()
+        .into_iter()
+        .filter(|r| r.body["status"] == "read")
+        .collect();
+    assert_eq!(receipts[0].body["message_id"], "wamid.e2e.1");
+    assert_eq!(receipts[0].body["typing_indicator"]["type"], "text");
+    assert!(receipts[0].received_at <= send.received_at);
+
+    // The model saw the system prompt and the user's words.
+    let messages = fake_llm::messages_of(&w.llm.requests()[0]);
+    assert_eq!(messages[0]["role"], "system");
+    assert!(messages[0]["content"]
+        .as_str()
+        .unwrap()
+        .contains("whatsapp-assistant"));
+    assert_eq!(messages.last().unwrap()["content"], "hi there");
+}
+
+#[tokio::test]
+async fn an_image_reaches_the_model_as_an_image_downloaded_with_the_token() {
+    let w = world("llava:7b", "", |_, _| fake_llm::ollama_says("A cat.")).await;
+    let jpeg = b"\xff\xd8\xff\xe0fake-jpeg-bytes".to_vec();
+    w.graph
+        .add_media("MEDIA123", FakeMedia::honest("image/jpeg", jpeg.clone()));
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550000000", "phone_number_id": PHONE_NUMBER_ID},
+        "contacts": [{"profile": {"name": "Ana"}, "wa_id": "15551230002"}],
+        "messages": [{"from": "15551230002", "id": "wamid.img.1", "timestamp": "1700000000", "type": "image",
+                      "image": {"id": "MEDIA123", "mime_type": "image/jpeg", "sha256": "x", "caption": "what is this?"}}]
+    }}]}]});
+    assert_eq!(
+        w.server
+            .post_signed(&serde_json::to_vec(&body).unwrap())
+            .await
+            .status(),
+        200
+    );
+    let sends = w
+        .graph
+        .wait_for_text_sends(1, Duration::from_secs(10))
+        .await;
+    assert_eq!(body_of(&sends[0]), "A cat.");
+
+    let media_requests = w.graph.requests_under("/media-download/");
+    assert_eq!(media_requests.len(), 1);
+    assert_eq!(
+        media_requests[0].header("authorization"),
+        Some(format!("Bearer {FAKE_TOKEN}").as_str())
+    );
+    let user = fake_llm::messages_of(&w.llm.requests()[0])
+        .last()
+        .cloned()
+        .unwrap();
+    use base64::Engine;
+    assert_eq!(
+        user["images"][0],
+        base64::engine::general_purpose::STANDARD.encode(&jpeg)
+    );
+    assert!(user["content"].as_str().unwrap().contains("what is this?"));
+}
+
+#[tokio::test]
+async fn a_long_reply_goes_out_in_order_and_only_the_first_part_quotes() {
+    let paragraphs: Vec<String> = (1..=3)
+        .map(|i| format!("Paragraph {i}. {}", "word ".repeat(600)))
+        .collect();
+    let reply = paragraphs.join("\n\n");
+    let w = world("llama3.1:8b", "", move |_, _| fake_llm::ollama_says(&reply)).await;
+    w.server
+        .post_signed(&text_body(&[(
+            "wamid.long",
+            "15551230003",
+            "tell me everything",
+        )]))
+        .await;
+    let sends = w
+        .graph
+        .wait_for_text_sends(3, Duration::from_secs(10))
+        .await;
+    assert_eq!(sends.len(), 3);
+    for (i, send) in sends.iter().enumerate() {
+        let text = body_of(send);
+        assert!(text.chars().count() <= 4096);
+        assert!(
+            text.starts_with(&format!("Paragraph {}.", i + 1)),
+            "part {i} out of order"
+        );
+        assert_eq!(
+            send.body.get("context").is_some(),
+            i == 0,
+            "only the first part quotes"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_graph_500_is_retried_and_the_reply_accepted_once() {
+    let w = world("llama3.1:8b", "", |_, _| fake_llm::ollama_says("ok")).await;
+    w.graph
+        .script([Reply::ok(), Reply::status(500), Reply::status(503)]); // the first answers the read receipt
+    w.server
+        .post_signed(&text_body(&[("wamid.retry", "15551230004", "hi")]))
+        .await;
+    let sends = w
+        .graph
+        .wait_for_text_sends(3, Duration::from_secs(10))
+        .await;
+    assert_eq!(sends.len(), 3, "two failures, then the accepted send");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        w.graph.text_sends().len(),
+        3,
+        "nothing sent after Meta accepted it"
+    );
+}
+
+#[tokio::test]
+async fn a_final_graph_error_is_not_retried_and_is_counted_with_its_code() {
+    let w = world("llama3.1:8b", "", |_, _| fake_llm::ollama_says("ok")).await;
+    w.graph
+        .script([Reply::ok(), Reply::graph_error(400, 131047)]);
+    w.server
+        .post_signed(&text_body(&[("wamid.final", "15551230005", "hi")]))
+        .await;
+    assert_eq!(
+        w.graph
+            .wait_for_text_sends(1, Duration::from_secs(10))
+            .await
+            .len(),
+        1
+    );
+    assert!(
+        w.server
+            .wait_for_metric(
+                "wagate_graph_sends_total{outcome=\"final_error\",code=\"131047\"} 1",
+                5
+            )
+            .await
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        w.graph.text_sends().len(),
+        1,
+        "a final error is never retried"
+    );
+}
+
+#[tokio::test]
+async fn when_every_model_fails_the_customer_gets_the_error_reply() {
+    let w = world(
+        "llama3.1:8b",
+        "    error_reply: \"We are having trouble, try later.\"\n",
+        |_, _| fake_llm::Reply::status(500, json!({"error": "model exploded"})),
+    )
+    .await;
+    w.server
+        .post_signed(&text_body(&[("wamid.fail", "15551230006", "hi")]))
+        .await;
+    let sends = w
+        .graph
+        .wait_for_text_sends(1, Duration::from_secs(10))
+        .await;
+    assert_eq!(body_of(&sends[0]), "We are having trouble, try later.");
+}
+
+#[tokio::test]
+async fn several_messages_of_a_burst_become_one_turn_and_one_reply() {
+    let w = world("llama3.1:8b", "    debounce_ms: 300\n", |_, _| {
+        fake_llm::ollama_says("got both")
+    })
+    .await;
+    w.server
+        .post_signed(&text_body(&[("wamid.burst.a", "15551230007", "first")]))
+        .await;
+    w.server
+        .post_signed(&text_body(&[("wamid.burst.b", "15551230007", "second")]))
+        .await;
+    let sends = w
+        .graph
+        .wait_for_text_sends(1, Duration::from_secs(10))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.graph.text_sends().len(), 1);
+    assert_eq!(
+        sends[0].body["context"]["message_id"], "wamid.burst.b",
+        "the reply quotes the last message"
+    );
+    let content = fake_llm::messages_of(&w.llm.requests()[0]).last().unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(content, "first\nsecond");
+}
+
+#[tokio::test]
+async fn reactions_are_recorded_but_not_answered() {
+    let w = world("llama3.1:8b", "", |_, _| {
+        fake_llm::ollama_says("should not happen")
+    })
+    .await;
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "1", "phone_number_id": PHONE_NUMBER_ID},
+        "messages": [{"from": "15551230008", "id": "wamid.react", "timestamp": "1", "type": "reaction",
+                      "reaction": {"message_id": "wamid.out", "emoji": "👍"}}]
+    }}]}]});
+    assert_eq!(
+        w.server
+            .post_signed(&serde_json::to_vec(&body).unwrap())
+            .await
+            .status(),
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(w.llm.count(), 0);
+    assert!(w.graph.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_message_for_a_number_no_agent_serves_is_not_answered_and_others_reply_from_their_number()
+{
+    let extra = "    numbers:\n      \"200000000000001\": whatsapp-assistant\n";
+    let w = world("llama3.1:8b", extra, |_, _| fake_llm::ollama_says("hello")).await;
+    let to_number = |pnid: &str, id: &str| {
+        String::from_utf8(text_body(&[(id, "15551230009", "hi")]))
+            .unwrap()
+            .replace(PHONE_NUMBER_ID, pnid)
+            .into_bytes()
+    };
+    w.server
+        .post_signed(&to_number("300000000000009", "wamid.unknown"))
+        .await;
+    w.server
+        .post_signed(&to_number("200000000000001", "wamid.mapped"))
+        .await;
+    let sends = w
+        .graph
+        .wait_for_text_sends(1, Duration::from_secs(10))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.graph.text_sends().len(), 1);
+    assert_eq!(
+        sends[0].path, "/v25.0/200000000000001/messages",
+        "replies go out from the number written to"
+    );
+    assert_eq!(sends[0].body["context"]["message_id"], "wamid.mapped");
+}
+
+#[tokio::test]
+async fn dry_run_sends_nothing_to_meta() {
+    let graph = FakeGraph::start().await;
+    let llm = FakeServer::start(|_, _| fake_llm::ollama_says("dry")).await;
+    let config = ConfigDir::new(
+        &format!("    app_secret: \"{SECRET}\"\n    graph_api_base: \"{}\"\n    default_agent: whatsapp-assistant\n", graph.base_url()),
+        &llm.url,
+    );
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config.load(), data.path(), None).await;
+    server
+        .post_signed(&text_body(&[("wamid.dry", "15551230010", "hi")]))
+        .await;
+    assert!(
+        eventually(10, || llm.count() == 1).await,
+        "the agent still runs"
+    );
+    let accepted = "wagate_graph_sends_total{outcome=\"accepted\",code=\"\"} 1";
+    assert!(
+        server.wait_for_metric(accepted, 5).await,
+        "the dry-run reply counts as handed over"
+    );
+    assert!(graph.requests().is_empty(), "no request left the process");
+}

@@ -1,0 +1,197 @@
+//! Crash tests against the real binary: `kill -9` at the worst moments, restart on the same
+//! data directory, and count what Meta (the fake Graph) received.
+
+use crate::e2e::live_config;
+use crate::support::fake_graph::{FakeGraph, Reply};
+use crate::support::fake_llm::{self, FakeServer};
+use crate::support::*;
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// `wagate serve` as a child process.
+struct Wagate {
+    child: Child,
+    base: String,
+}
+
+impl Wagate {
+    async fn start(config: &Path, data: &Path) -> Wagate {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_wagate"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--config")
+            .arg(config)
+            .arg("--data")
+            .arg(data)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the wagate binary starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if client.get(format!("{base}/healthz")).send().await.is_ok() {
+                return Wagate { child, base };
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("wagate did not start listening on {base}");
+    }
+
+    async fn post_signed(&self, body: &[u8]) -> u16 {
+        reqwest::Client::new()
+            .post(format!("{}{WEBHOOK}", self.base))
+            .header("x-hub-signature-256", sign(body))
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("server answers")
+            .status()
+            .as_u16()
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    fn kill_9(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for Wagate {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How many accepted-or-attempted sends quote each inbound message id.
+fn replies_per_message(graph: &FakeGraph) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for send in graph.text_sends() {
+        if let Some(id) = send.body["context"]["message_id"].as_str() {
+            *counts.entry(id.to_owned()).or_default() += 1;
+        }
+    }
+    counts
+}
+
+#[tokio::test]
+async fn every_message_acknowledged_before_a_kill_9_is_answered_exactly_once_after_restart() {
+    let graph = FakeGraph::start().await;
+    // A slow model: the kill lands while turns are waiting for it.
+    let llm = FakeServer::start(|_, _| {
+        fake_llm::ollama_says("answer").after(Duration::from_millis(1500))
+    })
+    .await;
+    let config = live_config(&graph, &llm.url, "llama3.1:8b", "");
+    let data = tempfile::tempdir().unwrap();
+
+    let first = Wagate::start(config.path(), data.path()).await;
+    let ids: Vec<String> = (0..20).map(|i| format!("wamid.crash.{i:02}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let body = text_body(&[(id, &format!("1555900{i:04}"), "hello")]);
+        assert_eq!(first.post_signed(&body).await, 200);
+    }
+    first.kill_9();
+
+    let _second = Wagate::start(config.path(), data.path()).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while replies_per_message(&graph).len() < ids.len() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await; // time for a duplicate to show up
+    let counts = replies_per_message(&graph);
+    for id in &ids {
+        assert_eq!(
+            counts.get(id),
+            Some(&1),
+            "{id} must be answered exactly once: {counts:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_crash_between_two_parts_of_a_reply_resumes_without_repeating_a_part() {
+    let graph = FakeGraph::start().await;
+    let long_reply = format!(
+        "First part. {}\n\nSecond part. {}",
+        "a ".repeat(1500),
+        "b ".repeat(1500)
+    );
+    let expected_second = long_reply.split("\n\n").nth(1).unwrap().trim().to_owned();
+    let llm = FakeServer::start(move |_, _| fake_llm::ollama_says(&long_reply)).await;
+    let config = live_config(&graph, &llm.url, "llama3.1:8b", "");
+    let data = tempfile::tempdir().unwrap();
+    // Read receipt ok, part 1 accepted, then part 2 keeps failing (Meta having a bad minute).
+    graph.script([Reply::ok(), Reply::ok()]);
+    graph.script(std::iter::repeat_n(Reply::status(503), 100));
+
+    let first = Wagate::start(config.path(), data.path()).await;
+    assert_eq!(
+        first
+            .post_signed(&text_body(&[("wamid.parts", "15551239999", "long please")]))
+            .await,
+        200
+    );
+    // Wait until part 1 is recorded as accepted, then crash while part 2 is being retried.
+    let db = data.path().join("wagate.db");
+    let recorded = eventually(20, || part_recorded(&db, 0)).await;
+    assert!(recorded, "part 1 should be recorded as accepted");
+    first.kill_9();
+
+    graph.clear_script(); // Meta is fine again
+    let _second = Wagate::start(config.path(), data.path()).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !part_recorded(&db, 1) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sends = graph.text_sends();
+    let first_parts = sends
+        .iter()
+        .filter(|s| {
+            s.body["text"]["body"]
+                .as_str()
+                .unwrap()
+                .starts_with("First part.")
+        })
+        .count();
+    let second_parts: Vec<_> = sends
+        .iter()
+        .filter(|s| s.body["text"]["body"] == expected_second.as_str())
+        .collect();
+    assert_eq!(first_parts, 1, "the accepted part is never sent again");
+    assert!(!second_parts.is_empty());
+    assert!(
+        part_recorded(&db, 1),
+        "the second part was delivered after the restart"
+    );
+    assert_eq!(
+        llm.count(),
+        1,
+        "the reply was generated once and resumed from the inbox, not regenerated"
+    );
+}
+
+/// Whether reply part `index` has an outbound id in the database (read-only peek).
+fn part_recorded(db: &Path, index: i64) -> bool {
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return false;
+    };
+    conn.query_row(
+        "SELECT COUNT(*) FROM reply_parts WHERE idx = ?1 AND outbound_id IS NOT NULL",
+        [index],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+    .unwrap_or(false)
+}
