@@ -23,7 +23,7 @@ pub struct ReactOutcome {
     pub tool_calls: Vec<String>,
     /// Tokens summed over every model call.
     pub usage: Usage,
-    /// `provider/model` that answered each call, in order.
+    /// `provider/model` of every candidate tried for each call (failed ones too), in order.
     pub models: Vec<String>,
 }
 
@@ -55,7 +55,12 @@ pub async fn run(
                 Vec::new()
             },
         };
-        let response = router.chat(&request).await?;
+        let answered = router.chat_with_attempts(&request).await?;
+        // Failed candidates count as tried too (a primary that fell back to the fallback).
+        for (model, _) in &answered.attempts {
+            outcome.models.push(model.clone());
+        }
+        let response = answered.response;
         outcome.model_calls += 1;
         outcome.usage.prompt_tokens += response.usage.prompt_tokens;
         outcome.usage.completion_tokens += response.usage.completion_tokens;

@@ -93,7 +93,11 @@ async fn a_500_from_the_primary_model_hands_the_turn_to_the_fallback() {
 
     assert_eq!(answer(&result), "from the fallback");
     assert_eq!(primary.count(), 1);
-    assert_eq!(result.models_tried, vec!["ollama/small".to_owned()]);
+    // Both count as tried: the failing primary and the fallback that answered.
+    assert_eq!(
+        result.models_tried,
+        vec!["ollama/big".to_owned(), "ollama/small".to_owned()]
+    );
 }
 
 #[tokio::test]

@@ -367,3 +367,51 @@ async fn dry_run_sends_nothing_to_meta() {
     );
     assert!(graph.requests().is_empty(), "no request left the process");
 }
+
+#[tokio::test]
+async fn delivery_statuses_update_the_sent_reply_and_never_move_backwards() {
+    let w = world("llama3.1:8b", "", |_, _| fake_llm::ollama_says("hello")).await;
+    w.server
+        .post_signed(&text_body(&[("wamid.status", "15551230011", "hi")]))
+        .await;
+    w.graph
+        .wait_for_text_sends(1, Duration::from_secs(10))
+        .await;
+    let db = w.server.data.join("wagate.db");
+    let outbound_id = async {
+        for _ in 0..100 {
+            let conn = rusqlite::Connection::open(&db).unwrap();
+            let id: Option<String> = conn
+                .query_row("SELECT outbound_id FROM reply_parts", [], |r| r.get(0))
+                .unwrap_or(None);
+            if let Some(id) = id {
+                return id;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the accepted part was never recorded");
+    }
+    .await;
+    for status in ["read", "delivered", "sent"] {
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "1", "phone_number_id": PHONE_NUMBER_ID},
+            "statuses": [{"id": outbound_id, "status": status, "timestamp": "1700000001", "recipient_id": "15551230011"}]
+        }}]}]});
+        assert_eq!(
+            w.server
+                .post_signed(&serde_json::to_vec(&body).unwrap())
+                .await
+                .status(),
+            200
+        );
+    }
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let status: String = conn
+        .query_row("SELECT status FROM reply_parts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        status, "read",
+        "a late `delivered` or `sent` does not undo `read`"
+    );
+}

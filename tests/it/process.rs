@@ -34,15 +34,24 @@ impl Wagate {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("the wagate binary starts");
-        let base = format!("http://127.0.0.1:{port}");
+        // Owned by `Wagate` at once, so its `Drop` reaps the child on every path.
+        let wagate = Wagate {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
         let client = reqwest::Client::new();
         for _ in 0..200 {
-            if client.get(format!("{base}/healthz")).send().await.is_ok() {
-                return Wagate { child, base };
+            if client
+                .get(format!("{}/healthz", wagate.base))
+                .send()
+                .await
+                .is_ok()
+            {
+                return wagate;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("wagate did not start listening on {base}");
+        panic!("wagate did not start listening on {}", wagate.base);
     }
 
     async fn post_signed(&self, body: &[u8]) -> u16 {
