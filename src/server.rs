@@ -112,6 +112,8 @@ pub async fn run(
         }
     });
 
+    tokio::spawn(rescan_inbox(Arc::clone(&dispatcher), stop.clone()));
+
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
@@ -123,6 +125,23 @@ pub async fn run(
     dispatcher.shutdown(grace).await;
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// How often the inbox is scanned for work no lane is looking at: turns an operator re-queued
+/// (`wagate retry`) or anything a failed notification left behind. Lanes already running are
+/// not disturbed (a scan only marks them to look again).
+const RESCAN_EVERY: Duration = Duration::from_secs(15);
+
+async fn rescan_inbox(dispatcher: Arc<Dispatcher>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(RESCAN_EVERY) => {}
+        }
+        if let Err(e) = dispatcher.resume().await {
+            tracing::warn!(error = %e, "periodic inbox scan failed; next try in 15 s");
+        }
+    }
 }
 
 fn warn_about_insecure_settings(config: &Config) {
