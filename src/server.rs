@@ -13,6 +13,7 @@ use crate::memory::{self, Memory};
 use crate::metrics::Metrics;
 use crate::responder::Responder;
 use crate::runtime::SharedConfig;
+use crate::transcription::Transcriber;
 use crate::whatsapp::graph::{GraphClient, GraphOptions};
 use std::future::Future;
 use std::path::PathBuf;
@@ -180,6 +181,7 @@ fn production_handler(
         .connect_timeout(Duration::from_secs(5))
         .build()
         .map_err(|e| crate::whatsapp::graph::GraphError::Setup(e.to_string()))?;
+    let transcriber = Transcriber::new(http.clone(), Arc::clone(&services.metrics));
     let agents = AgentRuntime::build(config, memory, http)?;
     let graph = GraphClient::with_options(&config.whatsapp, graph_options)?;
     Ok(Arc::new(Responder::new(
@@ -188,5 +190,6 @@ fn production_handler(
         graph,
         agents,
         Arc::clone(&services.metrics),
+        transcriber,
     )))
 }
