@@ -1,8 +1,10 @@
-//! The command line: `serve`, `check`, `simulate`, `chat`. Parsing and printing live here; each
-//! command calls into the library.
+//! The command line: `serve`, `check`, `simulate`, `chat`, and the operator commands `inbox`,
+//! `retry`, `history`, `healthcheck`. Parsing and printing live here; each command calls into
+//! the library.
 
 use crate::config::Config;
 use crate::inbox::store::Durability;
+use crate::ops;
 use crate::server::{self, ServeOptions};
 use crate::telemetry::{self, LogFormat};
 use anyhow::Context;
@@ -45,9 +47,84 @@ enum Command {
         data: PathBuf,
     },
     /// Validate the configuration and print a summary; exit 1 if anything is wrong.
+    #[command(
+        after_help = "Exit codes: 0 valid (and, with --online, every online check passed \
+        or only warned); 1 the configuration is invalid; 3 an online check failed."
+    )]
     Check {
         #[arg(long, env = "WAGATE_CONFIG", default_value = "./config")]
         config: PathBuf,
+        /// Also check the services the config names: model endpoints (with Ollama: each model
+        /// pulled, with the capabilities its agent relies on), the Graph token for each business
+        /// number, transcription endpoints. 5 s per request, all at once.
+        #[arg(long)]
+        online: bool,
+    },
+    /// Pending, failed and dead-lettered work, with reasons. Read-only: safe while the server runs.
+    #[command(after_help = "Exit codes: 0 shown; 2 no database under --data; 1 other errors.")]
+    Inbox {
+        /// Directory holding the server's wagate.db.
+        #[arg(long, env = "WAGATE_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// Also list finished turns (done, requeued).
+        #[arg(long)]
+        all: bool,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// Most rows per table.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print the bodies of dead letters (they may hold personal data).
+        #[arg(long)]
+        show_body: bool,
+        /// Print users' numbers in full instead of masked to the last 4 digits.
+        #[arg(long)]
+        show_numbers: bool,
+    },
+    /// Re-queue a failed turn: its messages go back to pending and are answered in a new turn.
+    #[command(
+        after_help = "Exit codes: 0 re-queued; 1 not found, not failed, or partly \
+        answered without --force; 2 no database under --data."
+    )]
+    Retry {
+        /// The turn id, as `wagate inbox` lists it.
+        id: i64,
+        /// Directory holding the server's wagate.db.
+        #[arg(long, env = "WAGATE_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// Re-queue even though Meta already accepted part of the old reply (the customer will
+        /// get a second answer).
+        #[arg(long)]
+        force: bool,
+    },
+    /// A conversation as the agent remembers it (after redaction), oldest first.
+    #[command(
+        after_help = "Exit codes: 0 shown; 1 nothing remembered under that key; 2 no \
+        database under --data."
+    )]
+    History {
+        /// The user's phone number, with or without `+`.
+        #[arg(required_unless_present = "key")]
+        phone: Option<String>,
+        /// A memory key instead of a phone number (`chat_<agent>` for `wagate chat`).
+        #[arg(long, conflicts_with = "phone")]
+        key: Option<String>,
+        /// Directory holding the server's wagate.db.
+        #[arg(long, env = "WAGATE_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// The newest N messages.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// GET the server's /healthz (3 s timeout); exit 0 on 200, else 1. For Docker's HEALTHCHECK.
+    Healthcheck {
+        /// The URL to probe (default: /healthz on the --listen address, through loopback).
+        #[arg(long)]
+        url: Option<String>,
+        /// The address `wagate serve` listens on.
+        #[arg(long, env = "WAGATE_LISTEN")]
+        listen: Option<String>,
     },
     /// Post a Meta-shaped text message webhook to a running server (signed with
     /// WHATSAPP_APP_SECRET when set) and print the status code.
@@ -96,7 +173,43 @@ pub fn main() -> anyhow::Result<ExitCode> {
             listen,
             data,
         } => serve(config, listen, data),
-        Command::Check { config } => Ok(check(&config)),
+        Command::Check { config, online } => check(&config, online),
+        Command::Inbox {
+            data,
+            all,
+            json,
+            limit,
+            show_body,
+            show_numbers,
+        } => {
+            let options = ops::inbox::InboxOptions {
+                all,
+                limit,
+                show_body,
+                show_numbers,
+            };
+            Ok(inbox(&data, &options, json))
+        }
+        Command::Retry { id, data, force } => Ok(report(
+            "retry",
+            ops::retry::retry(&data, id, force).map(|r| ops::retry::describe(&r)),
+        )),
+        Command::History {
+            phone,
+            key,
+            data,
+            limit,
+        } => {
+            let key = key
+                .or_else(|| phone.map(|p| ops::history::key_for_phone(&p)))
+                .unwrap_or_default();
+            Ok(report(
+                "history",
+                ops::history::history(&data, &key, limit)
+                    .map(|entries| ops::history::render(&key, &entries)),
+            ))
+        }
+        Command::Healthcheck { url, listen } => healthcheck(url, listen),
         Command::Simulate {
             url,
             from,
@@ -164,15 +277,77 @@ fn serve(config_dir: PathBuf, listen: String, data: PathBuf) -> anyhow::Result<E
     })
 }
 
-fn check(config_dir: &std::path::Path) -> ExitCode {
+fn check(config_dir: &std::path::Path, online: bool) -> anyhow::Result<ExitCode> {
     let (report, ok) = crate::config::check_report(config_dir);
-    if ok {
-        println!("{report}");
+    if !ok {
+        eprintln!("{report}");
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("{report}");
+    if !online {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = match Config::load(config_dir) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let online = runtime.block_on(ops::online::run(&config));
+    print!("{}", online.render());
+    Ok(if online.passed() {
         ExitCode::SUCCESS
     } else {
-        eprintln!("{report}");
-        ExitCode::FAILURE
+        ExitCode::from(3)
+    })
+}
+
+// ---- operator commands ----
+
+fn inbox(data: &std::path::Path, options: &ops::inbox::InboxOptions, json: bool) -> ExitCode {
+    let rendered = ops::inbox::report(data, options).and_then(|r| {
+        if json {
+            ops::inbox::render_json(&r)
+        } else {
+            Ok(ops::inbox::render_text(&r))
+        }
+    });
+    report("inbox", rendered)
+}
+
+/// Prints a command's output, or its error on stderr with the error's exit code.
+fn report(command: &str, outcome: Result<String, ops::OpsError>) -> ExitCode {
+    match outcome {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("wagate {command}: {e}");
+            ExitCode::from(e.exit_code())
+        }
     }
+}
+
+fn healthcheck(url: Option<String>, listen: Option<String>) -> anyhow::Result<ExitCode> {
+    let url = url.unwrap_or_else(|| ops::healthcheck::default_url(listen.as_deref()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(match runtime.block_on(ops::healthcheck::probe(&url)) {
+        Ok(()) => {
+            println!("ok: {url}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("wagate healthcheck: {e}");
+            ExitCode::FAILURE
+        }
+    })
 }
 
 /// SIGTERM (what `docker stop` and systemd send) or Ctrl-C.

@@ -20,6 +20,8 @@
 //! - [`metrics`]: the Prometheus registry behind `/metrics`.
 //! - [`server`]: wiring it all together; [`cli`] and [`simulate`]: the command line.
 //! - [`chat`]: `wagate chat`, a terminal conversation with an agent through the same runtime.
+//! - [`ops`]: operator commands beside a running server: `inbox`, `retry`, `history`,
+//!   `check --online`, `healthcheck`.
 
 pub mod agent;
 pub mod chat;
@@ -31,6 +33,7 @@ pub mod inbox;
 pub mod llm;
 pub mod memory;
 pub mod metrics;
+pub mod ops;
 pub mod responder;
 pub mod runtime;
 pub mod secret;

@@ -1,0 +1,98 @@
+//! `wagate history PHONE`: a conversation as the agent sees it, from the `memory` table.
+//! Memory is stored after the input guardrails ran, so it is already redacted the way the model
+//! saw it. Read-only; safe beside a running server.
+
+use super::{has_table, open_read_only, utc_seconds, OpsError};
+use crate::memory::key_for_whatsapp;
+use rusqlite::params;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// One remembered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// `user` or `assistant`.
+    pub role: String,
+    pub content: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// The memory key of a phone number as an operator types it: `+1 555-123-4567`,
+/// `15551234567` and `+15551234567` all give `wa_15551234567`. Anything that is not a phone
+/// number (a business-scoped user id) is used as is.
+pub fn key_for_phone(phone: &str) -> String {
+    let trimmed = phone.trim();
+    let without_plus = trimmed.strip_prefix('+').unwrap_or(trimmed);
+    let separators = |c: char| matches!(c, ' ' | '-' | '.' | '(' | ')');
+    let looks_like_number = !without_plus.is_empty()
+        && without_plus
+            .chars()
+            .all(|c| c.is_ascii_digit() || separators(c));
+    if looks_like_number {
+        let digits: String = without_plus.chars().filter(char::is_ascii_digit).collect();
+        key_for_whatsapp(&digits)
+    } else {
+        key_for_whatsapp(without_plus)
+    }
+}
+
+/// The newest `limit` messages remembered under `key`, oldest first, expired or not.
+pub fn history(data_dir: &Path, key: &str, limit: usize) -> Result<Vec<HistoryEntry>, OpsError> {
+    let conn = open_read_only(data_dir)?;
+    if !has_table(&conn, "memory")? {
+        return Err(OpsError::NoHistory(key.to_string()));
+    }
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // Same order as the agent's own load: newest first by time then rowid, reversed.
+    let mut stmt = conn.prepare(
+        "SELECT role, content, created_at FROM memory WHERE key = ?1
+         ORDER BY created_at DESC, id DESC LIMIT ?2",
+    )?;
+    let mut entries = stmt
+        .query_map(params![key, limit], |r| {
+            Ok(HistoryEntry {
+                role: r.get(0)?,
+                content: r.get(1)?,
+                created_at: r.get(2)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    if entries.is_empty() {
+        return Err(OpsError::NoHistory(key.to_string()));
+    }
+    entries.reverse();
+    Ok(entries)
+}
+
+/// The conversation as the terminal shows it: one block per message, continuation lines indented.
+pub fn render(key: &str, entries: &[HistoryEntry]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{key}: {} message(s), oldest first (as stored: after redaction)",
+        entries.len()
+    );
+    for e in entries {
+        let mut lines = e.content.lines();
+        let first = lines.next().unwrap_or("");
+        let _ = writeln!(out, "{}  {:<9}  {first}", utc_seconds(e.created_at), e.role);
+        for line in lines {
+            let _ = writeln!(out, "{:36}{line}", "");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_phone_number_is_found_with_or_without_plus_and_separators() {
+        assert_eq!(key_for_phone("+15551234567"), "wa_15551234567");
+        assert_eq!(key_for_phone("15551234567"), "wa_15551234567");
+        assert_eq!(key_for_phone(" +1 (555) 123-4567 "), "wa_15551234567");
+        assert_eq!(key_for_phone("US.abc123"), "wa_US.abc123");
+    }
+}
