@@ -16,7 +16,8 @@
 //! - [`memory`]: sliding-window conversation memory in the same SQLite database.
 //! - [`guardrails`]: PII redaction and length limits on input and output.
 //! - [`secret`]: a string type that never prints its value.
-//! - [`runtime`]: the config in force, swapped atomically on reload.
+//! - [`runtime`]: the config in force, swapped atomically on reload; [`reload`]: file watch
+//!   and SIGHUP.
 //! - [`metrics`]: the Prometheus registry behind `/metrics`.
 //! - [`server`]: wiring it all together; [`cli`] and [`simulate`]: the command line.
 //! - [`chat`]: `wagate chat`, a terminal conversation with an agent through the same runtime.
@@ -34,6 +35,7 @@ pub mod llm;
 pub mod memory;
 pub mod metrics;
 pub mod ops;
+pub mod reload;
 pub mod responder;
 pub mod runtime;
 pub mod secret;

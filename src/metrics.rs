@@ -86,6 +86,12 @@ const CATALOGUE: &[(&str, Kind, &str)] = &[
     ),
     ("wagate_media_bytes_total", Kind::Counter, "Inbound media bytes downloaded, by kind."),
     (
+        "wagate_config_reloads_total",
+        Kind::Counter,
+        "Config reloads by outcome (applied, rejected: the previous config stayed in force).",
+    ),
+    ("wagate_config_generation", Kind::Gauge, "Generation of the config in force (1 at start, +1 per reload)."),
+    (
         "wagate_transcriptions_total",
         Kind::Counter,
         "Audio transcriptions by provider and outcome (ok, error, timeout, too_long).",

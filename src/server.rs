@@ -4,17 +4,17 @@
 //! `run` takes its listener and its shutdown future (as mini-redis does) so tests bind port 0
 //! and stop the server when they want.
 
-use crate::agent::runtime::AgentRuntime;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::inbox::store::Durability;
 use crate::inbox::{Dispatcher, DispatcherSettings, Store, StoreError, TurnHandler};
 use crate::memory::{self, Memory};
 use crate::metrics::Metrics;
-use crate::responder::Responder;
+use crate::reload::Reloader;
+use crate::responder::{EngineError, EngineFactory, Responder};
 use crate::runtime::SharedConfig;
 use crate::transcription::Transcriber;
-use crate::whatsapp::graph::{GraphClient, GraphOptions};
+use crate::whatsapp::graph::GraphOptions;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,8 +29,8 @@ pub enum ServeError {
     #[error(transparent)]
     Memory(#[from] crate::memory::MemoryError),
     #[error(transparent)]
-    Agent(#[from] crate::agent::runtime::AgentError),
-    #[error("cannot build the Graph API client: {0}")]
+    Engines(#[from] EngineError),
+    #[error("cannot build the HTTP client: {0}")]
     Graph(#[from] crate::whatsapp::graph::GraphError),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
@@ -78,10 +78,26 @@ pub async fn run(
         store: Store::open(&options.data_dir, options.durability)?,
         metrics: Arc::new(Metrics::new()),
     };
-    let handler = match options.handler {
-        Some(factory) => factory(&services),
-        None => production_handler(&services, options.graph)?,
+    let config_dir = services.config.current().config.dir.clone();
+    services
+        .metrics
+        .gauge_set("wagate_config_generation", &[], 1.0);
+    let (handler, responder) = match options.handler {
+        Some(factory) => (factory(&services), None),
+        None => {
+            let responder = production_handler(&services, options.graph)?;
+            (
+                Arc::clone(&responder) as Arc<dyn TurnHandler>,
+                Some(responder),
+            )
+        }
     };
+    let reloader = Reloader::new(
+        config_dir,
+        services.config.clone(),
+        responder,
+        Arc::clone(&services.metrics),
+    );
     let dispatcher = Dispatcher::new(
         services.store.clone(),
         handler,
@@ -114,6 +130,7 @@ pub async fn run(
     });
 
     tokio::spawn(rescan_inbox(Arc::clone(&dispatcher), stop.clone()));
+    tokio::spawn(reloader.run(stop.clone()));
 
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
@@ -165,7 +182,7 @@ fn warn_about_insecure_settings(config: &Config) {
 fn production_handler(
     services: &Services,
     graph_options: GraphOptions,
-) -> Result<Arc<dyn TurnHandler>, ServeError> {
+) -> Result<Arc<Responder>, ServeError> {
     let loaded = services.config.current();
     let config = &loaded.config;
     let memory = Memory::open(services.store.path())?;
@@ -182,14 +199,17 @@ fn production_handler(
         .build()
         .map_err(|e| crate::whatsapp::graph::GraphError::Setup(e.to_string()))?;
     let transcriber = Transcriber::new(http.clone(), Arc::clone(&services.metrics));
-    let agents = AgentRuntime::build(config, memory, http)?;
-    let graph = GraphClient::with_options(&config.whatsapp, graph_options)?;
-    Ok(Arc::new(Responder::new(
+    let factory = EngineFactory {
+        memory,
+        http,
+        graph_options,
+    };
+    let responder = Responder::new(
         services.config.clone(),
         services.store.clone(),
-        graph,
-        agents,
         Arc::clone(&services.metrics),
         transcriber,
-    )))
+        factory,
+    )?;
+    Ok(Arc::new(responder))
 }

@@ -8,53 +8,71 @@
 //! saved its reply skips the agent and sends only what was not accepted.
 
 mod deliver;
+mod engines;
 mod inputs;
 mod typing;
 
-use crate::agent::runtime::{AgentRuntime, TurnAnswer, TurnRequest};
+pub use engines::{EngineError, EngineFactory, Engines};
+
+use crate::agent::runtime::{TurnAnswer, TurnRequest};
+use crate::config::Config;
 use crate::inbox::{Store, Turn, TurnHandler, TurnOutcome};
 use crate::memory;
 use crate::metrics::Metrics;
 use crate::runtime::SharedConfig;
 use crate::transcription::Transcriber;
-use crate::whatsapp::graph::GraphClient;
 use crate::whatsapp::{format, split};
+use engines::CurrentEngines;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-/// Everything a turn needs, built once at start.
+/// Everything a turn needs. The engines (agents, Graph client) are rebuilt on config reload;
+/// each turn takes one snapshot of config and engines at its start and keeps it to the end.
 pub struct Responder {
     config: SharedConfig,
     store: Store,
-    graph: GraphClient,
-    agents: AgentRuntime,
     metrics: Arc<Metrics>,
     /// Voice notes to text, for agents with `spec.transcription`.
     transcriber: Transcriber,
+    factory: EngineFactory,
+    engines: CurrentEngines,
 }
 
 impl Responder {
+    /// Build the engines for the config in force.
     pub fn new(
         config: SharedConfig,
         store: Store,
-        graph: GraphClient,
-        agents: AgentRuntime,
         metrics: Arc<Metrics>,
         transcriber: Transcriber,
-    ) -> Self {
-        Responder {
+        factory: EngineFactory,
+    ) -> Result<Self, EngineError> {
+        let engines = factory.build(&config.current().config, None)?;
+        Ok(Responder {
             config,
             store,
-            graph,
-            agents,
             metrics,
             transcriber,
-        }
+            factory,
+            engines: CurrentEngines::new(engines),
+        })
+    }
+
+    /// Build the engines for a new config without putting them in force: a reload that fails
+    /// here (a prompt that does not compile, a bad tool) keeps the old config.
+    pub fn prepare(&self, config: &Config) -> Result<Engines, EngineError> {
+        self.factory.build(config, Some(&self.engines.get()))
+    }
+
+    /// Put engines built by [`prepare`](Self::prepare) in force for the next turns.
+    pub fn install(&self, engines: Engines) {
+        self.engines.set(engines);
     }
 
     async fn answer(&self, turn: Turn) -> TurnOutcome {
         let loaded = self.config.current();
+        let engines = self.engines.get();
         let channel = &loaded.config.whatsapp;
         let lane = &turn.lane;
         let Some(agent_name) = channel
@@ -72,9 +90,9 @@ impl Responder {
         let parts = match self.store.load_reply(turn.id).await {
             Ok(Some(parts)) => parts,
             Ok(None) => {
-                let _typing = typing::start(&self.graph, &turn);
+                let _typing = typing::start(&engines.graph, &turn);
                 let Some(text) = self
-                    .generate(&turn, &agent_name, &channel.error_reply)
+                    .generate(&turn, &loaded.config, &engines, &agent_name)
                     .await
                 else {
                     return TurnOutcome::Done; // nothing to answer (reactions only, say)
@@ -91,15 +109,19 @@ impl Responder {
             }
             Err(e) => return retry_later(format!("cannot read the saved reply: {e}")),
         };
-        deliver::send_parts(&self.graph, &self.store, &self.metrics, &turn, parts).await
+        deliver::send_parts(&engines.graph, &self.store, &self.metrics, &turn, parts).await
     }
 
     /// Run the agent; `None` when the turn holds nothing to answer.
-    async fn generate(&self, turn: &Turn, agent_name: &str, error_reply: &str) -> Option<String> {
-        // The agent's transcription settings as currently loaded (a reload applies at once).
-        let loaded = self.config.current();
-        let speech = loaded
-            .config
+    async fn generate(
+        &self,
+        turn: &Turn,
+        config: &Config,
+        engines: &Engines,
+        agent_name: &str,
+    ) -> Option<String> {
+        let error_reply = &config.whatsapp.error_reply;
+        let speech = config
             .agents
             .get(agent_name)
             .and_then(|agent| agent.spec.transcription.as_ref())
@@ -107,7 +129,7 @@ impl Responder {
                 transcriber: &self.transcriber,
                 spec,
             });
-        let parts = inputs::resolve(&self.graph, &self.metrics, turn, speech.as_ref()).await;
+        let parts = inputs::resolve(&engines.graph, &self.metrics, turn, speech.as_ref()).await;
         if parts.is_empty() {
             return None;
         }
@@ -119,7 +141,7 @@ impl Responder {
             phone: turn.lane.user.clone(),
             parts,
         };
-        let result = self.agents.run(agent_name, request).await;
+        let result = engines.agents.run(agent_name, request).await;
         match result.outcome {
             TurnAnswer::Answered(reply) if !reply.trim().is_empty() => Some(reply),
             TurnAnswer::Answered(_) => {

@@ -6,5 +6,6 @@ mod support;
 mod dispatch;
 mod e2e;
 mod process;
+mod reload;
 mod voice;
 mod webhook;

@@ -240,3 +240,37 @@ async fn sigterm_lets_the_running_turn_finish_and_exits_zero() {
     assert_eq!(sends.len(), 1, "the running turn finished before the exit");
     assert_eq!(sends[0].body["text"]["body"], "done in time");
 }
+
+#[tokio::test]
+async fn sighup_reloads_the_configuration() {
+    let graph = FakeGraph::start().await;
+    let llm = FakeServer::start(|_, _| fake_llm::ollama_says("hi")).await;
+    let config = live_config(&graph, &llm.url, "llama3.1:8b", "");
+    let data = tempfile::tempdir().unwrap();
+    let server = Wagate::start(config.path(), data.path()).await;
+    let generation = || async {
+        let ready: serde_json::Value = reqwest::get(format!("{}/readyz", server.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ready["config_generation"].as_u64().unwrap()
+    };
+    assert_eq!(generation().await, 1);
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if generation().await == 2 {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reloaded, "SIGHUP loads the config again (generation 2)");
+}

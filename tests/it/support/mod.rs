@@ -131,13 +131,16 @@ impl TestServer {
             .await
             .expect("server runs");
         });
-        TestServer {
+        let server = TestServer {
             base,
             data: data.to_path_buf(),
             client: reqwest::Client::new(),
             stop: Some(stop),
             task: Some(task),
-        }
+        };
+        // Serving means started: the inbox is open and the config watch has its baseline.
+        server.get("/healthz").await;
+        server
     }
 
     pub fn url(&self, path: &str) -> String {
