@@ -86,6 +86,27 @@ const CATALOGUE: &[(&str, Kind, &str)] = &[
     ),
     ("wagate_media_bytes_total", Kind::Counter, "Inbound media bytes downloaded, by kind."),
     (
+        "wagate_model_calls_total",
+        Kind::Counter,
+        "Model calls by provider, model and outcome (ok, error, timeout).",
+    ),
+    (
+        "wagate_model_call_duration_seconds",
+        Kind::Histogram,
+        "Wall time of one model call, by provider and model.",
+    ),
+    ("wagate_tokens_total", Kind::Counter, "Tokens by provider, model and kind (prompt, completion)."),
+    (
+        "wagate_graph_retries_total",
+        Kind::Counter,
+        "Graph API calls retried, by operation and Meta error code (empty: HTTP or transport error).",
+    ),
+    (
+        "wagate_rate_limiter_wait_seconds_total",
+        Kind::Counter,
+        "Seconds sends spent waiting for the channel rate limit and per-user pacing.",
+    ),
+    (
         "wagate_config_reloads_total",
         Kind::Counter,
         "Config reloads by outcome (applied, rejected: the previous config stayed in force).",
@@ -121,6 +142,12 @@ type Key = (&'static str, Vec<(&'static str, String)>);
 #[derive(Default)]
 pub struct Metrics {
     series: Mutex<BTreeMap<Key, Series>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
 }
 
 impl Metrics {

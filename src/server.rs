@@ -201,6 +201,7 @@ fn production_handler(
     let transcriber = Transcriber::new(http.clone(), Arc::clone(&services.metrics));
     let factory = EngineFactory {
         memory,
+        metrics: Arc::clone(&services.metrics),
         http,
         graph_options,
     };

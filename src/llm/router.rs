@@ -18,10 +18,14 @@
 
 use super::breaker::{Breaker, BreakerPolicy};
 use super::capabilities::{capabilities_of, Capabilities};
+use super::error::ProviderError;
 use super::provider;
 use super::types::{ChatRequest, ChatResponse};
-use crate::config::{ModelEndpoint, ModelSpec, RoutingStrategy};
+use crate::config::{ModelEndpoint, ModelSpec, Provider, RoutingStrategy};
+use crate::metrics::Metrics;
 use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Routes chat requests over an agent's candidate models. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -29,6 +33,8 @@ pub struct Router {
     candidates: Vec<Candidate>,
     strategy: RoutingStrategy,
     http: reqwest::Client,
+    /// Where model calls are counted; `None` in tools that do not export metrics.
+    metrics: Option<Arc<Metrics>>,
 }
 
 #[derive(Debug)]
@@ -116,7 +122,14 @@ impl Router {
             candidates,
             strategy: spec.routing.strategy,
             http,
+            metrics: None,
         }
+    }
+
+    /// Count every model call in `metrics` (calls by outcome, latency, tokens).
+    pub fn observed_by(mut self, metrics: Arc<Metrics>) -> Router {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// `provider/model` of every candidate, in registration order.
@@ -153,7 +166,10 @@ impl Router {
                 }
             };
             let request = request_for(candidate, req);
-            match provider::call(&self.http, &candidate.endpoint, &request).await {
+            let started = Instant::now();
+            let result = provider::call(&self.http, &candidate.endpoint, &request).await;
+            self.observe(candidate, &result, started.elapsed());
+            match result {
                 Ok(response) => {
                     permit.succeeded();
                     return Ok(ChatOutcome { response, attempts });
@@ -166,6 +182,50 @@ impl Router {
             }
         }
         Err(RouterError::NoCandidate { attempts })
+    }
+}
+
+impl Router {
+    fn observe(
+        &self,
+        candidate: &Candidate,
+        result: &Result<ChatResponse, ProviderError>,
+        took: Duration,
+    ) {
+        let Some(metrics) = &self.metrics else { return };
+        let provider = match candidate.endpoint.provider {
+            Provider::Ollama => "ollama",
+            Provider::Openai => "openai",
+        };
+        let model = candidate.endpoint.model.as_str();
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(ProviderError::Timeout { .. }) => "timeout",
+            Err(_) => "error",
+        };
+        let labels = [("provider", provider), ("model", model)];
+        metrics.inc(
+            "wagate_model_calls_total",
+            &[labels[0], labels[1], ("outcome", outcome)],
+        );
+        metrics.observe(
+            "wagate_model_call_duration_seconds",
+            &labels,
+            took.as_secs_f64(),
+        );
+        if let Ok(response) = result {
+            let usage = response.usage;
+            metrics.add(
+                "wagate_tokens_total",
+                &[labels[0], labels[1], ("kind", "prompt")],
+                usage.prompt_tokens as f64,
+            );
+            metrics.add(
+                "wagate_tokens_total",
+                &[labels[0], labels[1], ("kind", "completion")],
+                usage.completion_tokens as f64,
+            );
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 use crate::agent::runtime::{AgentError, AgentRuntime};
 use crate::config::{Config, WhatsAppChannel};
 use crate::memory::Memory;
+use crate::metrics::Metrics;
 use crate::whatsapp::graph::{GraphClient, GraphError, GraphOptions};
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ pub struct Engines {
 /// Builds [`Engines`]; holds what outlives a reload (memory, the shared HTTP client).
 pub struct EngineFactory {
     pub memory: Memory,
+    pub metrics: Arc<Metrics>,
     pub http: reqwest::Client,
     pub graph_options: GraphOptions,
 }
@@ -39,11 +41,17 @@ impl EngineFactory {
         config: &Config,
         previous: Option<&Engines>,
     ) -> Result<Engines, EngineError> {
-        let agents = AgentRuntime::build(config, self.memory.clone(), self.http.clone())?;
+        let agents = AgentRuntime::build_observed(
+            config,
+            self.memory.clone(),
+            self.http.clone(),
+            Some(Arc::clone(&self.metrics)),
+        )?;
         let graph_settings = GraphSettings::of(&config.whatsapp);
         let graph = match previous {
             Some(previous) if previous.graph_settings == graph_settings => previous.graph.clone(),
-            _ => GraphClient::with_options(&config.whatsapp, self.graph_options.clone())?,
+            _ => GraphClient::with_options(&config.whatsapp, self.graph_options.clone())?
+                .observed_by(Arc::clone(&self.metrics)),
         };
         Ok(Engines {
             agents,

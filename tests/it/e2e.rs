@@ -110,6 +110,17 @@ async fn a_customer_message_is_answered_through_the_graph_api() {
         .unwrap()
         .contains("whatsapp-assistant"));
     assert_eq!(messages.last().unwrap()["content"], "hi there");
+
+    // Model calls, tokens and latency are counted per provider and model.
+    for line in [
+        "wagate_model_calls_total{provider=\"ollama\",model=\"llama3.1:8b\",outcome=\"ok\"} 1",
+        "wagate_tokens_total{provider=\"ollama\",model=\"llama3.1:8b\",kind=\"prompt\"} 11",
+        "wagate_tokens_total{provider=\"ollama\",model=\"llama3.1:8b\",kind=\"completion\"} 7",
+        "wagate_model_call_duration_seconds_count{provider=\"ollama\",model=\"llama3.1:8b\"} 1",
+        "wagate_graph_sends_total{outcome=\"accepted\",code=\"\"} 1",
+    ] {
+        assert!(w.server.wait_for_metric(line, 5).await, "missing {line}");
+    }
 }
 
 #[tokio::test]
@@ -208,6 +219,13 @@ async fn a_graph_500_is_retried_and_the_reply_accepted_once() {
         w.graph.text_sends().len(),
         3,
         "nothing sent after Meta accepted it"
+    );
+    let retried = "wagate_graph_retries_total{operation=\"send_text\",code=\"\"} 2";
+    assert!(w.server.wait_for_metric(retried, 5).await);
+    assert!(
+        w.server
+            .wait_for_metric("wagate_rate_limiter_wait_seconds_total", 5)
+            .await
     );
 }
 

@@ -2,7 +2,7 @@
 //! data directory, and count what Meta (the fake Graph) received.
 
 use crate::e2e::live_config;
-use crate::support::fake_graph::{FakeGraph, Reply};
+use crate::support::fake_graph::{FakeGraph, Reply, FAKE_TOKEN};
 use crate::support::fake_llm::{self, FakeServer};
 use crate::support::*;
 use std::collections::HashMap;
@@ -18,20 +18,39 @@ struct Wagate {
 
 impl Wagate {
     async fn start(config: &Path, data: &Path) -> Wagate {
+        Self::start_logging(
+            config,
+            data,
+            &["--log-format", "text"],
+            "warn",
+            Stdio::inherit(),
+        )
+        .await
+    }
+
+    /// With chosen log flags, `RUST_LOG` level and stderr destination.
+    async fn start_logging(
+        config: &Path,
+        data: &Path,
+        log_flags: &[&str],
+        level: &str,
+        stderr: Stdio,
+    ) -> Wagate {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let child = Command::new(env!("CARGO_BIN_EXE_wagate"))
+            .args(log_flags)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .arg("--config")
             .arg(config)
             .arg("--data")
             .arg(data)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", level)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("the wagate binary starts");
         // Owned by `Wagate` at once, so its `Drop` reaps the child on every path.
@@ -273,4 +292,67 @@ async fn sighup_reloads_the_configuration() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(reloaded, "SIGHUP loads the config again (generation 2)");
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_and_never_show_message_text_or_phone_numbers() {
+    let graph = FakeGraph::start().await;
+    let llm = FakeServer::start(|_, _| fake_llm::ollama_says("the confidential answer")).await;
+    let config = live_config(&graph, &llm.url, "llama3.1:8b", "");
+    let data = tempfile::tempdir().unwrap();
+    let log_path = data.path().join("stderr.log");
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let server = Wagate::start_logging(
+        config.path(),
+        data.path(),
+        &["--log-format", "json"],
+        "info",
+        Stdio::from(log_file),
+    )
+    .await;
+    let phone = "15557654321";
+    let body = text_body(&[("wamid.logs", phone, "my secret words")]);
+    assert_eq!(server.post_signed(&body).await, 200);
+    graph.wait_for_text_sends(1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.kill_9();
+
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    assert!(lines.len() >= 2, "{logs}");
+    for line in &lines {
+        assert!(
+            line["timestamp"].is_string()
+                && line["level"].is_string()
+                && line["target"].is_string(),
+            "{line}"
+        );
+    }
+    let finished = lines
+        .iter()
+        .find(|l| l["message"] == "turn_finished")
+        .expect("a turn_finished event");
+    assert_eq!(finished["outcome"], "answered");
+    assert!(finished["duration_ms"].is_number());
+    assert_eq!(
+        finished["span"]["agent"], "whatsapp-assistant",
+        "the turn span names the agent"
+    );
+    let conversation = finished["span"]["conversation"].as_str().unwrap();
+    assert_eq!(conversation.len(), 8, "a short hash, not the number");
+    for secret in [
+        phone,
+        "my secret words",
+        "the confidential answer",
+        FAKE_TOKEN,
+        SECRET,
+    ] {
+        assert!(
+            !logs.contains(secret),
+            "{secret:?} leaked into the info logs:\n{logs}"
+        );
+    }
 }

@@ -5,6 +5,8 @@ use crate::agent::prompt::PromptTemplate;
 use crate::agent::tools::ToolSet;
 use crate::config::{AgentFile, GuardrailRule};
 use crate::llm::Router;
+use crate::metrics::Metrics;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// An agent ready to run: its router, tools, prompt, guardrails and bounds.
@@ -38,6 +40,7 @@ impl CompiledAgent {
         name: &str,
         file: &AgentFile,
         http: &reqwest::Client,
+        metrics: Option<&Arc<Metrics>>,
     ) -> Result<CompiledAgent, AgentError> {
         let spec = &file.spec;
         let prompt =
@@ -59,7 +62,12 @@ impl CompiledAgent {
             });
         Ok(CompiledAgent {
             name: name.to_owned(),
-            router: Router::new(&spec.model, http.clone()),
+            router: match metrics {
+                Some(metrics) => {
+                    Router::new(&spec.model, http.clone()).observed_by(Arc::clone(metrics))
+                }
+                None => Router::new(&spec.model, http.clone()),
+            },
             tools,
             prompt,
             input_rules: spec.guardrails.input.clone(),

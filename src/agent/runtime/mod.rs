@@ -25,6 +25,7 @@ use crate::agent::tools::ToolError;
 use crate::config::Config;
 use crate::llm::Usage;
 use crate::memory::Memory;
+use crate::metrics::Metrics;
 use compiled::CompiledAgent;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -134,9 +135,22 @@ impl AgentRuntime {
         memory: Memory,
         http: reqwest::Client,
     ) -> Result<AgentRuntime, AgentError> {
+        Self::build_observed(config, memory, http, None)
+    }
+
+    /// As [`build`](Self::build), counting every model call in `metrics`.
+    pub fn build_observed(
+        config: &Config,
+        memory: Memory,
+        http: reqwest::Client,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Result<AgentRuntime, AgentError> {
         let mut agents = BTreeMap::new();
         for (name, file) in &config.agents {
-            agents.insert(name.clone(), CompiledAgent::build(name, file, &http)?);
+            agents.insert(
+                name.clone(),
+                CompiledAgent::build(name, file, &http, metrics.as_ref())?,
+            );
         }
         Ok(AgentRuntime {
             inner: Arc::new(Inner { agents, memory }),

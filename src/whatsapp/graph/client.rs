@@ -10,6 +10,7 @@ use super::error::{GraphApiError, GraphError, PAIR_RATE_LIMIT_CODE, TOKEN_INVALI
 use super::pacing::Pacer;
 use super::retry::{with_retries, RetryPolicy};
 use crate::config::{MediaLimits, WhatsAppChannel};
+use crate::metrics::Metrics;
 use crate::secret::Secret;
 use serde_json::{json, Value};
 use std::fmt;
@@ -74,6 +75,8 @@ pub(super) struct Inner {
     pub(super) options: GraphOptions,
     pub(super) media_limits: MediaLimits,
     pacer: Pacer,
+    /// Where retries and rate-limit waits are counted (`None` unless [`GraphClient::observed_by`]).
+    pub(super) metrics: Option<Arc<Metrics>>,
 }
 
 impl fmt::Debug for GraphClient {
@@ -115,9 +118,18 @@ impl GraphClient {
                 dry_run: channel.dry_run(),
                 media_limits: channel.media_max_bytes.clone(),
                 pacer: Pacer::new(&channel.rate_limit, options.per_user_interval),
+                metrics: None,
                 options,
             }),
         })
+    }
+
+    /// Count retries and rate-limit waits in `metrics`. Call right after construction.
+    pub fn observed_by(mut self, metrics: Arc<Metrics>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.metrics = Some(metrics);
+        }
+        self
     }
 
     /// Dry run: nothing is sent to Meta (empty access token or phone number id).
@@ -163,8 +175,14 @@ impl GraphClient {
         }
         let payload = text_payload(to, body, reply_to);
         let inner = &self.inner;
-        let answer = with_retries(&inner.options.retry, "send_text", |_| async {
+        let metrics = inner.metrics.as_deref();
+        let answer = with_retries(&inner.options.retry, "send_text", metrics, |_| async {
+            let waiting = std::time::Instant::now();
             inner.pacer.wait_turn(from_phone_number_id, to).await;
+            if let Some(metrics) = metrics {
+                let waited = waiting.elapsed().as_secs_f64();
+                metrics.add("wagate_rate_limiter_wait_seconds_total", &[], waited);
+            }
             let result = self.post_json(&url, &payload).await;
             if let Err(err) = &result {
                 if err.code() == Some(PAIR_RATE_LIMIT_CODE) {
@@ -222,10 +240,13 @@ impl GraphClient {
                 .min(Duration::from_secs(5)),
             ..self.inner.options.retry.with_max_attempts(2)
         };
-        with_retries(&policy, "mark_read", |_| self.post_json(&url, &payload))
-            .await
-            .map(drop)
-            .inspect_err(|err| log_failure("mark_read", err))
+        let metrics = self.inner.metrics.as_deref();
+        with_retries(&policy, "mark_read", metrics, |_| {
+            self.post_json(&url, &payload)
+        })
+        .await
+        .map(drop)
+        .inspect_err(|err| log_failure("mark_read", err))
     }
 
     /// `{api_base}/{id}[/{suffix}]`, refusing ids that could change the path.

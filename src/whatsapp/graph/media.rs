@@ -142,7 +142,8 @@ impl GraphClient {
             .endpoint(media_id, None)
             .map_err(MediaError::Metadata)?;
         let policy = &self.inner.options.media_retry;
-        let answer = with_retries(policy, "media_metadata", |_| self.get_json(&url))
+        let metrics = self.inner.metrics.as_deref();
+        let answer = with_retries(policy, "media_metadata", metrics, |_| self.get_json(&url))
             .await
             .inspect_err(|err| log_failure("media_metadata", err))
             .map_err(MediaError::Metadata)?;
@@ -162,7 +163,8 @@ impl GraphClient {
         }
         self.check_media_url(&info.url)?;
         let policy = &self.inner.options.media_retry;
-        with_retries(policy, "media_download", |_| {
+        let metrics = self.inner.metrics.as_deref();
+        with_retries(policy, "media_download", metrics, |_| {
             self.download_once(info, max_bytes)
         })
         .await
