@@ -45,6 +45,10 @@ enum Command {
         /// Directory for the SQLite database (created if missing).
         #[arg(long, env = "WAGATE_DATA", default_value = "./data")]
         data: PathBuf,
+        /// KEY=VALUE file that `${VAR}` reads before the process environment, read again on
+        /// every reload: how a rotated access token reaches a running server (SIGHUP).
+        #[arg(long, env = "WAGATE_ENV_FILE")]
+        env_file: Option<PathBuf>,
     },
     /// Validate the configuration and print a summary; exit 1 if anything is wrong.
     #[command(
@@ -59,6 +63,9 @@ enum Command {
         /// number, transcription endpoints. 5 s per request, all at once.
         #[arg(long)]
         online: bool,
+        /// KEY=VALUE file read before the process environment (as `serve --env-file`).
+        #[arg(long, env = "WAGATE_ENV_FILE")]
+        env_file: Option<PathBuf>,
     },
     /// Pending, failed and dead-lettered work, with reasons. Read-only: safe while the server runs.
     #[command(after_help = "Exit codes: 0 shown; 2 no database under --data; 1 other errors.")]
@@ -172,8 +179,13 @@ pub fn main() -> anyhow::Result<ExitCode> {
             config,
             listen,
             data,
-        } => serve(config, listen, data),
-        Command::Check { config, online } => check(&config, online),
+            env_file,
+        } => serve(config, listen, data, env_file),
+        Command::Check {
+            config,
+            online,
+            env_file,
+        } => check(&config, online, env_file.as_deref()),
         Command::Inbox {
             data,
             all,
@@ -248,8 +260,13 @@ fn chat(config_dir: PathBuf, agent: Option<String>, data_dir: PathBuf) -> anyhow
     }
 }
 
-fn serve(config_dir: PathBuf, listen: String, data: PathBuf) -> anyhow::Result<ExitCode> {
-    let config = match Config::load(&config_dir) {
+fn serve(
+    config_dir: PathBuf,
+    listen: String,
+    data: PathBuf,
+    env_file: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let config = match Config::load_with_env_file(&config_dir, env_file.as_deref()) {
         Ok(config) => config,
         Err(e) => {
             eprintln!(
@@ -271,14 +288,26 @@ fn serve(config_dir: PathBuf, listen: String, data: PathBuf) -> anyhow::Result<E
             durability: Durability::Full,
             handler: None,
             graph: Default::default(),
+            env_file,
         };
         server::run(listener, config, options, shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     })
 }
 
-fn check(config_dir: &std::path::Path, online: bool) -> anyhow::Result<ExitCode> {
-    let (report, ok) = crate::config::check_report(config_dir);
+fn check(
+    config_dir: &std::path::Path,
+    online: bool,
+    env_file: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    let env = match crate::config::env_lookup(env_file) {
+        Ok(env) => env,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let (report, ok) = crate::config::check_report_with_env(config_dir, &env);
     if !ok {
         eprintln!("{report}");
         return Ok(ExitCode::FAILURE);
@@ -287,7 +316,7 @@ fn check(config_dir: &std::path::Path, online: bool) -> anyhow::Result<ExitCode>
     if !online {
         return Ok(ExitCode::SUCCESS);
     }
-    let config = match Config::load(config_dir) {
+    let config = match Config::load_with_env(config_dir, &env) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("{e}");

@@ -3,8 +3,8 @@
 //!
 //! A valid config goes in force for the next turn; turns already running finish with the
 //! config and engines they started with. An invalid one is refused with the loader's message
-//! (file, field, line) and the previous config stays. Environment variables are read again, so
-//! a rotated token is picked up by `kill -HUP`.
+//! (file, field, line) and the previous config stays. The `--env-file` is read again (and
+//! watched like the config files), so a rotated token written there is picked up at once.
 
 use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
@@ -31,6 +31,8 @@ pub enum ReloadError {
 #[derive(Clone)]
 pub struct Reloader {
     dir: PathBuf,
+    /// `--env-file`, read before the process environment on every load.
+    env_file: Option<PathBuf>,
     config: SharedConfig,
     /// `None` when a test plugs in its own turn handler: only the config is swapped.
     responder: Option<Arc<Responder>>,
@@ -44,15 +46,17 @@ type FileStamp = (PathBuf, Option<SystemTime>, u64);
 impl Reloader {
     pub fn new(
         dir: PathBuf,
+        env_file: Option<PathBuf>,
         config: SharedConfig,
         responder: Option<Arc<Responder>>,
         metrics: Arc<Metrics>,
     ) -> Self {
         // Taken now, not when the watch task first runs, so an edit made right after the start
         // is not mistaken for the state already loaded.
-        let seen = fingerprint(&dir);
+        let seen = fingerprint(&dir, env_file.as_deref());
         Reloader {
             dir,
+            env_file,
             config,
             responder,
             metrics,
@@ -88,7 +92,7 @@ impl Reloader {
     }
 
     fn reload_blocking(&self) -> Result<u64, ReloadError> {
-        let config = Config::load(&self.dir)?;
+        let config = Config::load_with_env_file(&self.dir, self.env_file.as_deref())?;
         for warning in &config.warnings {
             tracing::warn!("config: {warning}");
         }
@@ -113,7 +117,7 @@ impl Reloader {
                 _ = tokio::time::sleep(POLL_EVERY) => "file change",
                 _ = next_hangup(&mut hangup) => "SIGHUP",
             };
-            let now = fingerprint(&self.dir);
+            let now = fingerprint(&self.dir, self.env_file.as_deref());
             if trigger == "file change" && now == seen {
                 continue;
             }
@@ -124,8 +128,9 @@ impl Reloader {
 }
 
 /// Name, modification time and size of every config file: a change in any means "reload".
-fn fingerprint(dir: &Path) -> Vec<FileStamp> {
+fn fingerprint(dir: &Path, env_file: Option<&Path>) -> Vec<FileStamp> {
     let mut files = vec![dir.join("channels.yaml")];
+    files.extend(env_file.map(Path::to_path_buf));
     if let Ok(entries) = std::fs::read_dir(dir.join("agents")) {
         files.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
     }

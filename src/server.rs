@@ -55,6 +55,8 @@ pub struct ServeOptions {
     pub handler: Option<HandlerFactory>,
     /// Timeouts, retries and pacing of the Graph API client (`Default` is for production).
     pub graph: GraphOptions,
+    /// `--env-file`: read again on every reload.
+    pub env_file: Option<PathBuf>,
 }
 
 /// Serve until `shutdown` resolves; then stop accepting, let running turns finish within the
@@ -94,6 +96,7 @@ pub async fn run(
     };
     let reloader = Reloader::new(
         config_dir,
+        options.env_file.clone(),
         services.config.clone(),
         responder,
         Arc::clone(&services.metrics),

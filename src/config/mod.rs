@@ -9,6 +9,7 @@ mod agent_raw;
 /// The `channels.yaml` types.
 pub mod channels;
 mod check;
+mod env_file;
 mod error;
 /// `${VAR}` expansion.
 pub mod expand;
@@ -22,6 +23,7 @@ mod validate_agent;
 pub use agent::*;
 pub use channels::*;
 pub use check::{check_report, check_report_with_env};
+pub use env_file::{env_lookup, read_env_file};
 pub use error::{ConfigError, Problem};
 pub use expand::Env;
 

@@ -28,11 +28,28 @@ impl Wagate {
         .await
     }
 
+    /// Reading `${VAR}` from `env_file` first (`--env-file`).
+    async fn start_with_env_file(config: &Path, data: &Path, env_file: &Path) -> Wagate {
+        let flag = format!("--env-file={}", env_file.display());
+        Self::start_serving(config, data, &[], &[&flag], "warn", Stdio::inherit()).await
+    }
+
     /// With chosen log flags, `RUST_LOG` level and stderr destination.
     async fn start_logging(
         config: &Path,
         data: &Path,
         log_flags: &[&str],
+        level: &str,
+        stderr: Stdio,
+    ) -> Wagate {
+        Self::start_serving(config, data, log_flags, &[], level, stderr).await
+    }
+
+    async fn start_serving(
+        config: &Path,
+        data: &Path,
+        log_flags: &[&str],
+        serve_flags: &[&str],
         level: &str,
         stderr: Stdio,
     ) -> Wagate {
@@ -44,6 +61,7 @@ impl Wagate {
         let child = Command::new(env!("CARGO_BIN_EXE_wagate"))
             .args(log_flags)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(serve_flags)
             .arg("--config")
             .arg(config)
             .arg("--data")
@@ -355,4 +373,66 @@ async fn json_logs_are_one_object_per_line_and_never_show_message_text_or_phone_
             "{secret:?} leaked into the info logs:\n{logs}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_token_rotated_in_the_env_file_is_used_after_the_reload_without_a_restart() {
+    let graph = FakeGraph::start().await;
+    let llm = FakeServer::start(|_, _| fake_llm::ollama_says("hi")).await;
+    let config = live_config(&graph, &llm.url, "llama3.1:8b", "");
+    let channels = config.path().join("channels.yaml");
+    let templated = std::fs::read_to_string(&channels)
+        .unwrap()
+        .replace(FAKE_TOKEN, "${WHATSAPP_ACCESS_TOKEN}");
+    std::fs::write(&channels, templated).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let env_file = data.path().join("wagate.env");
+    std::fs::write(&env_file, "WHATSAPP_ACCESS_TOKEN=EAAG-old-token\n").unwrap();
+    let server = Wagate::start_with_env_file(config.path(), data.path(), &env_file).await;
+    assert_eq!(
+        server
+            .post_signed(&text_body(&[("wamid.tok.1", "15551232001", "one")]))
+            .await,
+        200
+    );
+    let sends = graph.wait_for_text_sends(1, Duration::from_secs(10)).await;
+    assert_eq!(
+        sends[0].header("authorization"),
+        Some("Bearer EAAG-old-token")
+    );
+
+    std::fs::write(
+        &env_file,
+        "WHATSAPP_ACCESS_TOKEN=EAAG-rotated-token-with-another-length\n",
+    )
+    .unwrap();
+    let ready = || async {
+        let body: serde_json::Value = reqwest::get(format!("{}/readyz", server.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["config_generation"].as_u64().unwrap()
+    };
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if ready().await == 2 {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reloaded, "editing the env file reloads the config");
+    assert_eq!(
+        server
+            .post_signed(&text_body(&[("wamid.tok.2", "15551232001", "two")]))
+            .await,
+        200
+    );
+    let sends = graph.wait_for_text_sends(2, Duration::from_secs(10)).await;
+    assert_eq!(
+        sends[1].header("authorization"),
+        Some("Bearer EAAG-rotated-token-with-another-length")
+    );
 }

@@ -346,8 +346,9 @@ pub(super) fn log_failure(operation: &'static str, err: &GraphError) {
             subcode = api.subcode,
             fbtrace_id = api.fbtrace_id.as_deref(),
             "Meta rejected the WhatsApp access token (expired or invalid): nothing can be sent. \
-             Generate a new system-user token in Meta Business Settings, set \
-             WHATSAPP_ACCESS_TOKEN to it, and restart wagate"
+             Generate a new system-user token in Meta Business Settings and set \
+             WHATSAPP_ACCESS_TOKEN to it: in the --env-file it is reloaded at once, in the \
+             process environment it needs a restart"
         ),
         Some(api) => tracing::warn!(
             operation,

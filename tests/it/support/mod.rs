@@ -123,6 +123,7 @@ impl TestServer {
             durability: Durability::Normal,
             handler,
             graph,
+            env_file: None,
         };
         let task = tokio::spawn(async move {
             server::run(listener, config, options, async {
