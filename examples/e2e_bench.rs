@@ -217,6 +217,15 @@ fn main() -> ExitCode {
         println!("{}", latencies.line(name));
     }
     let headline = &rows[5].1;
+    let slices = report::by_slice(&tally, start, args.rate, 6);
+    println!(
+        "end to end by sixth of the run, p50/p99 ms: {}",
+        slices
+            .iter()
+            .map(|(p50, p99)| format!("{p50:.1}/{p99:.1}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+    );
     println!(
         "server: peak RSS {:.1} MB, RSS at end {:.1} MB, CPU {:.1} s ({:.0}% of one core over the run), exit code {:?}",
         peak_kb as f64 / 1024.0,

@@ -110,6 +110,27 @@ pub fn since_send(tally: &Tally, start: Instant, rate: f64, stage: Stage) -> Lat
     )
 }
 
+/// End-to-end p50 and p99 (ms) of the messages sent in each of `slices` equal parts of the
+/// run, to show whether latency builds up as the run goes on.
+pub fn by_slice(tally: &Tally, start: Instant, rate: f64, slices: usize) -> Vec<(f64, f64)> {
+    let n = tally.messages();
+    let slices = slices.clamp(1, n.max(1));
+    (0..slices)
+        .map(|s| {
+            let latencies = Latencies::new(
+                (s * n / slices..(s + 1) * n / slices)
+                    .filter_map(|i| {
+                        let at = tally.stage_at(Stage::ReplyAccepted, i)?;
+                        Some(at.saturating_duration_since(scheduled(start, rate, i)))
+                    })
+                    .collect(),
+            );
+            let ms = |p| latencies.percentile(p).as_secs_f64() * 1e3;
+            (ms(50.0), ms(99.0))
+        })
+        .collect()
+}
+
 /// Time from `from` to `to`, for messages seen at both.
 pub fn between(tally: &Tally, from: Stage, to: Stage) -> Latencies {
     Latencies::new(
