@@ -37,8 +37,10 @@ use tally::{Stage, Tally};
 
 /// How long to wait for the last replies after the last webhook.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
-/// Extra wait once everything is answered, so a late duplicate would still be seen.
-const DUPLICATE_GRACE: Duration = Duration::from_secs(2);
+/// How long to wait, after that, for the inbox to hold no open message.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Extra wait once the inbox is settled, so a send in flight would still be seen.
+const DUPLICATE_GRACE: Duration = Duration::from_secs(1);
 
 struct Args {
     rate: f64,
@@ -97,7 +99,7 @@ fn main() -> ExitCode {
     server::write_config(&config_dir, ollama, graph, args.shape);
     let listen = server::free_port();
     let mut child = server::spawn(&config_dir, &data_dir, listen, &log);
-    let pid = child.id();
+    let pid = child.pid();
 
     let client_rt = runtime("client");
     let client = reqwest::Client::builder()
@@ -136,26 +138,21 @@ fn main() -> ExitCode {
     let sending = start.elapsed();
     let load_during = server::load_average();
 
-    // Drain: every accepted webhook should get its reply; then linger to catch duplicates.
+    // Drain: every accepted webhook should get its reply. Then wait until the inbox has no
+    // open message, so a turn retried after a failure (30 s later) is seen if it sends again.
     let accepted = tally.webhook_ok.load(Ordering::Relaxed) as usize;
     let drain_deadline = Instant::now() + DRAIN_TIMEOUT;
     while tally.answered() < accepted && Instant::now() < drain_deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     let last_reply_after = start.elapsed();
-    std::thread::sleep(DUPLICATE_GRACE);
     let cpu_used = server::cpu_time(pid).saturating_sub(cpu_before);
+    let settle_deadline = Instant::now() + SETTLE_TIMEOUT;
+    let settled = client_rt.block_on(server::wait_inbox_settled(&client, listen, settle_deadline));
+    let settle_wait = start.elapsed() - last_reply_after;
+    std::thread::sleep(DUPLICATE_GRACE);
     let (peak_kb, rss_kb) = server::memory_kb(pid);
-    let metrics = client_rt
-        .block_on(async {
-            client
-                .get(format!("http://{listen}/metrics"))
-                .send()
-                .await?
-                .text()
-                .await
-        })
-        .unwrap_or_default();
+    let metrics = client_rt.block_on(server::metrics(&client, listen));
     let exit_code = server::stop(&mut child);
 
     // ---- report ----
@@ -173,14 +170,24 @@ fn main() -> ExitCode {
         count(&tally.webhook_errors),
     );
     println!(
-        "messages answered exactly once {} (of which {} together with a later message of the same user, {} after the model was asked again), duplicated {}, missing {}, misquoted {}; replies to a wrong recipient {wrong}, quoting no message of this run {unknown}; last reply {:.2} s after start",
+        "messages answered exactly once {} (of which {} together with a later message of the same user, {} after the model was asked again), duplicated {} (reply sent twice: {}), missing {}, misquoted {}; replies to a wrong recipient {wrong}, quoting no message of this run {unknown}; last reply {:.2} s after start",
         d.answered_once,
         d.batched,
         d.model_asked_again,
         d.duplicated,
+        d.reply_sent_twice,
         d.missing,
         d.misquoted,
         last_reply_after.as_secs_f64(),
+    );
+    println!(
+        "inbox settled (no open message) {:.1} s after that{}",
+        settle_wait.as_secs_f64(),
+        if settled {
+            ""
+        } else {
+            ": NOT settled at the deadline, duplicates may be undercounted"
+        }
     );
     println!(
         "webhook statuses {:?}; read receipts {}, model calls {}",
@@ -242,7 +249,7 @@ fn main() -> ExitCode {
         println!("  {line}");
     }
 
-    let exactly_once = d.exactly_once() && wrong == 0 && unknown == 0 && not_ok == 0;
+    let exactly_once = d.exactly_once() && wrong == 0 && unknown == 0 && not_ok == 0 && settled;
     let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
     let (p50, p99) = (headline.percentile(50.0), headline.percentile(99.0));
     println!(

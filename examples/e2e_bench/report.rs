@@ -13,6 +13,8 @@ pub struct Delivery {
     pub batched: usize,
     /// Answered twice: its turn's reply arrived more than once, or two turns carried it.
     pub duplicated: usize,
+    /// Of those, the ones whose turn's reply reached the Graph API more than once.
+    pub reply_sent_twice: usize,
     /// Answered once, but the model was asked again for it (a turn retried before its reply
     /// was saved): invisible to the customer, costs a model call.
     pub model_asked_again: usize,
@@ -50,7 +52,12 @@ pub fn delivery(tally: &Tally) -> Delivery {
                     d.model_asked_again += 1;
                 }
             }
-            _ => d.duplicated += 1,
+            n => {
+                d.duplicated += 1;
+                if n > 1 {
+                    d.reply_sent_twice += 1;
+                }
+            }
         }
     }
     d

@@ -117,8 +117,26 @@ pub fn wagate_binary() -> PathBuf {
         .expect("a target directory")
 }
 
+/// The running server; killed on drop if the bench ends early (a panic), so it never lingers.
+pub struct Server(Child);
+
+impl Server {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Starts `wagate serve` with its log in `log`.
-pub fn spawn(config: &Path, data: &Path, listen: SocketAddr, log: &Path) -> Child {
+pub fn spawn(config: &Path, data: &Path, listen: SocketAddr, log: &Path) -> Server {
     let binary = wagate_binary();
     let log_file = std::fs::File::create(log).expect("create the server log");
     Command::new(&binary)
@@ -133,6 +151,7 @@ pub fn spawn(config: &Path, data: &Path, listen: SocketAddr, log: &Path) -> Chil
         .stdout(Stdio::null())
         .stderr(log_file)
         .spawn()
+        .map(Server)
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()))
 }
 
@@ -143,10 +162,10 @@ pub fn free_port() -> SocketAddr {
 }
 
 /// Waits for `GET /healthz` to answer 200.
-pub async fn wait_healthy(client: &reqwest::Client, addr: SocketAddr, child: &mut Child) -> bool {
+pub async fn wait_healthy(client: &reqwest::Client, addr: SocketAddr, server: &mut Server) -> bool {
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
+        if let Ok(Some(_)) = server.0.try_wait() {
             return false;
         }
         let url = format!("http://{addr}/healthz");
@@ -156,6 +175,39 @@ pub async fn wait_healthy(client: &reqwest::Client, addr: SocketAddr, child: &mu
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     false
+}
+
+/// The server's `/metrics` text (empty if it does not answer).
+pub async fn metrics(client: &reqwest::Client, addr: SocketAddr) -> String {
+    let url = format!("http://{addr}/metrics");
+    match client.get(&url).send().await {
+        Ok(response) => response.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Waits until the inbox holds no open message (none pending, none taken by a turn), so no
+/// turn can still send anything (a turn retried after a failure waits up to 30 s). Returns
+/// whether it got there before `deadline`.
+pub async fn wait_inbox_settled(
+    client: &reqwest::Client,
+    addr: SocketAddr,
+    deadline: Instant,
+) -> bool {
+    loop {
+        let text = metrics(client, addr).await;
+        let open = text
+            .lines()
+            .find_map(|l| l.strip_prefix("wagate_inbox_open_messages "))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        if open == Some(0.0) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// Peak and current resident memory of a process, in kB (`VmHWM`, `VmRSS`).
@@ -196,7 +248,8 @@ pub fn load_average() -> String {
 }
 
 /// Asks the server to stop (SIGTERM, as systemd would) and waits for it; kills it after 30 s.
-pub fn stop(child: &mut Child) -> Option<i32> {
+pub fn stop(server: &mut Server) -> Option<i32> {
+    let child = &mut server.0;
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
