@@ -112,7 +112,9 @@ pub fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// Conversation memory. Cheap to clone; all clones share one connection.
+/// Conversation memory. Cheap to clone; all clones share two connections: one for reads, so a
+/// turn's memory load never queues behind a write waiting for the database lock, and one for
+/// writes.
 #[derive(Clone)]
 pub struct Memory {
     inner: Arc<Inner>,
@@ -120,7 +122,8 @@ pub struct Memory {
 
 struct Inner {
     path: PathBuf,
-    conn: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    writer: Mutex<Connection>,
 }
 
 impl std::fmt::Debug for Memory {
@@ -134,11 +137,13 @@ impl std::fmt::Debug for Memory {
 impl Memory {
     /// Opens the database file (creating it and the memory table if missing).
     pub fn open(path: &Path) -> Result<Memory, MemoryError> {
-        let conn = sqlite::open(path)?;
+        let writer = sqlite::open(path)?;
+        let reader = sqlite::open(path)?;
         Ok(Memory {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
-                conn: Mutex::new(conn),
+                reader: Mutex::new(reader),
+                writer: Mutex::new(writer),
             }),
         })
     }
@@ -163,8 +168,10 @@ impl Memory {
     ) -> Result<Vec<MemoryEntry>, MemoryError> {
         let key = key.to_owned();
         let since = oldest_kept(ttl_secs, now);
-        self.blocking(move |conn| sqlite::newest(conn, &key, max_turns, since))
-            .await
+        self.blocking(Use::Read, move |conn| {
+            sqlite::newest(conn, &key, max_turns, since)
+        })
+        .await
     }
 
     /// Stores the entries of one turn, in one transaction. Idempotent: appending the same
@@ -180,15 +187,19 @@ impl Memory {
         }
         let key = key.to_owned();
         let entries = entries.to_vec();
-        self.blocking(move |conn| sqlite::append(conn, &key, turn_id, &entries))
-            .await
+        self.blocking(Use::Write, move |conn| {
+            sqlite::append(conn, &key, turn_id, &entries)
+        })
+        .await
     }
 
     /// The newest `limit` messages of `key`, expired or not, oldest first.
     pub async fn history(&self, key: &str, limit: usize) -> Result<Vec<MemoryEntry>, MemoryError> {
         let key = key.to_owned();
-        self.blocking(move |conn| sqlite::newest(conn, &key, limit, i64::MIN))
-            .await
+        self.blocking(Use::Read, move |conn| {
+            sqlite::newest(conn, &key, limit, i64::MIN)
+        })
+        .await
     }
 
     /// Deletes every message older than `ttl_secs` (0: nothing expires); returns how many.
@@ -206,7 +217,7 @@ impl Memory {
         let mut total = 0;
         loop {
             let deleted = self
-                .blocking(move |conn| sqlite::purge_batch(conn, before))
+                .blocking(Use::Write, move |conn| sqlite::purge_batch(conn, before))
                 .await?;
             total += deleted;
             if deleted < sqlite::PURGE_BATCH {
@@ -232,19 +243,33 @@ impl Memory {
     }
 
     /// Runs `work` on the connection in a blocking thread; the lock never crosses an await.
-    async fn blocking<T, F>(&self, work: F) -> Result<T, MemoryError>
+    async fn blocking<T, F>(&self, usage: Use, work: F) -> Result<T, MemoryError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, MemoryError> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || work(&mut lock(&inner.conn))).await?
+        tokio::task::spawn_blocking(move || {
+            let conn = match usage {
+                Use::Read => &inner.reader,
+                Use::Write => &inner.writer,
+            };
+            work(&mut lock(conn))
+        })
+        .await?
     }
 
     #[cfg(test)]
     fn count(&self, key: &str) -> usize {
-        sqlite::count(&lock(&self.inner.conn), key).expect("count rows")
+        sqlite::count(&lock(&self.inner.reader), key).expect("count rows")
     }
+}
+
+/// Which connection a call takes.
+#[derive(Clone, Copy)]
+enum Use {
+    Read,
+    Write,
 }
 
 /// A panic inside a query cannot leave the connection half-used (rusqlite rolls back dropped

@@ -53,7 +53,10 @@ pub(super) fn append(
     turn_id: i64,
     entries: &[MemoryEntry],
 ) -> Result<(), MemoryError> {
-    let tx = conn.transaction()?;
+    // IMMEDIATE takes the write lock at BEGIN, waiting (busy timeout) while the inbox writer
+    // holds it. A deferred transaction would read first and then fail at once with
+    // SQLITE_BUSY_SNAPSHOT if the inbox committed in between: no busy handler can fix that.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     {
         let mut insert = tx.prepare_cached(
             "INSERT OR IGNORE INTO memory (key, turn_id, position, role, content, created_at)
@@ -116,12 +119,16 @@ pub(super) fn newest(
 
 /// Deletes up to one batch of entries created before `before`; returns how many went. Fewer
 /// than [`PURGE_BATCH`] means nothing expired is left.
-pub(super) fn purge_batch(conn: &Connection, before: i64) -> Result<usize, MemoryError> {
-    let mut delete = conn.prepare_cached(
-        "DELETE FROM memory WHERE id IN
-           (SELECT id FROM memory WHERE created_at < ?1 LIMIT ?2)",
-    )?;
-    Ok(delete.execute(params![before, PURGE_BATCH as i64])?)
+pub(super) fn purge_batch(conn: &mut Connection, before: i64) -> Result<usize, MemoryError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let deleted = tx
+        .prepare_cached(
+            "DELETE FROM memory WHERE id IN
+               (SELECT id FROM memory WHERE created_at < ?1 LIMIT ?2)",
+        )?
+        .execute(params![before, PURGE_BATCH as i64])?;
+    tx.commit()?;
+    Ok(deleted)
 }
 
 /// How many entries `key` holds, expired or not (for tests and diagnostics).

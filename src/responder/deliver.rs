@@ -4,7 +4,7 @@
 //! part goes out; parts already accepted by an earlier attempt are skipped. Only the first part
 //! of a reply quotes the inbound message.
 
-use crate::inbox::{ReplyPart, Store, Turn, TurnOutcome};
+use crate::inbox::{ReplyPart, Store, StoreError, Turn, TurnOutcome};
 use crate::metrics::Metrics;
 use crate::whatsapp::graph::{GraphClient, GraphError};
 use std::time::Duration;
@@ -22,7 +22,12 @@ pub(super) async fn send_parts(
     let from = &turn.lane.phone_number_id;
     let to = &turn.lane.user;
     let quoted = turn.last_message().message_id.as_str();
+    let mut first = true;
     for part in parts.iter().filter(|p| p.outbound_id.is_none()) {
+        if !first && !graph.is_dry_run() {
+            tokio::time::sleep(graph.reply_part_interval()).await;
+        }
+        first = false;
         let reply_to = (part.index == 0).then_some(quoted);
         match graph.send_text(from, to, &part.text, reply_to).await {
             Ok(sent) => {
@@ -30,7 +35,7 @@ pub(super) async fn send_parts(
                     "wagate_graph_sends_total",
                     &[("outcome", "accepted"), ("code", "")],
                 );
-                if let Err(e) = store.mark_part_sent(turn.id, part.index, sent.id).await {
+                if let Err(e) = record_sent(store, turn.id, part.index, sent.id).await {
                     // Meta has the part but we could not record it: stop here rather than risk
                     // sending the next parts twice; the turn resumes later and may repeat this one.
                     tracing::error!(turn_id = turn.id, error = %e, "cannot record an accepted reply part");
@@ -44,6 +49,31 @@ pub(super) async fn send_parts(
         }
     }
     TurnOutcome::Done
+}
+
+/// Meta has the part: recording it is what keeps it from being sent again, so a failed commit
+/// (a locked database, say) is tried a few more times before the turn gives up.
+async fn record_sent(
+    store: &Store,
+    turn_id: i64,
+    index: usize,
+    outbound_id: String,
+) -> Result<(), StoreError> {
+    let mut attempt = 1;
+    loop {
+        match store
+            .mark_part_sent(turn_id, index, outbound_id.clone())
+            .await
+        {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt >= 5 => return Err(e),
+            Err(e) => {
+                tracing::warn!(turn_id, attempt, error = %e, "recording an accepted reply part failed; trying again");
+                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                attempt += 1;
+            }
+        }
+    }
 }
 
 async fn failed_part(

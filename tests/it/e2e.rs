@@ -433,3 +433,59 @@ async fn delivery_statuses_update_the_sent_reply_and_never_move_backwards() {
         "a late `delivered` or `sent` does not undo `read`"
     );
 }
+
+#[tokio::test]
+async fn parts_of_one_reply_are_paced_but_replies_to_a_busy_user_are_not_held_back() {
+    let graph = FakeGraph::start().await;
+    let long = format!("{}\n\n{}", "a ".repeat(2500), "b ".repeat(2500));
+    let llm = FakeServer::start(move |request, _| {
+        let asked = fake_llm::messages_of(request).last().unwrap()["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if asked == "long" {
+            fake_llm::ollama_says(&long)
+        } else {
+            fake_llm::ollama_says("short")
+        }
+    })
+    .await;
+    let config = live_config(&graph, &llm.url, "llama3.1:8b", "");
+    let data = tempfile::tempdir().unwrap();
+    let mut options = crate::support::fake_graph::fast_options();
+    options.reply_part_interval = Duration::from_millis(400);
+    // The production default for pacing between separate replies.
+    options.per_user_interval = wagate::whatsapp::graph::GraphOptions::default().per_user_interval;
+    let server = TestServer::start_with(config.load(), data.path(), None, options).await;
+
+    server
+        .post_signed(&text_body(&[("wamid.pace.long", "15551233001", "long")]))
+        .await;
+    let sends = graph.wait_for_text_sends(2, Duration::from_secs(10)).await;
+    let gap = sends[1].received_at - sends[0].received_at;
+    assert!(
+        gap >= Duration::from_millis(350),
+        "parts of one reply were {gap:?} apart"
+    );
+
+    // Separate short replies to the same user go out as fast as the turns finish.
+    let started = std::time::Instant::now();
+    for i in 0..3 {
+        server
+            .post_signed(&text_body(&[(
+                &format!("wamid.pace.{i}"),
+                "15551233001",
+                "hi",
+            )]))
+            .await;
+        graph
+            .wait_for_text_sends(3 + i, Duration::from_secs(10))
+            .await;
+    }
+    // A 1 s per-user spacing would take at least 2 s here.
+    assert!(
+        started.elapsed() < Duration::from_millis(1900),
+        "took {:?}",
+        started.elapsed()
+    );
+}

@@ -315,6 +315,7 @@ pub fn fast_options() -> GraphOptions {
         media_retry: retry.clone(),
         retry,
         per_user_interval: Duration::ZERO,
+        reply_part_interval: Duration::ZERO,
     }
 }
 

@@ -30,8 +30,14 @@ pub struct GraphOptions {
     pub retry: RetryPolicy,
     /// Retries for media metadata and downloads (the media URL lives only 5 minutes).
     pub media_retry: RetryPolicy,
-    /// Least time between two sends from one business number to the same user.
+    /// Least time between any two sends from one business number to the same user. Off by
+    /// default: it would delay every reply to a user who writes often (each reply waiting for
+    /// the previous one), while Meta's pair limit tolerates bursts and says so with 131056,
+    /// which always holds the pair back (`RetryPolicy::pair_rate_limit_delay`).
     pub per_user_interval: Duration,
+    /// Pause between the parts of one split reply, so a long answer arrives as a steady
+    /// sequence rather than a burst against the pair limit.
+    pub reply_part_interval: Duration,
 }
 
 impl Default for GraphOptions {
@@ -46,7 +52,8 @@ impl Default for GraphOptions {
                 total_budget: Duration::from_secs(30),
                 ..RetryPolicy::default()
             },
-            per_user_interval: Duration::from_secs(1),
+            per_user_interval: Duration::ZERO,
+            reply_part_interval: Duration::from_secs(1),
         }
     }
 }
@@ -130,6 +137,11 @@ impl GraphClient {
             inner.metrics = Some(metrics);
         }
         self
+    }
+
+    /// The pause between the parts of one split reply.
+    pub fn reply_part_interval(&self) -> Duration {
+        self.inner.options.reply_part_interval
     }
 
     /// Dry run: nothing is sent to Meta (empty access token or phone number id).
