@@ -3,6 +3,7 @@
 
 mod support;
 
+mod abuse;
 mod dispatch;
 mod e2e;
 mod process;
