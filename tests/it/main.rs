@@ -4,6 +4,7 @@
 mod support;
 
 mod abuse;
+mod chaos;
 mod dispatch;
 mod e2e;
 mod process;
