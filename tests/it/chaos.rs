@@ -484,7 +484,10 @@ async fn a_kill_9_with_300_messages_in_flight_loses_and_repeats_nothing() {
     first.child.kill().expect("kill -9");
     first.child.wait().expect("reaped");
     let acked = posting.await.unwrap();
-    eprintln!("kill -9: {} of 300 acknowledged before the kill", acked.len());
+    eprintln!(
+        "kill -9: {} of 300 acknowledged before the kill",
+        acked.len()
+    );
     assert!(
         acked.len() >= 100 && acked.len() < 300,
         "the kill came mid-flight: {} of 300 acknowledged",
