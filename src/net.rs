@@ -1,6 +1,9 @@
 //! The HTTP front door below the router: the accept loop and its defences against clients that
 //! misbehave on purpose or by accident.
 //!
+//! HTTP/1.1 only, as before (axum's `http2` feature was never on): Meta and the reverse proxy in
+//! front of wagate speak HTTP/1.1.
+//!
 //! - **Connection cap.** At most [`HttpLimits::max_connections`] connections are served at once.
 //!   Over the cap the loop stops calling `accept`: new connections wait in the kernel's accept
 //!   backlog (and time out there on the client side) instead of costing a file descriptor and a
