@@ -9,10 +9,12 @@
 //! the server's peak RSS.
 //!
 //!     cargo build --release --bin wagate --example e2e_bench
-//!     target/release/examples/e2e_bench [RATE] [SECONDS] [USERS] [--no-memory] [--no-guardrails] [--lean]
+//!     target/release/examples/e2e_bench [RATE] [SECONDS] [USERS] [--no-memory] [--no-guardrails] [--lean] [--sample=FILE.csv]
 //!
 //! Defaults: 500 messages/s for 30 s from 500 users, agent with memory and PII guardrails.
 //! `--no-memory`, `--no-guardrails` and `--lean` (both) take those away to see what they cost. `WAGATE_BIN` overrides the server binary's path.
+//! `--sample=FILE.csv` records the server's RSS and open file descriptors every 10 s into the file
+//! (`bench/soak.sh`) and prints first, max, last and slope at the end.
 //! Exit code 1 when exactly-once fails (a duplicate, a missing reply, a wrong recipient, or a
 //! webhook not answered 200).
 
@@ -22,6 +24,8 @@ mod fakes;
 mod load;
 #[path = "e2e_bench/report.rs"]
 mod report;
+#[path = "e2e_bench/sampler.rs"]
+mod sampler;
 #[path = "e2e_bench/server.rs"]
 mod server;
 #[path = "e2e_bench/tally.rs"]
@@ -41,12 +45,16 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Extra wait once the inbox is settled, so a send in flight would still be seen.
 const DUPLICATE_GRACE: Duration = Duration::from_secs(1);
+/// How often `--sample` reads the server's RSS and descriptors.
+const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 
 struct Args {
     rate: f64,
     seconds: f64,
     users: usize,
     shape: AgentShape,
+    /// `--sample=FILE.csv`: where to write RSS and descriptor samples.
+    sample: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -57,7 +65,7 @@ fn parse_args() -> Args {
     let number = |n: usize, default: f64| -> f64 {
         numbers.get(n).map_or(default, |v| {
             v.parse().unwrap_or_else(|_| {
-                eprintln!("usage: e2e_bench [RATE] [SECONDS] [USERS] [--lean | --no-memory | --no-guardrails]");
+                eprintln!("usage: e2e_bench [RATE] [SECONDS] [USERS] [--lean | --no-memory | --no-guardrails] [--sample=FILE.csv]");
                 std::process::exit(2)
             })
         })
@@ -70,6 +78,10 @@ fn parse_args() -> Args {
             memory: !lean && !flag("--no-memory"),
             guardrails: !lean && !flag("--no-guardrails"),
         },
+        sample: all
+            .iter()
+            .find_map(|a| a.strip_prefix("--sample="))
+            .map(str::to_owned),
     }
 }
 
@@ -129,6 +141,10 @@ fn main() -> ExitCode {
         server::load_average(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    let sampler = args.sample.as_deref().map(|path| {
+        sampler::Sampler::start(pid, path, SAMPLE_EVERY)
+            .unwrap_or_else(|e| panic!("cannot write {path}: {e}"))
+    });
     let cpu_before = server::cpu_time(pid);
     let start = Instant::now() + Duration::from_millis(200);
     let url = format!("http://{listen}/v1/channels/whatsapp/webhook");
@@ -152,6 +168,7 @@ fn main() -> ExitCode {
     let settle_wait = start.elapsed() - last_reply_after;
     std::thread::sleep(DUPLICATE_GRACE);
     let (peak_kb, rss_kb) = server::memory_kb(pid);
+    let samples = sampler.map(sampler::Sampler::finish);
     let metrics = client_rt.block_on(server::metrics(&client, listen));
     let exit_code = server::stop(&mut child);
 
@@ -247,6 +264,15 @@ fn main() -> ExitCode {
     );
     for line in report::interesting_metrics(&metrics) {
         println!("  {line}");
+    }
+    if let (Some(samples), Some(path)) = (&samples, &args.sample) {
+        println!(
+            "server RSS and open file descriptors every {} s ({path}):",
+            SAMPLE_EVERY.as_secs()
+        );
+        for line in sampler::summary(samples) {
+            println!("  {line}");
+        }
     }
 
     let exactly_once = d.exactly_once() && wrong == 0 && unknown == 0 && not_ok == 0 && settled;

@@ -289,6 +289,7 @@ fn serve(
             handler: None,
             graph: Default::default(),
             env_file,
+            http: Default::default(),
         };
         server::run(listener, config, options, shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)

@@ -3,6 +3,8 @@
 //! A tour of the modules, in the order a message travels through them:
 //!
 //! - [`config`]: `channels.yaml` and `agents/*.agent.yaml`, `${VAR}` expansion, validation.
+//! - [`net`]: the accept loop below the router: connection cap, header and body timeouts,
+//!   graceful shutdown.
 //! - [`http`]: the axum router: Meta's webhook (handshake, signed POST), health, metrics.
 //! - [`whatsapp`]: Meta's protocol: signatures, the typed webhook payload, the Graph API client,
 //!   Markdown-to-WhatsApp formatting and reply splitting.
@@ -34,6 +36,7 @@ pub mod inbox;
 pub mod llm;
 pub mod memory;
 pub mod metrics;
+pub mod net;
 pub mod ops;
 pub mod reload;
 pub mod responder;

@@ -10,6 +10,7 @@ use crate::inbox::store::Durability;
 use crate::inbox::{Dispatcher, DispatcherSettings, Store, StoreError, TurnHandler};
 use crate::memory::{self, Memory};
 use crate::metrics::Metrics;
+use crate::net::{self, HttpLimits};
 use crate::reload::Reloader;
 use crate::responder::{EngineError, EngineFactory, Responder};
 use crate::runtime::SharedConfig;
@@ -32,8 +33,6 @@ pub enum ServeError {
     Engines(#[from] EngineError),
     #[error("cannot build the HTTP client: {0}")]
     Graph(#[from] crate::whatsapp::graph::GraphError),
-    #[error("HTTP server failed: {0}")]
-    Http(std::io::Error),
 }
 
 /// What a turn handler may use; given to the [`HandlerFactory`].
@@ -57,6 +56,8 @@ pub struct ServeOptions {
     pub graph: GraphOptions,
     /// `--env-file`: read again on every reload.
     pub env_file: Option<PathBuf>,
+    /// Connection cap, timeouts and header limit of the HTTP server (`Default` for production).
+    pub http: HttpLimits,
 }
 
 /// Serve until `shutdown` resolves; then stop accepting, let running turns finish within the
@@ -121,7 +122,11 @@ pub async fn run(
         dispatcher: Arc::clone(&dispatcher),
         metrics: Arc::clone(&services.metrics),
     };
-    let app = http::router(state, max_body_bytes);
+    let app = net::with_body_deadline(
+        http::router(state, max_body_bytes),
+        max_body_bytes,
+        options.http.body_read_timeout,
+    );
     let stop = CancellationToken::new();
     let stop_http = stop.clone();
     tokio::spawn({
@@ -138,10 +143,7 @@ pub async fn run(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop_http.cancelled().await })
-        .await
-        .map_err(ServeError::Http)?;
+    net::serve(listener, app, &options.http, stop_http).await;
     tracing::info!("HTTP stopped; waiting for running turns");
     dispatcher.shutdown(grace).await;
     tracing::info!("shutdown complete");

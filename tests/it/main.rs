@@ -3,6 +3,8 @@
 
 mod support;
 
+mod abuse;
+mod chaos;
 mod dispatch;
 mod e2e;
 mod process;

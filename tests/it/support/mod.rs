@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use wagate::config::Config;
 use wagate::inbox::store::Durability;
 use wagate::inbox::TurnHandler;
+use wagate::net::HttpLimits;
 use wagate::server::{self, HandlerFactory, ServeOptions};
 
 pub const SECRET: &str = "test-app-secret";
@@ -113,6 +114,17 @@ impl TestServer {
         handler: Option<Arc<dyn TurnHandler>>,
         graph: wagate::whatsapp::graph::GraphOptions,
     ) -> TestServer {
+        Self::start_with_limits(config, data, handler, graph, HttpLimits::default()).await
+    }
+
+    /// As [`TestServer::start_with`], with the HTTP server's timeouts and limits given.
+    pub async fn start_with_limits(
+        config: Config,
+        data: &Path,
+        handler: Option<Arc<dyn TurnHandler>>,
+        graph: wagate::whatsapp::graph::GraphOptions,
+        http: HttpLimits,
+    ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -124,6 +136,7 @@ impl TestServer {
             handler,
             graph,
             env_file: None,
+            http,
         };
         let task = tokio::spawn(async move {
             server::run(listener, config, options, async {
