@@ -279,3 +279,71 @@ fn random_digit_soup_never_panics_and_redacting_twice_changes_nothing() {
         assert_eq!(redact_pii(&once).text, once, "{spaced:?}");
     }
 }
+
+// Regressions found by the property tests and the fuzzer (see FUZZING.md).
+
+#[test]
+fn a_card_followed_by_its_expiry_date_is_still_redacted() {
+    assert_eq!(
+        redacted("card 4111 1111 1111 1111 12/27 thanks"),
+        "card [REDACTED_CARD] 12/27 thanks"
+    );
+    assert_eq!(redacted("0200 0000 0041 0 0"), "[REDACTED_CARD] 0");
+}
+
+#[test]
+fn a_card_written_right_after_another_number_is_still_redacted() {
+    assert_eq!(
+        redacted("ref 2024 4111 1111 1111 1111"),
+        "ref 2024 [REDACTED_CARD]"
+    );
+    assert_eq!(redacted("0800-4111-1111-1111-1111"), "0800-[REDACTED_CARD]");
+}
+
+#[test]
+fn a_phone_number_after_a_card_is_redacted_too() {
+    assert_eq!(
+        redacted("4111 1111 1111 1111 020 7946 0958"),
+        "[REDACTED_CARD] [REDACTED_PHONE]"
+    );
+}
+
+#[test]
+fn no_phone_is_found_inside_a_grouped_number_that_is_not_a_card() {
+    assert_untouched("order 1234 0123 4567 8901");
+}
+
+#[test]
+fn the_fuzzers_mixed_message_leaves_no_card_and_a_second_pass_finds_nothing() {
+    // fuzz/artifacts/pii_redact/crash-b4ed5256...: the card swallowed the `14` after it.
+    let text = "Hi, I'm Ana (ana.silva+shop@example.co.uk)X Card 4111 1111 1111 1111 14 \
+                111111 1111 1111, exp 12/27.\nCall me on +1 (415) 555-0100 or N 123-45-6789.\n\
+                IBAN DE89 3704 0044 0532 0130 00 O44 0532 0130 00 OK. Order #1234567812345.u \
+                +55117-2024, 4111-1111-1111-1111.\n";
+    let once = redact_pii(text);
+    assert!(
+        once.text.contains("Card [REDACTED_CARD] 14 "),
+        "{}",
+        once.text
+    );
+    assert!(!once.text.contains("4111"), "{}", once.text);
+    assert_eq!(redact_pii(&once.text).kinds, vec![]);
+}
+
+#[test]
+fn a_card_swallowed_by_a_phone_shaped_number_is_still_redacted() {
+    assert_eq!(redacted("00 0000 0000 0000 00"), "00 [REDACTED_CARD]");
+    assert_eq!(redacted("+1 4111 1111 1111 1111"), "+1 [REDACTED_CARD]");
+}
+
+#[test]
+fn an_e_mail_address_right_after_a_card_is_redacted_whole() {
+    assert_eq!(
+        redacted("2328 0748 3483 689 8@a.Aa"),
+        "[REDACTED_CARD] [REDACTED_EMAIL]"
+    );
+    assert_eq!(
+        redacted("card 4111 1111 1111 1111 42@example.com"),
+        "card [REDACTED_CARD] [REDACTED_EMAIL]"
+    );
+}

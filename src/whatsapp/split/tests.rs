@@ -311,3 +311,13 @@ fn tiny_limits_never_panic_or_loop() {
         assert_eq!(strip(&parts.concat()), strip(text), "limit {limit}");
     }
 }
+
+// Regressions found by the property tests (see FUZZING.md).
+
+#[test]
+fn a_limit_smaller_than_the_indentation_gives_no_blank_part() {
+    assert_eq!(split_message(" A", 1), vec!["A".to_owned()]);
+    let parts = split_message("   indented words here", 2);
+    assert_parts_are_valid(&parts, 2);
+    assert_eq!(non_whitespace(&parts.concat()), "indentedwordshere");
+}
