@@ -76,7 +76,11 @@ fn run(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
             }
         }
         let deliveries: Vec<Deliver>;
-        let failure = match conn.transaction() {
+        // IMMEDIATE: take the write lock at BEGIN (waiting on the busy timeout while memory's
+        // connection writes). A deferred transaction that reads first fails at once with
+        // SQLITE_BUSY_SNAPSHOT when another connection committed in between.
+        let failure = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        {
             Ok(tx) => {
                 deliveries = jobs.drain(..).map(|job| job(Ok(&tx))).collect();
                 tx.commit().err().map(|e| e.to_string())
