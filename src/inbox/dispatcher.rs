@@ -52,6 +52,25 @@ struct LaneState {
     dirty: bool,
 }
 
+/// What a lane does after a turn.
+enum AfterTurn {
+    /// Run this turn, claimed in the commit that closed the previous one.
+    Next(Turn),
+    /// Nothing was pending at that commit: go idle unless new work arrived since.
+    Idle,
+    /// Claim the next turn the usual way (after the debounce).
+    Claim,
+    /// The turn asked to be retried after this delay.
+    RetryAfter(Duration),
+}
+
+/// The turn stays `running` in the store; the lane's next claim resumes it (and a restart
+/// would too).
+fn finish_failed(turn_id: i64, e: &super::StoreError) -> AfterTurn {
+    tracing::error!(turn_id, error = %e, "cannot record the end of a turn");
+    AfterTurn::Claim
+}
+
 impl Dispatcher {
     pub fn new(
         store: Store,
@@ -123,8 +142,12 @@ impl Dispatcher {
     }
 
     async fn run_lane(self: Arc<Self>, lane: LaneKey) {
+        // A turn claimed in the same commit that closed the previous one.
+        let mut claimed: Option<Turn> = None;
         loop {
-            if !self.debounce.is_zero()
+            let fresh_claim = claimed.is_none();
+            if fresh_claim
+                && !self.debounce.is_zero()
                 && self
                     .cancellable(tokio::time::sleep(self.debounce))
                     .await
@@ -132,6 +155,8 @@ impl Dispatcher {
             {
                 break;
             }
+            // Permits are taken per turn (and given back after it), in FIFO order, so a busy
+            // conversation cannot keep one away from the others.
             self.metrics.gauge_add("wagate_lanes_waiting", &[], 1.0);
             let permit = self
                 .cancellable(Arc::clone(&self.permits).acquire_owned())
@@ -140,43 +165,59 @@ impl Dispatcher {
             let Some(Ok(permit)) = permit else {
                 break; // stopping (or the semaphore closed, which only happens when stopping)
             };
-            self.lane_state(&lane, |s| s.dirty = false);
-            let turn = match self.store.claim_turn(lane.clone()).await {
-                Ok(turn) => turn,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot claim a turn; the lane retries in 1 s");
-                    drop(permit);
-                    if self
-                        .cancellable(tokio::time::sleep(Duration::from_secs(1)))
-                        .await
-                        .is_none()
-                    {
+            let turn = match claimed.take() {
+                Some(turn) => turn,
+                None => {
+                    self.lane_state(&lane, |s| s.dirty = false);
+                    match self.store.claim_turn(lane.clone()).await {
+                        Ok(Some(turn)) => turn,
+                        Ok(None) => {
+                            drop(permit);
+                            if self.idle_or_continue(&lane) {
+                                return;
+                            }
+                            continue;
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot claim a turn; the lane retries in 1 s");
+                            drop(permit);
+                            if self
+                                .cancellable(tokio::time::sleep(Duration::from_secs(1)))
+                                .await
+                                .is_none()
+                            {
+                                break;
+                            }
+                            continue;
+                        }
+                    }
+                }
+            };
+            let after = self.run_turn(turn, &lane).await;
+            drop(permit);
+            match after {
+                AfterTurn::Next(turn) => claimed = Some(turn),
+                AfterTurn::Idle => {
+                    if self.idle_or_continue(&lane) {
+                        return;
+                    }
+                }
+                AfterTurn::Claim => {}
+                AfterTurn::RetryAfter(delay) => {
+                    if self.cancellable(tokio::time::sleep(delay)).await.is_none() {
                         break;
                     }
-                    continue;
-                }
-            };
-            let Some(turn) = turn else {
-                drop(permit);
-                if self.idle_or_continue(&lane) {
-                    return;
-                }
-                continue;
-            };
-            let retry_after = self.run_turn(turn).await;
-            drop(permit);
-            if let Some(delay) = retry_after {
-                if self.cancellable(tokio::time::sleep(delay)).await.is_none() {
-                    break;
                 }
             }
         }
-        // Stopping: forget the lane; its work stays in the inbox.
+        // Stopping: forget the lane; its work (and a turn claimed but not started) stays in the
+        // inbox and is resumed at the next start.
         self.remove_lane(&lane);
     }
 
-    /// Run one turn and record its outcome. Returns the delay before retrying, if any.
-    async fn run_turn(&self, turn: Turn) -> Option<Duration> {
+    /// Run one turn and record its outcome; when no debounce has to gather a burst first, take
+    /// the lane's next turn in the same commit.
+    async fn run_turn(&self, turn: Turn, lane: &LaneKey) -> AfterTurn {
         let turn_id = turn.id;
         let attempt = turn.attempt;
         let started = Instant::now();
@@ -199,18 +240,34 @@ impl Dispatcher {
         };
         self.metrics
             .inc("wagate_turns_total", &[("outcome", label)]);
-        let retry = match &outcome {
-            TurnOutcome::RetryLater { after, .. } => Some(*after),
-            _ => None,
-        };
         if let TurnOutcome::Failed(reason) = &outcome {
             tracing::warn!(turn_id, reason = %reason, "turn failed; `wagate inbox` lists it");
         }
-        if let Err(e) = self.store.finish_turn(turn_id, outcome).await {
-            // The turn stays `running` in the store and is resumed at the next start.
-            tracing::error!(turn_id, error = %e, "cannot record the end of a turn");
+        if let TurnOutcome::RetryLater { after, .. } = &outcome {
+            let after = *after;
+            if let Err(e) = self.store.finish_turn(turn_id, outcome).await {
+                tracing::error!(turn_id, error = %e, "cannot record the end of a turn");
+            }
+            return AfterTurn::RetryAfter(after);
         }
-        retry
+        if !self.debounce.is_zero() || self.stopping.is_cancelled() {
+            return match self.store.finish_turn(turn_id, outcome).await {
+                Ok(()) => AfterTurn::Claim,
+                Err(e) => finish_failed(turn_id, &e),
+            };
+        }
+        // Messages committed from here on make `notify` mark the lane dirty, so a lane that
+        // finds nothing below looks again instead of going idle.
+        self.lane_state(lane, |s| s.dirty = false);
+        match self
+            .store
+            .finish_and_claim(turn_id, outcome, lane.clone())
+            .await
+        {
+            Ok(Some(next)) => AfterTurn::Next(next),
+            Ok(None) => AfterTurn::Idle,
+            Err(e) => finish_failed(turn_id, &e),
+        }
     }
 
     /// `true` when the lane is idle and removed; `false` when new work arrived meanwhile.

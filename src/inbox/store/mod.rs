@@ -138,12 +138,14 @@ pub struct Backlog {
 /// Cheap to clone; all clones talk to the same writer thread.
 #[derive(Clone)]
 pub struct Store {
-    tx: tokio::sync::mpsc::UnboundedSender<writer::Job>,
+    tx: writer::Sender,
     path: PathBuf,
 }
 
-/// How hard each commit tries to reach the disk. `Full` (the default) survives power loss;
-/// `Normal` survives a process crash (kill -9) but may lose the last commits on power loss.
+/// How hard each commit tries to reach the disk. `Full` (the default) survives power loss:
+/// every commit is fsynced before anyone is told "done". `Normal` is an explicit opt-in for
+/// disks where an fsync is slow: it survives a process crash (kill -9) but may lose the last
+/// commits (already acknowledged to Meta) on power loss or an OS crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
     #[default]
@@ -168,12 +170,14 @@ impl Store {
         &self.path
     }
 
-    /// Run `op` in the writer's next batch; returns after the commit.
+    /// Run `op` in the writer's next batch; returns after the commit. `op` may run twice (see
+    /// `writer`): it must only read what it captured.
     async fn call<T: Send + 'static>(
         &self,
-        op: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+        op: impl FnMut(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (reply, rx) = oneshot::channel();
+        // An unbounded std channel: `send` never blocks, so it is fine on the async runtime.
         self.tx
             .send(writer::job(op, reply))
             .map_err(|_| StoreError::WriterGone)?;
@@ -195,12 +199,28 @@ impl Store {
 
     /// Take the lane's next turn: an interrupted one first, else all its pending messages.
     pub async fn claim_turn(&self, lane: LaneKey) -> Result<Option<Turn>, StoreError> {
-        self.call(move |c| ops::claim_turn(c, &lane)).await
+        let claimed = self.call(move |c| ops::claim_turn(c, &lane)).await?;
+        Ok(claimed.map(ops::ClaimedTurn::into_turn))
     }
 
+    /// Record how a turn ended.
     pub async fn finish_turn(&self, turn_id: i64, outcome: TurnOutcome) -> Result<(), StoreError> {
         self.call(move |c| ops::finish_turn(c, turn_id, &outcome))
             .await
+    }
+
+    /// Record how the lane's turn ended and take the lane's next pending messages as a new turn,
+    /// in one commit. A turn to retry (`RetryLater`) stays the lane's turn: nothing is claimed.
+    pub async fn finish_and_claim(
+        &self,
+        turn_id: i64,
+        outcome: TurnOutcome,
+        lane: LaneKey,
+    ) -> Result<Option<Turn>, StoreError> {
+        let claimed = self
+            .call(move |c| ops::finish_and_claim(c, turn_id, &outcome, &lane))
+            .await?;
+        Ok(claimed.map(ops::ClaimedTurn::into_turn))
     }
 
     /// Conversations with unanswered messages or an interrupted turn, oldest first.

@@ -96,10 +96,42 @@ pub(super) fn record_dead_letter(
     Ok(())
 }
 
+/// A turn as the writer reads it: the messages' JSON is still text, parsed by the caller
+/// outside the writer thread (the writer is the one thread every webhook waits for).
+pub(super) struct ClaimedTurn {
+    id: i64,
+    lane: LaneKey,
+    messages: Vec<(InboundRecord, String)>,
+    attempt: u32,
+}
+
+impl ClaimedTurn {
+    pub(super) fn into_turn(self) -> Turn {
+        let messages = self
+            .messages
+            .into_iter()
+            .map(|(mut record, raw)| {
+                // Written by us from a parsed `Value`, so it parses back; Null if someone edited it.
+                record.raw = serde_json::from_str(&raw).unwrap_or(serde_json::Value::Null);
+                record
+            })
+            .collect();
+        Turn {
+            id: self.id,
+            lane: self.lane,
+            messages,
+            attempt: self.attempt,
+        }
+    }
+}
+
 /// The lane's next turn: the turn a crash interrupted, if any (same id, same messages, so the
 /// parts of its reply that Meta already accepted are not sent again), else every pending message
 /// of the lane, in arrival order, as a new turn.
-pub(super) fn claim_turn(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<Option<Turn>> {
+pub(super) fn claim_turn(
+    conn: &Connection,
+    lane: &LaneKey,
+) -> rusqlite::Result<Option<ClaimedTurn>> {
     let interrupted: Option<(i64, u32)> = conn
         .prepare_cached(
             "SELECT id, attempts FROM turns
@@ -113,9 +145,9 @@ pub(super) fn claim_turn(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<
     if let Some((id, attempts)) = interrupted {
         conn.prepare_cached("UPDATE turns SET attempts = attempts + 1 WHERE id = ?1")?
             .execute(params![id])?;
-        let messages = select_messages(conn, "turn_id = ?1 AND state = 'taken'", params![id])?;
+        let messages = select_messages(conn, TAKEN_BY_TURN, params![id])?;
         if !messages.is_empty() {
-            return Ok(Some(Turn {
+            return Ok(Some(ClaimedTurn {
                 id,
                 lane: lane.clone(),
                 messages,
@@ -129,10 +161,30 @@ pub(super) fn claim_turn(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<
             &TurnOutcome::Failed("turn had no messages".into()),
         )?;
     }
+    claim_pending(conn, lane)
+}
 
+/// Close a lane's turn and, in the same transaction, take its next one: one trip to the
+/// writer instead of two. Only for `Done` and `Failed` (a turn to retry stays the lane's turn);
+/// the closed turn was the lane's only running one, so no interrupted turn is looked for.
+pub(super) fn finish_and_claim(
+    conn: &Connection,
+    turn_id: i64,
+    outcome: &TurnOutcome,
+    lane: &LaneKey,
+) -> rusqlite::Result<Option<ClaimedTurn>> {
+    finish_turn(conn, turn_id, outcome)?;
+    if matches!(outcome, TurnOutcome::RetryLater { .. }) {
+        return Ok(None);
+    }
+    claim_pending(conn, lane)
+}
+
+/// Every pending message of the lane, in arrival order, as a new turn.
+fn claim_pending(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<Option<ClaimedTurn>> {
     let pending = select_messages(
         conn,
-        "phone_number_id = ?1 AND user = ?2 AND state = 'pending'",
+        PENDING_BY_LANE,
         params![lane.phone_number_id, lane.user],
     )?;
     if pending.is_empty() {
@@ -146,10 +198,10 @@ pub(super) fn claim_turn(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<
     let id = conn.last_insert_rowid();
     let mut take =
         conn.prepare_cached("UPDATE inbound SET state = 'taken', turn_id = ?1 WHERE seq = ?2")?;
-    for m in &pending {
+    for (m, _) in &pending {
         take.execute(params![id, m.seq])?;
     }
-    Ok(Some(Turn {
+    Ok(Some(ClaimedTurn {
         id,
         lane: lane.clone(),
         messages: pending,
@@ -157,20 +209,24 @@ pub(super) fn claim_turn(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<
     }))
 }
 
+/// The messages of an interrupted turn (index `inbound_taken_by_turn`).
+const TAKEN_BY_TURN: &str = "SELECT seq, message_id, phone_number_id, display_phone_number, user,
+        contact_name, kind, timestamp, raw
+    FROM inbound WHERE turn_id = ?1 AND state = 'taken' ORDER BY seq";
+
+/// The pending messages of a lane (index `inbound_pending_by_lane`).
+const PENDING_BY_LANE: &str = "SELECT seq, message_id, phone_number_id, display_phone_number, user,
+        contact_name, kind, timestamp, raw
+    FROM inbound WHERE phone_number_id = ?1 AND user = ?2 AND state = 'pending' ORDER BY seq";
+
 fn select_messages(
     conn: &Connection,
-    filter: &str,
+    sql: &str,
     args: impl rusqlite::Params,
-) -> rusqlite::Result<Vec<InboundRecord>> {
-    let sql = format!(
-        "SELECT seq, message_id, phone_number_id, display_phone_number, user, contact_name, kind,
-                timestamp, raw
-         FROM inbound WHERE {filter} ORDER BY seq"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
+) -> rusqlite::Result<Vec<(InboundRecord, String)>> {
+    let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(args, |r| {
-        let raw: String = r.get(8)?;
-        Ok(InboundRecord {
+        let record = InboundRecord {
             seq: r.get(0)?,
             message_id: r.get(1)?,
             phone_number_id: r.get(2)?,
@@ -179,9 +235,9 @@ fn select_messages(
             contact_name: r.get(5)?,
             kind: r.get(6)?,
             timestamp: r.get(7)?,
-            // Written by us from a parsed `Value`, so it parses back; Null if someone edited it.
-            raw: serde_json::from_str(&raw).unwrap_or(serde_json::Value::Null),
-        })
+            raw: serde_json::Value::Null, // parsed by `ClaimedTurn::into_turn`
+        };
+        Ok((record, r.get(8)?))
     })?;
     rows.collect()
 }
@@ -211,11 +267,15 @@ pub(super) fn finish_turn(
     Ok(())
 }
 
-/// Every conversation with work left: pending messages or an interrupted turn.
+/// Every conversation with work left: pending messages or an interrupted turn, ordered by its
+/// oldest open message.
 pub(super) fn open_lanes(conn: &Connection) -> rusqlite::Result<Vec<LaneKey>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT phone_number_id, user, MIN(seq) AS first FROM inbound
-         WHERE state IN ('pending', 'taken')
+        "SELECT phone_number_id, user, MIN(seq) AS first FROM (
+             SELECT phone_number_id, user, seq FROM inbound WHERE state = 'pending'
+             UNION ALL
+             SELECT phone_number_id, user, seq FROM inbound WHERE state = 'taken'
+         )
          GROUP BY phone_number_id, user ORDER BY first",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -286,10 +346,24 @@ pub(super) fn mark_part_failed(
     Ok(())
 }
 
-/// Inbox depth and the age of the oldest unanswered message, for /metrics and alerts.
+/// Inbox depth and the age of the oldest unanswered message, for /metrics and alerts. One
+/// query per partial index, so each reads only the backlog.
 pub(super) fn backlog(conn: &Connection) -> rusqlite::Result<(u64, Option<i64>)> {
-    conn.prepare_cached(
-        "SELECT COUNT(*), MIN(received_at) FROM inbound WHERE state IN ('pending', 'taken')",
-    )?
-    .query_row([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+    let mut count = 0;
+    let mut oldest: Option<i64> = None;
+    for state in [PENDING_BACKLOG, TAKEN_BACKLOG] {
+        let (n, first): (i64, Option<i64>) = conn
+            .prepare_cached(state)?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        count += n as u64;
+        oldest = match (oldest, first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    Ok((count, oldest))
 }
+
+const PENDING_BACKLOG: &str =
+    "SELECT COUNT(*), MIN(received_at) FROM inbound WHERE state = 'pending'";
+const TAKEN_BACKLOG: &str = "SELECT COUNT(*), MIN(received_at) FROM inbound WHERE state = 'taken'";
