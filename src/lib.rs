@@ -10,6 +10,7 @@
 //!   that runs one ordered lane per conversation.
 //! - [`responder`]: answers a turn on WhatsApp: read receipt, media, agent, format, split,
 //!   send each part exactly once.
+//! - [`transcription`]: speech to text for voice notes (OpenAI-compatible or whisper.cpp).
 //! - [`agent`]: one turn of an agent: input, guardrails, memory, prompt, ReAct loop, tools.
 //! - [`llm`]: model providers (Ollama, OpenAI-compatible) and the router between them.
 //! - [`memory`]: sliding-window conversation memory in the same SQLite database.
@@ -36,4 +37,5 @@ pub mod secret;
 pub mod server;
 pub mod simulate;
 pub mod telemetry;
+pub mod transcription;
 pub mod whatsapp;

@@ -85,6 +85,21 @@ const CATALOGUE: &[(&str, Kind, &str)] = &[
         "Reply parts sent to the Graph API by outcome (accepted, retry_later, final_error) and Meta error code.",
     ),
     ("wagate_media_bytes_total", Kind::Counter, "Inbound media bytes downloaded, by kind."),
+    (
+        "wagate_transcriptions_total",
+        Kind::Counter,
+        "Audio transcriptions by provider and outcome (ok, error, timeout, too_long).",
+    ),
+    (
+        "wagate_transcription_audio_bytes_total",
+        Kind::Counter,
+        "Bytes of audio transcribed successfully, by provider.",
+    ),
+    (
+        "wagate_transcription_duration_seconds",
+        Kind::Histogram,
+        "Wall time of one transcription upload, until the answer or the timeout, by provider.",
+    ),
 ];
 
 #[derive(Default)]

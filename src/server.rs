@@ -13,6 +13,7 @@ use crate::memory::{self, Memory};
 use crate::metrics::Metrics;
 use crate::responder::Responder;
 use crate::runtime::SharedConfig;
+use crate::transcription::Transcriber;
 use crate::whatsapp::graph::{GraphClient, GraphOptions};
 use std::future::Future;
 use std::path::PathBuf;
@@ -112,6 +113,8 @@ pub async fn run(
         }
     });
 
+    tokio::spawn(rescan_inbox(Arc::clone(&dispatcher), stop.clone()));
+
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
@@ -123,6 +126,23 @@ pub async fn run(
     dispatcher.shutdown(grace).await;
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// How often the inbox is scanned for work no lane is looking at: turns an operator re-queued
+/// (`wagate retry`) or anything a failed notification left behind. Lanes already running are
+/// not disturbed (a scan only marks them to look again).
+const RESCAN_EVERY: Duration = Duration::from_secs(15);
+
+async fn rescan_inbox(dispatcher: Arc<Dispatcher>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(RESCAN_EVERY) => {}
+        }
+        if let Err(e) = dispatcher.resume().await {
+            tracing::warn!(error = %e, "periodic inbox scan failed; next try in 15 s");
+        }
+    }
 }
 
 fn warn_about_insecure_settings(config: &Config) {
@@ -161,6 +181,7 @@ fn production_handler(
         .connect_timeout(Duration::from_secs(5))
         .build()
         .map_err(|e| crate::whatsapp::graph::GraphError::Setup(e.to_string()))?;
+    let transcriber = Transcriber::new(http.clone(), Arc::clone(&services.metrics));
     let agents = AgentRuntime::build(config, memory, http)?;
     let graph = GraphClient::with_options(&config.whatsapp, graph_options)?;
     Ok(Arc::new(Responder::new(
@@ -169,5 +190,6 @@ fn production_handler(
         graph,
         agents,
         Arc::clone(&services.metrics),
+        transcriber,
     )))
 }

@@ -1,6 +1,6 @@
 //! The semantic checks of one agent file: what serde accepts but the runtime could not execute.
 
-use super::agent::{AgentFile, GuardrailRule, ModelEndpoint, ToolSpec};
+use super::agent::{AgentFile, GuardrailRule, ModelEndpoint, ToolSpec, TranscriptionProvider};
 use super::parse::SourceFile;
 use super::path::FieldPath;
 use super::validate::{at_least_one, check_url, empty, Findings};
@@ -101,6 +101,17 @@ pub(crate) fn check_agent(agent: &mut AgentFile, src: &SourceFile, out: &mut Fin
     if let Some(t) = &agent.spec.transcription {
         let field = spec.key("transcription");
         check_url(src, &field.key("endpoint"), &t.endpoint, out);
+        let model = t.model.as_deref().map(str::trim).unwrap_or_default();
+        if t.provider == TranscriptionProvider::Openai && model.is_empty() {
+            let model_field = field.key("model");
+            let why = match t.model {
+                Some(_) => empty(src, &model_field),
+                None => "is required for provider `openai` (e.g. `whisper-1`, or the model name \
+                         your OpenAI-compatible server expects)"
+                    .into(),
+            };
+            out.problems.push(src.problem(&model_field, why));
+        }
         at_least_one(src, &field.key("max_seconds"), t.max_seconds, out);
         at_least_one(src, &field.key("timeout_seconds"), t.timeout_seconds, out);
     }

@@ -1,16 +1,27 @@
 //! The turn's messages as the model will see them: text as is, media downloaded through the
-//! Graph API (images go to the model; other media are described), failures described too, so
-//! a failed download never loses the message.
+//! Graph API (images go to the model; audio is transcribed when the agent configures it; other
+//! media are described), failures described too, so a failed download or transcription never
+//! loses the message.
 
-use crate::agent::input::{self, InputPart, MediaKind, MediaOutcome, ResolvedPart};
+use crate::agent::input::{self, InputPart, MediaKind, MediaOutcome, MediaRequest, ResolvedPart};
+use crate::config::TranscriptionSpec;
 use crate::inbox::Turn;
 use crate::metrics::Metrics;
+use crate::transcription::{self, Transcriber, TranscriptionError};
 use crate::whatsapp::graph::{self, GraphClient, MediaError};
+use bytes::Bytes;
+
+/// Speech to text for the turn's audio: the agent's `spec.transcription` and the transcriber.
+pub(super) struct Speech<'a> {
+    pub transcriber: &'a Transcriber,
+    pub spec: &'a TranscriptionSpec,
+}
 
 pub(super) async fn resolve(
     graph: &GraphClient,
     metrics: &Metrics,
     turn: &Turn,
+    speech: Option<&Speech<'_>>,
 ) -> Vec<ResolvedPart> {
     let mut parts = Vec::with_capacity(turn.messages.len());
     for record in &turn.messages {
@@ -18,12 +29,69 @@ pub(super) async fn resolve(
             InputPart::Skip => {}
             InputPart::Text(text) => parts.push(ResolvedPart::Text(text)),
             InputPart::Media(request) => {
-                let outcome = fetch(graph, metrics, &request).await;
+                let outcome = match (fetch(graph, metrics, &request).await, speech) {
+                    (MediaOutcome::Downloaded { data, mime_type }, Some(speech))
+                        if request.kind == MediaKind::Audio =>
+                    {
+                        transcribe(speech, &request, data, mime_type).await
+                    }
+                    (outcome, _) => outcome,
+                };
                 parts.push(input::resolve_media(&request, outcome));
             }
         }
     }
     parts
+}
+
+/// A downloaded audio becomes its transcript; on failure, the description with a note saying
+/// transcription failed (and why, briefly), while the log says why in full.
+async fn transcribe(
+    speech: &Speech<'_>,
+    request: &MediaRequest,
+    data: Bytes,
+    mime_type: Option<String>,
+) -> MediaOutcome {
+    let mime_type = mime_type
+        .or_else(|| request.mime_type.clone())
+        .unwrap_or_default();
+    let bytes = data.len();
+    let provider = transcription::provider_label(speech.spec.provider);
+    match speech
+        .transcriber
+        .transcribe(speech.spec, data, &mime_type)
+        .await
+    {
+        Ok(text) if text.is_empty() => {
+            tracing::info!(provider, bytes, "the audio holds no recognisable speech");
+            MediaOutcome::NotTranscribed {
+                bytes,
+                note: "no speech recognised".into(),
+            }
+        }
+        Ok(text) => {
+            tracing::debug!(provider, bytes, transcript = %text, "audio transcribed");
+            MediaOutcome::Transcribed(text)
+        }
+        Err(e) => {
+            tracing::warn!(provider, bytes, outcome = e.outcome(), error = %e, "transcription failed; the model gets the attachment description");
+            MediaOutcome::NotTranscribed {
+                bytes,
+                note: failure_note(&e),
+            }
+        }
+    }
+}
+
+/// What the model reads in the description: enough to tell the customer what to do.
+fn failure_note(error: &TranscriptionError) -> String {
+    match error {
+        TranscriptionError::TooLong { max_seconds, .. } => {
+            format!("transcription failed: longer than {max_seconds} seconds")
+        }
+        TranscriptionError::Timeout { .. } => "transcription failed: timed out".into(),
+        _ => "transcription failed".into(),
+    }
 }
 
 /// Images are downloaded for the model; every other kind is downloaded too (its real size goes

@@ -1,10 +1,11 @@
 //! The responder: answers one turn on WhatsApp. It is the [`TurnHandler`] the dispatcher calls.
 //!
 //! For a turn it marks the last message read (with the typing indicator, refreshed while the
-//! turn runs), resolves media through the Graph API, runs the agent that serves the number,
-//! formats the reply for WhatsApp, splits it, saves the parts, and sends them one by one,
-//! recording each part Meta accepted before sending the next. A resumed turn (after a crash or
-//! a retry) that already saved its reply skips the agent and sends only what was not accepted.
+//! turn runs), resolves media through the Graph API (transcribing audio when the agent has
+//! `spec.transcription`), runs the agent that serves the number, formats the reply for
+//! WhatsApp, splits it, saves the parts, and sends them one by one, recording each part Meta
+//! accepted before sending the next. A resumed turn (after a crash or a retry) that already
+//! saved its reply skips the agent and sends only what was not accepted.
 
 mod deliver;
 mod inputs;
@@ -15,6 +16,7 @@ use crate::inbox::{Store, Turn, TurnHandler, TurnOutcome};
 use crate::memory;
 use crate::metrics::Metrics;
 use crate::runtime::SharedConfig;
+use crate::transcription::Transcriber;
 use crate::whatsapp::graph::GraphClient;
 use crate::whatsapp::{format, split};
 use std::future::Future;
@@ -28,6 +30,8 @@ pub struct Responder {
     graph: GraphClient,
     agents: AgentRuntime,
     metrics: Arc<Metrics>,
+    /// Voice notes to text, for agents with `spec.transcription`.
+    transcriber: Transcriber,
 }
 
 impl Responder {
@@ -37,6 +41,7 @@ impl Responder {
         graph: GraphClient,
         agents: AgentRuntime,
         metrics: Arc<Metrics>,
+        transcriber: Transcriber,
     ) -> Self {
         Responder {
             config,
@@ -44,6 +49,7 @@ impl Responder {
             graph,
             agents,
             metrics,
+            transcriber,
         }
     }
 
@@ -90,7 +96,18 @@ impl Responder {
 
     /// Run the agent; `None` when the turn holds nothing to answer.
     async fn generate(&self, turn: &Turn, agent_name: &str, error_reply: &str) -> Option<String> {
-        let parts = inputs::resolve(&self.graph, &self.metrics, turn).await;
+        // The agent's transcription settings as currently loaded (a reload applies at once).
+        let loaded = self.config.current();
+        let speech = loaded
+            .config
+            .agents
+            .get(agent_name)
+            .and_then(|agent| agent.spec.transcription.as_ref())
+            .map(|spec| inputs::Speech {
+                transcriber: &self.transcriber,
+                spec,
+            });
+        let parts = inputs::resolve(&self.graph, &self.metrics, turn, speech.as_ref()).await;
         if parts.is_empty() {
             return None;
         }

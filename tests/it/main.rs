@@ -6,4 +6,5 @@ mod support;
 mod dispatch;
 mod e2e;
 mod process;
+mod voice;
 mod webhook;

@@ -20,6 +20,9 @@ pub enum MediaOutcome {
     Failed(String),
     /// An audio message (voice note or not) that was transcribed.
     Transcribed(String),
+    /// Audio downloaded but not transcribed (the provider failed, timed out, or the audio is
+    /// too long): described with its real size and the `note`, so the message is never lost.
+    NotTranscribed { bytes: usize, note: String },
 }
 
 /// Reads a media object (`message.image`, `message.audio`, ...) into a request. Without a media
@@ -91,7 +94,8 @@ pub fn media_description(
 }
 
 /// What the model gets for a media message once the caller has tried to fetch it: a
-/// downloaded image itself (with its caption), anything else a description.
+/// downloaded image itself (with its caption), a transcribed audio as `[Voice message] ...`
+/// (with its caption), anything else a description.
 pub fn resolve_media(request: &MediaRequest, outcome: MediaOutcome) -> ResolvedPart {
     match outcome {
         MediaOutcome::Downloaded { data, mime_type } if request.kind == MediaKind::Image => {
@@ -118,7 +122,17 @@ pub fn resolve_media(request: &MediaRequest, outcome: MediaOutcome) -> ResolvedP
         MediaOutcome::Transcribed(transcript) if transcript.trim().is_empty() => {
             ResolvedPart::Text(media_description(request, None, None))
         }
-        MediaOutcome::Transcribed(transcript) => ResolvedPart::Text(voice_transcript(&transcript)),
+        MediaOutcome::Transcribed(transcript) => {
+            let mut text = voice_transcript(&transcript);
+            if let Some(caption) = &request.caption {
+                text.push('\n');
+                text.push_str(caption);
+            }
+            ResolvedPart::Text(text)
+        }
+        MediaOutcome::NotTranscribed { bytes, note } => {
+            ResolvedPart::Text(media_description(request, Some(bytes), Some(&note)))
+        }
     }
 }
 
