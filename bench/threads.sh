@@ -23,6 +23,7 @@ ticks() { # name ticks(utime+stime) per thread
   done | awk '{ n[$1]+=$2 } END { for (k in n) print k, n[k] }' | sort
 }
 ticks > "$WORK/before"
+DISK0=$(awk '/^write_bytes/ {print $2}' /proc/$SERVER/io)
 # PERF_OUT=file: also record a call-graph profile of the server during the run.
 if [ -n "${PERF_OUT:-}" ]; then
   perf record -F ${PERF_FREQ:-999} -g --call-graph dwarf,16384 -p "$SERVER" -o "$PERF_OUT" -- sleep "$SECONDS_RUN" 2>/dev/null &
@@ -31,9 +32,11 @@ fi
 BODIES="$WORK/closed.txt" WRK_THREADS=2 wrk -t2 -c"$CONNS" -d"${SECONDS_RUN}s" --latency -s bench/webhook.lua \
   "http://127.0.0.1:$PORT/v1/channels/whatsapp/webhook" | grep -E "Requests/sec|99%|50%"
 ticks > "$WORK/after"
+DISK1=$(awk '/^write_bytes/ {print $2}' /proc/$SERVER/io)
 [ -n "${PERF_OUT:-}" ] && wait $PERF
 MSGS=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^wagate_messages_recorded_total/ { s += $2 } END { print s }')
 HZ=$(getconf CLK_TCK)
+echo "disk writes per message: $(( (DISK1 - DISK0) / MSGS )) bytes; WAL now $(stat -c %s "$WORK/data/wagate.db-wal") bytes"
 echo "messages recorded: $MSGS; CPU per message by thread (µs):"
 join "$WORK/before" "$WORK/after" | awk -v m="$MSGS" -v hz="$HZ" \
   '{ d = $3 - $2; tot += d; printf "  %-24s %8.1f\n", $1, d / hz * 1e6 / m } END { printf "  %-24s %8.1f\n", "total", tot / hz * 1e6 / m }'

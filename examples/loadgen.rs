@@ -21,7 +21,12 @@ use wagate::server::{HandlerFactory, ServeOptions, Services};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("serve") && (5..=6).contains(&args.len()) {
-        serve(&args[2], &args[3], &args[4], args.get(5).map(String::as_str));
+        serve(
+            &args[2],
+            &args[3],
+            &args[4],
+            args.get(5).map(String::as_str),
+        );
         return;
     }
     if args.len() != 5 {

@@ -278,4 +278,6 @@ impl Store {
 }
 
 #[cfg(test)]
+mod plan_tests;
+#[cfg(test)]
 mod tests;

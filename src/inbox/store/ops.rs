@@ -17,9 +17,10 @@ pub(super) fn record_messages(
 ) -> rusqlite::Result<RecordOutcome> {
     let mut stmt = conn.prepare_cached(
         "INSERT OR IGNORE INTO inbound (message_id, phone_number_id, display_phone_number, user,
-             contact_name, kind, timestamp, raw, received_at, state, note)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             contact_name, kind, timestamp, received_at, state, note)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
+    let mut raw = conn.prepare_cached("INSERT INTO inbound_raw (seq, raw) VALUES (?1, ?2)")?;
     let received_at = now_millis();
     let mut outcome = RecordOutcome::default();
     for m in messages {
@@ -31,14 +32,16 @@ pub(super) fn record_messages(
             m.contact_name,
             m.kind,
             m.timestamp,
-            m.raw,
             received_at,
             m.state.as_str(),
             m.note,
         ])?;
         if inserted == 0 {
             outcome.duplicates += 1;
-        } else if m.state == InboundState::Pending {
+            continue;
+        }
+        raw.execute(params![conn.last_insert_rowid(), m.raw])?;
+        if m.state == InboundState::Pending {
             outcome.new_pending_messages += 1;
             if !outcome.new_pending.contains(&m.lane) {
                 outcome.new_pending.push(m.lane.clone());
@@ -125,6 +128,10 @@ impl ClaimedTurn {
     }
 }
 
+/// The lane's running turn, if any (index `turns_running`).
+pub(super) const INTERRUPTED_TURN: &str = "SELECT id, attempts FROM turns
+    WHERE phone_number_id = ?1 AND user = ?2 AND state = 'running' ORDER BY id LIMIT 1";
+
 /// The lane's next turn: the turn a crash interrupted, if any (same id, same messages, so the
 /// parts of its reply that Meta already accepted are not sent again), else every pending message
 /// of the lane, in arrival order, as a new turn.
@@ -133,11 +140,7 @@ pub(super) fn claim_turn(
     lane: &LaneKey,
 ) -> rusqlite::Result<Option<ClaimedTurn>> {
     let interrupted: Option<(i64, u32)> = conn
-        .prepare_cached(
-            "SELECT id, attempts FROM turns
-             WHERE phone_number_id = ?1 AND user = ?2 AND state = 'running'
-             ORDER BY id LIMIT 1",
-        )?
+        .prepare_cached(INTERRUPTED_TURN)?
         .query_row(params![lane.phone_number_id, lane.user], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
@@ -209,15 +212,17 @@ fn claim_pending(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<Option<C
     }))
 }
 
-/// The messages of an interrupted turn (index `inbound_taken_by_turn`).
-const TAKEN_BY_TURN: &str = "SELECT seq, message_id, phone_number_id, display_phone_number, user,
-        contact_name, kind, timestamp, raw
-    FROM inbound WHERE turn_id = ?1 AND state = 'taken' ORDER BY seq";
+/// The messages of an interrupted turn (index `inbound_by_turn_id`).
+pub(super) const TAKEN_BY_TURN: &str = "SELECT i.seq, message_id, phone_number_id,
+        display_phone_number, user, contact_name, kind, timestamp, r.raw
+    FROM inbound i JOIN inbound_raw r ON r.seq = i.seq
+    WHERE turn_id = ?1 AND state = 'taken' ORDER BY i.seq";
 
 /// The pending messages of a lane (index `inbound_pending_by_lane`).
-const PENDING_BY_LANE: &str = "SELECT seq, message_id, phone_number_id, display_phone_number, user,
-        contact_name, kind, timestamp, raw
-    FROM inbound WHERE phone_number_id = ?1 AND user = ?2 AND state = 'pending' ORDER BY seq";
+pub(super) const PENDING_BY_LANE: &str = "SELECT i.seq, message_id, phone_number_id,
+        display_phone_number, user, contact_name, kind, timestamp, r.raw
+    FROM inbound i JOIN inbound_raw r ON r.seq = i.seq
+    WHERE phone_number_id = ?1 AND user = ?2 AND state = 'pending' ORDER BY i.seq";
 
 fn select_messages(
     conn: &Connection,
@@ -242,6 +247,10 @@ fn select_messages(
     rows.collect()
 }
 
+/// Closes the messages of a turn (index `inbound_by_turn_id`).
+pub(super) const FINISH_MESSAGES: &str =
+    "UPDATE inbound SET state = ?2, note = ?3 WHERE turn_id = ?1 AND state = 'taken'";
+
 /// Close a turn. `RetryLater` leaves it running (its messages stay taken) so the next claim of
 /// the lane resumes it.
 pub(super) fn finish_turn(
@@ -260,24 +269,20 @@ pub(super) fn finish_turn(
     };
     conn.prepare_cached("UPDATE turns SET state = ?2, finished_at = ?3, error = ?4 WHERE id = ?1")?
         .execute(params![turn_id, turn_state, now_millis(), error])?;
-    conn.prepare_cached(
-        "UPDATE inbound SET state = ?2, note = ?3 WHERE turn_id = ?1 AND state = 'taken'",
-    )?
-    .execute(params![turn_id, message_state, error])?;
+    conn.prepare_cached(FINISH_MESSAGES)?
+        .execute(params![turn_id, message_state, error])?;
     Ok(())
 }
+
+/// Conversations with open messages (index `inbound_open_by_lane`).
+pub(super) const OPEN_LANES: &str = "SELECT phone_number_id, user, MIN(seq) AS first FROM inbound
+    WHERE state IN ('pending', 'taken')
+    GROUP BY phone_number_id, user ORDER BY first";
 
 /// Every conversation with work left: pending messages or an interrupted turn, ordered by its
 /// oldest open message.
 pub(super) fn open_lanes(conn: &Connection) -> rusqlite::Result<Vec<LaneKey>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT phone_number_id, user, MIN(seq) AS first FROM (
-             SELECT phone_number_id, user, seq FROM inbound WHERE state = 'pending'
-             UNION ALL
-             SELECT phone_number_id, user, seq FROM inbound WHERE state = 'taken'
-         )
-         GROUP BY phone_number_id, user ORDER BY first",
-    )?;
+    let mut stmt = conn.prepare_cached(OPEN_LANES)?;
     let rows = stmt.query_map([], |r| {
         Ok(LaneKey {
             phone_number_id: r.get(0)?,
@@ -346,24 +351,11 @@ pub(super) fn mark_part_failed(
     Ok(())
 }
 
-/// Inbox depth and the age of the oldest unanswered message, for /metrics and alerts. One
-/// query per partial index, so each reads only the backlog.
+/// Inbox depth and the age of the oldest unanswered message, for /metrics and alerts
+/// (index `inbound_open_by_lane`).
 pub(super) fn backlog(conn: &Connection) -> rusqlite::Result<(u64, Option<i64>)> {
-    let mut count = 0;
-    let mut oldest: Option<i64> = None;
-    for state in [PENDING_BACKLOG, TAKEN_BACKLOG] {
-        let (n, first): (i64, Option<i64>) = conn
-            .prepare_cached(state)?
-            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        count += n as u64;
-        oldest = match (oldest, first) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-    }
-    Ok((count, oldest))
+    conn.prepare_cached(
+        "SELECT COUNT(*), MIN(received_at) FROM inbound WHERE state IN ('pending', 'taken')",
+    )?
+    .query_row([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
 }
-
-const PENDING_BACKLOG: &str =
-    "SELECT COUNT(*), MIN(received_at) FROM inbound WHERE state = 'pending'";
-const TAKEN_BACKLOG: &str = "SELECT COUNT(*), MIN(received_at) FROM inbound WHERE state = 'taken'";

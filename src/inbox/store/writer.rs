@@ -109,7 +109,11 @@ fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>) {
 
 /// Block for the first job, take every job already waiting, then linger as `Pace` says.
 /// `false` when every sender is gone.
-fn gather(rx: &mpsc::Receiver<Box<dyn Job>>, jobs: &mut Vec<Box<dyn Job>>, linger: Duration) -> bool {
+fn gather(
+    rx: &mpsc::Receiver<Box<dyn Job>>,
+    jobs: &mut Vec<Box<dyn Job>>,
+    linger: Duration,
+) -> bool {
     match rx.recv() {
         Ok(job) => jobs.push(job),
         Err(_) => return false,
