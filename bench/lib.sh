@@ -24,7 +24,7 @@ YAML
 # sets SERVER to its pid. DURABILITY=normal opts into synchronous=NORMAL.
 start_server() {
   rm -rf "$WORK/data"
-  RUST_LOG=warn "$BIN/examples/loadgen" serve "$WORK/config" "$WORK/data" "127.0.0.1:$PORT" ${DURABILITY:-} &
+  RUST_LOG=${SERVER_LOG:-warn} "$BIN/examples/loadgen" serve "$WORK/config" "$WORK/data" "127.0.0.1:$PORT" ${DURABILITY:-} &
   SERVER=$!
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return; sleep 0.1; done
   echo "server did not start" >&2; exit 1

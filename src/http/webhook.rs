@@ -7,6 +7,7 @@
 
 use super::{ApiError, AppState};
 use crate::config::WhatsAppChannel;
+use crate::inbox::dispatcher::Reservation;
 use crate::inbox::{Batch, InboundState, LaneKey, NewInbound, StatusUpdate};
 use crate::whatsapp::payload::{self, PayloadError, Webhook};
 use crate::whatsapp::signature;
@@ -86,16 +87,30 @@ pub async fn receive(
         }
     };
 
-    let batch = to_batch(&webhook, channel, &body);
+    let batch = to_batch(webhook, channel, &body);
     let (statuses, dead_letters) = (batch.statuses.len(), batch.dead_letters.len());
-    let outcome = match state.store.record(batch).await {
-        Ok(outcome) => outcome,
+    // Idle conversations are reserved so this commit also starts their turn.
+    let reservations: Vec<Reservation> = pending_lanes(&batch)
+        .into_iter()
+        .filter_map(|lane| state.dispatcher.reserve(lane))
+        .collect();
+    let claim = reservations.iter().map(|r| r.lane().clone()).collect();
+    let (outcome, mut turns) = match state.store.record_and_claim(batch, claim).await {
+        Ok(recorded) => recorded,
         Err(e) => {
+            // Dropping the reservations starts their lanes, which look at the store themselves.
             metrics.inc("wagate_webhooks_total", &[("outcome", "unavailable")]);
             tracing::error!(error = %e, "webhook not recorded; answering 503 so Meta redelivers");
             return Err(ApiError::Unavailable);
         }
     };
+    for reservation in reservations {
+        let turn = turns
+            .iter()
+            .position(|t| &t.lane == reservation.lane())
+            .map(|i| turns.swap_remove(i));
+        reservation.start(turn);
+    }
 
     metrics.inc("wagate_webhooks_total", &[("outcome", "accepted")]);
     if outcome.new_pending_messages > 0 {
@@ -135,13 +150,27 @@ pub async fn receive(
     Ok("")
 }
 
+/// Each conversation with a message to answer in `batch`, once, in first-seen order.
+fn pending_lanes(batch: &Batch) -> Vec<&LaneKey> {
+    let mut lanes: Vec<&LaneKey> = Vec::new();
+    for m in &batch.messages {
+        if m.state == InboundState::Pending && !lanes.contains(&&m.lane) {
+            lanes.push(&m.lane);
+        }
+    }
+    lanes
+}
+
 /// Everything the body carries, as the store records it. Nothing is dropped silently: what
-/// cannot be routed or is not understood becomes a dead letter with its reason.
-fn to_batch(webhook: &Webhook, channel: &WhatsAppChannel, body: &[u8]) -> Batch {
+/// cannot be routed or is not understood becomes a dead letter with its reason. The parsed
+/// messages move into the batch (`message_json`), so a turn started by this webhook's commit
+/// does not parse them again.
+fn to_batch(webhook: Webhook, channel: &WhatsAppChannel, body: &[u8]) -> Batch {
     let mut batch = Batch::default();
     let mut unhandled: Vec<String> = Vec::new();
+    let no_changes = webhook.changes.is_empty();
 
-    for change in &webhook.changes {
+    for mut change in webhook.changes {
         if change.field != "messages" {
             unhandled.push(format!("field `{}` is not handled", change.field));
             continue;
@@ -156,7 +185,7 @@ fn to_batch(webhook: &Webhook, channel: &WhatsAppChannel, body: &[u8]) -> Batch 
             }
             continue;
         };
-        for message in &change.messages {
+        for message in std::mem::take(&mut change.messages) {
             let Some(user) = message.sender() else {
                 unhandled.push(format!("message {} has no sender", message.id));
                 continue;
@@ -168,19 +197,20 @@ fn to_batch(webhook: &Webhook, channel: &WhatsAppChannel, body: &[u8]) -> Batch 
             let (state, note) =
                 initial_state(channel, &metadata.phone_number_id, &message.kind_name);
             batch.messages.push(NewInbound {
-                message_id: message.id.clone(),
                 lane: LaneKey {
                     phone_number_id: metadata.phone_number_id.clone(),
                     user: user.to_string(),
                 },
                 display_phone_number: metadata.display_phone_number.clone(),
-                contact_name: change.contact_name_for(message).map(str::to_string),
-                kind: message.kind_name.clone(),
+                contact_name: change.contact_name_for(&message).map(str::to_string),
                 timestamp: message.timestamp,
                 raw: message.raw.to_string(),
+                message_id: message.id,
+                kind: message.kind_name,
                 state,
                 note,
             });
+            batch.message_json.push(message.raw);
         }
         for status in &change.statuses {
             batch.statuses.push(StatusUpdate {
@@ -205,7 +235,7 @@ fn to_batch(webhook: &Webhook, channel: &WhatsAppChannel, body: &[u8]) -> Batch 
             ));
         }
     }
-    if webhook.changes.is_empty() {
+    if no_changes {
         unhandled.push("no entry with changes".into());
     }
     if !unhandled.is_empty() {

@@ -2,7 +2,7 @@
 //! `inbound` through an index (SQLite's own query plans say so), and an inbox created with an
 //! earlier layout is brought up to date.
 
-use super::ops::{FINISH_MESSAGES, INTERRUPTED_TURN, OPEN_LANES, PENDING_BY_LANE, TAKEN_BY_TURN};
+use super::turns::{FINISH_MESSAGES, INTERRUPTED_TURN, OPEN_LANES, PENDING_BY_LANE, TAKEN_BY_TURN};
 use super::*;
 
 /// The plan SQLite picks for `sql`, one line per step.

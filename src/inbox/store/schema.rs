@@ -92,12 +92,8 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 /// the writer; `synchronous = FULL` makes each commit reach the disk before the 200 goes out,
 /// and group commit keeps that affordable.
 pub(super) fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
-    let synchronous = match durability {
-        Durability::Full => "FULL",
-        Durability::Normal => "NORMAL",
-    };
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", synchronous)?;
+    conn.pragma_update(None, "synchronous", synchronous(durability))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Sorting and grouping scratch space in memory, never in a temp file.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
@@ -105,6 +101,23 @@ pub(super) fn configure(conn: &Connection, durability: Durability) -> rusqlite::
     conn.pragma_update(None, "cache_size", -16_384)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
+}
+
+/// Pragmas for the background checkpoint connection: its checkpoints sync like the writer's.
+pub(super) fn configure_checkpointer(
+    conn: &Connection,
+    durability: Durability,
+) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "synchronous", synchronous(durability))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
+fn synchronous(durability: Durability) -> &'static str {
+    match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    }
 }
 
 /// Create (or bring up to date) the tables and indexes; idempotent.

@@ -9,68 +9,19 @@
 //! per job, so the failing job rolls back alone and the others still commit. Jobs are therefore
 //! `FnMut`: an operation may run twice, and only the result of the committed run is delivered.
 
-use super::{schema, Durability, StoreError};
+use super::job::Job;
+use super::pace::{Pace, Stats};
+use super::{checkpoint, schema, Durability, StoreError};
 use rusqlite::Connection;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
 
 /// Most jobs one transaction takes; bounds the wait of the first job in a huge burst.
 const MAX_BATCH: usize = 1024;
 
-/// One store operation on its way to the writer.
-pub(super) trait Job: Send {
-    /// Run inside the batch transaction; `false` when the operation failed. May be called again
-    /// (after a rollback), replacing the earlier result.
-    fn run(&mut self, conn: &Connection) -> bool;
-    /// Tell the caller: its result if the batch committed, else why it did not.
-    fn deliver(self: Box<Self>, batch_error: Option<&str>);
-}
-
 pub(super) type Sender = mpsc::Sender<Box<dyn Job>>;
-
-/// A closure job whose result goes back through a oneshot channel.
-struct Call<F, T> {
-    op: F,
-    result: Option<rusqlite::Result<T>>,
-    reply: oneshot::Sender<Result<T, StoreError>>,
-}
-
-impl<F, T> Job for Call<F, T>
-where
-    F: FnMut(&Connection) -> rusqlite::Result<T> + Send,
-    T: Send,
-{
-    fn run(&mut self, conn: &Connection) -> bool {
-        let result = (self.op)(conn);
-        let ok = result.is_ok();
-        self.result = Some(result);
-        ok
-    }
-
-    fn deliver(self: Box<Self>, batch_error: Option<&str>) {
-        let result = match (batch_error, self.result) {
-            (Some(e), _) => Err(StoreError::Commit(e.to_string())),
-            (None, Some(result)) => result.map_err(StoreError::from),
-            (None, None) => Err(StoreError::Commit("the operation did not run".into())),
-        };
-        // The caller may have gone away (request cancelled); nothing to do then.
-        let _ = self.reply.send(result);
-    }
-}
-
-/// Wrap a store operation into a job whose result reaches `reply` after the commit.
-pub(super) fn job<T: Send + 'static>(
-    op: impl FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    reply: oneshot::Sender<Result<T, StoreError>>,
-) -> Box<dyn Job> {
-    Box::new(Call {
-        op,
-        result: None,
-        reply,
-    })
-}
 
 pub(super) fn spawn(path: &Path, durability: Durability) -> Result<Sender, StoreError> {
     let open_err = |source| StoreError::Open {
@@ -83,21 +34,32 @@ pub(super) fn spawn(path: &Path, durability: Durability) -> Result<Sender, Store
     conn.set_prepared_statement_cache_capacity(64);
 
     let (tx, rx) = mpsc::channel();
+    let closed = Arc::new(AtomicBool::new(false));
     std::thread::Builder::new()
         .name("wagate-db-writer".into())
-        .spawn(move || run(conn, rx))
+        .spawn({
+            let closed = Arc::clone(&closed);
+            move || {
+                run(conn, rx);
+                closed.store(true, Ordering::Relaxed);
+            }
+        })
         .map_err(StoreError::Thread)?;
+    checkpoint::spawn(path, durability, closed);
     Ok(tx)
 }
 
 fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>) {
     let mut jobs: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut pace = Pace::default();
+    let mut stats = Stats::default();
     // Ends when every `Store` clone is dropped.
     while gather(&rx, &mut jobs, pace.linger()) {
         let started = Instant::now();
         let failure = commit_batch(&conn, &mut jobs);
-        pace.record(jobs.len(), started.elapsed());
+        let took = started.elapsed();
+        pace.record(jobs.len(), took);
+        stats.record(jobs.len(), took);
         if let Some(e) = &failure {
             tracing::error!(error = %e, "inbox transaction failed; callers are told to retry");
         }
@@ -135,38 +97,6 @@ fn gather(
         jobs.extend(rx.try_iter().take(MAX_BATCH - jobs.len()));
     }
     true
-}
-
-/// Group-commit pacing. Every commit costs a WAL sync (`synchronous=FULL`: an fsync), whatever
-/// it holds. Under load, waiting a fraction of that cost for more jobs before committing turns
-/// several commits into one; when idle (the last batch held one job), nothing waits.
-#[derive(Default)]
-struct Pace {
-    last_jobs: usize,
-    /// Smoothed duration of a commit (run + sync), in microseconds.
-    commit_micros: f64,
-}
-
-impl Pace {
-    /// Longest wait for more jobs before starting a batch.
-    const MAX_LINGER: Duration = Duration::from_micros(200);
-
-    fn linger(&self) -> Duration {
-        if self.last_jobs < 2 {
-            return Duration::ZERO;
-        }
-        Duration::from_micros((self.commit_micros / 4.0) as u64).min(Self::MAX_LINGER)
-    }
-
-    fn record(&mut self, jobs: usize, took: Duration) {
-        self.last_jobs = jobs;
-        let micros = took.as_secs_f64() * 1e6;
-        self.commit_micros = if self.commit_micros == 0.0 {
-            micros
-        } else {
-            0.8 * self.commit_micros + 0.2 * micros
-        };
-    }
 }
 
 /// Run every job in one transaction and commit; `Some(reason)` when nothing was committed.
