@@ -5,7 +5,7 @@
 //! durable record of everything in the body → 200. The answer goes out only after the commit,
 //! so a crash after the 200 loses nothing; the agent runs later, in the dispatcher.
 
-use super::{ApiError, AppState};
+use super::{raw_json, ApiError, AppState};
 use crate::config::WhatsAppChannel;
 use crate::inbox::dispatcher::Reservation;
 use crate::inbox::{Batch, InboundState, LaneKey, NewInbound, StatusUpdate};
@@ -87,7 +87,7 @@ pub async fn receive(
         }
     };
 
-    let batch = to_batch(webhook, channel, &body);
+    let batch = to_batch(webhook, channel, &body, raw_json::message_texts(&body));
     let (statuses, dead_letters) = (batch.statuses.len(), batch.dead_letters.len());
     // Idle conversations are reserved so this commit also starts their turn.
     let reservations: Vec<Reservation> = pending_lanes(&batch)
@@ -164,13 +164,25 @@ fn pending_lanes(batch: &Batch) -> Vec<&LaneKey> {
 /// Everything the body carries, as the store records it. Nothing is dropped silently: what
 /// cannot be routed or is not understood becomes a dead letter with its reason. The parsed
 /// messages move into the batch (`message_json`), so a turn started by this webhook's commit
-/// does not parse them again.
-fn to_batch(webhook: Webhook, channel: &WhatsAppChannel, body: &[u8]) -> Batch {
+/// does not parse them again; their text is stored as Meta sent it (`texts`, per change) when
+/// it pairs up with the parsed messages.
+fn to_batch(
+    webhook: Webhook,
+    channel: &WhatsAppChannel,
+    body: &[u8],
+    texts: Option<Vec<Vec<&str>>>,
+) -> Batch {
     let mut batch = Batch::default();
     let mut unhandled: Vec<String> = Vec::new();
     let no_changes = webhook.changes.is_empty();
 
-    for mut change in webhook.changes {
+    for (index, mut change) in webhook.changes.into_iter().enumerate() {
+        let messages = std::mem::take(&mut change.messages);
+        // The texts of this change, when they pair up one to one with the parsed messages.
+        let change_texts = texts
+            .as_ref()
+            .and_then(|t| t.get(index))
+            .filter(|t| t.len() == messages.len());
         if change.field != "messages" {
             unhandled.push(format!("field `{}` is not handled", change.field));
             continue;
@@ -180,12 +192,12 @@ fn to_batch(webhook: Webhook, channel: &WhatsAppChannel, body: &[u8]) -> Batch {
             .as_ref()
             .filter(|m| !m.phone_number_id.is_empty())
         else {
-            if !change.messages.is_empty() {
+            if !messages.is_empty() {
                 unhandled.push("messages without metadata.phone_number_id".into());
             }
             continue;
         };
-        for message in std::mem::take(&mut change.messages) {
+        for (position, message) in messages.into_iter().enumerate() {
             let Some(user) = message.sender() else {
                 unhandled.push(format!("message {} has no sender", message.id));
                 continue;
@@ -204,7 +216,10 @@ fn to_batch(webhook: Webhook, channel: &WhatsAppChannel, body: &[u8]) -> Batch {
                 display_phone_number: metadata.display_phone_number.clone(),
                 contact_name: change.contact_name_for(&message).map(str::to_string),
                 timestamp: message.timestamp,
-                raw: message.raw.to_string(),
+                raw: change_texts
+                    .map(|t| t[position])
+                    .filter(|text| text.contains(message.id.as_str()))
+                    .map_or_else(|| message.raw.to_string(), str::to_string),
                 message_id: message.id,
                 kind: message.kind_name,
                 state,
@@ -288,4 +303,53 @@ fn describe_errors(errors: &[payload::WebhookError]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel() -> WhatsAppChannel {
+        serde_yaml::from_str("default_agent: bench").expect("a minimal channel")
+    }
+
+    fn batch_of(body: &[u8]) -> Batch {
+        let webhook = payload::parse(body).expect("parses");
+        to_batch(webhook, &channel(), body, raw_json::message_texts(body))
+    }
+
+    const BODY: &[u8] = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[
+        {"field":"messages","value":{"metadata":{"phone_number_id":"PN","display_phone_number":"1"},
+         "contacts":[{"wa_id":"u1","profile":{"name":"Ana"}}],
+         "messages":[{"from":"u1", "id":"wamid.A","timestamp":"1","type":"text","text":{"body":"ol\u00e1"}}]}}]}]}"#;
+
+    #[test]
+    fn a_message_is_stored_as_the_text_meta_sent() {
+        let batch = batch_of(BODY);
+        assert_eq!(
+            batch.messages[0].raw,
+            r#"{"from":"u1", "id":"wamid.A","timestamp":"1","type":"text","text":{"body":"ol\u00e1"}}"#
+        );
+        assert_eq!(batch.message_json[0]["text"]["body"], "olá");
+        assert_eq!(batch.messages[0].contact_name.as_deref(), Some("Ana"));
+    }
+
+    #[test]
+    fn without_the_sent_text_the_parsed_message_is_stored() {
+        let webhook = payload::parse(BODY).expect("parses");
+        let batch = to_batch(webhook, &channel(), BODY, None);
+        let stored: serde_json::Value = serde_json::from_str(&batch.messages[0].raw).unwrap();
+        assert_eq!(stored["text"]["body"], "olá");
+    }
+
+    #[test]
+    fn messages_without_a_business_number_become_a_dead_letter() {
+        let body = br#"{"entry":[{"changes":[{"field":"messages","value":{
+            "messages":[{"from":"u1","id":"wamid.B","type":"text","text":{"body":"hi"}}]}}]}]}"#;
+        let batch = batch_of(body);
+        assert!(batch.messages.is_empty());
+        assert!(batch.dead_letters[0]
+            .0
+            .contains("messages without metadata.phone_number_id"));
+    }
 }

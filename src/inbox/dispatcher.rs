@@ -108,25 +108,24 @@ impl Reservation {
 
     /// Start the lane with the turn the commit claimed for it (`None`: it claims from the store).
     pub fn start(mut self, turn: Option<Turn>) {
-        let start = Start {
-            maybe_interrupted: turn.is_none(),
-            turn,
-            permit: self.permit.take(),
-        };
-        self.dispatcher.spawn_lane(self.lane.clone(), start);
+        self.launch(turn);
+    }
+
+    fn launch(&mut self, turn: Option<Turn>) {
+        if let Some(permit) = self.permit.take() {
+            let start = Start {
+                maybe_interrupted: turn.is_none(),
+                turn,
+                permit: Some(permit),
+            };
+            self.dispatcher.spawn_lane(self.lane.clone(), start);
+        }
     }
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        if let Some(permit) = self.permit.take() {
-            let start = Start {
-                turn: None,
-                permit: Some(permit),
-                maybe_interrupted: true,
-            };
-            self.dispatcher.spawn_lane(self.lane.clone(), start);
-        }
+        self.launch(None);
     }
 }
 
@@ -266,42 +265,17 @@ impl Dispatcher {
                     None => break, // stopping
                 },
             };
-            let turn = match claimed.take() {
-                Some(turn) => turn,
-                None => {
-                    self.lane_state(&lane, |s| s.dirty = false);
-                    let claim = if maybe_interrupted {
-                        self.store.claim_turn(lane.clone()).await
-                    } else {
-                        self.store.claim_new_turn(lane.clone()).await
-                    };
-                    match claim {
-                        Ok(Some(turn)) => turn,
-                        Ok(None) => {
-                            drop(permit);
-                            maybe_interrupted = false;
-                            if self.idle_or_continue(&lane) {
-                                return;
-                            }
-                            continue;
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "cannot claim a turn; the lane retries in 1 s");
-                            drop(permit);
-                            maybe_interrupted = true;
-                            if self
-                                .cancellable(tokio::time::sleep(Duration::from_secs(1)))
-                                .await
-                                .is_none()
-                            {
-                                break;
-                            }
-                            continue;
-                        }
+            let after = match claimed.take() {
+                Some(turn) => self.run_turn(turn, &lane).await,
+                None => match self.claim(&lane, maybe_interrupted).await {
+                    Ok(Some(turn)) => self.run_turn(turn, &lane).await,
+                    Ok(None) => AfterTurn::Idle,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot claim a turn; the lane retries in 1 s");
+                        AfterTurn::RetryAfter(Duration::from_secs(1))
                     }
-                }
+                },
             };
-            let after = self.run_turn(turn, &lane).await;
             drop(permit);
             match after {
                 AfterTurn::Next(turn) => claimed = Some(turn),
@@ -327,6 +301,28 @@ impl Dispatcher {
         self.remove_lane(&lane);
     }
 
+    /// The lane's next turn from the store. Notifications from here on mark the lane dirty, so
+    /// a lane that finds nothing looks again before going idle.
+    async fn claim(
+        &self,
+        lane: &LaneKey,
+        maybe_interrupted: bool,
+    ) -> Result<Option<Turn>, super::StoreError> {
+        self.lane_state(lane, |s| s.dirty = false);
+        let claimed = if maybe_interrupted {
+            self.store.claim_turn(lane.clone()).await
+        } else {
+            self.store.claim_new_turn(lane.clone()).await
+        };
+        if let Ok(Some(turn)) = &claimed {
+            if turn.attempt > 0 {
+                // A resumed turn leaves the pending messages behind it: look again after it.
+                self.lane_state(lane, |s| s.dirty = true);
+            }
+        }
+        claimed
+    }
+
     /// A turn slot, or `None` when stopping.
     async fn acquire(&self) -> Option<OwnedSemaphorePermit> {
         self.metrics.gauge_add("wagate_lanes_waiting", &[], 1.0);
@@ -338,8 +334,8 @@ impl Dispatcher {
         permit.and_then(Result::ok)
     }
 
-    /// Run one turn and record its outcome; when no debounce has to gather a burst first, take
-    /// the lane's next turn in the same commit.
+    /// Run one turn and record its outcome; when no debounce has to gather a burst first and
+    /// new messages were notified, take the lane's next turn in the same commit.
     async fn run_turn(&self, turn: Turn, lane: &LaneKey) -> AfterTurn {
         let turn_id = turn.id;
         let attempt = turn.attempt;
@@ -373,24 +369,29 @@ impl Dispatcher {
             }
             return AfterTurn::RetryAfter(after);
         }
-        if !self.debounce.is_zero() || self.stopping.is_cancelled() {
-            return match self.store.finish_turn(turn_id, outcome).await {
-                Ok(()) => AfterTurn::Claim {
-                    maybe_interrupted: false,
-                },
-                Err(e) => finish_failed(turn_id, &e),
-            };
-        }
-        // Messages committed from here on make `notify` mark the lane dirty, so a lane that
-        // finds nothing below looks again instead of going idle.
-        self.lane_state(lane, |s| s.dirty = false);
-        match self
-            .store
-            .finish_and_claim(turn_id, outcome, lane.clone())
-            .await
-        {
+        // Every commit of new messages is followed by a `notify` that marks the lane dirty.
+        // Not dirty: nothing arrived since the claim, or its notify is still to come (and will
+        // find the lane, or start it again once idle), so the commit need not look.
+        let claim_next = self.debounce.is_zero() && !self.stopping.is_cancelled() && {
+            let mut dirty = false;
+            self.lane_state(lane, |s| dirty = std::mem::take(&mut s.dirty));
+            dirty
+        };
+        let closed = if claim_next {
+            let lane = lane.clone();
+            self.store.finish_and_claim(turn_id, outcome, lane).await
+        } else {
+            self.store
+                .finish_turn(turn_id, outcome)
+                .await
+                .map(|()| None)
+        };
+        match closed {
             Ok(Some(next)) => AfterTurn::Next(next),
-            Ok(None) => AfterTurn::Idle,
+            Ok(None) if self.debounce.is_zero() => AfterTurn::Idle,
+            Ok(None) => AfterTurn::Claim {
+                maybe_interrupted: false,
+            },
             Err(e) => finish_failed(turn_id, &e),
         }
     }

@@ -15,6 +15,9 @@ pub(super) fn record_statuses(
     conn: &Connection,
     statuses: &[StatusUpdate],
 ) -> rusqlite::Result<()> {
+    if statuses.is_empty() {
+        return Ok(());
+    }
     let mut upsert = conn.prepare_cached(
         "INSERT INTO outbound_status (message_id, recipient, status, rank, updated_at, errors, pricing)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)

@@ -147,8 +147,9 @@ pub(super) fn take(
     turn_id: i64,
     messages: &[(InboundRecord, String)],
 ) -> rusqlite::Result<()> {
-    let mut take =
-        conn.prepare_cached("UPDATE inbound SET state = 'taken', turn_id = ?1 WHERE seq = ?2")?;
+    let mut take = conn.prepare_cached(
+        "UPDATE OR FAIL inbound SET state = 'taken', turn_id = ?1 WHERE seq = ?2",
+    )?;
     for (m, _) in messages {
         take.execute(params![turn_id, m.seq])?;
     }
@@ -191,8 +192,13 @@ fn select_messages(
 }
 
 /// Closes the messages of a turn (index `inbound_by_turn_id`).
+///
+/// `OR FAIL` (here and in the other updates of the hot path): an update that can touch several
+/// rows would otherwise copy every page it changes into a statement journal first, so that a
+/// constraint failure half-way could undo just the statement. These updates cannot fail a
+/// constraint, and if a statement failed anyway, the writer rolls back the whole operation.
 pub(super) const FINISH_MESSAGES: &str =
-    "UPDATE inbound SET state = ?2, note = ?3 WHERE turn_id = ?1 AND state = 'taken'";
+    "UPDATE OR FAIL inbound SET state = ?2, note = ?3 WHERE turn_id = ?1 AND state = 'taken'";
 
 /// Close a turn. `RetryLater` leaves it running (its messages stay taken) so the next claim of
 /// the lane resumes it.
@@ -210,8 +216,10 @@ pub(super) fn finish_turn(
             return Ok(());
         }
     };
-    conn.prepare_cached("UPDATE turns SET state = ?2, finished_at = ?3, error = ?4 WHERE id = ?1")?
-        .execute(params![turn_id, turn_state, now_millis(), error])?;
+    conn.prepare_cached(
+        "UPDATE OR FAIL turns SET state = ?2, finished_at = ?3, error = ?4 WHERE id = ?1",
+    )?
+    .execute(params![turn_id, turn_state, now_millis(), error])?;
     conn.prepare_cached(FINISH_MESSAGES)?
         .execute(params![turn_id, message_state, error])?;
     Ok(())
