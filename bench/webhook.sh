@@ -3,6 +3,9 @@
 # request is verified, parsed and durably recorded (SQLite WAL, synchronous=FULL, group commit).
 #   closed loop: wrk, 64 connections, 2 threads
 #   open loop:   examples/loadgen at a fixed rate, latency measured from the scheduled send time
+# The server is `loadgen serve`: wagate::server::run with the log-only turn handler, so each
+# message also becomes a turn (claim + finish in the store), as without an agent wired.
+# DURABILITY=normal opts into synchronous=NORMAL (default FULL).
 # Usage: bench/webhook.sh [SECONDS] [OPEN_LOOP_RATE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,24 +16,11 @@ WORK=$(mktemp -d /tmp/wagate-bench.XXXXXX)
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-cargo build --release --quiet --bin wagate --example loadgen
+cargo build --release --quiet --example loadgen
+BIN=${CARGO_TARGET_DIR:-target}/release
 
-mkdir -p "$WORK/config/agents"
-cat > "$WORK/config/channels.yaml" <<YAML
-channels:
-  whatsapp:
-    verify_token: bench
-    app_secret: bench-secret
-    default_agent: bench
-YAML
-cat > "$WORK/config/agents/bench.agent.yaml" <<YAML
-apiVersion: astromesh/v1
-kind: Agent
-metadata: {name: bench}
-spec:
-  model:
-    primary: {provider: ollama, model: "llama3.1:8b", endpoint: "http://127.0.0.1:9"}
-YAML
+source bench/lib.sh
+write_config
 
 N=$(( SECONDS_RUN * 40000 ))
 python3 bench/gen_bodies.py "$WORK/closed.txt" "$N"
@@ -44,14 +34,6 @@ for line in open(p):
 open(p, "w").write("\n".join(out) + "\n")
 PY
 
-start_server() {
-  rm -rf "$WORK/data"
-  RUST_LOG=warn ./target/release/wagate serve --config "$WORK/config" --data "$WORK/data" --listen "127.0.0.1:$PORT" &
-  SERVER=$!
-  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return; sleep 0.1; done
-  echo "server did not start" >&2; exit 1
-}
-
 echo "== closed loop: wrk -t2 -c64 -d${SECONDS_RUN}s"
 start_server
 BODIES="$WORK/closed.txt" WRK_THREADS=2 wrk -t2 -c64 -d"${SECONDS_RUN}s" --latency -s bench/webhook.lua \
@@ -62,5 +44,5 @@ kill $SERVER; wait $SERVER 2>/dev/null || true
 
 echo "== open loop: ${RATE} req/s for ${SECONDS_RUN}s"
 start_server
-./target/release/examples/loadgen "http://127.0.0.1:$PORT/v1/channels/whatsapp/webhook" "$WORK/open.txt" "$RATE" "$SECONDS_RUN"
+"$BIN/examples/loadgen" "http://127.0.0.1:$PORT/v1/channels/whatsapp/webhook" "$WORK/open.txt" "$RATE" "$SECONDS_RUN"
 kill $SERVER; wait $SERVER 2>/dev/null || true

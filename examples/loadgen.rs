@@ -1,24 +1,102 @@
-//! Open-loop load generator for the benchmarks (BENCHMARKS.md): sends pre-signed webhook bodies
-//! at a FIXED rate, whatever the server does, and measures each request's latency from the
-//! moment it was scheduled (so a stalled server cannot hide its stall, unlike a closed loop).
+//! Webhook intake benchmark helper (BENCHMARKS.md, "Webhook intake"), two modes:
 //!
-//! cargo run --release --example loadgen -- URL BODIES_FILE RATE SECONDS
-//!
+//! `loadgen URL BODIES_FILE RATE SECONDS`: open-loop load. Sends pre-signed webhook bodies at a
+//! FIXED rate, whatever the server does, and measures each request's latency from the moment it
+//! was scheduled (so a stalled server cannot hide its stall, unlike a closed loop).
 //! BODIES_FILE holds `<signature>\t<body>` lines (bench/gen_bodies.py).
+//!
+//! `loadgen serve CONFIG_DIR DATA_DIR LISTEN [normal]`: the real server (`wagate::server::run`:
+//! same router, inbox, group commit and dispatcher as `wagate serve`) with the log-only turn
+//! handler, so the benchmark measures intake plus the dispatcher's claim/finish per turn, not
+//! the agent or the Graph API. `normal` opts into `synchronous=NORMAL` (default FULL).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use wagate::inbox::store::Durability;
+use wagate::inbox::{Turn, TurnHandler, TurnOutcome};
+use wagate::server::{HandlerFactory, ServeOptions, Services};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("serve") && (5..=6).contains(&args.len()) {
+        serve(
+            &args[2],
+            &args[3],
+            &args[4],
+            args.get(5).map(String::as_str),
+        );
+        return;
+    }
     if args.len() != 5 {
-        eprintln!("usage: loadgen URL BODIES_FILE RATE SECONDS");
+        eprintln!(
+            "usage: loadgen URL BODIES_FILE RATE SECONDS\n       loadgen serve CONFIG_DIR DATA_DIR LISTEN [normal]"
+        );
         std::process::exit(2);
     }
-    let url = args[1].clone();
-    let rate: f64 = args[3].parse().expect("RATE is a number");
-    let seconds: f64 = args[4].parse().expect("SECONDS is a number");
-    let bodies: Vec<(String, bytes::Bytes)> = std::fs::read_to_string(&args[2])
+    open_loop(&args[1], &args[2], &args[3], &args[4]);
+}
+
+/// Logs each turn (at debug) and closes it: what the dispatcher does with no agent wired.
+struct LogOnly;
+
+impl TurnHandler for LogOnly {
+    fn handle(&self, turn: Turn) -> Pin<Box<dyn Future<Output = TurnOutcome> + Send + '_>> {
+        Box::pin(async move {
+            tracing::debug!(turn_id = turn.id, messages = turn.messages.len(), "turn");
+            TurnOutcome::Done
+        })
+    }
+}
+
+fn serve(config_dir: &str, data_dir: &str, listen: &str, durability: Option<&str>) {
+    wagate::telemetry::init(wagate::telemetry::LogFormat::Text);
+    let config = wagate::config::Config::load(std::path::Path::new(config_dir))
+        .unwrap_or_else(|e| panic!("invalid config in {config_dir}: {e}"));
+    let durability = match durability {
+        Some("normal") => Durability::Normal,
+        _ => Durability::Full,
+    };
+    // The same runtime `wagate serve` builds: multi-threaded, one worker per core.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .expect("listen address free");
+        let handler: HandlerFactory =
+            Box::new(|_: &Services| Arc::new(LogOnly) as Arc<dyn TurnHandler>);
+        let options = ServeOptions {
+            data_dir: data_dir.into(),
+            durability,
+            handler: Some(handler),
+            graph: Default::default(),
+            env_file: None,
+            http: Default::default(),
+        };
+        let stop = async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        };
+        wagate::server::run(listener, config, options, stop)
+            .await
+            .expect("server runs");
+    });
+}
+
+fn open_loop(url: &str, bodies_file: &str, rate: &str, seconds: &str) {
+    let url = url.to_string();
+    let rate: f64 = rate.parse().expect("RATE is a number");
+    let seconds: f64 = seconds.parse().expect("SECONDS is a number");
+    let bodies: Vec<(String, bytes::Bytes)> = std::fs::read_to_string(bodies_file)
         .expect("bodies file readable")
         .lines()
         .filter_map(|l| l.split_once('\t'))

@@ -1,12 +1,13 @@
 //! Prometheus metrics, rendered in the text exposition format at `/metrics`.
 //!
-//! A small registry instead of a metrics framework: a map from (name, labels) to a value
-//! behind one mutex. An update is a hash lookup and an add (well under a microsecond), which
-//! is noise next to a webhook's SQLite commit, and each server (and each test) owns its own
-//! registry instead of sharing a global one.
+//! A small registry instead of a metrics framework, and each server (and each test) owns its
+//! own registry instead of sharing a global one. The series every webhook or turn touches (the
+//! `HOT` list) are atomics: an update takes no lock and allocates nothing. Every other series
+//! lives in a map from (name, labels) to a value behind one mutex.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Upper bounds of the latency histograms, in seconds.
@@ -129,7 +130,61 @@ const CATALOGUE: &[(&str, Kind, &str)] = &[
     ),
 ];
 
+/// Series with fixed labels that are updated per webhook or per turn.
+const HOT: [(&str, &[(&str, &str)]); 9] = [
+    ("wagate_webhooks_total", &[("outcome", "accepted")]),
+    ("wagate_messages_recorded_total", &[("state", "pending")]),
+    ("wagate_messages_recorded_total", &[("state", "skipped")]),
+    ("wagate_duplicates_dropped_total", &[]),
+    ("wagate_statuses_recorded_total", &[]),
+    ("wagate_lanes_active", &[]),
+    ("wagate_lanes_waiting", &[]),
+    ("wagate_turns_total", &[("outcome", "done")]),
+    ("wagate_turns_total", &[("outcome", "retry_later")]),
+];
+
+/// The one histogram observed per turn (no labels).
+const HOT_HISTOGRAM: &str = "wagate_turn_duration_seconds";
+
+fn hot_slot(name: &str, labels: &[(&'static str, &str)]) -> Option<usize> {
+    HOT.iter().position(|(n, l)| {
+        *n == name && l.len() == labels.len() && l.iter().zip(labels).all(|(a, b)| a == b)
+    })
+}
+
+/// An f64 in an atomic; `touched` once updated, so untouched series are not rendered.
 #[derive(Default)]
+struct HotValue {
+    bits: AtomicU64,
+    touched: AtomicBool,
+}
+
+impl HotValue {
+    fn update(&self, f: impl Fn(f64) -> f64) {
+        let _ = self
+            .bits
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                Some(f(f64::from_bits(bits)).to_bits())
+            });
+        if !self.touched.load(Ordering::Relaxed) {
+            self.touched.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn get(&self) -> f64 {
+        f64::from_bits(self.bits.load(Ordering::Relaxed))
+    }
+}
+
+#[derive(Default)]
+struct HotHistogram {
+    /// Count per bucket (not cumulative), then +Inf.
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    sum: HotValue,
+    count: AtomicU64,
+}
+
+#[derive(Default, Clone)]
 struct Series {
     value: f64,
     /// Histogram only: count per bucket (not cumulative), then +Inf.
@@ -141,6 +196,8 @@ type Key = (&'static str, Vec<(&'static str, String)>);
 
 #[derive(Default)]
 pub struct Metrics {
+    hot: [HotValue; HOT.len()],
+    turn_durations: HotHistogram,
     series: Mutex<BTreeMap<Key, Series>>,
 }
 
@@ -148,6 +205,13 @@ impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Metrics")
     }
+}
+
+fn bucket(seconds: f64) -> usize {
+    BUCKETS
+        .iter()
+        .position(|b| seconds <= *b)
+        .unwrap_or(BUCKETS.len())
 }
 
 impl Metrics {
@@ -160,27 +224,36 @@ impl Metrics {
     }
 
     pub fn add(&self, name: &'static str, labels: &[(&'static str, &str)], by: f64) {
-        self.update(name, labels, |s| s.value += by);
+        match hot_slot(name, labels) {
+            Some(i) => self.hot[i].update(|v| v + by),
+            None => self.update(name, labels, |s| s.value += by),
+        }
     }
 
     pub fn gauge_set(&self, name: &'static str, labels: &[(&'static str, &str)], value: f64) {
-        self.update(name, labels, |s| s.value = value);
+        match hot_slot(name, labels) {
+            Some(i) => self.hot[i].update(|_| value),
+            None => self.update(name, labels, |s| s.value = value),
+        }
     }
 
     pub fn gauge_add(&self, name: &'static str, labels: &[(&'static str, &str)], by: f64) {
-        self.update(name, labels, |s| s.value += by);
+        self.add(name, labels, by);
     }
 
     pub fn observe(&self, name: &'static str, labels: &[(&'static str, &str)], seconds: f64) {
+        if name == HOT_HISTOGRAM && labels.is_empty() {
+            let h = &self.turn_durations;
+            h.buckets[bucket(seconds)].fetch_add(1, Ordering::Relaxed);
+            h.count.fetch_add(1, Ordering::Relaxed);
+            h.sum.update(|v| v + seconds);
+            return;
+        }
         self.update(name, labels, |s| {
             if s.buckets.is_empty() {
                 s.buckets = vec![0; BUCKETS.len() + 1];
             }
-            let slot = BUCKETS
-                .iter()
-                .position(|b| seconds <= *b)
-                .unwrap_or(BUCKETS.len());
-            s.buckets[slot] += 1;
+            s.buckets[bucket(seconds)] += 1;
             s.count += 1;
             s.value += seconds;
         });
@@ -188,6 +261,9 @@ impl Metrics {
 
     /// The current value of a counter or gauge (tests and `/readyz` read it).
     pub fn value(&self, name: &'static str, labels: &[(&'static str, &str)]) -> f64 {
+        if let Some(i) = hot_slot(name, labels) {
+            return self.hot[i].get();
+        }
         let key = key(name, labels);
         self.lock().get(&key).map_or(0.0, |s| s.value)
     }
@@ -209,9 +285,38 @@ impl Metrics {
         self.series.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Every series, hot ones included, in one map (for rendering).
+    fn snapshot(&self) -> BTreeMap<Key, Series> {
+        let mut all = self.lock().clone();
+        for (i, (name, labels)) in HOT.iter().enumerate() {
+            if self.hot[i].touched.load(Ordering::Relaxed) {
+                let series = Series {
+                    value: self.hot[i].get(),
+                    ..Series::default()
+                };
+                all.insert(key(name, labels), series);
+            }
+        }
+        let h = &self.turn_durations;
+        let count = h.count.load(Ordering::Relaxed);
+        if count > 0 {
+            let series = Series {
+                value: h.sum.get(),
+                buckets: h
+                    .buckets
+                    .iter()
+                    .map(|b| b.load(Ordering::Relaxed))
+                    .collect(),
+                count,
+            };
+            all.insert((HOT_HISTOGRAM, Vec::new()), series);
+        }
+        all
+    }
+
     /// The Prometheus text format: HELP and TYPE for every catalogued metric, then its series.
     pub fn render(&self) -> String {
-        let series = self.lock();
+        let series = self.snapshot();
         let mut out = String::with_capacity(4096);
         for (name, kind, help) in CATALOGUE {
             let type_name = match kind {
@@ -256,7 +361,7 @@ fn render_histogram(out: &mut String, name: &str, labels: &[(&'static str, Strin
     let _ = writeln!(out, "{name}_count{} {}", label_text(labels, None), s.count);
 }
 
-fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {
+fn key(name: &'static str, labels: &[(&'static str, &'_ str)]) -> Key {
     (
         name,
         labels.iter().map(|(k, v)| (*k, (*v).to_string())).collect(),

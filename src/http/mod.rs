@@ -3,6 +3,7 @@
 
 mod error;
 mod health;
+mod raw_json;
 mod webhook;
 
 pub use error::ApiError;

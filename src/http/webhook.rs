@@ -5,8 +5,9 @@
 //! durable record of everything in the body → 200. The answer goes out only after the commit,
 //! so a crash after the 200 loses nothing; the agent runs later, in the dispatcher.
 
-use super::{ApiError, AppState};
+use super::{raw_json, ApiError, AppState};
 use crate::config::WhatsAppChannel;
+use crate::inbox::dispatcher::Reservation;
 use crate::inbox::{Batch, InboundState, LaneKey, NewInbound, StatusUpdate};
 use crate::whatsapp::payload::{self, PayloadError, Webhook};
 use crate::whatsapp::signature;
@@ -86,16 +87,30 @@ pub async fn receive(
         }
     };
 
-    let batch = to_batch(&webhook, channel, &body);
+    let batch = to_batch(webhook, channel, &body, raw_json::message_texts(&body));
     let (statuses, dead_letters) = (batch.statuses.len(), batch.dead_letters.len());
-    let outcome = match state.store.record(batch).await {
-        Ok(outcome) => outcome,
+    // Idle conversations are reserved so this commit also starts their turn.
+    let reservations: Vec<Reservation> = pending_lanes(&batch)
+        .into_iter()
+        .filter_map(|lane| state.dispatcher.reserve(lane))
+        .collect();
+    let claim = reservations.iter().map(|r| r.lane().clone()).collect();
+    let (outcome, mut turns) = match state.store.record_and_claim(batch, claim).await {
+        Ok(recorded) => recorded,
         Err(e) => {
+            // Dropping the reservations starts their lanes, which look at the store themselves.
             metrics.inc("wagate_webhooks_total", &[("outcome", "unavailable")]);
             tracing::error!(error = %e, "webhook not recorded; answering 503 so Meta redelivers");
             return Err(ApiError::Unavailable);
         }
     };
+    for reservation in reservations {
+        let turn = turns
+            .iter()
+            .position(|t| &t.lane == reservation.lane())
+            .map(|i| turns.swap_remove(i));
+        reservation.start(turn);
+    }
 
     metrics.inc("wagate_webhooks_total", &[("outcome", "accepted")]);
     if outcome.new_pending_messages > 0 {
@@ -135,13 +150,39 @@ pub async fn receive(
     Ok("")
 }
 
+/// Each conversation with a message to answer in `batch`, once, in first-seen order.
+fn pending_lanes(batch: &Batch) -> Vec<&LaneKey> {
+    let mut lanes: Vec<&LaneKey> = Vec::new();
+    for m in &batch.messages {
+        if m.state == InboundState::Pending && !lanes.contains(&&m.lane) {
+            lanes.push(&m.lane);
+        }
+    }
+    lanes
+}
+
 /// Everything the body carries, as the store records it. Nothing is dropped silently: what
-/// cannot be routed or is not understood becomes a dead letter with its reason.
-fn to_batch(webhook: &Webhook, channel: &WhatsAppChannel, body: &[u8]) -> Batch {
+/// cannot be routed or is not understood becomes a dead letter with its reason. The parsed
+/// messages move into the batch (`message_json`), so a turn started by this webhook's commit
+/// does not parse them again; their text is stored as Meta sent it (`texts`, per change) when
+/// it pairs up with the parsed messages.
+fn to_batch(
+    webhook: Webhook,
+    channel: &WhatsAppChannel,
+    body: &[u8],
+    texts: Option<Vec<Vec<&str>>>,
+) -> Batch {
     let mut batch = Batch::default();
     let mut unhandled: Vec<String> = Vec::new();
+    let no_changes = webhook.changes.is_empty();
 
-    for change in &webhook.changes {
+    for (index, mut change) in webhook.changes.into_iter().enumerate() {
+        let messages = std::mem::take(&mut change.messages);
+        // The texts of this change, when they pair up one to one with the parsed messages.
+        let change_texts = texts
+            .as_ref()
+            .and_then(|t| t.get(index))
+            .filter(|t| t.len() == messages.len());
         if change.field != "messages" {
             unhandled.push(format!("field `{}` is not handled", change.field));
             continue;
@@ -151,12 +192,12 @@ fn to_batch(webhook: &Webhook, channel: &WhatsAppChannel, body: &[u8]) -> Batch 
             .as_ref()
             .filter(|m| !m.phone_number_id.is_empty())
         else {
-            if !change.messages.is_empty() {
+            if !messages.is_empty() {
                 unhandled.push("messages without metadata.phone_number_id".into());
             }
             continue;
         };
-        for message in &change.messages {
+        for (position, message) in messages.into_iter().enumerate() {
             let Some(user) = message.sender() else {
                 unhandled.push(format!("message {} has no sender", message.id));
                 continue;
@@ -168,19 +209,23 @@ fn to_batch(webhook: &Webhook, channel: &WhatsAppChannel, body: &[u8]) -> Batch 
             let (state, note) =
                 initial_state(channel, &metadata.phone_number_id, &message.kind_name);
             batch.messages.push(NewInbound {
-                message_id: message.id.clone(),
                 lane: LaneKey {
                     phone_number_id: metadata.phone_number_id.clone(),
                     user: user.to_string(),
                 },
                 display_phone_number: metadata.display_phone_number.clone(),
-                contact_name: change.contact_name_for(message).map(str::to_string),
-                kind: message.kind_name.clone(),
+                contact_name: change.contact_name_for(&message).map(str::to_string),
                 timestamp: message.timestamp,
-                raw: message.raw.to_string(),
+                raw: change_texts
+                    .map(|t| t[position])
+                    .filter(|text| text.contains(message.id.as_str()))
+                    .map_or_else(|| message.raw.to_string(), str::to_string),
+                message_id: message.id,
+                kind: message.kind_name,
                 state,
                 note,
             });
+            batch.message_json.push(message.raw);
         }
         for status in &change.statuses {
             batch.statuses.push(StatusUpdate {
@@ -205,7 +250,7 @@ fn to_batch(webhook: &Webhook, channel: &WhatsAppChannel, body: &[u8]) -> Batch 
             ));
         }
     }
-    if webhook.changes.is_empty() {
+    if no_changes {
         unhandled.push("no entry with changes".into());
     }
     if !unhandled.is_empty() {
@@ -258,4 +303,53 @@ fn describe_errors(errors: &[payload::WebhookError]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel() -> WhatsAppChannel {
+        serde_yaml::from_str("default_agent: bench").expect("a minimal channel")
+    }
+
+    fn batch_of(body: &[u8]) -> Batch {
+        let webhook = payload::parse(body).expect("parses");
+        to_batch(webhook, &channel(), body, raw_json::message_texts(body))
+    }
+
+    const BODY: &[u8] = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[
+        {"field":"messages","value":{"metadata":{"phone_number_id":"PN","display_phone_number":"1"},
+         "contacts":[{"wa_id":"u1","profile":{"name":"Ana"}}],
+         "messages":[{"from":"u1", "id":"wamid.A","timestamp":"1","type":"text","text":{"body":"ol\u00e1"}}]}}]}]}"#;
+
+    #[test]
+    fn a_message_is_stored_as_the_text_meta_sent() {
+        let batch = batch_of(BODY);
+        assert_eq!(
+            batch.messages[0].raw,
+            r#"{"from":"u1", "id":"wamid.A","timestamp":"1","type":"text","text":{"body":"ol\u00e1"}}"#
+        );
+        assert_eq!(batch.message_json[0]["text"]["body"], "olá");
+        assert_eq!(batch.messages[0].contact_name.as_deref(), Some("Ana"));
+    }
+
+    #[test]
+    fn without_the_sent_text_the_parsed_message_is_stored() {
+        let webhook = payload::parse(BODY).expect("parses");
+        let batch = to_batch(webhook, &channel(), BODY, None);
+        let stored: serde_json::Value = serde_json::from_str(&batch.messages[0].raw).unwrap();
+        assert_eq!(stored["text"]["body"], "olá");
+    }
+
+    #[test]
+    fn messages_without_a_business_number_become_a_dead_letter() {
+        let body = br#"{"entry":[{"changes":[{"field":"messages","value":{
+            "messages":[{"from":"u1","id":"wamid.B","type":"text","text":{"body":"hi"}}]}}]}]}"#;
+        let batch = batch_of(body);
+        assert!(batch.messages.is_empty());
+        assert!(batch.dead_letters[0]
+            .0
+            .contains("messages without metadata.phone_number_id"));
+    }
 }

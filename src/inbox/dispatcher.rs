@@ -6,6 +6,11 @@
 //! only in memory), hands it to the [`TurnHandler`], records the outcome, and repeats until the
 //! store has nothing left for it. Messages of one lane are therefore answered strictly in
 //! arrival order and never by two turns at once.
+//!
+//! Fast path: with no debounce, a webhook for an idle conversation first [`Dispatcher::reserve`]s
+//! it (and a turn slot); the webhook's own commit then claims the turn
+//! ([`Store::record_and_claim`]) and the lane starts with it, one trip to the writer instead of
+//! two. Closing a turn and claiming the next one share a commit too.
 
 use super::{LaneKey, Store, Turn, TurnOutcome};
 use crate::metrics::Metrics;
@@ -14,7 +19,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -52,6 +57,78 @@ struct LaneState {
     dirty: bool,
 }
 
+/// How a lane task begins.
+struct Start {
+    /// A turn already claimed for it (by the webhook's commit).
+    turn: Option<Turn>,
+    /// A turn slot already held.
+    permit: Option<OwnedSemaphorePermit>,
+    /// The store may hold an interrupted turn of this lane, so claims look for one first.
+    /// `false` only when the lane is known to have none (it went idle after its last claim).
+    maybe_interrupted: bool,
+}
+
+/// What a lane does after a turn.
+enum AfterTurn {
+    /// Run this turn, claimed in the commit that closed the previous one.
+    Next(Turn),
+    /// Nothing was pending at that commit: go idle unless new work arrived since.
+    Idle,
+    /// Claim the next turn the usual way (after the debounce); `true` when the turn just run
+    /// may still be `running` in the store.
+    Claim { maybe_interrupted: bool },
+    /// The turn asked to be retried after this delay.
+    RetryAfter(Duration),
+}
+
+/// The turn stays `running` in the store; the lane's next claim resumes it (and a restart
+/// would too).
+fn finish_failed(turn_id: i64, e: &super::StoreError) -> AfterTurn {
+    tracing::error!(turn_id, error = %e, "cannot record the end of a turn");
+    AfterTurn::Claim {
+        maybe_interrupted: true,
+    }
+}
+
+/// An idle conversation set aside for one webhook, with a turn slot: the webhook's commit
+/// claims the lane's turn ([`Store::record_and_claim`]) and [`Reservation::start`] runs it.
+/// Dropped unstarted (the request was cancelled, the commit failed), the lane starts anyway
+/// and claims from the store, so nothing the commit may have recorded is stranded.
+pub struct Reservation {
+    dispatcher: Arc<Dispatcher>,
+    lane: LaneKey,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Reservation {
+    /// The conversation reserved.
+    pub fn lane(&self) -> &LaneKey {
+        &self.lane
+    }
+
+    /// Start the lane with the turn the commit claimed for it (`None`: it claims from the store).
+    pub fn start(mut self, turn: Option<Turn>) {
+        self.launch(turn);
+    }
+
+    fn launch(&mut self, turn: Option<Turn>) {
+        if let Some(permit) = self.permit.take() {
+            let start = Start {
+                maybe_interrupted: turn.is_none(),
+                turn,
+                permit: Some(permit),
+            };
+            self.dispatcher.spawn_lane(self.lane.clone(), start);
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.launch(None);
+    }
+}
+
 impl Dispatcher {
     pub fn new(
         store: Store,
@@ -73,6 +150,33 @@ impl Dispatcher {
 
     /// New work was committed for `lane`: make sure a lane task will see it.
     pub fn notify(self: &Arc<Self>, lane: LaneKey) {
+        // An idle lane has no interrupted turn: its last claim found none.
+        self.wake(lane, false);
+    }
+
+    /// Before recording a webhook: when `lane` is idle, no debounce applies and a turn slot is
+    /// free, set the lane (and the slot) aside so the webhook's commit can claim its turn.
+    /// `None`: record normally and [`notify`](Self::notify) after the commit.
+    pub fn reserve(self: &Arc<Self>, lane: &LaneKey) -> Option<Reservation> {
+        if !self.debounce.is_zero() || self.stopping.is_cancelled() {
+            return None;
+        }
+        let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        if lanes.contains_key(lane) {
+            return None;
+        }
+        let permit = Arc::clone(&self.permits).try_acquire_owned().ok()?;
+        lanes.insert(lane.clone(), LaneState::default());
+        drop(lanes);
+        self.metrics.gauge_add("wagate_lanes_active", &[], 1.0);
+        Some(Reservation {
+            dispatcher: Arc::clone(self),
+            lane: lane.clone(),
+            permit: Some(permit),
+        })
+    }
+
+    fn wake(self: &Arc<Self>, lane: LaneKey, maybe_interrupted: bool) {
         if self.stopping.is_cancelled() {
             return; // left in the inbox; resumed at the next start
         }
@@ -91,9 +195,20 @@ impl Dispatcher {
         };
         if start {
             self.metrics.gauge_add("wagate_lanes_active", &[], 1.0);
-            let this = Arc::clone(self);
-            self.tasks.spawn(async move { this.run_lane(lane).await });
+            let start = Start {
+                turn: None,
+                permit: None,
+                maybe_interrupted,
+            };
+            self.spawn_lane(lane, start);
         }
+    }
+
+    /// Run a lane task (its `lanes` entry exists already).
+    fn spawn_lane(self: &Arc<Self>, lane: LaneKey, start: Start) {
+        let this = Arc::clone(self);
+        self.tasks
+            .spawn(async move { this.run_lane(lane, start).await });
     }
 
     /// Resume everything the inbox holds (after a restart or a crash). Returns how many
@@ -102,7 +217,7 @@ impl Dispatcher {
         let lanes = self.store.open_lanes().await?;
         let count = lanes.len();
         for lane in lanes {
-            self.notify(lane);
+            self.wake(lane, true);
         }
         Ok(count)
     }
@@ -122,9 +237,18 @@ impl Dispatcher {
         finished
     }
 
-    async fn run_lane(self: Arc<Self>, lane: LaneKey) {
+    async fn run_lane(self: Arc<Self>, lane: LaneKey, start: Start) {
+        let Start {
+            turn: mut claimed,
+            permit: mut held,
+            mut maybe_interrupted,
+        } = start;
         loop {
-            if !self.debounce.is_zero()
+            if self.stopping.is_cancelled() {
+                break;
+            }
+            if claimed.is_none()
+                && !self.debounce.is_zero()
                 && self
                     .cancellable(tokio::time::sleep(self.debounce))
                     .await
@@ -132,51 +256,87 @@ impl Dispatcher {
             {
                 break;
             }
-            self.metrics.gauge_add("wagate_lanes_waiting", &[], 1.0);
-            let permit = self
-                .cancellable(Arc::clone(&self.permits).acquire_owned())
-                .await;
-            self.metrics.gauge_add("wagate_lanes_waiting", &[], -1.0);
-            let Some(Ok(permit)) = permit else {
-                break; // stopping (or the semaphore closed, which only happens when stopping)
+            // Permits are taken per turn (and given back after it), in FIFO order, so a busy
+            // conversation cannot keep one away from the others.
+            let permit = match held.take() {
+                Some(permit) => permit,
+                None => match self.acquire().await {
+                    Some(permit) => permit,
+                    None => break, // stopping
+                },
             };
-            self.lane_state(&lane, |s| s.dirty = false);
-            let turn = match self.store.claim_turn(lane.clone()).await {
-                Ok(turn) => turn,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot claim a turn; the lane retries in 1 s");
-                    drop(permit);
-                    if self
-                        .cancellable(tokio::time::sleep(Duration::from_secs(1)))
-                        .await
-                        .is_none()
-                    {
+            let after = match claimed.take() {
+                Some(turn) => self.run_turn(turn, &lane).await,
+                None => match self.claim(&lane, maybe_interrupted).await {
+                    Ok(Some(turn)) => self.run_turn(turn, &lane).await,
+                    Ok(None) => AfterTurn::Idle,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot claim a turn; the lane retries in 1 s");
+                        AfterTurn::RetryAfter(Duration::from_secs(1))
+                    }
+                },
+            };
+            drop(permit);
+            match after {
+                AfterTurn::Next(turn) => claimed = Some(turn),
+                AfterTurn::Idle => {
+                    maybe_interrupted = false;
+                    if self.idle_or_continue(&lane) {
+                        return;
+                    }
+                }
+                AfterTurn::Claim {
+                    maybe_interrupted: m,
+                } => maybe_interrupted = m,
+                AfterTurn::RetryAfter(delay) => {
+                    maybe_interrupted = true;
+                    if self.cancellable(tokio::time::sleep(delay)).await.is_none() {
                         break;
                     }
-                    continue;
-                }
-            };
-            let Some(turn) = turn else {
-                drop(permit);
-                if self.idle_or_continue(&lane) {
-                    return;
-                }
-                continue;
-            };
-            let retry_after = self.run_turn(turn).await;
-            drop(permit);
-            if let Some(delay) = retry_after {
-                if self.cancellable(tokio::time::sleep(delay)).await.is_none() {
-                    break;
                 }
             }
         }
-        // Stopping: forget the lane; its work stays in the inbox.
+        // Stopping: forget the lane; its work (and a turn claimed but not started) stays in the
+        // inbox and is resumed at the next start.
         self.remove_lane(&lane);
     }
 
-    /// Run one turn and record its outcome. Returns the delay before retrying, if any.
-    async fn run_turn(&self, turn: Turn) -> Option<Duration> {
+    /// The lane's next turn from the store. Notifications from here on mark the lane dirty, so
+    /// a lane that finds nothing looks again before going idle.
+    async fn claim(
+        &self,
+        lane: &LaneKey,
+        maybe_interrupted: bool,
+    ) -> Result<Option<Turn>, super::StoreError> {
+        self.lane_state(lane, |s| s.dirty = false);
+        let claimed = if maybe_interrupted {
+            self.store.claim_turn(lane.clone()).await
+        } else {
+            self.store.claim_new_turn(lane.clone()).await
+        };
+        if let Ok(Some(turn)) = &claimed {
+            if turn.attempt > 0 {
+                // A resumed turn leaves the pending messages behind it: look again after it.
+                self.lane_state(lane, |s| s.dirty = true);
+            }
+        }
+        claimed
+    }
+
+    /// A turn slot, or `None` when stopping.
+    async fn acquire(&self) -> Option<OwnedSemaphorePermit> {
+        self.metrics.gauge_add("wagate_lanes_waiting", &[], 1.0);
+        let permit = self
+            .cancellable(Arc::clone(&self.permits).acquire_owned())
+            .await;
+        self.metrics.gauge_add("wagate_lanes_waiting", &[], -1.0);
+        // Err: the semaphore closed, which only happens when stopping.
+        permit.and_then(Result::ok)
+    }
+
+    /// Run one turn and record its outcome; when no debounce has to gather a burst first and
+    /// new messages were notified, take the lane's next turn in the same commit.
+    async fn run_turn(&self, turn: Turn, lane: &LaneKey) -> AfterTurn {
         let turn_id = turn.id;
         let attempt = turn.attempt;
         let started = Instant::now();
@@ -199,18 +359,41 @@ impl Dispatcher {
         };
         self.metrics
             .inc("wagate_turns_total", &[("outcome", label)]);
-        let retry = match &outcome {
-            TurnOutcome::RetryLater { after, .. } => Some(*after),
-            _ => None,
-        };
         if let TurnOutcome::Failed(reason) = &outcome {
             tracing::warn!(turn_id, reason = %reason, "turn failed; `wagate inbox` lists it");
         }
-        if let Err(e) = self.store.finish_turn(turn_id, outcome).await {
-            // The turn stays `running` in the store and is resumed at the next start.
-            tracing::error!(turn_id, error = %e, "cannot record the end of a turn");
+        if let TurnOutcome::RetryLater { after, .. } = &outcome {
+            let after = *after;
+            if let Err(e) = self.store.finish_turn(turn_id, outcome).await {
+                tracing::error!(turn_id, error = %e, "cannot record the end of a turn");
+            }
+            return AfterTurn::RetryAfter(after);
         }
-        retry
+        // Every commit of new messages is followed by a `notify` that marks the lane dirty.
+        // Not dirty: nothing arrived since the claim, or its notify is still to come (and will
+        // find the lane, or start it again once idle), so the commit need not look.
+        let claim_next = self.debounce.is_zero() && !self.stopping.is_cancelled() && {
+            let mut dirty = false;
+            self.lane_state(lane, |s| dirty = std::mem::take(&mut s.dirty));
+            dirty
+        };
+        let closed = if claim_next {
+            let lane = lane.clone();
+            self.store.finish_and_claim(turn_id, outcome, lane).await
+        } else {
+            self.store
+                .finish_turn(turn_id, outcome)
+                .await
+                .map(|()| None)
+        };
+        match closed {
+            Ok(Some(next)) => AfterTurn::Next(next),
+            Ok(None) if self.debounce.is_zero() => AfterTurn::Idle,
+            Ok(None) => AfterTurn::Claim {
+                maybe_interrupted: false,
+            },
+            Err(e) => finish_failed(turn_id, &e),
+        }
     }
 
     /// `true` when the lane is idle and removed; `false` when new work arrived meanwhile.

@@ -8,8 +8,13 @@
 //! The API speaks the domain (record, claim a turn, finish it, save a reply), never SQL, so a
 //! Postgres implementation for several replicas could sit behind the same type later.
 
+mod checkpoint;
+mod intake;
+mod job;
 mod ops;
+mod pace;
 mod schema;
+mod turns;
 mod writer;
 
 use crate::inbox::{LaneKey, Turn};
@@ -95,13 +100,18 @@ pub struct Batch {
     pub statuses: Vec<StatusUpdate>,
     /// (reason, JSON text) for what was not understood.
     pub dead_letters: Vec<(String, String)>,
+    /// The messages' JSON already parsed, in the order of `messages`, when the caller has it
+    /// (the webhook does): a turn started in the same commit takes it instead of parsing `raw`
+    /// again. May be empty.
+    pub message_json: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct RecordOutcome {
-    /// Lanes that received new messages to answer (each once, in first-seen order).
+    /// Lanes that received new messages to answer and whose turn was not started in the same
+    /// commit: the dispatcher must be told (each once, in first-seen order).
     pub new_pending: Vec<LaneKey>,
-    /// How many messages are newly waiting for an answer.
+    /// How many messages are newly waiting for an answer (claimed in the commit or not).
     pub new_pending_messages: usize,
     pub new_skipped: usize,
     pub duplicates: usize,
@@ -138,12 +148,14 @@ pub struct Backlog {
 /// Cheap to clone; all clones talk to the same writer thread.
 #[derive(Clone)]
 pub struct Store {
-    tx: tokio::sync::mpsc::UnboundedSender<writer::Job>,
+    tx: writer::Sender,
     path: PathBuf,
 }
 
-/// How hard each commit tries to reach the disk. `Full` (the default) survives power loss;
-/// `Normal` survives a process crash (kill -9) but may lose the last commits on power loss.
+/// How hard each commit tries to reach the disk. `Full` (the default) survives power loss:
+/// every commit is fsynced before anyone is told "done". `Normal` is an explicit opt-in for
+/// disks where an fsync is slow: it survives a process crash (kill -9) but may lose the last
+/// commits (already acknowledged to Meta) on power loss or an OS crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
     #[default]
@@ -168,44 +180,86 @@ impl Store {
         &self.path
     }
 
-    /// Run `op` in the writer's next batch; returns after the commit.
+    /// Run `op` in the writer's next batch; returns after the commit. `op` may run twice (see
+    /// `writer`): it must only read what it captured.
     async fn call<T: Send + 'static>(
         &self,
-        op: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+        op: impl FnMut(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (reply, rx) = oneshot::channel();
+        // An unbounded std channel: `send` never blocks, so it is fine on the async runtime.
         self.tx
-            .send(writer::job(op, reply))
+            .send(job::job(op, reply))
             .map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
     /// Record a webhook's content durably. Returns after the commit.
     pub async fn record(&self, batch: Batch) -> Result<RecordOutcome, StoreError> {
-        self.call(move |c| {
-            let outcome = ops::record_messages(c, &batch.messages)?;
-            ops::record_statuses(c, &batch.statuses)?;
-            for (reason, body) in &batch.dead_letters {
-                ops::record_dead_letter(c, reason, body)?;
-            }
-            Ok(outcome)
-        })
-        .await
+        self.record_and_claim(batch, Vec::new())
+            .await
+            .map(|(outcome, _)| outcome)
+    }
+
+    /// Record a webhook's content and, in the same commit, start a turn for each of `lanes`
+    /// (idle conversations the dispatcher reserved) with its new messages to answer. Returns
+    /// after the commit, with those turns; a lane gets none when nothing new arrived for it or
+    /// when it has an interrupted turn (which its own claim resumes first).
+    pub async fn record_and_claim(
+        &self,
+        batch: Batch,
+        lanes: Vec<LaneKey>,
+    ) -> Result<(RecordOutcome, Vec<Turn>), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(intake::RecordJob::boxed(batch, lanes, reply))
+            .map_err(|_| StoreError::WriterGone)?;
+        let (result, mut batch) = rx.await.map_err(|_| StoreError::WriterGone)?;
+        let recorded = result?;
+        let turns = recorded
+            .turns
+            .into_iter()
+            .map(|opened| opened.into_turn(&mut batch))
+            .collect();
+        Ok((recorded.outcome, turns))
     }
 
     /// Take the lane's next turn: an interrupted one first, else all its pending messages.
     pub async fn claim_turn(&self, lane: LaneKey) -> Result<Option<Turn>, StoreError> {
-        self.call(move |c| ops::claim_turn(c, &lane)).await
+        let claimed = self.call(move |c| turns::claim_turn(c, &lane)).await?;
+        Ok(claimed.map(turns::ClaimedTurn::into_turn))
     }
 
+    /// Take all the lane's pending messages as a new turn, for a lane known to have no
+    /// interrupted turn (its last turn was closed by the caller); saves looking for one.
+    pub async fn claim_new_turn(&self, lane: LaneKey) -> Result<Option<Turn>, StoreError> {
+        let claimed = self.call(move |c| turns::claim_pending(c, &lane)).await?;
+        Ok(claimed.map(turns::ClaimedTurn::into_turn))
+    }
+
+    /// Record how a turn ended.
     pub async fn finish_turn(&self, turn_id: i64, outcome: TurnOutcome) -> Result<(), StoreError> {
-        self.call(move |c| ops::finish_turn(c, turn_id, &outcome))
+        self.call(move |c| turns::finish_turn(c, turn_id, &outcome))
             .await
+    }
+
+    /// Record how the lane's turn ended and take the lane's next pending messages as a new turn,
+    /// in one commit. A turn to retry (`RetryLater`) stays the lane's turn: nothing is claimed.
+    pub async fn finish_and_claim(
+        &self,
+        turn_id: i64,
+        outcome: TurnOutcome,
+        lane: LaneKey,
+    ) -> Result<Option<Turn>, StoreError> {
+        let claimed = self
+            .call(move |c| turns::finish_and_claim(c, turn_id, &outcome, &lane))
+            .await?;
+        Ok(claimed.map(turns::ClaimedTurn::into_turn))
     }
 
     /// Conversations with unanswered messages or an interrupted turn, oldest first.
     pub async fn open_lanes(&self) -> Result<Vec<LaneKey>, StoreError> {
-        self.call(ops::open_lanes).await
+        self.call(turns::open_lanes).await
     }
 
     /// Save a turn's reply parts before sending them; returns the saved parts (the earlier
@@ -257,5 +311,9 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod intake_tests;
+#[cfg(test)]
+mod plan_tests;
 #[cfg(test)]
 mod tests;

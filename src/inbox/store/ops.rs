@@ -1,53 +1,12 @@
-//! The SQL behind each store operation. Every function runs inside the writer's transaction, so
-//! callers compose them freely and group commit stays one `COMMIT` per batch.
+//! The SQL behind statuses, dead letters, replies and the backlog (messages are in `intake`,
+//! turns in `turns`). Every function runs inside the writer's transaction, so callers compose
+//! them freely and group commit stays one `COMMIT` per batch.
 
-use super::{InboundState, NewInbound, RecordOutcome, ReplyPart, StatusUpdate, TurnOutcome};
-use crate::inbox::{InboundRecord, LaneKey, Turn};
-use rusqlite::{params, Connection, OptionalExtension};
+use super::{ReplyPart, StatusUpdate};
+use rusqlite::{params, Connection};
 
 pub(super) fn now_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
-}
-
-/// Insert-or-ignore on the message id: a redelivery, in this body, a later one or a concurrent
-/// one, changes nothing and is reported as a duplicate.
-pub(super) fn record_messages(
-    conn: &Connection,
-    messages: &[NewInbound],
-) -> rusqlite::Result<RecordOutcome> {
-    let mut stmt = conn.prepare_cached(
-        "INSERT OR IGNORE INTO inbound (message_id, phone_number_id, display_phone_number, user,
-             contact_name, kind, timestamp, raw, received_at, state, note)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?;
-    let received_at = now_millis();
-    let mut outcome = RecordOutcome::default();
-    for m in messages {
-        let inserted = stmt.execute(params![
-            m.message_id,
-            m.lane.phone_number_id,
-            m.display_phone_number,
-            m.lane.user,
-            m.contact_name,
-            m.kind,
-            m.timestamp,
-            m.raw,
-            received_at,
-            m.state.as_str(),
-            m.note,
-        ])?;
-        if inserted == 0 {
-            outcome.duplicates += 1;
-        } else if m.state == InboundState::Pending {
-            outcome.new_pending_messages += 1;
-            if !outcome.new_pending.contains(&m.lane) {
-                outcome.new_pending.push(m.lane.clone());
-            }
-        } else {
-            outcome.new_skipped += 1;
-        }
-    }
-    Ok(outcome)
 }
 
 /// Statuses only move forward (sent < delivered < read < played) and `failed` is terminal,
@@ -56,6 +15,9 @@ pub(super) fn record_statuses(
     conn: &Connection,
     statuses: &[StatusUpdate],
 ) -> rusqlite::Result<()> {
+    if statuses.is_empty() {
+        return Ok(());
+    }
     let mut upsert = conn.prepare_cached(
         "INSERT INTO outbound_status (message_id, recipient, status, rank, updated_at, errors, pricing)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -94,137 +56,6 @@ pub(super) fn record_dead_letter(
     )?
     .execute(params![now_millis(), reason, body])?;
     Ok(())
-}
-
-/// The lane's next turn: the turn a crash interrupted, if any (same id, same messages, so the
-/// parts of its reply that Meta already accepted are not sent again), else every pending message
-/// of the lane, in arrival order, as a new turn.
-pub(super) fn claim_turn(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<Option<Turn>> {
-    let interrupted: Option<(i64, u32)> = conn
-        .prepare_cached(
-            "SELECT id, attempts FROM turns
-             WHERE phone_number_id = ?1 AND user = ?2 AND state = 'running'
-             ORDER BY id LIMIT 1",
-        )?
-        .query_row(params![lane.phone_number_id, lane.user], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
-    if let Some((id, attempts)) = interrupted {
-        conn.prepare_cached("UPDATE turns SET attempts = attempts + 1 WHERE id = ?1")?
-            .execute(params![id])?;
-        let messages = select_messages(conn, "turn_id = ?1 AND state = 'taken'", params![id])?;
-        if !messages.is_empty() {
-            return Ok(Some(Turn {
-                id,
-                lane: lane.clone(),
-                messages,
-                attempt: attempts,
-            }));
-        }
-        // A running turn without messages cannot be answered: close it and look for new work.
-        finish_turn(
-            conn,
-            id,
-            &TurnOutcome::Failed("turn had no messages".into()),
-        )?;
-    }
-
-    let pending = select_messages(
-        conn,
-        "phone_number_id = ?1 AND user = ?2 AND state = 'pending'",
-        params![lane.phone_number_id, lane.user],
-    )?;
-    if pending.is_empty() {
-        return Ok(None);
-    }
-    conn.prepare_cached(
-        "INSERT INTO turns (phone_number_id, user, state, attempts, started_at)
-         VALUES (?1, ?2, 'running', 1, ?3)",
-    )?
-    .execute(params![lane.phone_number_id, lane.user, now_millis()])?;
-    let id = conn.last_insert_rowid();
-    let mut take =
-        conn.prepare_cached("UPDATE inbound SET state = 'taken', turn_id = ?1 WHERE seq = ?2")?;
-    for m in &pending {
-        take.execute(params![id, m.seq])?;
-    }
-    Ok(Some(Turn {
-        id,
-        lane: lane.clone(),
-        messages: pending,
-        attempt: 0,
-    }))
-}
-
-fn select_messages(
-    conn: &Connection,
-    filter: &str,
-    args: impl rusqlite::Params,
-) -> rusqlite::Result<Vec<InboundRecord>> {
-    let sql = format!(
-        "SELECT seq, message_id, phone_number_id, display_phone_number, user, contact_name, kind,
-                timestamp, raw
-         FROM inbound WHERE {filter} ORDER BY seq"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(args, |r| {
-        let raw: String = r.get(8)?;
-        Ok(InboundRecord {
-            seq: r.get(0)?,
-            message_id: r.get(1)?,
-            phone_number_id: r.get(2)?,
-            display_phone_number: r.get(3)?,
-            user: r.get(4)?,
-            contact_name: r.get(5)?,
-            kind: r.get(6)?,
-            timestamp: r.get(7)?,
-            // Written by us from a parsed `Value`, so it parses back; Null if someone edited it.
-            raw: serde_json::from_str(&raw).unwrap_or(serde_json::Value::Null),
-        })
-    })?;
-    rows.collect()
-}
-
-/// Close a turn. `RetryLater` leaves it running (its messages stay taken) so the next claim of
-/// the lane resumes it.
-pub(super) fn finish_turn(
-    conn: &Connection,
-    turn_id: i64,
-    outcome: &TurnOutcome,
-) -> rusqlite::Result<()> {
-    let (turn_state, message_state, error) = match outcome {
-        TurnOutcome::Done => ("done", "done", None),
-        TurnOutcome::Failed(reason) => ("failed", "failed", Some(reason.as_str())),
-        TurnOutcome::RetryLater { reason, .. } => {
-            conn.prepare_cached("UPDATE turns SET error = ?2 WHERE id = ?1")?
-                .execute(params![turn_id, reason])?;
-            return Ok(());
-        }
-    };
-    conn.prepare_cached("UPDATE turns SET state = ?2, finished_at = ?3, error = ?4 WHERE id = ?1")?
-        .execute(params![turn_id, turn_state, now_millis(), error])?;
-    conn.prepare_cached(
-        "UPDATE inbound SET state = ?2, note = ?3 WHERE turn_id = ?1 AND state = 'taken'",
-    )?
-    .execute(params![turn_id, message_state, error])?;
-    Ok(())
-}
-
-/// Every conversation with work left: pending messages or an interrupted turn.
-pub(super) fn open_lanes(conn: &Connection) -> rusqlite::Result<Vec<LaneKey>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT phone_number_id, user, MIN(seq) AS first FROM inbound
-         WHERE state IN ('pending', 'taken')
-         GROUP BY phone_number_id, user ORDER BY first",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(LaneKey {
-            phone_number_id: r.get(0)?,
-            user: r.get(1)?,
-        })
-    })?;
-    rows.collect()
 }
 
 /// Remember the reply before sending it, so a resumed turn sends the same text and skips the
@@ -286,7 +117,8 @@ pub(super) fn mark_part_failed(
     Ok(())
 }
 
-/// Inbox depth and the age of the oldest unanswered message, for /metrics and alerts.
+/// Inbox depth and the age of the oldest unanswered message, for /metrics and alerts
+/// (index `inbound_open_by_lane`).
 pub(super) fn backlog(conn: &Connection) -> rusqlite::Result<(u64, Option<i64>)> {
     conn.prepare_cached(
         "SELECT COUNT(*), MIN(received_at) FROM inbound WHERE state IN ('pending', 'taken')",

@@ -249,3 +249,73 @@ async fn the_backlog_counts_unanswered_messages() {
     assert_eq!(backlog.open_messages, 2);
     assert!(backlog.oldest_received_at.is_some());
 }
+
+#[tokio::test]
+async fn a_failing_operation_rolls_back_alone_and_the_rest_of_its_batch_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let records: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .record(batch(vec![message(&format!("m{i}"), "u1")]))
+                    .await
+            })
+        })
+        .collect();
+    // Writes a dead letter, then fails: the dead letter must not survive.
+    let failing = store.call(|c| {
+        c.execute(
+            "INSERT INTO dead_letters (received_at, reason, body) VALUES (0, 'half', '')",
+            [],
+        )?;
+        c.execute("INSERT INTO no_such_table VALUES (1)", [])
+    });
+
+    assert!(failing.await.is_err());
+    for r in records {
+        assert_eq!(r.await.unwrap().unwrap().new_pending_messages, 1);
+    }
+    let (dead, messages): (i64, i64) = store
+        .call(|c| {
+            c.query_row(
+                "SELECT (SELECT COUNT(*) FROM dead_letters), (SELECT COUNT(*) FROM inbound)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!((dead, messages), (0, 20));
+}
+
+#[tokio::test]
+async fn closing_a_turn_can_claim_the_next_in_the_same_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.record(batch(vec![message("a", "u1")])).await.unwrap();
+    let first = store.claim_turn(lane("u1")).await.unwrap().unwrap();
+    store.record(batch(vec![message("b", "u1")])).await.unwrap();
+
+    let next = store
+        .finish_and_claim(first.id, TurnOutcome::Done, lane("u1"))
+        .await
+        .unwrap()
+        .expect("b is pending");
+    assert_eq!(next.messages[0].message_id, "b");
+    assert_ne!(next.id, first.id);
+
+    let retry = TurnOutcome::RetryLater {
+        after: std::time::Duration::from_secs(1),
+        reason: "graph down".into(),
+    };
+    store.record(batch(vec![message("c", "u1")])).await.unwrap();
+    let none = store
+        .finish_and_claim(next.id, retry, lane("u1"))
+        .await
+        .unwrap();
+    assert!(none.is_none(), "a turn to retry stays the lane's turn");
+    let resumed = store.claim_turn(lane("u1")).await.unwrap().unwrap();
+    assert_eq!(resumed.id, next.id);
+}

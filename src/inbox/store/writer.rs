@@ -1,119 +1,153 @@
 //! The writer thread and its group commit.
 //!
-//! A job is a closure over the write connection. The thread takes every job waiting at that
-//! moment (up to `MAX_BATCH`), runs each in its own savepoint inside one transaction, commits
-//! once, and only then tells each caller its result: nobody hears "done" before the data is on
-//! disk.
+//! A job is a store operation over the write connection. The thread takes every job waiting at
+//! that moment (up to `MAX_BATCH`), runs them all in ONE transaction, commits once, and only then
+//! tells each caller its result: nobody hears "done" before the data is on disk.
+//!
+//! Jobs run without savepoints (each savepoint copies every page it touches first into a
+//! sub-journal); if one fails, the whole batch is rolled back and run again with one savepoint
+//! per job, so the failing job rolls back alone and the others still commit. Jobs are therefore
+//! `FnMut`: an operation may run twice, and only the result of the committed run is delivered.
 
-use super::{schema, Durability, StoreError};
+use super::job::Job;
+use super::pace::{Pace, Stats};
+use super::{checkpoint, schema, Durability, StoreError};
 use rusqlite::Connection;
 use std::path::Path;
-use tokio::sync::{mpsc, oneshot};
-
-/// Tells the caller its result once the commit is known (`Some(error)` if it failed).
-type Deliver = Box<dyn FnOnce(Option<&str>) + Send>;
-/// Runs against the connection inside the batch transaction, or is told the batch could not start.
-pub(super) type Job = Box<dyn FnOnce(Result<&Connection, &str>) -> Deliver + Send>;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 /// Most jobs one transaction takes; bounds the wait of the first job in a huge burst.
 const MAX_BATCH: usize = 1024;
 
-pub(super) fn spawn(
-    path: &Path,
-    durability: Durability,
-) -> Result<mpsc::UnboundedSender<Job>, StoreError> {
+pub(super) type Sender = mpsc::Sender<Box<dyn Job>>;
+
+pub(super) fn spawn(path: &Path, durability: Durability) -> Result<Sender, StoreError> {
     let open_err = |source| StoreError::Open {
         path: path.to_path_buf(),
         source,
     };
     let conn = Connection::open(path).map_err(open_err)?;
-    let synchronous = match durability {
-        Durability::Full => "FULL",
-        Durability::Normal => "NORMAL",
-    };
-    schema::configure(&conn, synchronous).map_err(open_err)?;
-    conn.execute_batch(schema::SCHEMA).map_err(open_err)?;
+    schema::configure(&conn, durability).map_err(open_err)?;
+    schema::create(&conn).map_err(open_err)?;
     conn.set_prepared_statement_cache_capacity(64);
 
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel();
+    let closed = Arc::new(AtomicBool::new(false));
     std::thread::Builder::new()
         .name("wagate-db-writer".into())
-        .spawn(move || run(conn, rx))
+        .spawn({
+            let closed = Arc::clone(&closed);
+            move || {
+                run(conn, rx);
+                closed.store(true, Ordering::Relaxed);
+            }
+        })
         .map_err(StoreError::Thread)?;
+    checkpoint::spawn(path, durability, closed);
     Ok(tx)
 }
 
-/// Wrap a store operation into a job whose result reaches `reply` after the commit.
-pub(super) fn job<T: Send + 'static>(
-    op: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    reply: oneshot::Sender<Result<T, StoreError>>,
-) -> Job {
-    Box::new(move |conn| {
-        let result = match conn {
-            Ok(conn) => savepoint(conn, op).map_err(StoreError::from),
-            Err(begin_error) => Err(StoreError::Commit(begin_error.to_string())),
-        };
-        Box::new(move |commit_error| {
-            let result = match commit_error {
-                Some(e) => Err(StoreError::Commit(e.to_string())),
-                None => result,
-            };
-            // The caller may have gone away (request cancelled); nothing to do then.
-            let _ = reply.send(result);
-        })
-    })
-}
-
-fn run(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
-    let mut jobs = Vec::with_capacity(MAX_BATCH);
+fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>) {
+    let mut jobs: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
+    let mut pace = Pace::default();
+    let mut stats = Stats::default();
     // Ends when every `Store` clone is dropped.
-    while let Some(first) = rx.blocking_recv() {
-        jobs.push(first);
-        while jobs.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
-        let deliveries: Vec<Deliver>;
-        // IMMEDIATE: take the write lock at BEGIN (waiting on the busy timeout while memory's
-        // connection writes). A deferred transaction that reads first fails at once with
-        // SQLITE_BUSY_SNAPSHOT when another connection committed in between.
-        let failure = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        {
-            Ok(tx) => {
-                deliveries = jobs.drain(..).map(|job| job(Ok(&tx))).collect();
-                tx.commit().err().map(|e| e.to_string())
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                deliveries = jobs.drain(..).map(|job| job(Err(&msg))).collect();
-                Some(msg)
-            }
-        };
+    while gather(&rx, &mut jobs, pace.linger()) {
+        let started = Instant::now();
+        let failure = commit_batch(&conn, &mut jobs);
+        let took = started.elapsed();
+        pace.record(jobs.len(), took);
+        stats.record(jobs.len(), took);
         if let Some(e) = &failure {
             tracing::error!(error = %e, "inbox transaction failed; callers are told to retry");
         }
-        for deliver in deliveries {
-            deliver(failure.as_deref());
+        for job in jobs.drain(..) {
+            job.deliver(failure.as_deref());
         }
     }
 }
 
-/// A failing job rolls back alone; the rest of the batch still commits.
-fn savepoint<T>(
-    conn: &Connection,
-    op: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-) -> rusqlite::Result<T> {
-    conn.execute_batch("SAVEPOINT job")?;
-    match op(conn) {
-        Ok(v) => {
-            conn.execute_batch("RELEASE job")?;
-            Ok(v)
+/// Block for the first job, take every job already waiting, then linger as `Pace` says.
+/// `false` when every sender is gone.
+fn gather(
+    rx: &mpsc::Receiver<Box<dyn Job>>,
+    jobs: &mut Vec<Box<dyn Job>>,
+    linger: Duration,
+) -> bool {
+    match rx.recv() {
+        Ok(job) => jobs.push(job),
+        Err(_) => return false,
+    }
+    jobs.extend(rx.try_iter().take(MAX_BATCH - 1));
+    if linger.is_zero() {
+        return true;
+    }
+    let deadline = Instant::now() + linger;
+    while jobs.len() < MAX_BATCH {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
         }
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
-            Err(e)
+        match rx.recv_timeout(deadline - now) {
+            Ok(job) => jobs.push(job),
+            Err(_) => break,
+        }
+        jobs.extend(rx.try_iter().take(MAX_BATCH - jobs.len()));
+    }
+    true
+}
+
+/// Run every job in one transaction and commit; `Some(reason)` when nothing was committed.
+fn commit_batch(conn: &Connection, jobs: &mut [Box<dyn Job>]) -> Option<String> {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
+        return Some(e.to_string());
+    }
+    if jobs.iter_mut().all(|job| job.run(conn)) {
+        return finish(conn);
+    }
+    // Slow path: a job failed. Start again with one savepoint per job, so its partial writes
+    // roll back alone.
+    rollback(conn);
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
+        return Some(e.to_string());
+    }
+    for job in jobs.iter_mut() {
+        if let Err(e) = exec(conn, "SAVEPOINT job") {
+            rollback(conn);
+            return Some(e.to_string());
+        }
+        let ok = job.run(conn);
+        if !ok {
+            let _ = exec(conn, "ROLLBACK TO job");
+        }
+        if let Err(e) = exec(conn, "RELEASE job") {
+            rollback(conn);
+            return Some(e.to_string());
         }
     }
+    finish(conn)
+}
+
+fn finish(conn: &Connection) -> Option<String> {
+    match exec(conn, "COMMIT") {
+        Ok(()) => None,
+        Err(e) => {
+            rollback(conn);
+            Some(e.to_string())
+        }
+    }
+}
+
+/// Undo the open transaction, if SQLite has not already done so after an error.
+fn rollback(conn: &Connection) {
+    if !conn.is_autocommit() {
+        let _ = exec(conn, "ROLLBACK");
+    }
+}
+
+/// Transaction control through cached statements: parsed once, not per batch or per job.
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }

@@ -1,0 +1,31 @@
+# Sourced by the bench scripts. Needs BIN (cargo's release dir), WORK (a scratch dir) and PORT.
+
+# A minimal config under $WORK/config: signature checked, one agent for every number.
+write_config() {
+  mkdir -p "$WORK/config/agents"
+  cat > "$WORK/config/channels.yaml" <<YAML
+channels:
+  whatsapp:
+    verify_token: bench
+    app_secret: bench-secret
+    default_agent: bench
+YAML
+  cat > "$WORK/config/agents/bench.agent.yaml" <<YAML
+apiVersion: astromesh/v1
+kind: Agent
+metadata: {name: bench}
+spec:
+  model:
+    primary: {provider: ollama, model: "llama3.1:8b", endpoint: "http://127.0.0.1:9"}
+YAML
+}
+
+# The real server (wagate::server::run) with the log-only turn handler, on a fresh inbox;
+# sets SERVER to its pid. DURABILITY=normal opts into synchronous=NORMAL.
+start_server() {
+  rm -rf "$WORK/data"
+  RUST_LOG=${SERVER_LOG:-warn} "$BIN/examples/loadgen" serve "$WORK/config" "$WORK/data" "127.0.0.1:$PORT" ${DURABILITY:-} &
+  SERVER=$!
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return; sleep 0.1; done
+  echo "server did not start" >&2; exit 1
+}
