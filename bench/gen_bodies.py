@@ -3,8 +3,10 @@
 
 Every body has a unique message id, so every request is recorded (none is a duplicate).
 Users rotate over USERS numbers so the dispatcher sees many conversations, as in production.
+OUT ending in .gz is written gzipped (a 10 s run needs ~1 GB of bodies uncompressed, ~10 MB so).
 Usage: gen_bodies.py OUT N [SECRET] [USERS]
 """
+import gzip
 import hashlib
 import hmac
 import json
@@ -15,7 +17,8 @@ secret = (sys.argv[3] if len(sys.argv) > 3 else "bench-secret").encode()
 users = int(sys.argv[4]) if len(sys.argv) > 4 else 1000
 text = ("Hello, I would like to know more about your opening hours and delivery options. " * 22)[:1700]
 
-with open(out, "w") as f:
+opener = (lambda p: gzip.open(p, "wt", compresslevel=1)) if out.endswith(".gz") else (lambda p: open(p, "w"))
+with opener(out) as f:
     for i in range(n):
         user = str(5511900000000 + i % users)
         body = json.dumps({

@@ -13,7 +13,7 @@ cargo build --release --quiet --example loadgen
 BIN=${CARGO_TARGET_DIR:-target}/release
 source bench/lib.sh
 write_config
-python3 bench/gen_bodies.py "$WORK/closed.txt" $(( SECONDS_RUN * 40000 ))
+python3 bench/gen_bodies.py "$WORK/bodies.gz" $(( SECONDS_RUN * 30000 ))
 start_server
 
 ticks() { # name ticks(utime+stime) per thread
@@ -29,7 +29,7 @@ if [ -n "${PERF_OUT:-}" ]; then
   perf record -F ${PERF_FREQ:-999} -g --call-graph dwarf,16384 -p "$SERVER" -o "$PERF_OUT" -- sleep "$SECONDS_RUN" 2>/dev/null &
   PERF=$!
 fi
-BODIES="$WORK/closed.txt" WRK_THREADS=2 perf stat -x, -e task-clock -o "$WORK/wrk.cpu" \
+BODIES="$WORK/bodies.gz" WRK_THREADS=2 \
   wrk -t2 -c"$CONNS" -d"${SECONDS_RUN}s" --latency -s bench/webhook.lua \
   "http://127.0.0.1:$PORT/v1/channels/whatsapp/webhook" > "$WORK/wrk.out"
 grep -E "Requests/sec|99%|50%" "$WORK/wrk.out"
@@ -42,5 +42,3 @@ echo "disk writes per message: $(( (DISK1 - DISK0) / MSGS )) bytes; WAL now $(st
 echo "messages recorded: $MSGS; CPU per message by thread (µs):"
 join "$WORK/before" "$WORK/after" | awk -v m="$MSGS" -v hz="$HZ" \
   '{ d = $3 - $2; tot += d; printf "  %-24s %8.1f\n", $1, d / hz * 1e6 / m } END { printf "  %-24s %8.1f\n", "total", tot / hz * 1e6 / m }'
-REQS=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
-awk -F, -v r="$REQS" '/task-clock/ { printf "wrk CPU per request (µs): %.1f\n", $1 * 1000 / r }' "$WORK/wrk.cpu"

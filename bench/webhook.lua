@@ -1,5 +1,6 @@
 -- wrk script: POST pre-signed webhook bodies, each once (unique message ids).
--- BODIES (env) names the file written by gen_bodies.py; threads take every Nth line.
+-- BODIES (env) names the file written by gen_bodies.py (gzipped if it ends in .gz); threads
+-- take every Nth line.
 local threads = {}
 local counter = 0
 
@@ -13,7 +14,14 @@ function init(args)
   local nthreads = tonumber(os.getenv("WRK_THREADS") or "2")
   requests = {}
   local i = 0
-  for line in io.lines(os.getenv("BODIES")) do
+  local path = os.getenv("BODIES")
+  local lines
+  if path:sub(-3) == ".gz" then
+    lines = io.popen("gzip -dc '" .. path .. "'"):lines()
+  else
+    lines = io.lines(path)
+  end
+  for line in lines do
     if i % nthreads == id then
       local tab = line:find("\t", 1, true)
       local sig, body = line:sub(1, tab - 1), line:sub(tab + 1)

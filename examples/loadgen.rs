@@ -3,7 +3,8 @@
 //! `loadgen URL BODIES_FILE RATE SECONDS`: open-loop load. Sends pre-signed webhook bodies at a
 //! FIXED rate, whatever the server does, and measures each request's latency from the moment it
 //! was scheduled (so a stalled server cannot hide its stall, unlike a closed loop).
-//! BODIES_FILE holds `<signature>\t<body>` lines (bench/gen_bodies.py).
+//! BODIES_FILE holds `<signature>\t<body>` lines (bench/gen_bodies.py); `-` reads them from
+//! standard input.
 //!
 //! `loadgen serve CONFIG_DIR DATA_DIR LISTEN [normal]`: the real server (`wagate::server::run`:
 //! same router, inbox, group commit and dispatcher as `wagate serve`) with the log-only turn
@@ -11,6 +12,7 @@
 //! the agent or the Graph API. `normal` opts into `synchronous=NORMAL` (default FULL).
 
 use std::future::Future;
+use std::io::BufRead;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -96,13 +98,21 @@ fn open_loop(url: &str, bodies_file: &str, rate: &str, seconds: &str) {
     let url = url.to_string();
     let rate: f64 = rate.parse().expect("RATE is a number");
     let seconds: f64 = seconds.parse().expect("SECONDS is a number");
-    let bodies: Vec<(String, bytes::Bytes)> = std::fs::read_to_string(bodies_file)
-        .expect("bodies file readable")
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .map(|(s, b)| (s.to_string(), bytes::Bytes::from(b.to_string())))
-        .collect();
     let total = (rate * seconds) as usize;
+    let reader: Box<dyn std::io::Read> = if bodies_file == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(bodies_file).expect("bodies file readable"))
+    };
+    let bodies: Vec<(String, bytes::Bytes)> = std::io::BufReader::new(reader)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| {
+            let (s, b) = l.split_once('\t')?;
+            Some((s.to_string(), bytes::Bytes::from(b.to_string())))
+        })
+        .take(total)
+        .collect();
     assert!(
         bodies.len() >= total,
         "need {total} bodies, file has {}",

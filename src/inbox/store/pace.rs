@@ -14,8 +14,9 @@ pub(super) struct Pace {
 }
 
 impl Pace {
-    /// Longest wait for more jobs before starting a batch.
-    const MAX_LINGER: Duration = Duration::from_micros(200);
+    /// Longest wait for more jobs before starting a batch: small next to the 2 ms latency
+    /// budget, large next to the time a burst of webhooks takes to reach the writer.
+    const MAX_LINGER: Duration = Duration::from_micros(100);
 
     pub(super) fn linger(&self) -> Duration {
         if self.last_jobs < 2 {

@@ -97,8 +97,11 @@ pub(super) fn configure(conn: &Connection, durability: Durability) -> rusqlite::
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Sorting and grouping scratch space in memory, never in a temp file.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // 16 MiB of page cache (default 2 MiB): the upper levels of the message-id index stay in it.
-    conn.pragma_update(None, "cache_size", -16_384)?;
+    // The background checkpointer (`checkpoint`) copies the WAL into the database as it grows;
+    // the writer's own automatic checkpoint, which lets the WAL start over from its beginning,
+    // then finds little left to copy. Every 4000 pages (16 MiB) instead of 1000: 4 times fewer
+    // such pauses (and database fsyncs) on the writer's path.
+    conn.pragma_update(None, "wal_autocheckpoint", 4000)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
 }
