@@ -29,3 +29,20 @@ start_server() {
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return; sleep 0.1; done
   echo "server did not start" >&2; exit 1
 }
+
+# What else the machine is doing: load average, and how long a 4 KB write + fsync takes now
+# in $WORK (the inbox's disk); both bound what the benchmark can show.
+probe_machine() {
+  python3 - "$WORK/fsync-probe" <<'PY'
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+os.write(fd, b"\0" * 4096 * 64); os.fsync(fd)
+t = []
+for i in range(200):
+    s = time.perf_counter(); os.pwrite(fd, b"x" * 4096, (i % 64) * 4096); os.fsync(fd)
+    t.append(time.perf_counter() - s)
+os.close(fd); os.unlink(sys.argv[1]); t.sort()
+print("machine: load average %s; 4 KB write+fsync median %.0f us, p90 %.0f us"
+      % (" ".join(open("/proc/loadavg").read().split()[:3]), t[100] * 1e6, t[180] * 1e6))
+PY
+}

@@ -13,6 +13,7 @@ cargo build --release --quiet --example loadgen
 BIN=${CARGO_TARGET_DIR:-target}/release
 source bench/lib.sh
 write_config
+probe_machine
 python3 bench/gen_bodies.py "$WORK/bodies.gz" $(( SECONDS_RUN * 30000 ))
 start_server
 

@@ -21,6 +21,7 @@ BIN=${CARGO_TARGET_DIR:-target}/release
 
 source bench/lib.sh
 write_config
+probe_machine
 
 # Enough unique bodies for 30k req/s; each server start has an empty inbox, so the open loop
 # reuses the same bodies and they are new to it too.

@@ -15,13 +15,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Pause between checkpoints when the last one copied little.
-const IDLE_PAUSE: Duration = Duration::from_millis(100);
-/// Pause when the WAL is filling fast.
-const BUSY_PAUSE: Duration = Duration::from_millis(5);
-/// At least this many pages appended to the WAL since the last checkpoint means the writer is
-/// busy.
-const BUSY_PAGES: i64 = 128;
+/// Pages each background checkpoint aims to copy. Every checkpoint that copies something also
+/// fsyncs the database file, so passes are spaced to copy about this many pages each (about a
+/// quarter of the writer's own threshold, `wal_autocheckpoint` 4000) rather than run often.
+const PAGES_PER_PASS: f64 = 1000.0;
+/// Bounds of the pause between passes.
+const MIN_PAUSE: Duration = Duration::from_millis(10);
+const MAX_PAUSE: Duration = Duration::from_millis(250);
 
 /// Start the checkpoint thread; it stops once `closed` is set. A failure to start it is not
 /// fatal: the writer's own automatic checkpoints keep the WAL bounded.
@@ -46,11 +46,13 @@ pub(super) fn spawn(path: &Path, durability: Durability, closed: Arc<AtomicBool>
 
 fn run(conn: Connection, closed: Arc<AtomicBool>) {
     let mut last_size = 0;
+    let mut pause = MAX_PAUSE;
     while !closed.load(Ordering::Relaxed) {
+        std::thread::sleep(pause);
         // (busy, pages in the WAL, pages copied so far); the WAL restarts from 0 when the
         // writer finds every page copied.
         let size = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1));
-        let pause = match size {
+        pause = match size {
             Ok(size) => {
                 let appended = if size >= last_size {
                     size - last_size
@@ -58,17 +60,37 @@ fn run(conn: Connection, closed: Arc<AtomicBool>) {
                     size
                 };
                 last_size = size;
-                if appended >= BUSY_PAGES {
-                    BUSY_PAUSE
-                } else {
-                    IDLE_PAUSE
-                }
+                next_pause(pause, appended)
             }
             Err(e) => {
                 tracing::debug!(error = %e, "background checkpoint skipped");
-                IDLE_PAUSE
+                MAX_PAUSE
             }
         };
-        std::thread::sleep(pause);
+    }
+}
+
+/// The pause that would have let about `PAGES_PER_PASS` pages accumulate, at the rate seen over
+/// the last pause.
+fn next_pause(last: Duration, appended: i64) -> Duration {
+    if appended <= 0 {
+        return MAX_PAUSE;
+    }
+    let rate = appended as f64 / last.as_secs_f64();
+    Duration::from_secs_f64(PAGES_PER_PASS / rate).clamp(MIN_PAUSE, MAX_PAUSE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_come_sooner_when_the_wal_fills_faster() {
+        let fast = next_pause(Duration::from_millis(100), 5_000);
+        let slow = next_pause(Duration::from_millis(100), 200);
+        assert_eq!(fast, Duration::from_millis(20));
+        assert_eq!(slow, MAX_PAUSE);
+        assert_eq!(next_pause(MIN_PAUSE, 1_000_000), MIN_PAUSE);
+        assert_eq!(next_pause(MAX_PAUSE, 0), MAX_PAUSE);
     }
 }
