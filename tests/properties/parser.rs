@@ -274,7 +274,16 @@ proptest! {
         // The same messages from the bytes (compared by type: a float need not print back to
         // the same digits, and an id may be a float here).
         let from_bytes = parse(&bytes).expect("an object is always read");
-        let types = |w: &Webhook| w.messages().map(|(_, m)| m.kind_name.clone()).collect::<Vec<_>>();
+        // A numeric `type` may print back with other digits (serde_json's float parsing is not
+        // exact round-trip), so numbers compare as "a number".
+        let types = |w: &Webhook| {
+            w.messages()
+                .map(|(_, m)| match m.kind_name.parse::<f64>() {
+                    Ok(_) => "<number>".to_owned(),
+                    Err(_) => m.kind_name.clone(),
+                })
+                .collect::<Vec<_>>()
+        };
         prop_assert_eq!(types(&from_bytes), types(&webhook));
     }
 
