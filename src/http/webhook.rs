@@ -241,6 +241,7 @@ fn to_batch(
                         .unwrap_or_default()
                 }),
                 pricing: status.raw.get("pricing").map(|p| p.to_string()),
+                callback_data: status.callback_data.clone(),
             });
         }
         if !change.errors.is_empty() {

@@ -6,7 +6,7 @@ pub mod turn;
 
 pub use dispatcher::{Dispatcher, DispatcherSettings, TurnHandler};
 pub use store::{
-    Batch, InboundState, NewInbound, RecordOutcome, ReplyPart, StatusUpdate, Store, StoreError,
-    TurnOutcome,
+    Batch, InboundState, NewInbound, RecordOutcome, PartRef, ReplyPart, StatusUpdate, Store, StoreError,
+    TurnOutcome, CONFIRM_WINDOW,
 };
 pub use turn::*;

@@ -73,6 +73,8 @@ fn take_record(m: &mut NewInbound, seq: i64, raw: serde_json::Value) -> InboundR
 pub(super) struct RecordJob {
     batch: Batch,
     claim: Vec<LaneKey>,
+    /// This database's id, to match status callback data to our parts.
+    database: String,
     result: Option<rusqlite::Result<Recorded>>,
     reply: oneshot::Sender<(Result<Recorded, StoreError>, Batch)>,
 }
@@ -82,11 +84,13 @@ impl RecordJob {
     pub(super) fn boxed(
         batch: Batch,
         claim: Vec<LaneKey>,
+        database: String,
         reply: oneshot::Sender<(Result<Recorded, StoreError>, Batch)>,
     ) -> Box<dyn Job> {
         Box::new(RecordJob {
             batch,
             claim,
+            database,
             result: None,
             reply,
         })
@@ -95,7 +99,7 @@ impl RecordJob {
 
 impl Job for RecordJob {
     fn run(&mut self, conn: &Connection) -> bool {
-        let result = record(conn, &self.batch, &self.claim);
+        let result = record(conn, &self.batch, &self.claim, &self.database);
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -112,9 +116,14 @@ impl Job for RecordJob {
     }
 }
 
-fn record(conn: &Connection, batch: &Batch, claim: &[LaneKey]) -> rusqlite::Result<Recorded> {
+fn record(
+    conn: &Connection,
+    batch: &Batch,
+    claim: &[LaneKey],
+    database: &str,
+) -> rusqlite::Result<Recorded> {
     let (outcome, turns) = record_messages(conn, &batch.messages, claim)?;
-    ops::record_statuses(conn, &batch.statuses)?;
+    ops::record_statuses(conn, database, &batch.statuses)?;
     for (reason, body) in &batch.dead_letters {
         ops::record_dead_letter(conn, reason, body)?;
     }

@@ -13,12 +13,14 @@ mod intake;
 mod job;
 mod ops;
 mod pace;
+mod parts;
 mod schema;
 mod turns;
 mod writer;
 
 use crate::inbox::{LaneKey, Turn};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -91,6 +93,8 @@ pub struct StatusUpdate {
     /// JSON text of `errors`, when any.
     pub errors: Option<String>,
     pub pricing: Option<String>,
+    /// `biz_opaque_callback_data` echoed from the send: names our reply part when we sent it.
+    pub callback_data: Option<String>,
 }
 
 /// Everything one webhook body carries, recorded in one go.
@@ -135,7 +139,12 @@ pub struct ReplyPart {
     pub text: String,
     /// `Some` once Meta accepted it: never send it again.
     pub outbound_id: Option<String>,
+    /// Unix milliseconds when it was handed to Meta, while its answer is not recorded: a crash
+    /// (or a lost answer) left it `sending`, to be settled by its status notification.
+    pub sending_since: Option<i64>,
 }
+
+pub use parts::{PartRef, CONFIRM_WINDOW};
 
 /// Inbox depth, for /metrics.
 #[derive(Debug, Clone, Copy, Default)]
@@ -150,6 +159,15 @@ pub struct Backlog {
 pub struct Store {
     tx: writer::Sender,
     path: PathBuf,
+    identity: Arc<Identity>,
+}
+
+/// What this open of the database is.
+struct Identity {
+    /// Random, made when the database was created; part of every send's callback data.
+    database: String,
+    /// Unix milliseconds of this open: for a process, its (re)start.
+    opened_at: i64,
 }
 
 /// How hard each commit tries to reach the disk. `Full` (the default) survives power loss:
@@ -171,8 +189,12 @@ impl Store {
             source,
         })?;
         let path = data_dir.join(DATABASE_FILE);
-        let tx = writer::spawn(&path, durability)?;
-        Ok(Store { tx, path })
+        let (tx, database) = writer::spawn(&path, durability)?;
+        let identity = Arc::new(Identity {
+            database,
+            opened_at: ops::now_millis(),
+        });
+        Ok(Store { tx, path, identity })
     }
 
     /// The database file, for other components that keep their tables in it (memory).
@@ -211,8 +233,9 @@ impl Store {
         lanes: Vec<LaneKey>,
     ) -> Result<(RecordOutcome, Vec<Turn>), StoreError> {
         let (reply, rx) = oneshot::channel();
+        let database = self.identity.database.clone();
         self.tx
-            .send(intake::RecordJob::boxed(batch, lanes, reply))
+            .send(intake::RecordJob::boxed(batch, lanes, database, reply))
             .map_err(|_| StoreError::WriterGone)?;
         let (result, mut batch) = rx.await.map_err(|_| StoreError::WriterGone)?;
         let recorded = result?;
@@ -269,13 +292,51 @@ impl Store {
         turn_id: i64,
         parts: Vec<String>,
     ) -> Result<Vec<ReplyPart>, StoreError> {
-        self.call(move |c| ops::save_reply(c, turn_id, &parts))
+        self.call(move |c| parts::save_reply(c, turn_id, &parts))
             .await
     }
 
     /// The reply a turn saved before it was interrupted, if any.
     pub async fn load_reply(&self, turn_id: i64) -> Result<Option<Vec<ReplyPart>>, StoreError> {
-        self.call(move |c| ops::load_reply(c, turn_id)).await
+        self.call(move |c| parts::load_reply(c, turn_id)).await
+    }
+
+    /// The callback data a send of this part carries (`biz_opaque_callback_data`).
+    pub fn part_ref(&self, turn_id: i64, index: usize) -> PartRef {
+        PartRef {
+            database: self.identity.database.clone(),
+            turn_id,
+            index,
+        }
+    }
+
+    /// Unix milliseconds of this open of the database (the process's start).
+    pub fn opened_at_millis(&self) -> i64 {
+        self.identity.opened_at
+    }
+
+    /// About to hand the part to Meta: committed before the Graph call, so a crash during it
+    /// leaves the part `sending`. Returns the mark's time (unix milliseconds).
+    pub async fn mark_part_sending(&self, turn_id: i64, index: usize) -> Result<i64, StoreError> {
+        self.call(move |c| parts::mark_part_sending(c, turn_id, index))
+            .await
+    }
+
+    /// Meta refused the part with an error answer: it does not have it.
+    pub async fn clear_part_sending(&self, turn_id: i64, index: usize) -> Result<(), StoreError> {
+        self.call(move |c| parts::clear_part_sending(c, turn_id, index))
+            .await
+    }
+
+    /// Meta's id for the part once it is recorded as accepted (by the send's answer or by a
+    /// status notification carrying the part's callback data).
+    pub async fn part_outbound_id(
+        &self,
+        turn_id: i64,
+        index: usize,
+    ) -> Result<Option<String>, StoreError> {
+        self.call(move |c| parts::part_outbound_id(c, turn_id, index))
+            .await
     }
 
     /// Meta accepted this part: committed before the next part goes out.
@@ -285,7 +346,7 @@ impl Store {
         index: usize,
         outbound_id: String,
     ) -> Result<(), StoreError> {
-        self.call(move |c| ops::mark_part_sent(c, turn_id, index, &outbound_id))
+        self.call(move |c| parts::mark_part_sent(c, turn_id, index, &outbound_id))
             .await
     }
 
@@ -295,7 +356,7 @@ impl Store {
         index: usize,
         error: String,
     ) -> Result<(), StoreError> {
-        self.call(move |c| ops::mark_part_failed(c, turn_id, index, &error))
+        self.call(move |c| parts::mark_part_failed(c, turn_id, index, &error))
             .await
     }
 

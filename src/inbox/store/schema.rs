@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS reply_parts (
     idx         INTEGER NOT NULL,
     text        TEXT NOT NULL,
     outbound_id TEXT,                                        -- set once Meta accepted the part
+    sending_at  INTEGER,                                     -- handed to Meta at (ms), answer not yet recorded
     status      TEXT,                                        -- latest delivery status
     status_rank INTEGER NOT NULL DEFAULT 0,
     error       TEXT,
@@ -126,7 +127,21 @@ fn synchronous(durability: Durability) -> &'static str {
 /// Create (or bring up to date) the tables and indexes; idempotent.
 pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
     move_raw_out_of_inbound(conn)?;
-    conn.execute_batch(SCHEMA)
+    conn.execute_batch(SCHEMA)?;
+    add_column(conn, "reply_parts", "sending_at", "INTEGER")
+}
+
+/// Earlier layouts lack a column added since: add it (NULL in existing rows), once.
+fn add_column(conn: &Connection, table: &str, column: &str, kind: &str) -> rusqlite::Result<()> {
+    let present: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+        rusqlite::params![table, column],
+        |r| r.get(0),
+    )?;
+    if !present {
+        conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+    }
+    Ok(())
 }
 
 /// Earlier layout: the JSON in `inbound.raw`. Move it to `inbound_raw`, once, in one transaction.

@@ -176,6 +176,7 @@ async fn statuses_only_move_forward_and_failed_is_final() {
         rank,
         errors: None,
         pricing: None,
+        callback_data: None,
     };
     for (s, rank) in [("read", 3), ("sent", 1), ("delivered", 2)] {
         store

@@ -11,7 +11,7 @@
 
 use super::job::Job;
 use super::pace::{Pace, Stats};
-use super::{checkpoint, schema, Durability, StoreError};
+use super::{checkpoint, parts, schema, Durability, StoreError};
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +23,9 @@ const MAX_BATCH: usize = 1024;
 
 pub(super) type Sender = mpsc::Sender<Box<dyn Job>>;
 
-pub(super) fn spawn(path: &Path, durability: Durability) -> Result<Sender, StoreError> {
+/// Open the write connection, bring the schema up to date and start the thread. Returns the
+/// queue and the database's id (`parts::PartRef`).
+pub(super) fn spawn(path: &Path, durability: Durability) -> Result<(Sender, String), StoreError> {
     let open_err = |source| StoreError::Open {
         path: path.to_path_buf(),
         source,
@@ -31,6 +33,7 @@ pub(super) fn spawn(path: &Path, durability: Durability) -> Result<Sender, Store
     let conn = Connection::open(path).map_err(open_err)?;
     schema::configure(&conn, durability).map_err(open_err)?;
     schema::create(&conn).map_err(open_err)?;
+    let database_id = parts::database_id(&conn).map_err(open_err)?;
     conn.set_prepared_statement_cache_capacity(64);
 
     let (tx, rx) = mpsc::channel();
@@ -46,7 +49,7 @@ pub(super) fn spawn(path: &Path, durability: Durability) -> Result<Sender, Store
         })
         .map_err(StoreError::Thread)?;
     checkpoint::spawn(path, durability, closed);
-    Ok(tx)
+    Ok((tx, database_id))
 }
 
 fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>) {

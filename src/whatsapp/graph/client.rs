@@ -164,6 +164,21 @@ impl GraphClient {
         body: &str,
         reply_to: Option<&str>,
     ) -> Result<SentMessage, GraphError> {
+        self.send_text_tagged(from_phone_number_id, to, body, reply_to, None)
+            .await
+    }
+
+    /// [`send_text`](Self::send_text) with `biz_opaque_callback_data`: text Meta echoes in the
+    /// message's status notifications (at most 512 characters), so the sender can learn that
+    /// Meta accepted a message whose answer it never received (a crash, a lost connection).
+    pub async fn send_text_tagged(
+        &self,
+        from_phone_number_id: &str,
+        to: &str,
+        body: &str,
+        reply_to: Option<&str>,
+        callback_data: Option<&str>,
+    ) -> Result<SentMessage, GraphError> {
         if self.inner.dry_run {
             // Showing the text is the point of dry run (CONTRACT.md), hence info level.
             tracing::info!(
@@ -185,7 +200,12 @@ impl GraphClient {
         if body.trim().is_empty() {
             return Err(GraphError::InvalidRequest("empty message text".into()));
         }
-        let payload = text_payload(to, body, reply_to);
+        if callback_data.is_some_and(|c| c.chars().count() > MAX_CALLBACK_DATA) {
+            return Err(GraphError::InvalidRequest(format!(
+                "biz_opaque_callback_data longer than {MAX_CALLBACK_DATA} characters"
+            )));
+        }
+        let payload = text_payload(to, body, reply_to, callback_data);
         let inner = &self.inner;
         let metrics = inner.metrics.as_deref();
         let answer = with_retries(&inner.options.retry, "send_text", metrics, |_| async {
@@ -334,7 +354,15 @@ pub(super) fn api_error(
     )))
 }
 
-fn text_payload(to: &str, body: &str, reply_to: Option<&str>) -> Value {
+/// Meta's limit on `biz_opaque_callback_data`.
+const MAX_CALLBACK_DATA: usize = 512;
+
+fn text_payload(
+    to: &str,
+    body: &str,
+    reply_to: Option<&str>,
+    callback_data: Option<&str>,
+) -> Value {
     let mut payload = json!({
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
@@ -344,6 +372,9 @@ fn text_payload(to: &str, body: &str, reply_to: Option<&str>) -> Value {
     });
     if let Some(message_id) = reply_to {
         payload["context"] = json!({ "message_id": message_id });
+    }
+    if let Some(data) = callback_data {
+        payload["biz_opaque_callback_data"] = json!(data);
     }
     payload
 }

@@ -22,6 +22,9 @@ pub struct Status {
     pub pricing: Option<Pricing>,
     /// The conversation object (id, expiration, origin), kept as sent.
     pub conversation: Option<Value>,
+    /// `biz_opaque_callback_data`: the text the business attached to the send, echoed back
+    /// (wagate names the reply part in it); `None` when absent or empty.
+    pub callback_data: Option<String>,
     /// The whole status object as received.
     pub raw: Value,
 }
@@ -118,6 +121,7 @@ impl Status {
                 .filter(|p| p.is_object())
                 .map(Pricing::from_value),
             conversation: v.get("conversation").filter(|c| !c.is_null()).cloned(),
+            callback_data: lenient::string(&v, "biz_opaque_callback_data"),
             raw: v,
         }
     }
@@ -152,6 +156,16 @@ mod tests {
         assert!(StatusKind::parse("failed").is_terminal());
         assert!(!StatusKind::parse("read").is_terminal());
         assert_eq!(StatusKind::parse("RINGING").rank(), 0);
+    }
+
+    #[test]
+    fn the_callback_data_of_the_send_is_read_back() {
+        let status = Status::from_owned(serde_json::json!({
+            "id": "wamid.X", "status": "sent", "biz_opaque_callback_data": "wagate:ab:1:0"
+        }));
+        assert_eq!(status.callback_data.as_deref(), Some("wagate:ab:1:0"));
+        let without = Status::from_owned(serde_json::json!({"id": "wamid.X", "status": "sent"}));
+        assert_eq!(without.callback_data, None);
     }
 
     #[test]

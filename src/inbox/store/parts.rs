@@ -1,0 +1,225 @@
+//! Reply parts: saved before sending, marked `sending` before each Graph call and `sent` with
+//! Meta's id after it, and confirmed from status notifications when a crash fell in between.
+//!
+//! Every send carries `biz_opaque_callback_data` naming its part ([`PartRef`]); Meta echoes it
+//! in the part's status notifications. A part the store shows as `sending` when its turn resumes
+//! was handed to Meta by a process that died before hearing the answer: its status notification
+//! (matched by that callback data) says whether Meta has it, and only when none arrives within
+//! [`CONFIRM_WINDOW`] of the restart is it sent again. Every function runs inside the writer's
+//! transaction.
+
+use super::ops::now_millis;
+use super::ReplyPart;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::time::Duration;
+
+/// How long a resumed turn waits for the status notification of a part a crash left `sending`
+/// before it sends the part again (counted from the later of the restart and the mark). Meta
+/// sends the `sent` status within seconds of accepting a message and redelivers a notification
+/// it could not deliver (the server was down) with backoff; a minute covers both for a restart
+/// that takes seconds.
+pub const CONFIRM_WINDOW: Duration = Duration::from_secs(60);
+
+/// Prefix of the callback data wagate puts on its sends; anything else is not ours.
+const CALLBACK_PREFIX: &str = "wagate:";
+
+/// The part a send is for, as carried in `biz_opaque_callback_data`:
+/// `wagate:<database id>:<turn id>:<part index>`. The database id (random, made when the
+/// database was created) keeps a status about a part of an earlier, deleted database from
+/// confirming a part of this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRef {
+    pub database: String,
+    pub turn_id: i64,
+    pub index: usize,
+}
+
+impl PartRef {
+    /// The callback data for the send (well under Meta's 512 characters).
+    pub fn callback_data(&self) -> String {
+        format!(
+            "{CALLBACK_PREFIX}{}:{}:{}",
+            self.database, self.turn_id, self.index
+        )
+    }
+
+    /// Reads callback data written by [`PartRef::callback_data`]; `None` for anything else.
+    pub fn parse(data: &str) -> Option<PartRef> {
+        let mut fields = data.strip_prefix(CALLBACK_PREFIX)?.split(':');
+        let database = fields.next().filter(|d| !d.is_empty())?.to_owned();
+        let turn_id = fields.next()?.parse().ok()?;
+        let index = fields.next()?.parse().ok()?;
+        if fields.next().is_some() {
+            return None;
+        }
+        Some(PartRef {
+            database,
+            turn_id,
+            index,
+        })
+    }
+}
+
+/// This database's id, made once at creation (see [`PartRef`]).
+pub(super) fn database_id(conn: &Connection) -> rusqlite::Result<String> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    )?;
+    let fresh = format!("{:016x}", rand::random::<u64>());
+    conn.execute(
+        "INSERT OR IGNORE INTO store_meta (key, value) VALUES ('database_id', ?1)",
+        params![fresh],
+    )?;
+    conn.query_row(
+        "SELECT value FROM store_meta WHERE key = 'database_id'",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// Remember the reply before sending it, so a resumed turn sends the same text and skips the
+/// parts Meta already accepted. Saving twice keeps the first version.
+pub(super) fn save_reply(
+    conn: &Connection,
+    turn_id: i64,
+    parts: &[String],
+) -> rusqlite::Result<Vec<ReplyPart>> {
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO reply_parts (turn_id, idx, text) VALUES (?1, ?2, ?3)",
+    )?;
+    for (idx, text) in parts.iter().enumerate() {
+        insert.execute(params![turn_id, idx as i64, text])?;
+    }
+    load_reply(conn, turn_id).map(|r| r.unwrap_or_default())
+}
+
+pub(super) fn load_reply(
+    conn: &Connection,
+    turn_id: i64,
+) -> rusqlite::Result<Option<Vec<ReplyPart>>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT idx, text, outbound_id, sending_at FROM reply_parts WHERE turn_id = ?1 ORDER BY idx",
+    )?;
+    let parts = stmt
+        .query_map(params![turn_id], |r| {
+            Ok(ReplyPart {
+                index: r.get::<_, i64>(0)? as usize,
+                text: r.get(1)?,
+                outbound_id: r.get(2)?,
+                sending_since: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(if parts.is_empty() { None } else { Some(parts) })
+}
+
+/// About to hand the part to Meta: from this commit on, a crash leaves it `sending`.
+pub(super) fn mark_part_sending(
+    conn: &Connection,
+    turn_id: i64,
+    index: usize,
+) -> rusqlite::Result<i64> {
+    let now = now_millis();
+    conn.prepare_cached(
+        "UPDATE reply_parts SET sending_at = ?3 WHERE turn_id = ?1 AND idx = ?2 AND outbound_id IS NULL",
+    )?
+    .execute(params![turn_id, index as i64, now])?;
+    Ok(now)
+}
+
+/// Meta answered with an error: it does not have the part, which may be sent again at once.
+pub(super) fn clear_part_sending(
+    conn: &Connection,
+    turn_id: i64,
+    index: usize,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE reply_parts SET sending_at = NULL WHERE turn_id = ?1 AND idx = ?2 AND outbound_id IS NULL",
+    )?
+    .execute(params![turn_id, index as i64])?;
+    Ok(())
+}
+
+/// Meta accepted the part (its answer, or a status notification naming the part). The first
+/// id recorded stays.
+pub(super) fn mark_part_sent(
+    conn: &Connection,
+    turn_id: i64,
+    index: usize,
+    outbound_id: &str,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE reply_parts SET outbound_id = ?3, sent_at = ?4, sending_at = NULL
+         WHERE turn_id = ?1 AND idx = ?2 AND outbound_id IS NULL",
+    )?
+    .execute(params![turn_id, index as i64, outbound_id, now_millis()])?;
+    Ok(())
+}
+
+/// A status notification carried callback data naming one of this database's parts: Meta has
+/// that part, whatever the status says (a `failed` status is about delivery, not acceptance).
+pub(super) fn confirm_from_status(
+    conn: &Connection,
+    database: &str,
+    callback_data: &str,
+    outbound_id: &str,
+) -> rusqlite::Result<()> {
+    let Some(part) = PartRef::parse(callback_data).filter(|p| p.database == database) else {
+        return Ok(());
+    };
+    mark_part_sent(conn, part.turn_id, part.index, outbound_id)
+}
+
+/// Meta's id for the part, once recorded.
+pub(super) fn part_outbound_id(
+    conn: &Connection,
+    turn_id: i64,
+    index: usize,
+) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT outbound_id FROM reply_parts WHERE turn_id = ?1 AND idx = ?2")?
+        .query_row(params![turn_id, index as i64], |r| r.get(0))
+        .optional()
+        .map(Option::flatten)
+}
+
+pub(super) fn mark_part_failed(
+    conn: &Connection,
+    turn_id: i64,
+    index: usize,
+    error: &str,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE reply_parts SET error = ?3, sending_at = NULL WHERE turn_id = ?1 AND idx = ?2",
+    )?
+    .execute(params![turn_id, index as i64, error])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_data_names_the_part_and_reads_back() {
+        let part = PartRef {
+            database: "00ff".into(),
+            turn_id: 42,
+            index: 3,
+        };
+        assert_eq!(part.callback_data(), "wagate:00ff:42:3");
+        assert_eq!(PartRef::parse(&part.callback_data()), Some(part));
+    }
+
+    #[test]
+    fn callback_data_of_other_senders_is_ignored() {
+        for other in [
+            "random_string",
+            "wagate:",
+            "wagate::1:2",
+            "wagate:ab:x:2",
+            "wagate:ab:1:2:3",
+        ] {
+            assert_eq!(PartRef::parse(other), None, "{other}");
+        }
+    }
+}
