@@ -6,6 +6,11 @@
 //! `GET /{version}/{media_id}` returns metadata pointing at `/media-download/{media_id}`, which
 //! serves the bytes only with a bearer header, like Meta's media host.
 //!
+//! Like Meta, it can send status notifications back: after [`FakeGraph::notify_statuses`],
+//! every send it accepts gets a signed `sent` status notification POSTed to the server's
+//! webhook (echoing the send's `biz_opaque_callback_data`), retried while the server is down.
+//! [`FakeGraph::flaky`] makes it refuse a share of sends with 5xx/429, deterministically.
+//!
 //! Include it from a test file with `#[path = "support/fake_graph.rs"] mod fake_graph;`.
 #![allow(dead_code)] // each test binary uses a different part of it
 
@@ -155,6 +160,17 @@ struct State {
     script: VecDeque<Reply>,
     media: HashMap<String, FakeMedia>,
     sends_accepted: u64,
+    /// Every text send accepted (given a wamid), with that wamid.
+    accepted: Vec<(String, RecordedRequest)>,
+    /// Refuse this many sends of every 10 (see [`FakeGraph::flaky`]).
+    flaky_tenths: u64,
+    sends_seen: u64,
+    /// Where status notifications go, once [`FakeGraph::notify_statuses`] was called.
+    statuses: Option<tokio::sync::mpsc::UnboundedSender<Value>>,
+    /// Status notifications of sends accepted before that, delivered first.
+    held_statuses: Vec<Value>,
+    /// Answer accepted text sends only after this long (Meta has the message meanwhile).
+    hold_answers: Duration,
 }
 
 struct Shared {
@@ -225,6 +241,60 @@ impl FakeGraph {
     /// Answers for the next `POST .../messages` requests, in order; after them, default successes.
     pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
         self.lock().script.extend(replies);
+    }
+
+    /// Refuses about `tenths` of every 10 sends not otherwise scripted, alternating 500, 429
+    /// and 503, deterministically (by arrival count). Read receipts are never refused.
+    pub fn flaky(&self, tenths: u64) {
+        self.lock().flaky_tenths = tenths;
+    }
+
+    /// Answers every accepted text send only `delay` after accepting it: a window in which Meta
+    /// has the message and the sender does not know yet.
+    pub fn hold_answers(&self, delay: Duration) {
+        self.lock().hold_answers = delay;
+    }
+
+    /// From now on, like Meta, POST a signed `sent` status notification to `webhook_url` for
+    /// every send accepted (those accepted earlier first), echoing its
+    /// `biz_opaque_callback_data`. Notifications are delivered
+    /// in order, each retried every 50 ms until the webhook answers 200 (while the server is
+    /// down, say), so none is lost.
+    pub fn notify_statuses(&self, webhook_url: String, app_secret: String) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+        {
+            let mut state = self.lock();
+            for held in state.held_statuses.drain(..) {
+                let _ = tx.send(held);
+            }
+            state.statuses = Some(tx);
+        }
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            while let Some(body) = rx.recv().await {
+                let bytes = serde_json::to_vec(&body).expect("a JSON body");
+                let signature = wagate::whatsapp::signature::sign(app_secret.as_bytes(), &bytes);
+                loop {
+                    let answer = client
+                        .post(&webhook_url)
+                        .header("content-type", "application/json")
+                        .header("x-hub-signature-256", &signature)
+                        .body(bytes.clone())
+                        .timeout(Duration::from_secs(5))
+                        .send()
+                        .await;
+                    if answer.is_ok_and(|a| a.status() == 200) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        });
+    }
+
+    /// The text sends accepted (answered with a wamid), with that wamid, in order.
+    pub fn accepted_sends(&self) -> Vec<(String, RecordedRequest)> {
+        self.lock().accepted.clone()
     }
 
     /// Forgets the answers scripted and not yet used.
@@ -363,23 +433,52 @@ fn route(
     request: &RecordedRequest,
 ) -> Answer {
     match (method.as_str(), segments) {
-        ("POST", [_version, _phone, "messages"]) => {
-            let reply = state.script.pop_front().unwrap_or_else(Reply::ok);
+        ("POST", [_version, phone, "messages"]) => {
+            let read_receipt = request.body["status"] == "read";
+            let reply = state.script.pop_front().unwrap_or_else(|| {
+                if read_receipt {
+                    return Reply::ok();
+                }
+                state.sends_seen += 1;
+                match state.sends_seen % 10 {
+                    n if n >= state.flaky_tenths => Reply::ok(),
+                    n if n % 3 == 0 => Reply::graph_error(500, 2),
+                    n if n % 3 == 1 => Reply::graph_error(429, 130429),
+                    _ => Reply::status(503),
+                }
+            });
             let body = reply.body.clone().unwrap_or_else(|| {
-                if request.body["status"] == "read" {
+                if read_receipt {
                     json!({ "success": true })
                 } else {
                     state.sends_accepted += 1;
+                    let id = format!("wamid.fake.{}", state.sends_accepted);
+                    if request.body["type"] == "text" {
+                        state.accepted.push((id.clone(), request.clone()));
+                    }
+                    let status = sent_status(phone, &id, &request.body);
+                    match &state.statuses {
+                        Some(statuses) => {
+                            let _ = statuses.send(status);
+                        }
+                        None => state.held_statuses.push(status),
+                    }
                     let to = request.body["to"].clone();
                     json!({
                         "messaging_product": "whatsapp",
                         "contacts": [{ "input": to, "wa_id": to }],
-                        "messages": [{ "id": format!("wamid.fake.{}", state.sends_accepted) }],
+                        "messages": [{ "id": id }],
                     })
                 }
             });
+            let accepted = reply.status == 200 && body.pointer("/messages/0/id").is_some();
+            let delay = if accepted && request.body["type"] == "text" {
+                reply.delay.max(state.hold_answers)
+            } else {
+                reply.delay
+            };
             Box::pin(async move {
-                tokio::time::sleep(reply.delay).await;
+                tokio::time::sleep(delay).await;
                 json_response(reply.status, &reply.headers, &body)
             })
         }
@@ -412,6 +511,27 @@ fn route(
         }
         _ => Box::pin(async { json_response(404, &[], &json!({ "error": "no such route" })) }),
     }
+}
+
+/// Meta's `sent` status notification for an accepted send, echoing its callback data.
+fn sent_status(phone_number_id: &str, wamid: &str, send: &Value) -> Value {
+    let mut status = json!({
+        "id": wamid,
+        "status": "sent",
+        "timestamp": "1700000000",
+        "recipient_id": send["to"],
+    });
+    if let Some(data) = send["biz_opaque_callback_data"].as_str() {
+        status["biz_opaque_callback_data"] = json!(data);
+    }
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "WABA", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "15550000000", "phone_number_id": phone_number_id },
+            "statuses": [status],
+        }}]}],
+    })
 }
 
 fn media_download(media: Option<FakeMedia>, authorized: bool, served: Arc<AtomicU64>) -> Response {
