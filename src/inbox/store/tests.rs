@@ -320,3 +320,74 @@ async fn closing_a_turn_can_claim_the_next_in_the_same_commit() {
     let resumed = store.claim_turn(lane("u1")).await.unwrap().unwrap();
     assert_eq!(resumed.id, next.id);
 }
+
+async fn part_left_sending(store: &Store) -> i64 {
+    store.record(batch(vec![message("a", "u1")])).await.unwrap();
+    let turn = store.claim_turn(lane("u1")).await.unwrap().unwrap();
+    store.save_reply(turn.id, vec!["hi".into()]).await.unwrap();
+    store.mark_part_sending(turn.id, 0).await.unwrap();
+    turn.id
+}
+
+fn sent_status(callback: &str) -> Batch {
+    Batch {
+        statuses: vec![StatusUpdate {
+            message_id: "wamid.out.7".into(),
+            recipient: Some("u1".into()),
+            status: "sent".into(),
+            rank: 1,
+            errors: None,
+            pricing: None,
+            callback_data: Some(callback.into()),
+        }],
+        ..Batch::default()
+    }
+}
+
+#[tokio::test]
+async fn a_status_naming_a_part_left_sending_confirms_it_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (turn_id, callback) = {
+        let store = open(&dir);
+        let turn_id = part_left_sending(&store).await;
+        let callback = store.part_ref(turn_id, 0).callback_data();
+        (turn_id, callback)
+    }; // crash: the answer to the send was never recorded
+    let store = open(&dir);
+    let parts = store.load_reply(turn_id).await.unwrap().unwrap();
+    assert!(parts[0].sending_since.is_some(), "left sending");
+    assert_eq!(parts[0].outbound_id, None);
+
+    store.record(sent_status(&callback)).await.unwrap();
+    let parts = store.load_reply(turn_id).await.unwrap().unwrap();
+    assert_eq!(parts[0].outbound_id.as_deref(), Some("wamid.out.7"));
+    assert_eq!(parts[0].sending_since, None);
+}
+
+#[tokio::test]
+async fn a_status_naming_a_part_of_another_database_confirms_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let turn_id = part_left_sending(&store).await;
+    let elsewhere = PartRef {
+        database: "another".into(),
+        turn_id,
+        index: 0,
+    };
+    store
+        .record(sent_status(&elsewhere.callback_data()))
+        .await
+        .unwrap();
+    let parts = store.load_reply(turn_id).await.unwrap().unwrap();
+    assert_eq!(parts[0].outbound_id, None);
+}
+
+#[tokio::test]
+async fn a_part_meta_refused_is_no_longer_sending() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let turn_id = part_left_sending(&store).await;
+    store.clear_part_sending(turn_id, 0).await.unwrap();
+    let parts = store.load_reply(turn_id).await.unwrap().unwrap();
+    assert_eq!(parts[0].sending_since, None);
+}
