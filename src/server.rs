@@ -190,7 +190,7 @@ fn production_handler(
 ) -> Result<Arc<Responder>, ServeError> {
     let loaded = services.config.current();
     let config = &loaded.config;
-    let memory = Memory::open(services.store.path())?;
+    let memory = Memory::new(services.store.clone());
     let ttls = config
         .agents
         .values()

@@ -1,4 +1,6 @@
-//! Sliding-window conversation memory in SQLite, in the same database file as the inbox.
+//! Sliding-window conversation memory, kept by the inbox store in the same database: its
+//! writes go through the store's writer thread (the database has one owner), its loads through
+//! the store's reader.
 //!
 //! Each conversation has a key (`wa_<phone>`, `chat_<name>`); every user and assistant message
 //! of a turn is appended under it. A turn loads the newest `max_turns` messages that are no
@@ -10,14 +12,12 @@
 //! ([`purge_ttl`]), and each load still applies its own agent's ttl.
 
 mod error;
-mod sqlite;
 
 pub use error::MemoryError;
 
+use crate::inbox::store::{Durability, Store};
 use crate::llm::ChatMessage;
-use rusqlite::Connection;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::path::Path;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -52,14 +52,14 @@ pub enum MemoryRole {
 }
 
 impl MemoryRole {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             MemoryRole::User => "user",
             MemoryRole::Assistant => "assistant",
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
             "user" => Some(MemoryRole::User),
             "assistant" => Some(MemoryRole::Assistant),
@@ -112,40 +112,35 @@ pub fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// Conversation memory. Cheap to clone; all clones share two connections: one for reads, so a
-/// turn's memory load never queues behind a write waiting for the database lock, and one for
-/// writes.
+/// Conversation memory. Cheap to clone; all clones share the store.
 #[derive(Clone)]
 pub struct Memory {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    path: PathBuf,
-    reader: Mutex<Connection>,
-    writer: Mutex<Connection>,
+    store: Store,
 }
 
 impl std::fmt::Debug for Memory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Memory")
-            .field("path", &self.inner.path)
+            .field("path", &self.store.path())
             .finish()
     }
 }
 
 impl Memory {
-    /// Opens the database file (creating it and the memory table if missing).
+    /// Memory kept by `store` (the server's, so memory writes join its group commits).
+    pub fn new(store: Store) -> Memory {
+        Memory { store }
+    }
+
+    /// For a process without a store yet (`wagate chat`, tests): opens the store of the
+    /// database file `path` (creating it and its tables if missing).
     pub fn open(path: &Path) -> Result<Memory, MemoryError> {
-        let writer = sqlite::open(path)?;
-        let reader = sqlite::open(path)?;
-        Ok(Memory {
-            inner: Arc::new(Inner {
-                path: path.to_path_buf(),
-                reader: Mutex::new(reader),
-                writer: Mutex::new(writer),
-            }),
-        })
+        let dir = path.parent().unwrap_or_else(|| Path::new("."));
+        let store = Store::open(dir, Durability::Full).map_err(|source| MemoryError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Memory { store })
     }
 
     /// The newest `max_turns` messages of `key` no older than `ttl_secs`, oldest first.
@@ -166,16 +161,15 @@ impl Memory {
         ttl_secs: u64,
         now: i64,
     ) -> Result<Vec<MemoryEntry>, MemoryError> {
-        let key = key.to_owned();
         let since = oldest_kept(ttl_secs, now);
-        self.blocking(Use::Read, move |conn| {
-            sqlite::newest(conn, &key, max_turns, since)
-        })
-        .await
+        Ok(self
+            .store
+            .memory_window(key.to_owned(), max_turns, since)
+            .await?)
     }
 
-    /// Stores the entries of one turn, in one transaction. Idempotent: appending the same
-    /// turn again (a turn resumed after a crash) stores nothing new.
+    /// Stores the entries of one turn, in one commit. Idempotent: appending the same turn
+    /// again (a turn resumed after a crash) stores nothing new.
     pub async fn append(
         &self,
         key: &str,
@@ -185,21 +179,18 @@ impl Memory {
         if entries.is_empty() {
             return Ok(());
         }
-        let key = key.to_owned();
-        let entries = entries.to_vec();
-        self.blocking(Use::Write, move |conn| {
-            sqlite::append(conn, &key, turn_id, &entries)
-        })
-        .await
+        Ok(self
+            .store
+            .append_memory(key.to_owned(), turn_id, entries.to_vec())
+            .await?)
     }
 
     /// The newest `limit` messages of `key`, expired or not, oldest first.
     pub async fn history(&self, key: &str, limit: usize) -> Result<Vec<MemoryEntry>, MemoryError> {
-        let key = key.to_owned();
-        self.blocking(Use::Read, move |conn| {
-            sqlite::newest(conn, &key, limit, i64::MIN)
-        })
-        .await
+        Ok(self
+            .store
+            .memory_window(key.to_owned(), limit, i64::MIN)
+            .await?)
     }
 
     /// Deletes every message older than `ttl_secs` (0: nothing expires); returns how many.
@@ -212,18 +203,7 @@ impl Memory {
         if ttl_secs == 0 {
             return Ok(0);
         }
-        let before = oldest_kept(ttl_secs, now);
-        // One batch per blocking call: loads and appends get the connection in between.
-        let mut total = 0;
-        loop {
-            let deleted = self
-                .blocking(Use::Write, move |conn| sqlite::purge_batch(conn, before))
-                .await?;
-            total += deleted;
-            if deleted < sqlite::PURGE_BATCH {
-                return Ok(total);
-            }
-        }
+        Ok(self.store.purge_memory(oldest_kept(ttl_secs, now)).await?)
     }
 
     /// Purges expired messages now and then every `every`, until the handle is aborted.
@@ -242,40 +222,10 @@ impl Memory {
         })
     }
 
-    /// Runs `work` on the connection in a blocking thread; the lock never crosses an await.
-    async fn blocking<T, F>(&self, usage: Use, work: F) -> Result<T, MemoryError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, MemoryError> + Send + 'static,
-    {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let conn = match usage {
-                Use::Read => &inner.reader,
-                Use::Write => &inner.writer,
-            };
-            work(&mut lock(conn))
-        })
-        .await?
-    }
-
     #[cfg(test)]
-    fn count(&self, key: &str) -> usize {
-        sqlite::count(&lock(&self.inner.reader), key).expect("count rows")
+    async fn count(&self, key: &str) -> usize {
+        self.history(key, usize::MAX).await.expect("count").len()
     }
-}
-
-/// Which connection a call takes.
-#[derive(Clone, Copy)]
-enum Use {
-    Read,
-    Write,
-}
-
-/// A panic inside a query cannot leave the connection half-used (rusqlite rolls back dropped
-/// transactions), so a poisoned lock is still safe to use.
-fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
-    conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The oldest `created_at` still visible at `now` with a ttl (0: everything).

@@ -138,7 +138,7 @@ async fn a_resumed_turn_does_not_remember_its_messages_twice() {
         .expect("load");
 
     assert_eq!(contents(&window), ["hello", "hi there"]);
-    assert_eq!(memory.count("wa_1"), 2);
+    assert_eq!(memory.count("wa_1").await, 2);
 }
 
 #[tokio::test]
@@ -148,8 +148,8 @@ async fn the_same_turn_id_for_two_users_stores_both() {
     memory.append("wa_1", 7, &entries).await.expect("append");
     memory.append("wa_2", 7, &entries).await.expect("append");
 
-    assert_eq!(memory.count("wa_1"), 1);
-    assert_eq!(memory.count("wa_2"), 1);
+    assert_eq!(memory.count("wa_1").await, 1);
+    assert_eq!(memory.count("wa_2").await, 1);
 }
 
 #[tokio::test]
@@ -180,7 +180,7 @@ async fn the_background_purger_deletes_expired_messages() {
     let purger = memory.clone().spawn_purger(Duration::from_secs(3_600), DAY);
     let mut remaining = usize::MAX;
     for _ in 0..100 {
-        remaining = memory.count("wa_1");
+        remaining = memory.count("wa_1").await;
         if remaining == 0 {
             break;
         }
@@ -235,7 +235,7 @@ async fn an_image_placeholder_is_remembered_exactly_as_given() {
 async fn memory_waits_for_another_writer_on_the_same_file() {
     let (dir, memory) = open_temp();
     // The inbox's connection holds the write lock for a moment.
-    let inbox = Connection::open(dir.path().join("wagate.db")).expect("inbox connection");
+    let inbox = rusqlite::Connection::open(dir.path().join("wagate.db")).expect("inbox connection");
     inbox.execute_batch("BEGIN IMMEDIATE").expect("lock");
     let release = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(200));
@@ -248,7 +248,7 @@ async fn memory_waits_for_another_writer_on_the_same_file() {
     release.join().expect("release thread");
 
     assert!(result.is_ok(), "append failed: {result:?}");
-    assert_eq!(memory.count("wa_1"), 1);
+    assert_eq!(memory.count("wa_1").await, 1);
 }
 
 #[test]

@@ -257,9 +257,8 @@ impl FakeGraph {
 
     /// From now on, like Meta, POST a signed `sent` status notification to `webhook_url` for
     /// every send accepted (those accepted earlier first), echoing its
-    /// `biz_opaque_callback_data`. Notifications are delivered
-    /// in order, each retried every 50 ms until the webhook answers 200 (while the server is
-    /// down, say), so none is lost.
+    /// `biz_opaque_callback_data`. Each notification is retried every 50 ms until the webhook
+    /// answers 200 (while the server is down, say), so none is lost.
     pub fn notify_statuses(&self, webhook_url: String, app_secret: String) {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
         {
@@ -272,22 +271,10 @@ impl FakeGraph {
         tokio::spawn(async move {
             let client = reqwest::Client::new();
             while let Some(body) = rx.recv().await {
-                let bytes = serde_json::to_vec(&body).expect("a JSON body");
-                let signature = wagate::whatsapp::signature::sign(app_secret.as_bytes(), &bytes);
-                loop {
-                    let answer = client
-                        .post(&webhook_url)
-                        .header("content-type", "application/json")
-                        .header("x-hub-signature-256", &signature)
-                        .body(bytes.clone())
-                        .timeout(Duration::from_secs(5))
-                        .send()
-                        .await;
-                    if answer.is_ok_and(|a| a.status() == 200) {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+                // Each notification on its own, like Meta's: one the server is slow to take
+                // does not hold back the others.
+                let (client, url, secret) = (client.clone(), webhook_url.clone(), app_secret.clone());
+                tokio::spawn(async move { deliver_status(&client, &url, &secret, &body).await });
             }
         });
     }
@@ -510,6 +497,26 @@ fn route(
             Box::pin(async move { answer })
         }
         _ => Box::pin(async { json_response(404, &[], &json!({ "error": "no such route" })) }),
+    }
+}
+
+/// POSTs one signed notification until the webhook answers 200.
+async fn deliver_status(client: &reqwest::Client, url: &str, app_secret: &str, body: &Value) {
+    let bytes = serde_json::to_vec(body).expect("a JSON body");
+    let signature = wagate::whatsapp::signature::sign(app_secret.as_bytes(), &bytes);
+    loop {
+        let answer = client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", &signature)
+            .body(bytes.clone())
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
+        if answer.is_ok_and(|a| a.status() == 200) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

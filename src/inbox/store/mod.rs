@@ -11,9 +11,11 @@
 mod checkpoint;
 mod intake;
 mod job;
+mod memory;
 mod ops;
 mod pace;
 mod parts;
+mod reader;
 mod schema;
 mod turns;
 mod writer;
@@ -47,6 +49,8 @@ pub enum StoreError {
     Thread(std::io::Error),
     #[error("the database writer has stopped")]
     WriterGone,
+    #[error("a database read did not finish: {0}")]
+    Task(String),
 }
 
 /// A message as the webhook hands it to the store.
@@ -158,6 +162,7 @@ pub struct Backlog {
 #[derive(Clone)]
 pub struct Store {
     tx: writer::Sender,
+    reader: reader::Reader,
     path: PathBuf,
     identity: Arc<Identity>,
 }
@@ -194,10 +199,16 @@ impl Store {
             database,
             opened_at: ops::now_millis(),
         });
-        Ok(Store { tx, path, identity })
+        let reader = reader::Reader::open(&path)?;
+        Ok(Store {
+            tx,
+            reader,
+            path,
+            identity,
+        })
     }
 
-    /// The database file, for other components that keep their tables in it (memory).
+    /// The database file (for messages that name it).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -358,6 +369,44 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.call(move |c| parts::mark_part_failed(c, turn_id, index, &error))
             .await
+    }
+
+    /// Conversation memory: store a turn's entries (idempotent per key, turn and position),
+    /// through the writer like every other write.
+    pub async fn append_memory(
+        &self,
+        key: String,
+        turn_id: i64,
+        entries: Vec<crate::memory::MemoryEntry>,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| memory::append(c, &key, turn_id, &entries))
+            .await
+    }
+
+    /// Conversation memory: the newest `limit` entries of `key` created at or after `since`
+    /// (unix seconds), oldest first. Read beside the writer, never queued behind a commit.
+    pub async fn memory_window(
+        &self,
+        key: String,
+        limit: usize,
+        since: i64,
+    ) -> Result<Vec<crate::memory::MemoryEntry>, StoreError> {
+        self.reader
+            .read(move |c| memory::newest(c, &key, limit, since))
+            .await
+    }
+
+    /// Conversation memory: delete every entry created before `before` (unix seconds), one
+    /// bounded slice per writer batch so webhooks commit in between; returns how many went.
+    pub async fn purge_memory(&self, before: i64) -> Result<usize, StoreError> {
+        let mut total = 0;
+        loop {
+            let deleted = self.call(move |c| memory::purge_batch(c, before)).await?;
+            total += deleted;
+            if deleted < memory::PURGE_BATCH {
+                return Ok(total);
+            }
+        }
     }
 
     pub async fn backlog(&self) -> Result<Backlog, StoreError> {

@@ -128,6 +128,7 @@ fn synchronous(durability: Durability) -> &'static str {
 pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
     move_raw_out_of_inbound(conn)?;
     conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(super::memory::SCHEMA)?;
     add_column(conn, "reply_parts", "sending_at", "INTEGER")
 }
 
