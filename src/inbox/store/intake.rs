@@ -5,7 +5,7 @@
 
 use super::job::Job;
 use super::ops::{self, now_millis};
-use super::turns::{self, parse_raw};
+use super::turns::{self, parse_raw, MAX_MESSAGES_PER_TURN};
 use super::{Batch, InboundState, NewInbound, RecordOutcome, StoreError};
 use crate::inbox::{InboundRecord, LaneKey, Turn};
 use rusqlite::{params, Connection};
@@ -146,7 +146,7 @@ fn record_messages(
         if turns::interrupted_turn(conn, lane)?.is_some() {
             continue;
         }
-        let earlier = turns::pending_messages(conn, lane)?;
+        let earlier = turns::pending_messages(conn, lane, MAX_MESSAGES_PER_TURN)?;
         let id = turns::insert_turn(conn, lane)?;
         turns::take(conn, id, &earlier)?;
         opened.push(Opened {
@@ -166,8 +166,11 @@ fn record_messages(
     let received_at = now_millis();
     let mut outcome = RecordOutcome::default();
     for (index, m) in messages.iter().enumerate() {
+        // A turn takes new messages up to the cap; the rest wait for the lane's next turn.
         let mut turn = match m.state {
-            InboundState::Pending => opened.iter_mut().find(|t| t.lane == m.lane),
+            InboundState::Pending => opened.iter_mut().find(|t| {
+                t.lane == m.lane && t.earlier.len() + t.new.len() < MAX_MESSAGES_PER_TURN
+            }),
             InboundState::Skipped => None,
         };
         let (state, turn_id) = match &turn {

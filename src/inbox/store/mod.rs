@@ -149,6 +149,7 @@ pub struct ReplyPart {
 }
 
 pub use parts::{PartRef, CONFIRM_WINDOW};
+pub use turns::MAX_MESSAGES_PER_TURN;
 
 /// Inbox depth, for /metrics.
 #[derive(Debug, Clone, Copy, Default)]
@@ -289,6 +290,19 @@ impl Store {
             .call(move |c| turns::finish_and_claim(c, turn_id, &outcome, &lane))
             .await?;
         Ok(claimed.map(turns::ClaimedTurn::into_turn))
+    }
+
+    /// One page of the conversations with unanswered messages or an interrupted turn: those
+    /// after `cursor` in key order, at most `limit`. Fewer than `limit`: the sweep reached the
+    /// end (start again from `None`).
+    pub async fn open_lanes_after(
+        &self,
+        cursor: Option<LaneKey>,
+        limit: usize,
+    ) -> Result<Vec<LaneKey>, StoreError> {
+        self.reader
+            .read(move |c| turns::open_lanes_after(c, cursor.as_ref(), limit))
+            .await
     }
 
     /// Conversations with unanswered messages or an interrupted turn, oldest first.

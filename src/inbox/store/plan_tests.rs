@@ -2,7 +2,9 @@
 //! `inbound` through an index (SQLite's own query plans say so), and an inbox created with an
 //! earlier layout is brought up to date.
 
-use super::turns::{FINISH_MESSAGES, INTERRUPTED_TURN, OPEN_LANES, PENDING_BY_LANE, TAKEN_BY_TURN};
+use super::turns::{
+    FINISH_MESSAGES, INTERRUPTED_TURN, OPEN_LANES, OPEN_LANES_AFTER, PENDING_BY_LANE, TAKEN_BY_TURN,
+};
 use super::*;
 
 /// The plan SQLite picks for `sql`, one line per step.
@@ -49,6 +51,12 @@ async fn claiming_finishing_and_listing_open_lanes_use_indexes_not_a_scan_of_the
     assert_uses(&store, FINISH_MESSAGES, "inbound_by_turn_id").await;
     assert_uses(&store, INTERRUPTED_TURN, "turns_running").await;
     assert_uses(&store, OPEN_LANES, "inbound_open_by_lane").await;
+    assert_uses(&store, OPEN_LANES_AFTER, "inbound_open_by_lane").await;
+    let page = plan(&store, OPEN_LANES_AFTER).await;
+    assert!(
+        page.iter().any(|step| step.starts_with("SEARCH")),
+        "a page starts at its cursor, not at the beginning of the backlog: {page:?}"
+    );
 }
 
 #[tokio::test]

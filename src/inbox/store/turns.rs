@@ -37,6 +37,11 @@ impl ClaimedTurn {
     }
 }
 
+/// Most messages one turn answers. A conversation with more pending (a flood, a backlog after
+/// an outage) is answered in several turns, oldest messages first: one turn never holds an
+/// unbounded prompt, memory or claim transaction.
+pub const MAX_MESSAGES_PER_TURN: usize = 50;
+
 /// The lane's running turn, if any (index `turns_running`).
 pub(super) const INTERRUPTED_TURN: &str = "SELECT id, attempts FROM turns
     WHERE phone_number_id = ?1 AND user = ?2 AND state = 'running' ORDER BY id LIMIT 1";
@@ -86,14 +91,15 @@ pub(super) fn finish_and_claim(
     claim_pending(conn, lane)
 }
 
-/// Every pending message of the lane, in arrival order, as a new turn. For a lane known to
+/// The lane's oldest pending messages (at most [`MAX_MESSAGES_PER_TURN`]), in arrival order,
+/// as a new turn. For a lane known to
 /// have no running turn (the dispatcher closed its last one, or never started one since the
 /// inbox was last scanned).
 pub(super) fn claim_pending(
     conn: &Connection,
     lane: &LaneKey,
 ) -> rusqlite::Result<Option<ClaimedTurn>> {
-    let pending = pending_messages(conn, lane)?;
+    let pending = pending_messages(conn, lane, MAX_MESSAGES_PER_TURN)?;
     if pending.is_empty() {
         return Ok(None);
     }
@@ -119,15 +125,16 @@ pub(super) fn interrupted_turn(
         .optional()
 }
 
-/// The lane's pending messages, in arrival order.
+/// The lane's oldest pending messages, in arrival order, at most `limit`.
 pub(super) fn pending_messages(
     conn: &Connection,
     lane: &LaneKey,
+    limit: usize,
 ) -> rusqlite::Result<Vec<(InboundRecord, String)>> {
     select_messages(
         conn,
         PENDING_BY_LANE,
-        params![lane.phone_number_id, lane.user],
+        params![lane.phone_number_id, lane.user, limit as i64],
     )
 }
 
@@ -166,7 +173,7 @@ pub(super) const TAKEN_BY_TURN: &str = "SELECT i.seq, message_id, phone_number_i
 pub(super) const PENDING_BY_LANE: &str = "SELECT i.seq, message_id, phone_number_id,
         display_phone_number, user, contact_name, kind, timestamp, r.raw
     FROM inbound i JOIN inbound_raw r ON r.seq = i.seq
-    WHERE phone_number_id = ?1 AND user = ?2 AND state = 'pending' ORDER BY i.seq";
+    WHERE phone_number_id = ?1 AND user = ?2 AND state = 'pending' ORDER BY i.seq LIMIT ?3";
 
 fn select_messages(
     conn: &Connection,
@@ -229,6 +236,31 @@ pub(super) fn finish_turn(
 pub(super) const OPEN_LANES: &str = "SELECT phone_number_id, user, MIN(seq) AS first FROM inbound
     WHERE state IN ('pending', 'taken')
     GROUP BY phone_number_id, user ORDER BY first";
+
+/// Conversations with open messages after `cursor` in key order, at most `limit` (index
+/// `inbound_open_by_lane`: reads about `limit` index entries per lane, however large the
+/// backlog). Paging with the last lane as the next cursor visits every conversation with work
+/// once per sweep.
+pub(super) const OPEN_LANES_AFTER: &str = "SELECT DISTINCT phone_number_id, user FROM inbound
+    WHERE state IN ('pending', 'taken') AND (phone_number_id, user) > (?1, ?2)
+    ORDER BY phone_number_id, user LIMIT ?3";
+
+pub(super) fn open_lanes_after(
+    conn: &Connection,
+    cursor: Option<&LaneKey>,
+    limit: usize,
+) -> rusqlite::Result<Vec<LaneKey>> {
+    // '' sorts before every key: no cursor starts at the beginning.
+    let (pnid, user) = cursor.map_or(("", ""), |c| (c.phone_number_id.as_str(), c.user.as_str()));
+    let mut stmt = conn.prepare_cached(OPEN_LANES_AFTER)?;
+    let rows = stmt.query_map(params![pnid, user, limit as i64], |r| {
+        Ok(LaneKey {
+            phone_number_id: r.get(0)?,
+            user: r.get(1)?,
+        })
+    })?;
+    rows.collect()
+}
 
 /// Every conversation with work left: pending messages or an interrupted turn, ordered by its
 /// oldest open message.
