@@ -7,6 +7,6 @@ pub mod turn;
 pub use dispatcher::{Dispatcher, DispatcherSettings, TurnHandler};
 pub use store::{
     Batch, InboundState, NewInbound, RecordOutcome, PartRef, ReplyPart, StatusUpdate, Store, StoreError,
-    TurnOutcome, CONFIRM_WINDOW,
+    TurnOutcome, CONFIRM_WINDOW, MAX_MESSAGES_PER_TURN,
 };
 pub use turn::*;

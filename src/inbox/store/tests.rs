@@ -391,3 +391,32 @@ async fn a_part_meta_refused_is_no_longer_sending() {
     let parts = store.load_reply(turn_id).await.unwrap().unwrap();
     assert_eq!(parts[0].sending_since, None);
 }
+
+#[tokio::test]
+async fn a_flood_from_one_conversation_is_answered_in_turns_of_at_most_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let flood: Vec<NewInbound> = (0..MAX_MESSAGES_PER_TURN * 2 + 7)
+        .map(|i| message(&format!("m{i:04}"), "u1"))
+        .collect();
+    store.record(batch(flood)).await.unwrap();
+    let mut sizes = Vec::new();
+    let mut next = store.claim_turn(lane("u1")).await.unwrap();
+    let mut answered = Vec::new();
+    while let Some(turn) = next {
+        sizes.push(turn.messages.len());
+        answered.extend(turn.messages.iter().map(|m| m.message_id.clone()));
+        next = store
+            .finish_and_claim(turn.id, TurnOutcome::Done, lane("u1"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        sizes,
+        [MAX_MESSAGES_PER_TURN, MAX_MESSAGES_PER_TURN, 7],
+        "the rest form the next turns"
+    );
+    let mut in_order = answered.clone();
+    in_order.sort();
+    assert_eq!(answered, in_order, "oldest messages first");
+}

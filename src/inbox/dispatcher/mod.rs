@@ -1,25 +1,36 @@
 //! The dispatcher: one ordered lane per conversation, lanes in parallel under a global bound.
 //!
-//! A lane is a task that exists only while its conversation has work. When the webhook records
-//! new messages it calls [`Dispatcher::notify`]; an idle lane starts, waits `debounce`, takes
-//! every pending message of its conversation as one turn (from the store, so nothing is held
-//! only in memory), hands it to the [`TurnHandler`], records the outcome, and repeats until the
-//! store has nothing left for it. Messages of one lane are therefore answered strictly in
-//! arrival order and never by two turns at once.
+//! A lane is a task that exists only while its conversation is being answered (or gathers a
+//! burst for `debounce`). When the webhook records new messages it calls
+//! [`Dispatcher::notify`]; an idle lane starts, waits `debounce`, takes a turn slot, takes the
+//! conversation's pending messages (up to `MAX_MESSAGES_PER_TURN`) as one turn (from the store,
+//! so nothing is held only in memory), hands it to the [`TurnHandler`], records the outcome,
+//! and repeats until the store has nothing left for it. Messages of one lane are therefore
+//! answered strictly in arrival order and never by two turns at once.
+//!
+//! Waiting work lives in the store, not in memory: a lane that finds every turn slot taken
+//! does not wait as a task, it ends and leaves its conversation to the [`feeder`], which, each
+//! time a slot frees up, claims the next conversations with work from the store in pages (and
+//! at start, `resume` does the same instead of waking every conversation at once). Memory thus
+//! grows with the turns running, not with the conversations waiting. A lane that just ran a
+//! turn while others wait gives its slot back too, so a busy conversation cannot keep one.
 //!
 //! Fast path: with no debounce, a webhook for an idle conversation first [`Dispatcher::reserve`]s
 //! it (and a turn slot); the webhook's own commit then claims the turn
 //! ([`Store::record_and_claim`]) and the lane starts with it, one trip to the writer instead of
 //! two. Closing a turn and claiming the next one share a commit too.
 
-use super::{LaneKey, Store, Turn, TurnOutcome};
+mod feeder;
+mod slots;
+
+use super::{LaneKey, Store, Turn, TurnOutcome, MAX_MESSAGES_PER_TURN};
 use crate::metrics::Metrics;
-use std::collections::HashMap;
+use slots::{Slot, Slots};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -42,19 +53,14 @@ pub struct DispatcherSettings {
 pub struct Dispatcher {
     store: Store,
     handler: Arc<dyn TurnHandler>,
-    permits: Arc<Semaphore>,
     debounce: Duration,
-    /// Lanes with a running task. `dirty` is set by `notify` so a lane about to go idle looks
-    /// at the store once more: a message committed while it was finishing is never stranded.
-    lanes: Mutex<HashMap<LaneKey, LaneState>>,
+    /// Lanes with a task, turn slots, and whether the store holds work no lane task looks at.
+    slots: Slots,
+    /// Wakes the feeder: a slot came free while work waits in the store.
+    feed: Arc<Notify>,
     tasks: TaskTracker,
     stopping: CancellationToken,
     metrics: Arc<Metrics>,
-}
-
-#[derive(Default)]
-struct LaneState {
-    dirty: bool,
 }
 
 /// How a lane task begins.
@@ -62,7 +68,7 @@ struct Start {
     /// A turn already claimed for it (by the webhook's commit).
     turn: Option<Turn>,
     /// A turn slot already held.
-    permit: Option<OwnedSemaphorePermit>,
+    slot: Option<Slot>,
     /// The store may hold an interrupted turn of this lane, so claims look for one first.
     /// `false` only when the lane is known to have none (it went idle after its last claim).
     maybe_interrupted: bool,
@@ -97,7 +103,7 @@ fn finish_failed(turn_id: i64, e: &super::StoreError) -> AfterTurn {
 pub struct Reservation {
     dispatcher: Arc<Dispatcher>,
     lane: LaneKey,
-    permit: Option<OwnedSemaphorePermit>,
+    slot: Option<Slot>,
 }
 
 impl Reservation {
@@ -112,11 +118,11 @@ impl Reservation {
     }
 
     fn launch(&mut self, turn: Option<Turn>) {
-        if let Some(permit) = self.permit.take() {
+        if let Some(slot) = self.slot.take() {
             let start = Start {
                 maybe_interrupted: turn.is_none(),
                 turn,
-                permit: Some(permit),
+                slot: Some(slot),
             };
             self.dispatcher.spawn_lane(self.lane.clone(), start);
         }
@@ -129,6 +135,13 @@ impl Drop for Reservation {
     }
 }
 
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        // Lets the feeder task see that the dispatcher is gone and end.
+        self.feed.notify_one();
+    }
+}
+
 impl Dispatcher {
     pub fn new(
         store: Store,
@@ -136,22 +149,35 @@ impl Dispatcher {
         settings: DispatcherSettings,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
-        Arc::new(Dispatcher {
+        let dispatcher = Arc::new(Dispatcher {
             store,
             handler,
-            permits: Arc::new(Semaphore::new(settings.max_concurrent_turns.max(1))),
             debounce: settings.debounce,
-            lanes: Mutex::new(HashMap::new()),
+            slots: Slots::new(settings.max_concurrent_turns.max(1)),
+            feed: Arc::new(Notify::new()),
             tasks: TaskTracker::new(),
             stopping: CancellationToken::new(),
             metrics,
-        })
+        });
+        feeder::spawn(&dispatcher);
+        dispatcher
     }
 
-    /// New work was committed for `lane`: make sure a lane task will see it.
+    /// New work was committed for `lane`: make sure a lane task (or the feeder) will see it.
     pub fn notify(self: &Arc<Self>, lane: LaneKey) {
+        if self.stopping.is_cancelled() {
+            return; // left in the inbox; resumed at the next start
+        }
         // An idle lane has no interrupted turn: its last claim found none.
-        self.wake(lane, false);
+        if self.slots.mark_or_insert(&lane) {
+            self.metrics.gauge_add("wagate_lanes_active", &[], 1.0);
+            let start = Start {
+                turn: None,
+                slot: None,
+                maybe_interrupted: false,
+            };
+            self.spawn_lane(lane, start);
+        }
     }
 
     /// Before recording a webhook: when `lane` is idle, no debounce applies and a turn slot is
@@ -161,65 +187,35 @@ impl Dispatcher {
         if !self.debounce.is_zero() || self.stopping.is_cancelled() {
             return None;
         }
-        let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
-        if lanes.contains_key(lane) {
-            return None;
-        }
-        let permit = Arc::clone(&self.permits).try_acquire_owned().ok()?;
-        lanes.insert(lane.clone(), LaneState::default());
-        drop(lanes);
+        let slot = self.slots.reserve(self, lane)?;
         self.metrics.gauge_add("wagate_lanes_active", &[], 1.0);
         Some(Reservation {
             dispatcher: Arc::clone(self),
             lane: lane.clone(),
-            permit: Some(permit),
+            slot: Some(slot),
         })
     }
 
-    fn wake(self: &Arc<Self>, lane: LaneKey, maybe_interrupted: bool) {
-        if self.stopping.is_cancelled() {
-            return; // left in the inbox; resumed at the next start
-        }
-        let start = {
-            let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
-            match lanes.get_mut(&lane) {
-                Some(state) => {
-                    state.dirty = true;
-                    false
-                }
-                None => {
-                    lanes.insert(lane.clone(), LaneState { dirty: true });
-                    true
-                }
-            }
-        };
-        if start {
-            self.metrics.gauge_add("wagate_lanes_active", &[], 1.0);
-            let start = Start {
-                turn: None,
-                permit: None,
-                maybe_interrupted,
-            };
-            self.spawn_lane(lane, start);
-        }
-    }
-
-    /// Run a lane task (its `lanes` entry exists already).
+    /// Run a lane task (its entry in `slots` exists already).
     fn spawn_lane(self: &Arc<Self>, lane: LaneKey, start: Start) {
         let this = Arc::clone(self);
         self.tasks
             .spawn(async move { this.run_lane(lane, start).await });
     }
 
-    /// Resume everything the inbox holds (after a restart or a crash). Returns how many
-    /// conversations had work.
+    /// Look at the inbox for work no lane is looking at (after a restart or a crash, a
+    /// re-queued turn): the feeder claims it page by page as turn slots allow, so a large
+    /// backlog does not wake every conversation at once. Returns how many conversations it
+    /// started at once (more follow as slots free up).
     pub async fn resume(self: &Arc<Self>) -> Result<usize, super::StoreError> {
-        let lanes = self.store.open_lanes().await?;
-        let count = lanes.len();
-        for lane in lanes {
-            self.wake(lane, true);
-        }
-        Ok(count)
+        self.slots.add_backlog();
+        feeder::feed(self).await
+    }
+
+    /// Lane tasks alive (running a turn or gathering a burst): bounded by the turn slots and
+    /// the debounce, never by the conversations waiting in the store.
+    pub fn live_lanes(&self) -> usize {
+        self.tasks.len()
     }
 
     /// Stop taking new turns, give running ones until `grace` to finish, and return. Whatever
@@ -240,31 +236,33 @@ impl Dispatcher {
     async fn run_lane(self: Arc<Self>, lane: LaneKey, start: Start) {
         let Start {
             turn: mut claimed,
-            permit: mut held,
+            slot: mut held,
             mut maybe_interrupted,
         } = start;
         loop {
             if self.stopping.is_cancelled() {
                 break;
             }
-            if claimed.is_none()
-                && !self.debounce.is_zero()
-                && self
-                    .cancellable(tokio::time::sleep(self.debounce))
-                    .await
-                    .is_none()
-            {
-                break;
+            if held.is_none() {
+                if claimed.is_none()
+                    && !self.debounce.is_zero()
+                    && self
+                        .cancellable(tokio::time::sleep(self.debounce))
+                        .await
+                        .is_none()
+                {
+                    break;
+                }
+                // No slot free (or others already wait for one): the lane ends and its work
+                // waits in the store for the feeder.
+                match self.slots.take_or_leave(&self, &lane) {
+                    Some(slot) => held = Some(slot),
+                    None => {
+                        self.metrics.gauge_add("wagate_lanes_active", &[], -1.0);
+                        return;
+                    }
+                }
             }
-            // Permits are taken per turn (and given back after it), in FIFO order, so a busy
-            // conversation cannot keep one away from the others.
-            let permit = match held.take() {
-                Some(permit) => permit,
-                None => match self.acquire().await {
-                    Some(permit) => permit,
-                    None => break, // stopping
-                },
-            };
             let after = match claimed.take() {
                 Some(turn) => self.run_turn(turn, &lane).await,
                 None => match self.claim(&lane, maybe_interrupted).await {
@@ -276,20 +274,30 @@ impl Dispatcher {
                     }
                 },
             };
-            drop(permit);
+            // The slot is given back after each turn when others wait in the store (or a
+            // debounce or a retry delay comes first), so a busy conversation cannot keep one
+            // from the others: it takes its next slot through the feeder like them.
             match after {
                 AfterTurn::Next(turn) => claimed = Some(turn),
                 AfterTurn::Idle => {
                     maybe_interrupted = false;
-                    if self.idle_or_continue(&lane) {
+                    held = None;
+                    if self.slots.idle_or_continue(&lane) {
+                        self.metrics.gauge_add("wagate_lanes_active", &[], -1.0);
                         return;
                     }
                 }
                 AfterTurn::Claim {
                     maybe_interrupted: m,
-                } => maybe_interrupted = m,
+                } => {
+                    maybe_interrupted = m;
+                    if self.slots.backlog_pending() || !self.debounce.is_zero() {
+                        held = None;
+                    }
+                }
                 AfterTurn::RetryAfter(delay) => {
                     maybe_interrupted = true;
+                    held = None;
                     if self.cancellable(tokio::time::sleep(delay)).await.is_none() {
                         break;
                     }
@@ -298,7 +306,10 @@ impl Dispatcher {
         }
         // Stopping: forget the lane; its work (and a turn claimed but not started) stays in the
         // inbox and is resumed at the next start.
-        self.remove_lane(&lane);
+        drop(held);
+        if self.slots.remove(&lane) {
+            self.metrics.gauge_add("wagate_lanes_active", &[], -1.0);
+        }
     }
 
     /// The lane's next turn from the store. Notifications from here on mark the lane dirty, so
@@ -308,35 +319,32 @@ impl Dispatcher {
         lane: &LaneKey,
         maybe_interrupted: bool,
     ) -> Result<Option<Turn>, super::StoreError> {
-        self.lane_state(lane, |s| s.dirty = false);
+        self.slots.set_dirty(lane, false);
         let claimed = if maybe_interrupted {
             self.store.claim_turn(lane.clone()).await
         } else {
             self.store.claim_new_turn(lane.clone()).await
         };
         if let Ok(Some(turn)) = &claimed {
-            if turn.attempt > 0 {
-                // A resumed turn leaves the pending messages behind it: look again after it.
-                self.lane_state(lane, |s| s.dirty = true);
-            }
+            self.mark_if_more(turn, lane);
         }
         claimed
     }
 
-    /// A turn slot, or `None` when stopping.
-    async fn acquire(&self) -> Option<OwnedSemaphorePermit> {
-        self.metrics.gauge_add("wagate_lanes_waiting", &[], 1.0);
-        let permit = self
-            .cancellable(Arc::clone(&self.permits).acquire_owned())
-            .await;
-        self.metrics.gauge_add("wagate_lanes_waiting", &[], -1.0);
-        // Err: the semaphore closed, which only happens when stopping.
-        permit.and_then(Result::ok)
+    /// A resumed turn leaves the pending messages behind it, and a full turn (the cap) may
+    /// leave more: look again after it.
+    fn mark_if_more(&self, turn: &Turn, lane: &LaneKey) {
+        if turn.attempt > 0 || turn.messages.len() >= MAX_MESSAGES_PER_TURN {
+            self.slots.set_dirty(lane, true);
+        }
     }
 
     /// Run one turn and record its outcome; when no debounce has to gather a burst first and
     /// new messages were notified, take the lane's next turn in the same commit.
     async fn run_turn(&self, turn: Turn, lane: &LaneKey) -> AfterTurn {
+        if turn.messages.len() >= MAX_MESSAGES_PER_TURN {
+            self.slots.set_dirty(lane, true);
+        }
         let turn_id = turn.id;
         let attempt = turn.attempt;
         let started = Instant::now();
@@ -371,12 +379,13 @@ impl Dispatcher {
         }
         // Every commit of new messages is followed by a `notify` that marks the lane dirty.
         // Not dirty: nothing arrived since the claim, or its notify is still to come (and will
-        // find the lane, or start it again once idle), so the commit need not look.
-        let claim_next = self.debounce.is_zero() && !self.stopping.is_cancelled() && {
-            let mut dirty = false;
-            self.lane_state(lane, |s| dirty = std::mem::take(&mut s.dirty));
-            dirty
-        };
+        // find the lane, or start it again once idle), so the commit need not look. With
+        // others waiting for a slot, the next turn is not claimed here: the slot goes back.
+        let claim_next = self.debounce.is_zero()
+            && !self.stopping.is_cancelled()
+            && !self.slots.backlog_pending()
+            && self.slots.set_dirty(lane, false);
+        let waiting = !claim_next && self.slots.is_dirty(lane);
         let closed = if claim_next {
             let lane = lane.clone();
             self.store.finish_and_claim(turn_id, outcome, lane).await
@@ -387,47 +396,18 @@ impl Dispatcher {
                 .map(|()| None)
         };
         match closed {
-            Ok(Some(next)) => AfterTurn::Next(next),
+            Ok(Some(next)) => {
+                self.mark_if_more(&next, lane);
+                AfterTurn::Next(next)
+            }
+            Ok(None) if self.debounce.is_zero() && waiting => AfterTurn::Claim {
+                maybe_interrupted: false,
+            },
             Ok(None) if self.debounce.is_zero() => AfterTurn::Idle,
             Ok(None) => AfterTurn::Claim {
                 maybe_interrupted: false,
             },
             Err(e) => finish_failed(turn_id, &e),
-        }
-    }
-
-    /// `true` when the lane is idle and removed; `false` when new work arrived meanwhile.
-    fn idle_or_continue(&self, lane: &LaneKey) -> bool {
-        let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
-        if lanes.get(lane).is_some_and(|s| s.dirty) {
-            return false;
-        }
-        lanes.remove(lane);
-        drop(lanes);
-        self.metrics.gauge_add("wagate_lanes_active", &[], -1.0);
-        true
-    }
-
-    fn remove_lane(&self, lane: &LaneKey) {
-        let removed = self
-            .lanes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(lane)
-            .is_some();
-        if removed {
-            self.metrics.gauge_add("wagate_lanes_active", &[], -1.0);
-        }
-    }
-
-    fn lane_state(&self, lane: &LaneKey, f: impl FnOnce(&mut LaneState)) {
-        if let Some(state) = self
-            .lanes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(lane)
-        {
-            f(state);
         }
     }
 
@@ -440,3 +420,7 @@ impl Dispatcher {
         }
     }
 }
+
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,105 @@
+//! The dispatcher against a real store: memory follows the turns running, not the backlog.
+
+use super::*;
+use crate::inbox::store::Durability;
+use crate::inbox::{Batch, InboundState, NewInbound};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Holds every turn until `open` is notified; counts turns seen.
+struct Gate {
+    open: tokio::sync::Semaphore,
+    seen: AtomicUsize,
+}
+
+impl TurnHandler for Gate {
+    fn handle(&self, _turn: Turn) -> Pin<Box<dyn Future<Output = TurnOutcome> + Send + '_>> {
+        Box::pin(async move {
+            self.seen.fetch_add(1, Ordering::SeqCst);
+            let _pass = self.open.acquire().await;
+            TurnOutcome::Done
+        })
+    }
+}
+
+fn message(i: usize) -> NewInbound {
+    let id = format!("wamid.backlog.{i}");
+    NewInbound {
+        raw: format!(r#"{{"id":"{id}","type":"text","text":{{"body":"hi"}}}}"#),
+        message_id: id,
+        lane: LaneKey {
+            phone_number_id: "PNID".into(),
+            user: format!("u{i:06}"),
+        },
+        display_phone_number: "15550000000".into(),
+        contact_name: None,
+        kind: "text".into(),
+        timestamp: 1_700_000_000,
+        state: InboundState::Pending,
+        note: None,
+    }
+}
+
+/// `waiting` conversations with one message each, notified as the webhook would; returns the
+/// lane tasks alive once the dispatcher settled, and the turns started.
+async fn live_lanes_with(waiting: usize) -> (usize, usize) {
+    const SLOTS: usize = 8;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Durability::Normal).unwrap();
+    let gate = Arc::new(Gate {
+        open: tokio::sync::Semaphore::new(0),
+        seen: AtomicUsize::new(0),
+    });
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        Arc::clone(&gate) as Arc<dyn TurnHandler>,
+        DispatcherSettings {
+            max_concurrent_turns: SLOTS,
+            debounce: Duration::ZERO,
+        },
+        Arc::new(Metrics::new()),
+    );
+    for chunk in (0..waiting).collect::<Vec<_>>().chunks(1_000) {
+        let batch = Batch {
+            messages: chunk.iter().map(|i| message(*i)).collect(),
+            ..Batch::default()
+        };
+        let outcome = store.record(batch).await.unwrap();
+        for lane in outcome.new_pending {
+            dispatcher.notify(lane);
+        }
+    }
+    // Every slot takes a turn; every other notified lane leaves its work to the store.
+    for _ in 0..500 {
+        if gate.seen.load(Ordering::SeqCst) >= SLOTS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let live = dispatcher.live_lanes();
+    let started = gate.seen.load(Ordering::SeqCst);
+
+    // Released, the backlog drains through the slots, conversation after conversation.
+    gate.open.add_permits(1_000_000);
+    let drained = async {
+        while gate.seen.load(Ordering::SeqCst) < waiting.min(300) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), drained)
+        .await
+        .expect("waiting conversations get their turns as slots free up");
+    assert!(dispatcher.live_lanes() <= SLOTS + 1);
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+    (live, started)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_lane_tasks_stay_flat_as_waiting_conversations_grow() {
+    let (few, started_few) = live_lanes_with(200).await;
+    let (many, started_many) = live_lanes_with(20_000).await;
+    assert_eq!(started_few, 8, "every slot runs a turn");
+    assert_eq!(started_many, 8, "every slot runs a turn");
+    assert!(few <= 8, "{few} lane tasks for 200 waiting conversations");
+    assert!(many <= 8, "{many} lane tasks for 20,000 waiting conversations");
+}
