@@ -125,6 +125,48 @@ pub struct RecordOutcome {
     pub duplicates: usize,
 }
 
+impl RecordOutcome {
+    /// Add a later slice's outcome of the same body.
+    fn merge(&mut self, later: RecordOutcome) {
+        for lane in later.new_pending {
+            if !self.new_pending.contains(&lane) {
+                self.new_pending.push(lane);
+            }
+        }
+        self.new_pending_messages += later.new_pending_messages;
+        self.new_skipped += later.new_skipped;
+        self.duplicates += later.duplicates;
+    }
+}
+
+/// Messages per writer job when a body is recorded in slices: a few milliseconds of the
+/// writer's time each.
+const INTAKE_SLICE: usize = 500;
+
+/// `batch` cut into slices of at most `size` messages (at least one slice); the statuses and
+/// dead letters go with the first.
+fn slice(mut batch: Batch, size: usize) -> Vec<Batch> {
+    if batch.messages.len() <= size {
+        return vec![batch];
+    }
+    let mut slices = Vec::new();
+    let mut messages = std::mem::take(&mut batch.messages).into_iter();
+    let mut json = std::mem::take(&mut batch.message_json).into_iter();
+    let mut first = Some(batch);
+    loop {
+        let chunk: Vec<NewInbound> = messages.by_ref().take(size).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let chunk_json = json.by_ref().take(chunk.len()).collect();
+        let mut slice = first.take().unwrap_or_default();
+        slice.messages = chunk;
+        slice.message_json = chunk_json;
+        slices.push(slice);
+    }
+    slices
+}
+
 /// How a turn ended, as the dispatcher records it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TurnOutcome {
@@ -240,6 +282,27 @@ impl Store {
     /// after the commit, with those turns; a lane gets none when nothing new arrived for it or
     /// when it has an interrupted turn (which its own claim resumes first).
     pub async fn record_and_claim(
+        &self,
+        batch: Batch,
+        lanes: Vec<LaneKey>,
+    ) -> Result<(RecordOutcome, Vec<Turn>), StoreError> {
+        // A huge body (Meta allows megabytes: tens of thousands of messages) is recorded in
+        // bounded slices, each its own writer job, so no request holds the writer for long;
+        // the caller still hears back only after the last slice is committed. The turns are
+        // claimed with the last slice, so they see every message of the body.
+        let mut slices = slice(batch, INTAKE_SLICE);
+        let last = slices.pop().unwrap_or_default();
+        let mut outcome = RecordOutcome::default();
+        for slice in slices {
+            let (recorded, _) = self.record_slice(slice, Vec::new()).await?;
+            outcome.merge(recorded);
+        }
+        let (recorded, turns) = self.record_slice(last, lanes).await?;
+        outcome.merge(recorded);
+        Ok((outcome, turns))
+    }
+
+    async fn record_slice(
         &self,
         batch: Batch,
         lanes: Vec<LaneKey>,

@@ -420,3 +420,37 @@ async fn a_flood_from_one_conversation_is_answered_in_turns_of_at_most_the_cap()
     in_order.sort();
     assert_eq!(answered, in_order, "oldest messages first");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turns_memory_is_kept_while_a_huge_webhook_is_being_recorded() {
+    use crate::memory::{Memory, MemoryEntry};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let memory = Memory::new(store.clone());
+    // One body of 40,000 messages, as Meta may send after an outage.
+    let huge: Vec<NewInbound> = (0..40_000)
+        .map(|i| message(&format!("huge{i:05}"), &format!("u{}", i % 1000)))
+        .collect();
+    let recording = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let outcome = store.record(batch(huge)).await.unwrap();
+            (outcome, std::time::Instant::now())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let entries = [
+        MemoryEntry::user("question", 1_700_000_000),
+        MemoryEntry::assistant("answer", 1_700_000_001),
+    ];
+    memory.append("wa_u1", 1, &entries).await.expect("memory is written");
+    let remembered = std::time::Instant::now();
+    let (outcome, recorded) = recording.await.unwrap();
+
+    assert_eq!(outcome.new_pending_messages, 40_000, "the whole body is recorded");
+    assert!(
+        remembered < recorded,
+        "the turn's memory was written between the body's slices, not after all of it"
+    );
+    assert_eq!(memory.history("wa_u1", 10).await.unwrap(), entries);
+}
