@@ -8,14 +8,17 @@
 //! - [`http`]: the axum router: Meta's webhook (handshake, signed POST), health, metrics.
 //! - [`whatsapp`]: Meta's protocol: signatures, the typed webhook payload, the Graph API client,
 //!   Markdown-to-WhatsApp formatting and reply splitting.
-//! - [`inbox`]: the durable SQLite inbox (record, dedupe, statuses, resume) and the dispatcher
-//!   that runs one ordered lane per conversation.
+//! - [`inbox`]: the durable SQLite inbox, the one owner of the database (record in bounded
+//!   slices, dedupe, statuses, reply parts, conversation memory, resume; one writer thread), and
+//!   the dispatcher that runs one ordered lane per conversation, with tasks only for running
+//!   turns (a feeder hands free slots to conversations waiting in the store, page by page).
 //! - [`responder`]: answers a turn on WhatsApp: read receipt, media, agent, format, split,
-//!   send each part exactly once.
+//!   send each part exactly once (marked sending before the Graph call, confirmed by Meta's
+//!   status notifications after a crash).
 //! - [`transcription`]: speech to text for voice notes (OpenAI-compatible or whisper.cpp).
 //! - [`agent`]: one turn of an agent: input, guardrails, memory, prompt, ReAct loop, tools.
 //! - [`llm`]: model providers (Ollama, OpenAI-compatible) and the router between them.
-//! - [`memory`]: sliding-window conversation memory in the same SQLite database.
+//! - [`memory`]: sliding-window conversation memory, kept by the inbox store.
 //! - [`guardrails`]: PII redaction and length limits on input and output.
 //! - [`secret`]: a string type that never prints its value.
 //! - [`runtime`]: the config in force, swapped atomically on reload; [`reload`]: file watch

@@ -6,7 +6,7 @@ pub mod turn;
 
 pub use dispatcher::{Dispatcher, DispatcherSettings, TurnHandler};
 pub use store::{
-    Batch, InboundState, NewInbound, RecordOutcome, PartRef, ReplyPart, StatusUpdate, Store, StoreError,
-    TurnOutcome, CONFIRM_WINDOW, MAX_MESSAGES_PER_TURN,
+    Batch, InboundState, NewInbound, PartRef, RecordOutcome, ReplyPart, StatusUpdate, Store,
+    StoreError, TurnOutcome, CONFIRM_WINDOW, MAX_MESSAGES_PER_TURN,
 };
 pub use turn::*;

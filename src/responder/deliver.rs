@@ -89,12 +89,7 @@ fn retry_later(reason: String) -> TurnOutcome {
 /// then sent again). The deadline is [`CONFIRM_WINDOW`] after the later of the mark and this
 /// process's start, so notifications Meta held back while the server was down have time to
 /// arrive.
-async fn settle(
-    store: &Store,
-    turn_id: i64,
-    index: usize,
-    since: i64,
-) -> Result<bool, StoreError> {
+async fn settle(store: &Store, turn_id: i64, index: usize, since: i64) -> Result<bool, StoreError> {
     let window = i64::try_from(CONFIRM_WINDOW.as_millis()).unwrap_or(i64::MAX);
     let deadline = since.max(store.opened_at_millis()).saturating_add(window);
     tracing::info!(

@@ -273,7 +273,8 @@ impl FakeGraph {
             while let Some(body) = rx.recv().await {
                 // Each notification on its own, like Meta's: one the server is slow to take
                 // does not hold back the others.
-                let (client, url, secret) = (client.clone(), webhook_url.clone(), app_secret.clone());
+                let (client, url, secret) =
+                    (client.clone(), webhook_url.clone(), app_secret.clone());
                 tokio::spawn(async move { deliver_status(&client, &url, &secret, &body).await });
             }
         });

@@ -57,7 +57,7 @@ pub(super) async fn feed(dispatcher: &Arc<Dispatcher>) -> Result<usize, StoreErr
         let reached_end = page.len() < page_size;
         let mut last = cursor.clone();
         for lane in page {
-            match dispatcher.slots.from_backlog(dispatcher, &lane) {
+            match dispatcher.slots.start_waiting(dispatcher, &lane) {
                 FromBacklog::Started(slot) => {
                     dispatcher
                         .metrics

@@ -421,6 +421,5 @@ impl Dispatcher {
     }
 }
 
-
 #[cfg(test)]
 mod tests;

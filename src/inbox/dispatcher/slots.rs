@@ -127,7 +127,11 @@ impl Slots {
     }
 
     /// For the feeder: start `lane` if it has no task and a slot is free.
-    pub(super) fn from_backlog(&self, dispatcher: &Arc<Dispatcher>, lane: &LaneKey) -> FromBacklog {
+    pub(super) fn start_waiting(
+        &self,
+        dispatcher: &Arc<Dispatcher>,
+        lane: &LaneKey,
+    ) -> FromBacklog {
         let mut inner = self.lock();
         if let Some(dirty) = inner.lanes.get_mut(lane) {
             *dirty = true;

@@ -101,5 +101,8 @@ async fn live_lane_tasks_stay_flat_as_waiting_conversations_grow() {
     assert_eq!(started_few, 8, "every slot runs a turn");
     assert_eq!(started_many, 8, "every slot runs a turn");
     assert!(few <= 8, "{few} lane tasks for 200 waiting conversations");
-    assert!(many <= 8, "{many} lane tasks for 20,000 waiting conversations");
+    assert!(
+        many <= 8,
+        "{many} lane tasks for 20,000 waiting conversations"
+    );
 }

@@ -24,7 +24,8 @@ impl Reader {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI;
         let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(open_err)?;
         conn.set_prepared_statement_cache_capacity(32);
         Ok(Reader {
             conn: Arc::new(Mutex::new(conn)),
@@ -45,14 +46,5 @@ impl Reader {
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
         .map_err(StoreError::from)
-    }
-
-    /// Run `op` on the read connection on this thread (operator commands, no runtime).
-    pub(super) fn read_now<T>(
-        &self,
-        op: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, StoreError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        op(&conn).map_err(StoreError::from)
     }
 }

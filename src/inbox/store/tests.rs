@@ -443,11 +443,17 @@ async fn a_turns_memory_is_kept_while_a_huge_webhook_is_being_recorded() {
         MemoryEntry::user("question", 1_700_000_000),
         MemoryEntry::assistant("answer", 1_700_000_001),
     ];
-    memory.append("wa_u1", 1, &entries).await.expect("memory is written");
+    memory
+        .append("wa_u1", 1, &entries)
+        .await
+        .expect("memory is written");
     let remembered = std::time::Instant::now();
     let (outcome, recorded) = recording.await.unwrap();
 
-    assert_eq!(outcome.new_pending_messages, 40_000, "the whole body is recorded");
+    assert_eq!(
+        outcome.new_pending_messages, 40_000,
+        "the whole body is recorded"
+    );
     assert!(
         remembered < recorded,
         "the turn's memory was written between the body's slices, not after all of it"
