@@ -6,7 +6,7 @@
 use super::job::Job;
 use super::ops::{self, now_millis};
 use super::turns::{self, parse_raw, MAX_MESSAGES_PER_TURN};
-use super::{Batch, InboundState, NewInbound, RecordOutcome, StoreError};
+use super::{Batch, InboundState, MessageState, NewInbound, RecordOutcome, StoreError};
 use crate::inbox::{InboundRecord, LaneKey, Turn};
 use rusqlite::{params, Connection};
 use tokio::sync::oneshot;
@@ -174,8 +174,8 @@ fn record_messages(
             InboundState::Skipped => None,
         };
         let (state, turn_id) = match &turn {
-            Some(t) => ("taken", Some(t.id)),
-            None => (m.state.as_str(), None),
+            Some(t) => (MessageState::Taken, Some(t.id)),
+            None => (m.state.stored(), None),
         };
         let inserted = insert.execute(params![
             m.message_id,
@@ -186,7 +186,7 @@ fn record_messages(
             m.kind,
             m.timestamp,
             received_at,
-            state,
+            state.as_str(),
             turn_id,
             m.note,
         ])?;

@@ -17,6 +17,7 @@ mod pace;
 mod parts;
 mod reader;
 mod schema;
+mod states;
 mod turns;
 mod writer;
 
@@ -78,10 +79,11 @@ pub enum InboundState {
 }
 
 impl InboundState {
-    fn as_str(self) -> &'static str {
+    /// The state the message is recorded in.
+    fn stored(self) -> MessageState {
         match self {
-            InboundState::Pending => "pending",
-            InboundState::Skipped => "skipped",
+            InboundState::Pending => MessageState::Pending,
+            InboundState::Skipped => MessageState::Skipped,
         }
     }
 }
@@ -191,6 +193,7 @@ pub struct ReplyPart {
 }
 
 pub use parts::{PartRef, CONFIRM_WINDOW};
+pub use states::{MessageState, TurnState};
 pub use turns::MAX_MESSAGES_PER_TURN;
 
 /// Inbox depth, for /metrics.

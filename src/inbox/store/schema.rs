@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS inbound (
     kind                 TEXT NOT NULL,
     timestamp            INTEGER NOT NULL,
     received_at          INTEGER NOT NULL,                   -- unix milliseconds
-    state                TEXT NOT NULL,                      -- pending | taken | done | failed | skipped
+    state                TEXT NOT NULL,                      -- pending | taken | done | failed | skipped (states.rs)
     turn_id              INTEGER,
     note                 TEXT                                -- why it was skipped or failed
 );
@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS turns (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     phone_number_id TEXT NOT NULL,
     user            TEXT NOT NULL,
-    state           TEXT NOT NULL,                           -- running | done | failed
+    state           TEXT NOT NULL,                           -- running | done | failed | requeued (states.rs)
     attempts        INTEGER NOT NULL DEFAULT 1,
     started_at      INTEGER NOT NULL,
     finished_at     INTEGER,

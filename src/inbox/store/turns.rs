@@ -2,7 +2,7 @@
 //! function runs inside the writer's transaction.
 
 use super::ops::now_millis;
-use super::TurnOutcome;
+use super::{MessageState, TurnOutcome, TurnState};
 use crate::inbox::{InboundRecord, LaneKey, Turn};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -215,8 +215,12 @@ pub(super) fn finish_turn(
     outcome: &TurnOutcome,
 ) -> rusqlite::Result<()> {
     let (turn_state, message_state, error) = match outcome {
-        TurnOutcome::Done => ("done", "done", None),
-        TurnOutcome::Failed(reason) => ("failed", "failed", Some(reason.as_str())),
+        TurnOutcome::Done => (TurnState::Done, MessageState::Done, None),
+        TurnOutcome::Failed(reason) => (
+            TurnState::Failed,
+            MessageState::Failed,
+            Some(reason.as_str()),
+        ),
         TurnOutcome::RetryLater { reason, .. } => {
             conn.prepare_cached("UPDATE turns SET error = ?2 WHERE id = ?1")?
                 .execute(params![turn_id, reason])?;
@@ -226,9 +230,9 @@ pub(super) fn finish_turn(
     conn.prepare_cached(
         "UPDATE OR FAIL turns SET state = ?2, finished_at = ?3, error = ?4 WHERE id = ?1",
     )?
-    .execute(params![turn_id, turn_state, now_millis(), error])?;
+    .execute(params![turn_id, turn_state.as_str(), now_millis(), error])?;
     conn.prepare_cached(FINISH_MESSAGES)?
-        .execute(params![turn_id, message_state, error])?;
+        .execute(params![turn_id, message_state.as_str(), error])?;
     Ok(())
 }
 
