@@ -42,9 +42,24 @@ pub enum OpsError {
     /// `wagate history` without a phone number or `--key`.
     #[error("give a phone number or --key")]
     NoKey,
+    /// Any other store failure.
+    #[error("{0}")]
+    Store(crate::inbox::StoreError),
     /// A JSON rendering failed (should not happen with our own types).
     #[error("cannot render JSON: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+impl From<crate::inbox::StoreError> for OpsError {
+    fn from(e: crate::inbox::StoreError) -> Self {
+        use crate::inbox::StoreError;
+        match e {
+            StoreError::Missing { path } => OpsError::DatabaseMissing { path },
+            StoreError::Open { path, source } => OpsError::Open { path, source },
+            StoreError::Sqlite(e) => OpsError::Sqlite(e),
+            other => OpsError::Store(other),
+        }
+    }
 }
 
 impl OpsError {

@@ -2,9 +2,9 @@
 //! Memory is stored after the input guardrails ran, so it is already redacted the way the model
 //! saw it. Read-only; safe beside a running server.
 
-use super::{has_table, open_read_only, utc_seconds, OpsError};
+use super::{utc_seconds, OpsError};
+use crate::inbox::store::OperatorDb;
 use crate::memory::key_for_whatsapp;
-use rusqlite::params;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -39,30 +39,19 @@ pub fn key_for_phone(phone: &str) -> String {
 
 /// The newest `limit` messages remembered under `key`, oldest first, expired or not.
 pub fn history(data_dir: &Path, key: &str, limit: usize) -> Result<Vec<HistoryEntry>, OpsError> {
-    let conn = open_read_only(data_dir)?;
-    if !has_table(&conn, "memory")? {
-        return Err(OpsError::NoHistory(key.to_string()));
-    }
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    // Same order as the agent's own load: newest first by time then rowid, reversed.
-    let mut stmt = conn.prepare(
-        "SELECT role, content, created_at FROM memory WHERE key = ?1
-         ORDER BY created_at DESC, id DESC LIMIT ?2",
-    )?;
-    let mut entries = stmt
-        .query_map(params![key, limit], |r| {
-            Ok(HistoryEntry {
-                role: r.get(0)?,
-                content: r.get(1)?,
-                created_at: r.get(2)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    let db = OperatorDb::open_read_only(data_dir)?;
+    let entries = db.history(key, limit)?.unwrap_or_default();
     if entries.is_empty() {
         return Err(OpsError::NoHistory(key.to_string()));
     }
-    entries.reverse();
-    Ok(entries)
+    Ok(entries
+        .into_iter()
+        .map(|e| HistoryEntry {
+            role: e.role.as_str().to_string(),
+            content: e.content,
+            created_at: e.created_at,
+        })
+        .collect())
 }
 
 /// The conversation as the terminal shows it: one block per message, continuation lines indented.

@@ -1,8 +1,8 @@
 //! `wagate inbox`: what is waiting, what failed and why, and what Meta sent that was not
 //! understood. Read-only; safe beside a running server.
 
-use super::{has_table, human_age, mask_number, one_line, open_read_only, utc_millis, OpsError};
-use rusqlite::{params, Connection};
+use super::{human_age, mask_number, one_line, utc_millis, OpsError};
+use crate::inbox::store::OperatorDb;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -88,41 +88,10 @@ pub struct DeadLetter {
 
 /// Reads the inbox of `<data_dir>/wagate.db`.
 pub fn report(data_dir: &Path, options: &InboxOptions) -> Result<InboxReport, OpsError> {
-    let conn = open_read_only(data_dir)?;
-    let database = data_dir
-        .join(crate::inbox::store::DATABASE_FILE)
-        .display()
-        .to_string();
+    let db = OperatorDb::open_read_only(data_dir)?;
+    let snapshot = db.inbox(options.limit, options.all)?;
     let now = chrono::Utc::now().timestamp_millis();
-    let mut report = InboxReport {
-        database,
-        messages: BTreeMap::new(),
-        turns: BTreeMap::new(),
-        dead_letters: 0,
-        oldest_unanswered_age_seconds: None,
-        skipped: Vec::new(),
-        waiting: Vec::new(),
-        turn_list: Vec::new(),
-        dead_letter_list: Vec::new(),
-    };
-    // A file made by `wagate chat` alone has only memory: an empty inbox, not an error.
-    if !has_table(&conn, "inbound")? {
-        return Ok(report);
-    }
-    // One read transaction: every number comes from the same snapshot.
-    conn.execute_batch("BEGIN")?;
-    let result = fill(&conn, options, now, &mut report);
-    let _ = conn.execute_batch("COMMIT");
-    result.map(|()| report)
-}
-
-fn fill(
-    conn: &Connection,
-    options: &InboxOptions,
-    now: i64,
-    report: &mut InboxReport,
-) -> Result<(), OpsError> {
-    let limit = i64::try_from(options.limit).unwrap_or(i64::MAX);
+    let age = |at: i64| (now - at).max(0) / 1000;
     let show = |user: String| {
         if options.show_numbers {
             user
@@ -130,97 +99,55 @@ fn fill(
             mask_number(&user)
         }
     };
-    report.messages = counts(conn, "SELECT state, COUNT(*) FROM inbound GROUP BY state")?;
-    report.turns = counts(conn, "SELECT state, COUNT(*) FROM turns GROUP BY state")?;
-    report.dead_letters = conn.query_row("SELECT COUNT(*) FROM dead_letters", [], |r| r.get(0))?;
-    let oldest: Option<i64> = conn.query_row(
-        "SELECT MIN(received_at) FROM inbound WHERE state IN ('pending', 'taken')",
-        [],
-        |r| r.get(0),
-    )?;
-    report.oldest_unanswered_age_seconds = oldest.map(|t| (now - t).max(0) / 1000);
-
-    let mut stmt = conn.prepare(
-        "SELECT COALESCE(note, '(no reason recorded)'), COUNT(*) FROM inbound
-         WHERE state = 'skipped' GROUP BY 1 ORDER BY 2 DESC",
-    )?;
-    report.skipped = stmt
-        .query_map([], |r| {
-            Ok(Skipped {
-                reason: r.get(0)?,
-                count: r.get(1)?,
+    Ok(InboxReport {
+        database: db.path().display().to_string(),
+        messages: snapshot.messages,
+        turns: snapshot.turns,
+        dead_letters: snapshot.dead_letters,
+        oldest_unanswered_age_seconds: snapshot.oldest_unanswered_at.map(age),
+        skipped: snapshot
+            .skipped
+            .into_iter()
+            .map(|(reason, count)| Skipped { reason, count })
+            .collect(),
+        waiting: snapshot
+            .waiting
+            .into_iter()
+            .map(|w| Waiting {
+                conversation: show(w.user),
+                phone_number_id: w.phone_number_id,
+                messages: w.messages,
+                oldest_age_seconds: age(w.oldest_received_at),
             })
-        })?
-        .collect::<Result<_, _>>()?;
-
-    let mut stmt = conn.prepare(
-        "SELECT phone_number_id, user, COUNT(*), MIN(received_at), MIN(seq) FROM inbound
-         WHERE state = 'pending' GROUP BY phone_number_id, user ORDER BY 5 LIMIT ?1",
-    )?;
-    report.waiting = stmt
-        .query_map(params![limit], |r| {
-            let oldest: i64 = r.get(3)?;
-            Ok(Waiting {
-                phone_number_id: r.get(0)?,
-                conversation: show(r.get(1)?),
-                messages: r.get(2)?,
-                oldest_age_seconds: (now - oldest).max(0) / 1000,
+            .collect(),
+        turn_list: snapshot
+            .turns_list
+            .into_iter()
+            .map(|t| TurnRow {
+                id: t.id,
+                conversation: show(t.user),
+                phone_number_id: t.phone_number_id,
+                messages: t.messages,
+                attempts: t.attempts,
+                state: t.state,
+                started_at: utc_millis(t.started_at),
+                age_seconds: age(t.started_at),
+                error: t.error,
+                reply_parts: t.reply_parts,
+                reply_parts_sent: t.reply_parts_sent,
             })
-        })?
-        .collect::<Result<_, _>>()?;
-
-    let filter = if options.all {
-        ""
-    } else {
-        "WHERE t.state IN ('running', 'failed')"
-    };
-    let mut stmt = conn.prepare(&format!(
-        "SELECT t.id, t.phone_number_id, t.user, t.attempts, t.state, t.started_at, t.error,
-                (SELECT COUNT(*) FROM inbound i WHERE i.turn_id = t.id),
-                (SELECT COUNT(*) FROM reply_parts p WHERE p.turn_id = t.id),
-                (SELECT COUNT(p.outbound_id) FROM reply_parts p WHERE p.turn_id = t.id)
-         FROM turns t {filter} ORDER BY t.id DESC LIMIT ?1"
-    ))?;
-    report.turn_list = stmt
-        .query_map(params![limit], |r| {
-            let started: i64 = r.get(5)?;
-            Ok(TurnRow {
-                id: r.get(0)?,
-                phone_number_id: r.get(1)?,
-                conversation: show(r.get(2)?),
-                attempts: r.get(3)?,
-                state: r.get(4)?,
-                started_at: utc_millis(started),
-                age_seconds: (now - started).max(0) / 1000,
-                error: r.get(6)?,
-                messages: r.get(7)?,
-                reply_parts: r.get(8)?,
-                reply_parts_sent: r.get(9)?,
+            .collect(),
+        dead_letter_list: snapshot
+            .dead_letter_list
+            .into_iter()
+            .map(|d| DeadLetter {
+                id: d.id,
+                received_at: utc_millis(d.received_at),
+                reason: d.reason,
+                body: options.show_body.then_some(d.body),
             })
-        })?
-        .collect::<Result<_, _>>()?;
-
-    let mut stmt = conn.prepare(
-        "SELECT id, received_at, reason, body FROM dead_letters ORDER BY id DESC LIMIT ?1",
-    )?;
-    report.dead_letter_list = stmt
-        .query_map(params![limit], |r| {
-            let body: String = r.get(3)?;
-            Ok(DeadLetter {
-                id: r.get(0)?,
-                received_at: utc_millis(r.get(1)?),
-                reason: r.get(2)?,
-                body: options.show_body.then_some(body),
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    Ok(())
-}
-
-fn counts(conn: &Connection, sql: &str) -> Result<BTreeMap<String, i64>, OpsError> {
-    let mut stmt = conn.prepare(sql)?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+            .collect(),
+    })
 }
 
 /// The report as JSON, for scripts.

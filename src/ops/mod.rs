@@ -1,9 +1,10 @@
 //! Operator commands: `wagate inbox`, `retry`, `history`, `check --online` and `healthcheck`.
 //!
-//! They run beside a live server on the same database file. The server writes through its own
-//! connection in WAL mode, so these open their own: read-only for `inbox` and `history` (readers
-//! never block the writer), a short `BEGIN IMMEDIATE` transaction for `retry`, and a busy timeout
-//! so a commit in progress makes them wait a moment instead of failing.
+//! They run beside a live server on the same database file, through the store's
+//! [`OperatorDb`](crate::inbox::store::OperatorDb) (the store keeps all the SQL): read-only for
+//! `inbox` and `history` (readers never block the writer), one short `BEGIN IMMEDIATE`
+//! transaction for `retry`, and a busy timeout so a commit in progress makes them wait a moment
+//! instead of failing.
 //!
 //! Each command returns its output as text (the CLI prints it) or an [`OpsError`] whose
 //! [`OpsError::exit_code`] scripts can rely on.
@@ -16,57 +17,6 @@ pub mod online;
 pub mod retry;
 
 pub use error::OpsError;
-
-use crate::inbox::store::DATABASE_FILE;
-use rusqlite::{Connection, OpenFlags};
-use std::path::Path;
-use std::time::Duration;
-
-/// How long a command waits for the server's writer to release a lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Opens `<data_dir>/wagate.db` read-only; never creates it.
-fn open_read_only(data_dir: &Path) -> Result<Connection, OpsError> {
-    open(
-        data_dir,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-}
-
-/// Opens `<data_dir>/wagate.db` for a short write; never creates it.
-fn open_read_write(data_dir: &Path) -> Result<Connection, OpsError> {
-    let conn = open(
-        data_dir,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    // The operator's change must survive a power cut as the server's own commits do.
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    Ok(conn)
-}
-
-fn open(data_dir: &Path, flags: OpenFlags) -> Result<Connection, OpsError> {
-    let path = data_dir.join(DATABASE_FILE);
-    if !path.is_file() {
-        return Err(OpsError::DatabaseMissing { path });
-    }
-    let conn = Connection::open_with_flags(&path, flags).map_err(|source| OpsError::Open {
-        path: path.clone(),
-        source,
-    })?;
-    conn.busy_timeout(BUSY_TIMEOUT)
-        .map_err(|source| OpsError::Open { path, source })?;
-    Ok(conn)
-}
-
-/// Whether the database has `table` (a file made by `wagate chat` has no inbox tables).
-fn has_table(conn: &Connection, table: &str) -> Result<bool, OpsError> {
-    let n: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
-        [table],
-        |r| r.get(0),
-    )?;
-    Ok(n > 0)
-}
 
 /// A phone number with all but its last 4 characters hidden: `••••••••1234`. Screenshots of
 /// `wagate inbox` end up in tickets and chats; the tail is enough to tell conversations apart.

@@ -5,8 +5,8 @@
 //! (or was not) sent stays as it was. Its messages go back to `pending`; the running server's
 //! periodic re-scan of the inbox (or its next start) picks the conversation up.
 
-use super::{open_read_write, OpsError};
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use super::OpsError;
+use crate::inbox::store::{OperatorDb, Requeue};
 use std::path::Path;
 
 /// What a retry did.
@@ -22,55 +22,25 @@ pub struct Requeued {
 /// Re-queues failed turn `turn_id`. Refuses a turn whose reply was partly accepted by Meta
 /// unless `force`: the customer already has part of an answer, and the new turn writes another.
 pub fn retry(data_dir: &Path, turn_id: i64, force: bool) -> Result<Requeued, OpsError> {
-    let mut conn = open_read_write(data_dir)?;
-    // IMMEDIATE takes the write lock up front: the check and the change see the same state.
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let state: Option<String> = tx
-        .query_row(
-            "SELECT state FROM turns WHERE id = ?1",
-            params![turn_id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    match state.as_deref() {
-        None => return Err(OpsError::TurnNotFound(turn_id)),
-        Some("failed") => {}
-        Some(other) => {
-            return Err(OpsError::TurnNotFailed {
-                id: turn_id,
-                state: other.to_string(),
-            })
-        }
-    }
-    let (total, sent): (i64, i64) = tx.query_row(
-        "SELECT COUNT(*), COUNT(outbound_id) FROM reply_parts WHERE turn_id = ?1",
-        params![turn_id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    if sent > 0 && !force {
-        return Err(OpsError::PartlyAnswered {
+    let mut db = OperatorDb::open_read_write(data_dir)?;
+    match db.requeue(turn_id, force)? {
+        Requeue::Done {
+            messages,
+            parts_already_sent,
+        } => Ok(Requeued {
+            turn_id,
+            messages,
+            parts_already_sent,
+        }),
+        Requeue::NotFound => Err(OpsError::TurnNotFound(turn_id)),
+        Requeue::NotFailed(state) => Err(OpsError::TurnNotFailed { id: turn_id, state }),
+        Requeue::PartlyAnswered { sent, total } => Err(OpsError::PartlyAnswered {
             id: turn_id,
-            sent: sent as usize,
-            total: total as usize,
-        });
+            sent,
+            total,
+        }),
+        Requeue::NothingToRequeue => Err(OpsError::NothingToRequeue(turn_id)),
     }
-    let messages = tx.execute(
-        "UPDATE inbound SET state = 'pending', note = NULL WHERE turn_id = ?1 AND state = 'failed'",
-        params![turn_id],
-    )?;
-    if messages == 0 {
-        return Err(OpsError::NothingToRequeue(turn_id));
-    }
-    tx.execute(
-        "UPDATE turns SET state = 'requeued' WHERE id = ?1",
-        params![turn_id],
-    )?;
-    tx.commit()?;
-    Ok(Requeued {
-        turn_id,
-        messages,
-        parts_already_sent: sent as usize,
-    })
 }
 
 /// What `wagate retry` prints after re-queuing.

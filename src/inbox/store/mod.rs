@@ -12,6 +12,7 @@ mod checkpoint;
 mod intake;
 mod job;
 mod memory;
+mod operator;
 mod ops;
 mod pace;
 mod parts;
@@ -37,6 +38,8 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("no database at {path}")]
+    Missing { path: PathBuf },
     #[error("cannot open the database {path}: {source}")]
     Open {
         path: PathBuf,
@@ -192,6 +195,9 @@ pub struct ReplyPart {
     pub sending_since: Option<i64>,
 }
 
+pub use operator::{
+    DeadLetterRow, InboxSnapshot, OperatorDb, Requeue, TurnSummary, WaitingConversation,
+};
 pub use parts::{PartRef, CONFIRM_WINDOW};
 pub use states::{MessageState, TurnState};
 pub use turns::MAX_MESSAGES_PER_TURN;

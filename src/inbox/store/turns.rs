@@ -231,8 +231,11 @@ pub(super) fn finish_turn(
         "UPDATE OR FAIL turns SET state = ?2, finished_at = ?3, error = ?4 WHERE id = ?1",
     )?
     .execute(params![turn_id, turn_state.as_str(), now_millis(), error])?;
-    conn.prepare_cached(FINISH_MESSAGES)?
-        .execute(params![turn_id, message_state.as_str(), error])?;
+    conn.prepare_cached(FINISH_MESSAGES)?.execute(params![
+        turn_id,
+        message_state.as_str(),
+        error
+    ])?;
     Ok(())
 }
 
