@@ -60,6 +60,7 @@ fn message(id: &str, text: &str) -> NewInbound {
         kind: "text".into(),
         timestamp: 1_700_000_000,
         raw: json!({"id": id, "type": "text", "text": {"body": text}}).to_string(),
+        json: None,
         state: InboundState::Pending,
         note: None,
     }

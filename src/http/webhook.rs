@@ -7,7 +7,6 @@
 
 use super::{raw_json, ApiError, AppState};
 use crate::config::WhatsAppChannel;
-use crate::inbox::dispatcher::Reservation;
 use crate::inbox::{Batch, InboundState, LaneKey, NewInbound, StatusUpdate};
 use crate::whatsapp::payload::{self, PayloadError, Webhook};
 use crate::whatsapp::signature;
@@ -89,28 +88,14 @@ pub async fn receive(
 
     let batch = to_batch(webhook, channel, &body, raw_json::message_texts(&body));
     let (statuses, dead_letters) = (batch.statuses.len(), batch.dead_letters.len());
-    // Idle conversations are reserved so this commit also starts their turn.
-    let reservations: Vec<Reservation> = pending_lanes(&batch)
-        .into_iter()
-        .filter_map(|lane| state.dispatcher.reserve(lane))
-        .collect();
-    let claim = reservations.iter().map(|r| r.lane().clone()).collect();
-    let (outcome, mut turns) = match state.store.record_and_claim(batch, claim).await {
-        Ok(recorded) => recorded,
+    let outcome = match state.dispatcher.accept(batch).await {
+        Ok(outcome) => outcome,
         Err(e) => {
-            // Dropping the reservations starts their lanes, which look at the store themselves.
             metrics.inc("wagate_webhooks_total", &[("outcome", "unavailable")]);
             tracing::error!(error = %e, "webhook not recorded; answering 503 so Meta redelivers");
             return Err(ApiError::Unavailable);
         }
     };
-    for reservation in reservations {
-        let turn = turns
-            .iter()
-            .position(|t| &t.lane == reservation.lane())
-            .map(|i| turns.swap_remove(i));
-        reservation.start(turn);
-    }
 
     metrics.inc("wagate_webhooks_total", &[("outcome", "accepted")]);
     if outcome.new_pending_messages > 0 {
@@ -144,26 +129,12 @@ pub async fn receive(
     if dead_letters > 0 {
         metrics.add("wagate_dead_letters_total", &[], dead_letters as f64);
     }
-    for lane in outcome.new_pending {
-        state.dispatcher.notify(lane);
-    }
     Ok("")
-}
-
-/// Each conversation with a message to answer in `batch`, once, in first-seen order.
-fn pending_lanes(batch: &Batch) -> Vec<&LaneKey> {
-    let mut lanes: Vec<&LaneKey> = Vec::new();
-    for m in &batch.messages {
-        if m.state == InboundState::Pending && !lanes.contains(&&m.lane) {
-            lanes.push(&m.lane);
-        }
-    }
-    lanes
 }
 
 /// Everything the body carries, as the store records it. Nothing is dropped silently: what
 /// cannot be routed or is not understood becomes a dead letter with its reason. The parsed
-/// messages move into the batch (`message_json`), so a turn started by this webhook's commit
+/// messages move into the batch (`NewInbound::json`), so a turn started by this webhook's commit
 /// does not parse them again; their text is stored as Meta sent it (`texts`, per change) when
 /// it pairs up with the parsed messages.
 fn to_batch(
@@ -222,10 +193,10 @@ fn to_batch(
                     .map_or_else(|| message.raw.to_string(), str::to_string),
                 message_id: message.id,
                 kind: message.kind_name,
+                json: Some(message.raw),
                 state,
                 note,
             });
-            batch.message_json.push(message.raw);
         }
         for status in &change.statuses {
             batch.statuses.push(StatusUpdate {
@@ -331,7 +302,8 @@ mod tests {
             batch.messages[0].raw,
             r#"{"from":"u1", "id":"wamid.A","timestamp":"1","type":"text","text":{"body":"ol\u00e1"}}"#
         );
-        assert_eq!(batch.message_json[0]["text"]["body"], "olá");
+        let parsed = batch.messages[0].json.as_ref().expect("the parsed message");
+        assert_eq!(parsed["text"]["body"], "olá");
         assert_eq!(batch.messages[0].contact_name.as_deref(), Some("Ana"));
     }
 

@@ -1,6 +1,7 @@
 //! The durable inbox (SQLite) and the dispatcher that turns it into ordered per-conversation turns.
 
 pub mod dispatcher;
+mod intake;
 pub mod store;
 pub mod turn;
 

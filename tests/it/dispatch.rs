@@ -91,6 +91,7 @@ async fn work_left_in_the_inbox_is_resumed_at_start() {
             kind: "text".into(),
             timestamp: 0,
             raw: r#"{"type":"text","text":{"body":"hi"}}"#.into(),
+            json: None,
             state: InboundState::Pending,
             note: None,
         };

@@ -196,6 +196,11 @@ impl Dispatcher {
         })
     }
 
+    /// The store the dispatcher claims from.
+    pub(super) fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Run a lane task (its entry in `slots` exists already).
     fn spawn_lane(self: &Arc<Self>, lane: LaneKey, start: Start) {
         let this = Arc::clone(self);

@@ -34,6 +34,7 @@ fn message(i: usize) -> NewInbound {
         contact_name: None,
         kind: "text".into(),
         timestamp: 1_700_000_000,
+        json: None,
         state: InboundState::Pending,
         note: None,
     }

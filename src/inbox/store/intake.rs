@@ -40,9 +40,8 @@ impl Opened {
             })
             .collect();
         for (index, seq) in self.new {
-            let json = batch.message_json.get_mut(index).map(std::mem::take);
             let m = &mut batch.messages[index];
-            let raw = json.unwrap_or_else(|| parse_raw(&m.raw));
+            let raw = m.json.take().unwrap_or_else(|| parse_raw(&m.raw));
             messages.push(take_record(m, seq, raw));
         }
         Turn {

@@ -18,6 +18,7 @@ fn message(id: &str, user: &str) -> NewInbound {
         kind: "text".into(),
         timestamp: 1_700_000_000,
         raw: format!(r#"{{"id":"{id}","type":"text","text":{{"body":"hi {id}"}}}}"#),
+        json: None,
         state: InboundState::Pending,
         note: None,
     }
@@ -132,8 +133,9 @@ async fn a_redelivery_starts_no_turn() {
 async fn parsed_json_given_with_the_batch_is_used_as_is() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let mut with_json = batch(vec![message("a", "u1")]);
-    with_json.message_json = vec![serde_json::json!({"given": true})];
+    let mut given = message("a", "u1");
+    given.json = Some(serde_json::json!({"given": true}));
+    let with_json = batch(vec![given]);
     let (_, turns) = store
         .record_and_claim(with_json, vec![lane("u1")])
         .await

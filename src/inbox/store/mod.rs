@@ -66,8 +66,11 @@ pub struct NewInbound {
     pub contact_name: Option<String>,
     pub kind: String,
     pub timestamp: i64,
-    /// The message object as JSON text.
+    /// The message object as JSON text, as stored.
     pub raw: String,
+    /// The same object already parsed, when the caller has it (the webhook does): a turn
+    /// started in the same commit takes it instead of parsing `raw` again.
+    pub json: Option<serde_json::Value>,
     /// `Pending` to be answered; `Skipped` to keep it on record without a reply (reactions,
     /// numbers no agent serves).
     pub state: InboundState,
@@ -113,10 +116,6 @@ pub struct Batch {
     pub statuses: Vec<StatusUpdate>,
     /// (reason, JSON text) for what was not understood.
     pub dead_letters: Vec<(String, String)>,
-    /// The messages' JSON already parsed, in the order of `messages`, when the caller has it
-    /// (the webhook does): a turn started in the same commit takes it instead of parsing `raw`
-    /// again. May be empty.
-    pub message_json: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -156,17 +155,14 @@ fn slice(mut batch: Batch, size: usize) -> Vec<Batch> {
     }
     let mut slices = Vec::new();
     let mut messages = std::mem::take(&mut batch.messages).into_iter();
-    let mut json = std::mem::take(&mut batch.message_json).into_iter();
     let mut first = Some(batch);
     loop {
         let chunk: Vec<NewInbound> = messages.by_ref().take(size).collect();
         if chunk.is_empty() {
             break;
         }
-        let chunk_json = json.by_ref().take(chunk.len()).collect();
         let mut slice = first.take().unwrap_or_default();
         slice.messages = chunk;
-        slice.message_json = chunk_json;
         slices.push(slice);
     }
     slices

@@ -19,6 +19,7 @@ fn message(id: &str, user: &str) -> NewInbound {
         kind: "text".into(),
         timestamp: 1_700_000_000,
         raw: format!(r#"{{"id":"{id}","type":"text","text":{{"body":"hi {id}"}}}}"#),
+        json: None,
         state: InboundState::Pending,
         note: None,
     }
