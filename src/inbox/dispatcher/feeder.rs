@@ -56,7 +56,9 @@ pub(super) async fn feed(dispatcher: &Arc<Dispatcher>) -> Result<usize, StoreErr
             .await?;
         let reached_end = page.len() < page_size;
         let mut last = cursor.clone();
+        let mut left = page.len();
         for lane in page {
+            left -= 1;
             match dispatcher.slots.start_waiting(dispatcher, &lane) {
                 FromBacklog::Started(slot) => {
                     dispatcher
@@ -72,8 +74,12 @@ pub(super) async fn feed(dispatcher: &Arc<Dispatcher>) -> Result<usize, StoreErr
                 }
                 FromBacklog::Active => {}
                 FromBacklog::Full => {
-                    // This conversation comes first in the next page.
+                    // This conversation comes first in the next page. Those left in the page
+                    // wait for a slot (a lower bound: further pages are not counted).
                     dispatcher.slots.set_cursor(last);
+                    dispatcher
+                        .metrics
+                        .gauge_set("wagate_lanes_waiting", &[], (left + 1) as f64);
                     return Ok(started);
                 }
             }
@@ -84,6 +90,9 @@ pub(super) async fn feed(dispatcher: &Arc<Dispatcher>) -> Result<usize, StoreErr
             if cursor.is_none() {
                 // A whole sweep from the start: every conversation with work has a task.
                 dispatcher.slots.served(generation);
+                dispatcher
+                    .metrics
+                    .gauge_set("wagate_lanes_waiting", &[], 0.0);
             }
         } else {
             dispatcher.slots.set_cursor(last);

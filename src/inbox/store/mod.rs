@@ -20,12 +20,12 @@ mod reader;
 mod schema;
 mod states;
 mod turns;
+mod types;
 mod writer;
 
 use crate::inbox::{LaneKey, Turn};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// File name of the database inside `--data`.
@@ -57,154 +57,15 @@ pub enum StoreError {
     Task(String),
 }
 
-/// A message as the webhook hands it to the store.
-#[derive(Debug, Clone)]
-pub struct NewInbound {
-    pub message_id: String,
-    pub lane: LaneKey,
-    pub display_phone_number: String,
-    pub contact_name: Option<String>,
-    pub kind: String,
-    pub timestamp: i64,
-    /// The message object as JSON text, as stored.
-    pub raw: String,
-    /// The same object already parsed, when the caller has it (the webhook does): a turn
-    /// started in the same commit takes it instead of parsing `raw` again.
-    pub json: Option<serde_json::Value>,
-    /// `Pending` to be answered; `Skipped` to keep it on record without a reply (reactions,
-    /// numbers no agent serves).
-    pub state: InboundState,
-    /// Why it was skipped, for `wagate inbox`.
-    pub note: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InboundState {
-    Pending,
-    Skipped,
-}
-
-impl InboundState {
-    /// The state the message is recorded in.
-    fn stored(self) -> MessageState {
-        match self {
-            InboundState::Pending => MessageState::Pending,
-            InboundState::Skipped => MessageState::Skipped,
-        }
-    }
-}
-
-/// A delivery status for one of our outbound messages.
-#[derive(Debug, Clone)]
-pub struct StatusUpdate {
-    pub message_id: String,
-    pub recipient: Option<String>,
-    pub status: String,
-    /// unknown 0 < sent 1 < delivered 2 < read 3 < played 4 < failed/deleted 5 (terminal).
-    pub rank: i64,
-    /// JSON text of `errors`, when any.
-    pub errors: Option<String>,
-    pub pricing: Option<String>,
-    /// `biz_opaque_callback_data` echoed from the send: names our reply part when we sent it.
-    pub callback_data: Option<String>,
-}
-
-/// Everything one webhook body carries, recorded in one go.
-#[derive(Debug, Default)]
-pub struct Batch {
-    pub messages: Vec<NewInbound>,
-    pub statuses: Vec<StatusUpdate>,
-    /// (reason, JSON text) for what was not understood.
-    pub dead_letters: Vec<(String, String)>,
-}
-
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct RecordOutcome {
-    /// Lanes that received new messages to answer and whose turn was not started in the same
-    /// commit: the dispatcher must be told (each once, in first-seen order).
-    pub new_pending: Vec<LaneKey>,
-    /// How many messages are newly waiting for an answer (claimed in the commit or not).
-    pub new_pending_messages: usize,
-    pub new_skipped: usize,
-    pub duplicates: usize,
-}
-
-impl RecordOutcome {
-    /// Add a later slice's outcome of the same body.
-    fn merge(&mut self, later: RecordOutcome) {
-        for lane in later.new_pending {
-            if !self.new_pending.contains(&lane) {
-                self.new_pending.push(lane);
-            }
-        }
-        self.new_pending_messages += later.new_pending_messages;
-        self.new_skipped += later.new_skipped;
-        self.duplicates += later.duplicates;
-    }
-}
-
-/// Messages per writer job when a body is recorded in slices: a few milliseconds of the
-/// writer's time each.
-const INTAKE_SLICE: usize = 500;
-
-/// `batch` cut into slices of at most `size` messages (at least one slice); the statuses and
-/// dead letters go with the first.
-fn slice(mut batch: Batch, size: usize) -> Vec<Batch> {
-    if batch.messages.len() <= size {
-        return vec![batch];
-    }
-    let mut slices = Vec::new();
-    let mut messages = std::mem::take(&mut batch.messages).into_iter();
-    let mut first = Some(batch);
-    loop {
-        let chunk: Vec<NewInbound> = messages.by_ref().take(size).collect();
-        if chunk.is_empty() {
-            break;
-        }
-        let mut slice = first.take().unwrap_or_default();
-        slice.messages = chunk;
-        slices.push(slice);
-    }
-    slices
-}
-
-/// How a turn ended, as the dispatcher records it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TurnOutcome {
-    /// Answered (or deliberately not answered); its messages are done.
-    Done,
-    /// Will not be answered without an operator (`wagate retry`); the reason is kept.
-    Failed(String),
-    /// Try the same turn again after a while (the Graph API is down, say).
-    RetryLater { after: Duration, reason: String },
-}
-
-/// One part of a saved reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplyPart {
-    pub index: usize,
-    pub text: String,
-    /// `Some` once Meta accepted it: never send it again.
-    pub outbound_id: Option<String>,
-    /// Unix milliseconds when it was handed to Meta, while its answer is not recorded: a crash
-    /// (or a lost answer) left it `sending`, to be settled by its status notification.
-    pub sending_since: Option<i64>,
-}
-
 pub use operator::{
     DeadLetterRow, InboxSnapshot, OperatorDb, Requeue, TurnSummary, WaitingConversation,
 };
 pub use parts::{PartRef, CONFIRM_WINDOW};
 pub use states::{MessageState, TurnState};
 pub use turns::MAX_MESSAGES_PER_TURN;
-
-/// Inbox depth, for /metrics.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Backlog {
-    pub open_messages: u64,
-    /// Unix milliseconds of the oldest message not yet answered.
-    pub oldest_received_at: Option<i64>,
-}
+pub use types::{
+    Backlog, Batch, InboundState, NewInbound, RecordOutcome, ReplyPart, StatusUpdate, TurnOutcome,
+};
 
 /// Cheap to clone; all clones talk to the same writer thread.
 #[derive(Clone)]
@@ -327,14 +188,16 @@ impl Store {
         Ok((recorded.outcome, turns))
     }
 
-    /// Take the lane's next turn: an interrupted one first, else all its pending messages.
+    /// Take the lane's next turn: an interrupted one first, else its oldest pending messages
+    /// (at most [`MAX_MESSAGES_PER_TURN`]).
     pub async fn claim_turn(&self, lane: LaneKey) -> Result<Option<Turn>, StoreError> {
         let claimed = self.call(move |c| turns::claim_turn(c, &lane)).await?;
         Ok(claimed.map(turns::ClaimedTurn::into_turn))
     }
 
-    /// Take all the lane's pending messages as a new turn, for a lane known to have no
-    /// interrupted turn (its last turn was closed by the caller); saves looking for one.
+    /// Take the lane's oldest pending messages (at most [`MAX_MESSAGES_PER_TURN`]) as a new
+    /// turn, for a lane known to have no interrupted turn (its last turn was closed by the
+    /// caller); saves looking for one.
     pub async fn claim_new_turn(&self, lane: LaneKey) -> Result<Option<Turn>, StoreError> {
         let claimed = self.call(move |c| turns::claim_pending(c, &lane)).await?;
         Ok(claimed.map(turns::ClaimedTurn::into_turn))
@@ -501,6 +364,31 @@ impl Store {
         })
         .await
     }
+}
+
+/// Messages per writer job when a body is recorded in slices: a few milliseconds of the
+/// writer's time each.
+const INTAKE_SLICE: usize = 500;
+
+/// `batch` cut into slices of at most `size` messages (at least one slice); the statuses and
+/// dead letters go with the first.
+fn slice(mut batch: Batch, size: usize) -> Vec<Batch> {
+    if batch.messages.len() <= size {
+        return vec![batch];
+    }
+    let mut slices = Vec::new();
+    let mut messages = std::mem::take(&mut batch.messages).into_iter();
+    let mut first = Some(batch);
+    loop {
+        let chunk: Vec<NewInbound> = messages.by_ref().take(size).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let mut slice = first.take().unwrap_or_default();
+        slice.messages = chunk;
+        slices.push(slice);
+    }
+    slices
 }
 
 #[cfg(test)]

@@ -439,7 +439,7 @@ async fn a_turns_memory_is_kept_while_a_huge_webhook_is_being_recorded() {
             (outcome, std::time::Instant::now())
         }
     });
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let entries = [
         MemoryEntry::user("question", 1_700_000_000),
         MemoryEntry::assistant("answer", 1_700_000_001),

@@ -47,8 +47,8 @@ pub(super) const INTERRUPTED_TURN: &str = "SELECT id, attempts FROM turns
     WHERE phone_number_id = ?1 AND user = ?2 AND state = 'running' ORDER BY id LIMIT 1";
 
 /// The lane's next turn: the turn a crash interrupted, if any (same id, same messages, so the
-/// parts of its reply that Meta already accepted are not sent again), else every pending message
-/// of the lane, in arrival order, as a new turn.
+/// parts of its reply that Meta already accepted are not sent again), else the lane's oldest
+/// pending messages (up to [`MAX_MESSAGES_PER_TURN`]), in arrival order, as a new turn.
 pub(super) fn claim_turn(
     conn: &Connection,
     lane: &LaneKey,
