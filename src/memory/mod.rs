@@ -133,7 +133,8 @@ impl Memory {
     }
 
     /// For a process without a store yet (`wagate chat`, tests): opens the store of the
-    /// database file `path` (creating it and its tables if missing).
+    /// directory holding `path`, which must be that directory's `wagate.db` (creating it and
+    /// its tables if missing). A server passes its own store to [`Memory::new`] instead.
     pub fn open(path: &Path) -> Result<Memory, MemoryError> {
         let dir = path.parent().unwrap_or_else(|| Path::new("."));
         let store = Store::open(dir, Durability::Full).map_err(|source| MemoryError::Open {
