@@ -442,11 +442,9 @@ async fn post_all(base: &str, bodies: &[(String, Vec<u8>)], width: usize) -> Has
     acked
 }
 
-/// The kill lands while turns wait for the (slow) model, before any reply part goes out: that
-/// is the window that matters (a crash there must neither lose nor repeat an answer). The one
-/// window wagate does not close, a crash between Meta accepting a part and wagate recording it
-/// (milliseconds; the part would be sent again), is kept out of this test by that timing: no
-/// turn can reach its send before the model's 2 s answer, and the kill comes sooner.
+/// The kill lands while turns wait for the (slow) model, before any reply part goes out: a
+/// crash there must neither lose nor repeat an answer. (A crash between Meta accepting a part
+/// and wagate recording it is `kill9.rs`'s subject: settled by the status notification.)
 #[tokio::test]
 async fn a_kill_9_with_300_messages_in_flight_loses_and_repeats_nothing() {
     let graph = FakeGraph::start().await;
