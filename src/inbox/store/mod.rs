@@ -291,7 +291,9 @@ impl Store {
         turn_id: i64,
         index: usize,
     ) -> Result<Option<String>, StoreError> {
-        self.call(move |c| parts::part_outbound_id(c, turn_id, index))
+        // Polled while a resumed turn waits: a read beside the writer, not a writer job.
+        self.reader
+            .read(move |c| parts::part_outbound_id(c, turn_id, index))
             .await
     }
 
