@@ -40,9 +40,18 @@ fn message(i: usize) -> NewInbound {
     }
 }
 
-/// `waiting` conversations with one message each, notified as the webhook would; returns the
-/// lane tasks alive once the dispatcher settled, and the turns started.
-async fn live_lanes_with(waiting: usize) -> (usize, usize) {
+/// How the waiting work reaches the dispatcher.
+#[derive(Clone, Copy, PartialEq)]
+enum Arrival {
+    /// Notified as the webhook would, conversation by conversation.
+    Notified,
+    /// Already in the inbox at start: `resume`.
+    Resumed,
+}
+
+/// `waiting` conversations with one message each; returns the lane tasks alive once the
+/// dispatcher settled, and the turns started.
+async fn live_lanes_with(waiting: usize, arrival: Arrival) -> (usize, usize) {
     const SLOTS: usize = 8;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), Durability::Normal).unwrap();
@@ -65,9 +74,15 @@ async fn live_lanes_with(waiting: usize) -> (usize, usize) {
             ..Batch::default()
         };
         let outcome = store.record(batch).await.unwrap();
-        for lane in outcome.new_pending {
-            dispatcher.notify(lane);
+        if arrival == Arrival::Notified {
+            for lane in outcome.new_pending {
+                dispatcher.notify(lane);
+            }
         }
+    }
+    if arrival == Arrival::Resumed {
+        let started = dispatcher.resume().await.unwrap();
+        assert_eq!(started, SLOTS, "resume starts one conversation per slot");
     }
     // Every slot takes a turn; every other notified lane leaves its work to the store.
     for _ in 0..500 {
@@ -97,13 +112,23 @@ async fn live_lanes_with(waiting: usize) -> (usize, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_lane_tasks_stay_flat_as_waiting_conversations_grow() {
-    let (few, started_few) = live_lanes_with(200).await;
-    let (many, started_many) = live_lanes_with(20_000).await;
+    let (few, started_few) = live_lanes_with(200, Arrival::Notified).await;
+    let (many, started_many) = live_lanes_with(20_000, Arrival::Notified).await;
     assert_eq!(started_few, 8, "every slot runs a turn");
     assert_eq!(started_many, 8, "every slot runs a turn");
     assert!(few <= 8, "{few} lane tasks for 200 waiting conversations");
     assert!(
         many <= 8,
         "{many} lane tasks for 20,000 waiting conversations"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_with_a_large_backlog_starts_one_conversation_per_slot_not_all_of_them() {
+    let (live, started) = live_lanes_with(5_000, Arrival::Resumed).await;
+    assert_eq!(started, 8);
+    assert!(
+        live <= 8,
+        "{live} lane tasks after resuming 5,000 conversations"
     );
 }
