@@ -406,3 +406,17 @@ pub(super) fn log_failure(operation: &'static str, err: &GraphError) {
         None => tracing::warn!(operation, error = %err, "Graph API call failed"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_part_carries_the_callback_data_naming_it_and_plain_sends_do_not() {
+        let tagged = text_payload("155500", "hi", Some("wamid.in"), Some("wagate:ab:7:0"));
+        assert_eq!(tagged["biz_opaque_callback_data"], "wagate:ab:7:0");
+        assert_eq!(tagged["context"]["message_id"], "wamid.in");
+        let plain = text_payload("155500", "hi", None, None);
+        assert!(plain.get("biz_opaque_callback_data").is_none());
+    }
+}
