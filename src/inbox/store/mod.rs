@@ -9,13 +9,17 @@
 //! Postgres implementation for several replicas could sit behind the same type later.
 
 mod checkpoint;
+mod files;
 mod intake;
 mod job;
+mod lock;
 mod ops;
 mod pace;
 mod schema;
 mod turns;
 mod writer;
+
+pub use lock::{DataDirLock, LockError, LOCK_FILE};
 
 use crate::inbox::{LaneKey, Turn};
 use std::path::{Path, PathBuf};
@@ -32,6 +36,13 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot set the permissions of {path} (it should be 0700 for the directory, 0600 for files; the owner of the files must run wagate): {source}")]
+    Permissions {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the database would not accept writes: {0}")]
+    NotWritable(String),
     #[error("cannot open the database {path}: {source}")]
     Open {
         path: PathBuf,
@@ -150,6 +161,8 @@ pub struct Backlog {
 pub struct Store {
     tx: writer::Sender,
     path: PathBuf,
+    /// The file the writer opened, to tell whether writes would still reach it.
+    file: std::sync::Arc<files::FileGuard>,
 }
 
 /// How hard each commit tries to reach the disk. `Full` (the default) survives power loss:
@@ -164,15 +177,24 @@ pub enum Durability {
 }
 
 impl Store {
-    /// Open (creating if needed) `<data_dir>/wagate.db` and start the writer thread.
+    /// Open (creating if needed, see `files` for the modes) `<data_dir>/wagate.db` and start
+    /// the writer thread.
     pub fn open(data_dir: &Path, durability: Durability) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
-            path: data_dir.to_path_buf(),
-            source,
-        })?;
-        let path = data_dir.join(DATABASE_FILE);
-        let tx = writer::spawn(&path, durability)?;
-        Ok(Store { tx, path })
+        let path = files::prepare(data_dir, DATABASE_FILE)?;
+        let (tx, file) = writer::spawn(&path, durability)?;
+        Ok(Store { tx, path, file })
+    }
+
+    /// `Ok` when a write would succeed now: the database file is still the one opened (not
+    /// deleted or replaced), the connection is not read-only, and the file and its directory
+    /// keep their write permission. For `/readyz`.
+    pub async fn writable(&self) -> Result<(), StoreError> {
+        let read_only = self
+            .call(|c| c.is_readonly(rusqlite::MAIN_DB))
+            .await?;
+        self.file
+            .writable(read_only)
+            .map_err(StoreError::NotWritable)
     }
 
     /// The database file, for other components that keep their tables in it (memory).
