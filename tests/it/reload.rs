@@ -4,6 +4,7 @@ use crate::e2e::live_config;
 use crate::support::fake_graph::FakeGraph;
 use crate::support::fake_llm::{self, FakeServer};
 use crate::support::*;
+use std::sync::Arc;
 use std::time::Duration;
 
 async fn generation(server: &TestServer) -> u64 {
@@ -133,4 +134,145 @@ async fn a_turn_running_during_a_reload_finishes_with_the_config_it_started_with
     assert_eq!(reply_to("wamid.rl.run").unwrap(), "from the old model");
     assert_eq!(reply_to("wamid.rl.next").unwrap(), "from the new model");
     assert_eq!(old_model.count(), 1);
+}
+
+/// Writes a config generation into `dir`: channel `default_agent: <agent>` and only that agent.
+fn write_generation(dir: &std::path::Path, channel_yaml: &str, agent: &str, llm: &str) {
+    let agents = dir.join("agents");
+    std::fs::create_dir_all(&agents).unwrap();
+    std::fs::write(
+        dir.join("channels.yaml"),
+        format!("channels:\n  whatsapp:\n{channel_yaml}    default_agent: {agent}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        agents.join(format!("{agent}.agent.yaml")),
+        agent_yaml(agent, llm),
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn turns_racing_reloads_always_run_with_config_and_engines_of_one_generation() {
+    use wagate::inbox::store::{Batch, Durability, InboundState, NewInbound};
+    use wagate::inbox::{LaneKey, Store, TurnHandler};
+    use wagate::memory::Memory;
+    use wagate::metrics::Metrics;
+    use wagate::reload::Reloader;
+    use wagate::responder::{EngineFactory, Responder};
+    use wagate::runtime::SharedConfig;
+    use wagate::transcription::Transcriber;
+
+    let graph = FakeGraph::start().await;
+    let llm = FakeServer::start(|_, _| fake_llm::ollama_says("fine")).await;
+    let channel = format!(
+        "    verify_token: \"{VERIFY_TOKEN}\"\n    access_token: \"{}\"\n    phone_number_id: \"{PHONE_NUMBER_ID}\"\n    \
+         graph_api_base: \"{}\"\n    error_reply: \"ERROR-REPLY\"\n    rate_limit:\n      window_seconds: 1\n      max_messages: 100000\n",
+        crate::support::fake_graph::FAKE_TOKEN,
+        graph.base_url()
+    );
+    // Two generations that differ in which agent exists: a turn pairing one generation's
+    // config with the other's engines asks for an agent the engines do not have.
+    let root = tempfile::tempdir().unwrap();
+    let (alpha, beta, live) = (
+        root.path().join("alpha"),
+        root.path().join("beta"),
+        root.path().join("live"),
+    );
+    write_generation(&alpha, &channel, "alpha", &llm.url);
+    write_generation(&beta, &channel, "beta", &llm.url);
+    std::os::unix::fs::symlink(&alpha, &live).unwrap();
+
+    let data = tempfile::tempdir().unwrap();
+    let store = Store::open(data.path(), Durability::Normal).unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let http = reqwest::Client::new();
+    let shared = SharedConfig::new(wagate::config::Config::load(&live).unwrap());
+    let responder = Arc::new(
+        Responder::new(
+            shared.clone(),
+            store.clone(),
+            Arc::clone(&metrics),
+            Transcriber::new(http.clone(), Arc::clone(&metrics)),
+            EngineFactory {
+                memory: Memory::open(store.path()).unwrap(),
+                metrics: Arc::clone(&metrics),
+                http,
+                graph_options: crate::support::fake_graph::fast_options(),
+            },
+        )
+        .unwrap(),
+    );
+    let reloader = Reloader::new(
+        live.clone(),
+        None,
+        shared,
+        Some(Arc::clone(&responder)),
+        metrics,
+    );
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let turns: Vec<_> = (0..6)
+        .map(|lane_no| {
+            let (store, responder, stop) = (store.clone(), Arc::clone(&responder), Arc::clone(&stop));
+            tokio::spawn(async move {
+                let lane = LaneKey {
+                    phone_number_id: PHONE_NUMBER_ID.into(),
+                    user: format!("1555000{lane_no:04}"),
+                };
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    n += 1;
+                    let message = NewInbound {
+                        message_id: format!("wamid.race.{lane_no}.{n}"),
+                        lane: lane.clone(),
+                        display_phone_number: String::new(),
+                        contact_name: None,
+                        kind: "text".into(),
+                        timestamp: chrono::Utc::now().timestamp(),
+                        raw: r#"{"type":"text","text":{"body":"hi"}}"#.into(),
+                        state: InboundState::Pending,
+                        note: None,
+                    };
+                    store
+                        .record(Batch {
+                            messages: vec![message],
+                            ..Batch::default()
+                        })
+                        .await
+                        .unwrap();
+                    let turn = store.claim_turn(lane.clone()).await.unwrap().unwrap();
+                    let id = turn.id;
+                    let outcome = responder.handle(turn).await;
+                    store.finish_turn(id, outcome).await.unwrap();
+                }
+                n
+            })
+        })
+        .collect();
+
+    for flip in 0..150 {
+        let target = if flip % 2 == 0 { &beta } else { &alpha };
+        let next = root.path().join("next");
+        std::os::unix::fs::symlink(target, &next).unwrap();
+        std::fs::rename(&next, &live).unwrap();
+        reloader.reload("test").await.expect("each generation is valid");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut answered = 0;
+    for turn in turns {
+        answered += turn.await.unwrap();
+    }
+
+    let sends = graph.text_sends();
+    assert!(answered >= 6 && sends.len() >= answered - 6, "turns ran: {answered}, sends {}", sends.len());
+    let errors = sends
+        .iter()
+        .filter(|s| s.body["text"]["body"] == "ERROR-REPLY")
+        .count();
+    assert_eq!(
+        errors, 0,
+        "{errors} of {} turns ran with a config and engines of different generations",
+        sends.len()
+    );
 }
