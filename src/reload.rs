@@ -95,10 +95,7 @@ impl Reloader {
     }
 
     fn reload_blocking(&self) -> Result<u64, ReloadError> {
-        let _one_at_a_time = self
-            .one_at_a_time
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = self.one_at_a_time.lock().unwrap_or_else(|p| p.into_inner());
         let config = Config::load_with_env_file(&self.dir, self.env_file.as_deref())?;
         for warning in &config.warnings {
             tracing::warn!("config: {warning}");

@@ -304,7 +304,11 @@ async fn a_huge_retry_after_from_a_model_server_is_an_error_not_a_panic() {
         .await
         .expect_err("a wait of 1e20 s is not honoured");
 
-    assert_eq!(fake.count(), 1, "not retried: the wait is far past the call's budget");
+    assert_eq!(
+        fake.count(),
+        1,
+        "not retried: the wait is far past the call's budget"
+    );
     assert!(err.to_string().contains("HTTP 429"), "{err}");
 }
 

@@ -62,7 +62,8 @@ impl Responder {
     /// Build the engines for a new config without putting them in force: a reload that fails
     /// here (a prompt that does not compile, a bad tool) keeps the old config.
     pub fn prepare(&self, config: &Config) -> Result<Engines, EngineError> {
-        self.factory.build(config, Some(&self.engines.get().engines))
+        self.factory
+            .build(config, Some(&self.engines.get().engines))
     }
 
     /// Put `loaded` and the engines [`prepare`](Self::prepare) built from it in force for the

@@ -383,7 +383,10 @@ async fn expect_100_continue_within_the_limit_still_gets_100_continue_and_is_acc
     let s = setup(short_limits()).await;
     let body = text_body(&[("wamid.expect", "15551230001", "hello")]);
     let mut stream = TcpStream::connect(s.addr()).await.unwrap();
-    let head = signed_request(&body, "Content-Type: application/json\r\nExpect: 100-continue\r\n");
+    let head = signed_request(
+        &body,
+        "Content-Type: application/json\r\nExpect: 100-continue\r\n",
+    );
     stream
         .write_all(&head[..head.len() - body.len()])
         .await

@@ -77,10 +77,7 @@ async fn a_second_serve_on_the_same_data_directory_exits_at_once_naming_the_dire
         .stderr(Stdio::piped())
         .output()
         .expect("the second serve runs");
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "exits at once"
-    );
+    assert!(started.elapsed() < Duration::from_secs(10), "exits at once");
     assert!(!second.status.success(), "exit code non-zero");
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(
@@ -101,7 +98,11 @@ async fn a_second_serve_on_the_same_data_directory_exits_at_once_naming_the_dire
     );
     let history = wagate(&["history", "15550001111"], data.path());
     let history_err = String::from_utf8_lossy(&history.stderr);
-    assert_eq!(history.status.code(), Some(1), "nothing remembered: {history_err}");
+    assert_eq!(
+        history.status.code(),
+        Some(1),
+        "nothing remembered: {history_err}"
+    );
     assert!(!history_err.contains("in use"), "{history_err}");
     let retry = wagate(&["retry", "4242"], data.path());
     let retry_err = String::from_utf8_lossy(&retry.stderr);
@@ -144,8 +145,7 @@ async fn readyz(server: &TestServer) -> (u16, String) {
 }
 
 #[tokio::test]
-async fn a_deleted_database_file_makes_readyz_503_and_the_webhook_503_not_an_ack_into_the_void()
-{
+async fn a_deleted_database_file_makes_readyz_503_and_the_webhook_503_not_an_ack_into_the_void() {
     let config = ConfigDir::standard("");
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start(config.load(), data.path(), None).await;

@@ -152,99 +152,175 @@ fn write_generation(dir: &std::path::Path, channel_yaml: &str, agent: &str, llm:
     .unwrap();
 }
 
+mod race {
+    use super::*;
+    pub use wagate::inbox::store::{Batch, Durability, InboundState, NewInbound};
+    pub use wagate::inbox::{LaneKey, Store, TurnHandler};
+    pub use wagate::memory::Memory;
+    pub use wagate::metrics::Metrics;
+    pub use wagate::reload::Reloader;
+    pub use wagate::responder::{EngineFactory, Responder};
+    pub use wagate::runtime::SharedConfig;
+    pub use wagate::transcription::Transcriber;
+
+    pub struct Race {
+        pub graph: FakeGraph,
+        pub _llm: FakeServer,
+        pub root: tempfile::TempDir,
+        pub alpha: std::path::PathBuf,
+        pub beta: std::path::PathBuf,
+        pub live: std::path::PathBuf,
+        pub _data: tempfile::TempDir,
+        pub store: Store,
+        pub shared: SharedConfig,
+        pub responder: Arc<Responder>,
+        pub reloader: Reloader,
+    }
+
+    /// A responder and reloader wired as `serve` wires them, on a config directory `live`
+    /// (a symlink) that points at generation `alpha` (agent alpha) or `beta` (agent beta).
+    pub async fn setup() -> Race {
+        let graph = FakeGraph::start().await;
+        let llm = FakeServer::start(|_, _| fake_llm::ollama_says("fine")).await;
+        let channel = format!(
+            "    verify_token: \"{VERIFY_TOKEN}\"\n    access_token: \"{}\"\n    phone_number_id: \"{PHONE_NUMBER_ID}\"\n    \
+             graph_api_base: \"{}\"\n    error_reply: \"ERROR-REPLY\"\n    rate_limit:\n      window_seconds: 1\n      max_messages: 100000\n",
+            crate::support::fake_graph::FAKE_TOKEN,
+            graph.base_url()
+        );
+        // Two generations that differ in which agent exists: a turn pairing one generation's
+        // config with the other's engines asks for an agent the engines do not have.
+        let root = tempfile::tempdir().unwrap();
+        let (alpha, beta, live) = (
+            root.path().join("alpha"),
+            root.path().join("beta"),
+            root.path().join("live"),
+        );
+        write_generation(&alpha, &channel, "alpha", &llm.url);
+        write_generation(&beta, &channel, "beta", &llm.url);
+        std::os::unix::fs::symlink(&alpha, &live).unwrap();
+
+        let data = tempfile::tempdir().unwrap();
+        let store = Store::open(data.path(), Durability::Normal).unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let http = reqwest::Client::new();
+        let shared = SharedConfig::new(wagate::config::Config::load(&live).unwrap());
+        let responder = Arc::new(
+            Responder::new(
+                shared.clone(),
+                store.clone(),
+                Arc::clone(&metrics),
+                Transcriber::new(http.clone(), Arc::clone(&metrics)),
+                EngineFactory {
+                    memory: Memory::open(store.path()).unwrap(),
+                    metrics: Arc::clone(&metrics),
+                    http,
+                    graph_options: crate::support::fake_graph::fast_options(),
+                },
+            )
+            .unwrap(),
+        );
+        let reloader = Reloader::new(
+            live.clone(),
+            None,
+            shared.clone(),
+            Some(Arc::clone(&responder)),
+            metrics,
+        );
+
+        Race {
+            graph,
+            _llm: llm,
+            root,
+            alpha,
+            beta,
+            live,
+            _data: data,
+            store,
+            shared,
+            responder,
+            reloader,
+        }
+    }
+
+    /// One message from `user`, answered as one turn by the responder.
+    pub async fn one_turn(race: &Race, user: &str, id: &str) {
+        let lane = LaneKey {
+            phone_number_id: PHONE_NUMBER_ID.into(),
+            user: user.into(),
+        };
+        race.store
+            .record(Batch {
+                messages: vec![NewInbound {
+                    message_id: id.into(),
+                    lane: lane.clone(),
+                    display_phone_number: String::new(),
+                    contact_name: None,
+                    kind: "text".into(),
+                    timestamp: chrono::Utc::now().timestamp(),
+                    raw: r#"{"type":"text","text":{"body":"hi"}}"#.into(),
+                    state: InboundState::Pending,
+                    note: None,
+                }],
+                ..Batch::default()
+            })
+            .await
+            .unwrap();
+        let turn = race.store.claim_turn(lane).await.unwrap().unwrap();
+        let id = turn.id;
+        let outcome = race.responder.handle(turn).await;
+        race.store.finish_turn(id, outcome).await.unwrap();
+    }
+
+    pub fn error_replies(graph: &FakeGraph) -> usize {
+        graph
+            .text_sends()
+            .iter()
+            .filter(|s| s.body["text"]["body"] == "ERROR-REPLY")
+            .count()
+    }
+}
+
+#[tokio::test]
+async fn a_turn_starting_between_the_config_swap_and_the_engines_swap_uses_one_generation() {
+    let race = race::setup().await;
+    // The reload's first step: the shared config (what HTTP reads) is already the new one.
+    race.shared
+        .replace(wagate::config::Config::load(&race.beta).unwrap());
+    race::one_turn(&race, "15550000001", "wamid.between.1").await;
+    assert_eq!(
+        race::error_replies(&race.graph),
+        0,
+        "the turn paired the new config (agent beta) with the old engines (agent alpha)"
+    );
+    assert_eq!(race.graph.text_sends()[0].body["text"]["body"], "fine");
+    assert_eq!(
+        race.responder
+            .current()
+            .loaded
+            .config
+            .whatsapp
+            .default_agent,
+        "alpha"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn turns_racing_reloads_always_run_with_config_and_engines_of_one_generation() {
-    use wagate::inbox::store::{Batch, Durability, InboundState, NewInbound};
-    use wagate::inbox::{LaneKey, Store, TurnHandler};
-    use wagate::memory::Memory;
-    use wagate::metrics::Metrics;
-    use wagate::reload::Reloader;
-    use wagate::responder::{EngineFactory, Responder};
-    use wagate::runtime::SharedConfig;
-    use wagate::transcription::Transcriber;
-
-    let graph = FakeGraph::start().await;
-    let llm = FakeServer::start(|_, _| fake_llm::ollama_says("fine")).await;
-    let channel = format!(
-        "    verify_token: \"{VERIFY_TOKEN}\"\n    access_token: \"{}\"\n    phone_number_id: \"{PHONE_NUMBER_ID}\"\n    \
-         graph_api_base: \"{}\"\n    error_reply: \"ERROR-REPLY\"\n    rate_limit:\n      window_seconds: 1\n      max_messages: 100000\n",
-        crate::support::fake_graph::FAKE_TOKEN,
-        graph.base_url()
-    );
-    // Two generations that differ in which agent exists: a turn pairing one generation's
-    // config with the other's engines asks for an agent the engines do not have.
-    let root = tempfile::tempdir().unwrap();
-    let (alpha, beta, live) = (
-        root.path().join("alpha"),
-        root.path().join("beta"),
-        root.path().join("live"),
-    );
-    write_generation(&alpha, &channel, "alpha", &llm.url);
-    write_generation(&beta, &channel, "beta", &llm.url);
-    std::os::unix::fs::symlink(&alpha, &live).unwrap();
-
-    let data = tempfile::tempdir().unwrap();
-    let store = Store::open(data.path(), Durability::Normal).unwrap();
-    let metrics = Arc::new(Metrics::new());
-    let http = reqwest::Client::new();
-    let shared = SharedConfig::new(wagate::config::Config::load(&live).unwrap());
-    let responder = Arc::new(
-        Responder::new(
-            shared.clone(),
-            store.clone(),
-            Arc::clone(&metrics),
-            Transcriber::new(http.clone(), Arc::clone(&metrics)),
-            EngineFactory {
-                memory: Memory::open(store.path()).unwrap(),
-                metrics: Arc::clone(&metrics),
-                http,
-                graph_options: crate::support::fake_graph::fast_options(),
-            },
-        )
-        .unwrap(),
-    );
-    let reloader = Reloader::new(
-        live.clone(),
-        None,
-        shared,
-        Some(Arc::clone(&responder)),
-        metrics,
-    );
-
+    let race = Arc::new(race::setup().await);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let turns: Vec<_> = (0..6)
-        .map(|lane_no| {
-            let (store, responder, stop) = (store.clone(), Arc::clone(&responder), Arc::clone(&stop));
+        .map(|lane| {
+            let (race, stop) = (Arc::clone(&race), Arc::clone(&stop));
             tokio::spawn(async move {
-                let lane = LaneKey {
-                    phone_number_id: PHONE_NUMBER_ID.into(),
-                    user: format!("1555000{lane_no:04}"),
-                };
                 let mut n = 0;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     n += 1;
-                    let message = NewInbound {
-                        message_id: format!("wamid.race.{lane_no}.{n}"),
-                        lane: lane.clone(),
-                        display_phone_number: String::new(),
-                        contact_name: None,
-                        kind: "text".into(),
-                        timestamp: chrono::Utc::now().timestamp(),
-                        raw: r#"{"type":"text","text":{"body":"hi"}}"#.into(),
-                        state: InboundState::Pending,
-                        note: None,
-                    };
-                    store
-                        .record(Batch {
-                            messages: vec![message],
-                            ..Batch::default()
-                        })
-                        .await
-                        .unwrap();
-                    let turn = store.claim_turn(lane.clone()).await.unwrap().unwrap();
-                    let id = turn.id;
-                    let outcome = responder.handle(turn).await;
-                    store.finish_turn(id, outcome).await.unwrap();
+                    let (user, id) = (
+                        format!("1555000{lane:04}"),
+                        format!("wamid.race.{lane}.{n}"),
+                    );
+                    race::one_turn(&race, &user, &id).await;
                 }
                 n
             })
@@ -252,11 +328,18 @@ async fn turns_racing_reloads_always_run_with_config_and_engines_of_one_generati
         .collect();
 
     for flip in 0..150 {
-        let target = if flip % 2 == 0 { &beta } else { &alpha };
-        let next = root.path().join("next");
+        let target = if flip % 2 == 0 {
+            &race.beta
+        } else {
+            &race.alpha
+        };
+        let next = race.root.path().join("next");
         std::os::unix::fs::symlink(target, &next).unwrap();
-        std::fs::rename(&next, &live).unwrap();
-        reloader.reload("test").await.expect("each generation is valid");
+        std::fs::rename(&next, &race.live).unwrap();
+        race.reloader
+            .reload("test")
+            .await
+            .expect("each generation is valid");
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut answered = 0;
@@ -264,15 +347,14 @@ async fn turns_racing_reloads_always_run_with_config_and_engines_of_one_generati
         answered += turn.await.unwrap();
     }
 
-    let sends = graph.text_sends();
-    assert!(answered >= 6 && sends.len() >= answered - 6, "turns ran: {answered}, sends {}", sends.len());
-    let errors = sends
-        .iter()
-        .filter(|s| s.body["text"]["body"] == "ERROR-REPLY")
-        .count();
+    let sends = race.graph.text_sends().len();
+    assert!(
+        answered >= 6 && sends >= answered,
+        "turns {answered}, sends {sends}"
+    );
+    let errors = race::error_replies(&race.graph);
     assert_eq!(
         errors, 0,
-        "{errors} of {} turns ran with a config and engines of different generations",
-        sends.len()
+        "{errors} of {sends} turns ran with a config and engines of different generations"
     );
 }

@@ -189,9 +189,7 @@ impl Store {
     /// deleted or replaced), the connection is not read-only, and the file and its directory
     /// keep their write permission. For `/readyz`.
     pub async fn writable(&self) -> Result<(), StoreError> {
-        let read_only = self
-            .call(|c| c.is_readonly(rusqlite::MAIN_DB))
-            .await?;
+        let read_only = self.call(|c| c.is_readonly(rusqlite::MAIN_DB)).await?;
         self.file
             .writable(read_only)
             .map_err(StoreError::NotWritable)

@@ -202,7 +202,6 @@ fn integer(value: Option<&Value>) -> Option<i64> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

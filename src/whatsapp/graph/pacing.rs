@@ -205,7 +205,10 @@ mod tests {
     /// holds at most `max` sends.
     fn assert_no_span_over_the_cap(passed: &[Duration], max: usize, window: Duration) {
         for (i, &from) in passed.iter().enumerate() {
-            let in_span = passed[i..].iter().take_while(|&&t| t < from + window).count();
+            let in_span = passed[i..]
+                .iter()
+                .take_while(|&&t| t < from + window)
+                .count();
             assert!(
                 in_span <= max,
                 "{in_span} sends within {window:?} from {from:?} (cap {max}): {passed:?}"
@@ -228,14 +231,26 @@ mod tests {
         let mut arrivals = vec![Duration::ZERO; 3];
         arrivals.extend(vec![Duration::from_millis(1900); 5]);
         let passed = let_through(rate(2, 5), arrivals).await;
-        assert_eq!(&passed[..5], &[Duration::ZERO, Duration::ZERO, Duration::ZERO, Duration::from_millis(1900), Duration::from_millis(1900)]);
+        assert_eq!(
+            &passed[..5],
+            &[
+                Duration::ZERO,
+                Duration::ZERO,
+                Duration::ZERO,
+                Duration::from_millis(1900),
+                Duration::from_millis(1900)
+            ]
+        );
         assert_no_span_over_the_cap(&passed, 5, Duration::from_secs(2));
     }
 
     #[test]
     fn a_zero_cap_or_window_does_not_panic() {
         assert_eq!(RollingWindow::new(&rate(60, 0)).max, 1);
-        assert_eq!(RollingWindow::new(&rate(0, 5)).window, Duration::from_secs(1));
+        assert_eq!(
+            RollingWindow::new(&rate(0, 5)).window,
+            Duration::from_secs(1)
+        );
     }
 
     proptest::proptest! {
