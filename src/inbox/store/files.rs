@@ -236,6 +236,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = prepare(dir.path(), "wagate.db").unwrap();
         let guard = FileGuard::new(&db);
+        // Held open, as SQLite holds it: the inode stays in use, so a new file gets another.
+        let _open = std::fs::File::open(&db).unwrap();
         assert_eq!(guard.check(), Ok(()));
         std::fs::remove_file(&db).unwrap();
         assert!(guard.check().unwrap_err().contains("deleted"));
