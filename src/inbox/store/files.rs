@@ -30,18 +30,14 @@ pub(super) fn prepare(data_dir: &Path, file_name: &str) -> Result<PathBuf, Store
         let path = path.to_path_buf();
         move |source| StoreError::CreateDir { path, source }
     };
-    let refused = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| StoreError::Permissions { path, source }
-    };
     create_dir(data_dir).map_err(failed(data_dir))?;
-    tighten(data_dir, DIR_MODE).map_err(refused(data_dir))?;
+    tighten_or_warn(data_dir, DIR_MODE);
     let path = data_dir.join(file_name);
     create_file(&path).map_err(failed(&path))?;
     for suffix in ["", "-wal", "-shm"] {
         let file = data_dir.join(format!("{file_name}{suffix}"));
         if file.exists() {
-            tighten(&file, FILE_MODE).map_err(refused(&file))?;
+            tighten_or_warn(&file, FILE_MODE);
         }
     }
     Ok(path)
@@ -68,6 +64,20 @@ fn create_file(path: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, FILE_MODE);
     options.open(path).map(drop)
+}
+
+/// [`tighten`], with a warning instead of a failure: a directory owned by another user (a
+/// mounted volume, say) cannot be changed by us, and refusing to start over it would help no one.
+fn tighten_or_warn(path: &Path, wanted: u32) {
+    if let Err(e) = tighten(path, wanted) {
+        tracing::warn!(
+            path = %path.display(),
+            error = %e,
+            wanted = format!("{wanted:04o}"),
+            "cannot tighten the permissions of the database's files; other local users may be \
+             able to read customers' messages (chown it to the user running wagate, or chmod it)"
+        );
+    }
 }
 
 /// Remove every permission bit beyond `wanted` (never adds one); logs when it changed a mode.

@@ -36,11 +36,6 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot set the permissions of {path} (it should be 0700 for the directory, 0600 for files; the owner of the files must run wagate): {source}")]
-    Permissions {
-        path: PathBuf,
-        source: std::io::Error,
-    },
     #[error("the database would not accept writes: {0}")]
     NotWritable(String),
     #[error("cannot open the database {path}: {source}")]
@@ -189,6 +184,8 @@ impl Store {
     /// deleted or replaced), the connection is not read-only, and the file and its directory
     /// keep their write permission. For `/readyz`.
     pub async fn writable(&self) -> Result<(), StoreError> {
+        // First, so a deleted file is reported as such rather than as the failed batch.
+        self.file.check().map_err(StoreError::NotWritable)?;
         let read_only = self.call(|c| c.is_readonly(rusqlite::MAIN_DB)).await?;
         self.file
             .writable(read_only)
