@@ -73,13 +73,25 @@ async fn a_second_serve_on_the_same_data_directory_exits_at_once_naming_the_dire
     );
 
     let started = Instant::now();
-    let second = serve_command(config.path(), data.path())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("the second serve runs");
-    assert!(started.elapsed() < Duration::from_secs(10), "exits at once");
-    assert!(!second.status.success(), "exit code non-zero");
-    let stderr = String::from_utf8_lossy(&second.stderr);
+    let mut second = Serve(
+        serve_command(config.path(), data.path())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let status = loop {
+        if let Some(status) = second.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the second serve is still running beside the first"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(!status.success(), "exit code non-zero");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.0.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(
         stderr.contains(&data.path().display().to_string()),
         "names the directory: {stderr}"

@@ -60,10 +60,15 @@ pub(super) fn create_dir(dir: &Path) -> std::io::Result<()> {
 /// readable by others.
 fn create_file(path: &Path) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(false);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, FILE_MODE);
-    options.open(path).map(drop)
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        // An existing file is SQLite's to open (and to report on, read-only or not).
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// [`tighten`], with a warning instead of a failure: a directory owned by another user (a
