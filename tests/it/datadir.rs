@@ -25,12 +25,15 @@ impl Drop for Serve {
     }
 }
 
-fn serve_command(config: &Path, data: &Path) -> Command {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+fn serve_command(config: &Path, data: &Path, port: u16) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wagate"));
     command
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -57,24 +60,36 @@ async fn a_second_serve_on_the_same_data_directory_exits_at_once_naming_the_dire
 ) {
     let config = ConfigDir::standard("");
     let data = tempfile::tempdir().unwrap();
+    // Same port too, as a second start of the same service would ask for: the answer must
+    // still be about the data directory.
+    let port = free_port();
     let first = Serve(
-        serve_command(config.path(), data.path())
+        serve_command(config.path(), data.path(), port)
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
+    let client = reqwest::Client::new();
+    let mut listening = false;
+    for _ in 0..400 {
+        let health = client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await;
+        if health.is_ok() {
+            listening = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     assert!(
-        eventually(10, || data.path().join("wagate.lock").exists()
-            && !std::fs::read_to_string(data.path().join("wagate.lock"))
-                .unwrap_or_default()
-                .is_empty())
-        .await,
-        "the first server took the lock"
+        listening,
+        "the first server is serving (and holds the lock)"
     );
 
     let started = Instant::now();
     let mut second = Serve(
-        serve_command(config.path(), data.path())
+        serve_command(config.path(), data.path(), port)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
