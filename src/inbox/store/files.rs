@@ -10,9 +10,9 @@
 //!   be gone at the next restart. So every batch first checks that the path still names the
 //!   file that was opened; if not, nothing is committed (webhooks get 503, Meta redelivers) and
 //!   `/readyz` says why.
-//! - **Writable.** [`writable`] tells `/readyz` whether a write would succeed: the file is the
-//!   one opened, the connection is not read-only, and neither the file nor the directory has
-//!   lost its write permission (checked on the mode bits as well as with `access(2)`, so taking
+//! - **Writable.** `FileGuard::writable` and [`probe_write`] tell `/readyz` whether a write
+//!   would succeed: a real one-row write commits, the file is the one opened, the connection is
+//!   not read-only, and neither the file nor the directory has lost its write permission (checked on the mode bits as well as with `access(2)`, so taking
 //!   write permission away means "not ready" even for root, who could still write).
 
 use super::StoreError;
@@ -104,6 +104,22 @@ pub(crate) fn tighten(path: &Path, wanted: u32) -> std::io::Result<()> {
 }
 #[cfg(not(unix))]
 pub(crate) fn tighten(_: &Path, _: u32) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// A real write in the writer's transaction, committed with it: one row of its own table,
+/// overwritten each time. A full disk, an I/O error or a read-only file or mount fail it (or
+/// the commit) the way they would fail a webhook's write.
+pub(super) fn probe_write(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "CREATE TABLE IF NOT EXISTS readiness_probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL)",
+    )?
+    .execute([])?;
+    conn.prepare_cached(
+        "INSERT INTO readiness_probe (id, at) VALUES (1, ?1)
+         ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+    )?
+    .execute([chrono::Utc::now().timestamp_millis()])?;
     Ok(())
 }
 
@@ -258,6 +274,24 @@ mod tests {
         assert!(guard.check().unwrap_err().contains("deleted"));
         std::fs::write(&db, b"").unwrap();
         assert!(guard.check().unwrap_err().contains("replaced"));
+    }
+
+    #[tokio::test]
+    async fn the_readiness_check_commits_a_real_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            super::super::Store::open(dir.path(), super::super::Durability::Normal).unwrap();
+        store
+            .writable()
+            .await
+            .expect("a fresh database is writable");
+        let conn = rusqlite::Connection::open(store.path()).unwrap();
+        let at: i64 = conn
+            .query_row("SELECT at FROM readiness_probe WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .expect("the probe row was committed");
+        assert!(at > 0);
     }
 
     #[test]

@@ -180,13 +180,21 @@ impl Store {
         Ok(Store { tx, path, file })
     }
 
-    /// `Ok` when a write would succeed now: the database file is still the one opened (not
-    /// deleted or replaced), the connection is not read-only, and the file and its directory
-    /// keep their write permission. For `/readyz`.
+    /// `Ok` when a write would succeed now: a one-row probe write commits, the database file is
+    /// still the one opened (not deleted or replaced), the connection is not read-only, and the
+    /// file and its directory keep their write permission. For `/readyz`.
     pub async fn writable(&self) -> Result<(), StoreError> {
         // First, so a deleted file is reported as such rather than as the failed batch.
         self.file.check().map_err(StoreError::NotWritable)?;
-        let read_only = self.call(|c| c.is_readonly(rusqlite::MAIN_DB)).await?;
+        let read_only = self
+            .call(|c| {
+                let read_only = c.is_readonly(rusqlite::MAIN_DB)?;
+                if !read_only {
+                    files::probe_write(c)?;
+                }
+                Ok(read_only)
+            })
+            .await?;
         self.file
             .writable(read_only)
             .map_err(StoreError::NotWritable)
