@@ -99,11 +99,11 @@ pub struct Generation {
 }
 
 /// The generation in force: config and engines in one cell, swapped whole on reload.
-pub struct CurrentEngines(std::sync::RwLock<Arc<Generation>>);
+pub struct CurrentGeneration(std::sync::RwLock<Arc<Generation>>);
 
-impl CurrentEngines {
+impl CurrentGeneration {
     pub fn new(generation: Generation) -> Self {
-        CurrentEngines(std::sync::RwLock::new(Arc::new(generation)))
+        CurrentGeneration(std::sync::RwLock::new(Arc::new(generation)))
     }
 
     pub fn get(&self) -> Arc<Generation> {

@@ -22,7 +22,7 @@ use crate::metrics::Metrics;
 use crate::runtime::{LoadedConfig, SharedConfig};
 use crate::transcription::Transcriber;
 use crate::whatsapp::{format, split};
-use engines::CurrentEngines;
+use engines::CurrentGeneration;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -36,7 +36,7 @@ pub struct Responder {
     /// Voice notes to text, for agents with `spec.transcription`.
     transcriber: Transcriber,
     factory: EngineFactory,
-    engines: CurrentEngines,
+    generation: CurrentGeneration,
 }
 
 impl Responder {
@@ -55,7 +55,7 @@ impl Responder {
             metrics,
             transcriber,
             factory,
-            engines: CurrentEngines::new(Generation { loaded, engines }),
+            generation: CurrentGeneration::new(Generation { loaded, engines }),
         })
     }
 
@@ -63,22 +63,22 @@ impl Responder {
     /// here (a prompt that does not compile, a bad tool) keeps the old config.
     pub fn prepare(&self, config: &Config) -> Result<Engines, EngineError> {
         self.factory
-            .build(config, Some(&self.engines.get().engines))
+            .build(config, Some(&self.generation.get().engines))
     }
 
     /// Put `loaded` and the engines [`prepare`](Self::prepare) built from it in force for the
     /// next turns, as one value.
     pub fn install(&self, loaded: Arc<LoadedConfig>, engines: Engines) {
-        self.engines.set(Generation { loaded, engines });
+        self.generation.set(Generation { loaded, engines });
     }
 
     /// The config and engines a turn starting now would use.
     pub fn current(&self) -> Arc<Generation> {
-        self.engines.get()
+        self.generation.get()
     }
 
     async fn answer(&self, turn: Turn) -> TurnOutcome {
-        let current = self.engines.get();
+        let current = self.generation.get();
         let (loaded, engines) = (&current.loaded, &current.engines);
         let channel = &loaded.config.whatsapp;
         let lane = &turn.lane;
