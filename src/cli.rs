@@ -276,6 +276,9 @@ fn serve(
             return Ok(ExitCode::FAILURE);
         }
     };
+    // One serve per data directory: a second one usually asks for the same port too, so say
+    // who holds the directory before trying the port. `server::run` takes the lock for good.
+    drop(crate::inbox::store::DataDirLock::acquire(&data)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

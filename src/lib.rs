@@ -24,6 +24,7 @@
 //! - [`runtime`]: the config in force, swapped atomically on reload; [`reload`]: file watch
 //!   and SIGHUP.
 //! - [`metrics`]: the Prometheus registry behind `/metrics`.
+//! - [`retry_after`]: the one clamped `Retry-After` parser of every HTTP client.
 //! - [`server`]: wiring it all together; [`cli`] and [`simulate`]: the command line.
 //! - [`chat`]: `wagate chat`, a terminal conversation with an agent through the same runtime.
 //! - [`ops`]: operator commands beside a running server: `inbox`, `retry`, `history`,
@@ -43,6 +44,7 @@ pub mod net;
 pub mod ops;
 pub mod reload;
 pub mod responder;
+pub mod retry_after;
 pub mod runtime;
 pub mod secret;
 pub mod server;

@@ -16,6 +16,10 @@
 //! - **Body read timeout.** A body must arrive in full within [`HttpLimits::body_read_timeout`],
 //!   or the request gets 408 (see [`with_body_deadline`]). The body limit (413) is checked on the
 //!   way, so a slow body is never buffered beyond the limit.
+//! - **Body limit at the headers.** A `Content-Length` over the limit (or one that is not a
+//!   number) gets its 413 before a byte of the body is read, and the connection is closed. hyper
+//!   sends `100 Continue` only when a handler first reads the body, so a client that sent
+//!   `Expect: 100-continue` with too large a length gets the 413 instead and never uploads.
 //! - **Graceful shutdown.** On stop the listener closes at once, idle connections are closed,
 //!   requests in flight finish (for at most [`HttpLimits::shutdown_timeout`]) and then the
 //!   remaining connections are dropped.
@@ -171,6 +175,9 @@ async fn read_body_within(
     max_body_bytes: usize,
     timeout: Duration,
 ) -> Response {
+    if let Some(refused) = refuse_at_the_headers(&request, max_body_bytes) {
+        return refused;
+    }
     let (parts, body) = request.into_parts();
     let collected = tokio::time::timeout(timeout, Limited::new(body, max_body_bytes).collect());
     let bytes = match collected.await {
@@ -195,4 +202,33 @@ async fn read_body_within(
     };
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// 413 for a request whose `Content-Length` announces more than `max_body_bytes` (or cannot be
+/// read as a length), before its body is touched: a `10 GB` upload is not read up to the limit
+/// first, and `Expect: 100-continue` is answered with the 413 rather than `100 Continue`. The
+/// connection is closed, since the client may already be sending the body.
+fn refuse_at_the_headers(request: &Request, max_body_bytes: usize) -> Option<Response> {
+    let announced = request.headers().get(axum::http::header::CONTENT_LENGTH)?;
+    let fits = announced
+        .to_str()
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok())
+        .is_some_and(|length| length <= max_body_bytes as u64);
+    if fits {
+        return None;
+    }
+    tracing::debug!(
+        content_length = ?announced,
+        max_body_bytes,
+        "request refused at its headers: Content-Length over the limit"
+    );
+    Some(
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            [(axum::http::header::CONNECTION, "close")],
+            "body too large",
+        )
+            .into_response(),
+    )
 }

@@ -39,6 +39,8 @@ pub struct Reloader {
     metrics: Arc<Metrics>,
     /// The files as they were when the config in force was loaded.
     seen: Vec<FileStamp>,
+    /// One reload at a time, so generations go in force in the order they were numbered.
+    one_at_a_time: Arc<std::sync::Mutex<()>>,
 }
 
 type FileStamp = (PathBuf, Option<SystemTime>, u64);
@@ -61,6 +63,7 @@ impl Reloader {
             responder,
             metrics,
             seen,
+            one_at_a_time: Arc::default(),
         }
     }
 
@@ -92,6 +95,7 @@ impl Reloader {
     }
 
     fn reload_blocking(&self) -> Result<u64, ReloadError> {
+        let _one_at_a_time = self.one_at_a_time.lock().unwrap_or_else(|p| p.into_inner());
         let config = Config::load_with_env_file(&self.dir, self.env_file.as_deref())?;
         for warning in &config.warnings {
             tracing::warn!("config: {warning}");
@@ -101,10 +105,14 @@ impl Reloader {
             None => None,
         };
         warn_about_restart_only_changes(&self.config.current().config, &config);
+        // The HTTP side reads the shared config; turns read the responder's generation, which
+        // holds config and engines together. Between these two lines a turn still starts with
+        // the old pair, never half of each.
+        let loaded = self.config.replace(config);
         if let (Some(responder), Some(engines)) = (&self.responder, engines) {
-            responder.install(engines);
+            responder.install(Arc::clone(&loaded), engines);
         }
-        Ok(self.config.replace(config).generation)
+        Ok(loaded.generation)
     }
 
     /// Watch the files and SIGHUP until `stop`.

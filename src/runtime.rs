@@ -1,7 +1,9 @@
 //! The configuration in force, shared by the HTTP handlers and the turn handler.
 //!
-//! Readers take an `Arc` snapshot per request or per turn, so a turn runs to the end with the
-//! config it started with even if a newer one is installed meanwhile.
+//! HTTP handlers take an `Arc` snapshot per request. A turn does not read this cell: it takes
+//! the responder's `Generation` (the same `LoadedConfig` together with the engines built from
+//! it, swapped as one value), so it runs to the end with one generation's config and engines
+//! even if a newer one is installed meanwhile.
 
 use crate::config::Config;
 use chrono::{DateTime, Utc};

@@ -6,7 +6,7 @@
 
 use crate::config::Config;
 use crate::http::{self, AppState};
-use crate::inbox::store::Durability;
+use crate::inbox::store::{DataDirLock, Durability, LockError};
 use crate::inbox::{Dispatcher, DispatcherSettings, Store, StoreError, TurnHandler};
 use crate::memory::{self, Memory};
 use crate::metrics::Metrics;
@@ -27,6 +27,8 @@ use tokio_util::sync::CancellationToken;
 pub enum ServeError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
     #[error(transparent)]
     Memory(#[from] crate::memory::MemoryError),
     #[error(transparent)]
@@ -76,9 +78,13 @@ pub async fn run(
     };
     warn_about_insecure_settings(&config);
 
+    // Before the database is even opened (resume would re-run turns another server is
+    // running); held until `run` returns.
+    let _lock = DataDirLock::acquire(&options.data_dir)?;
+    let store = Store::open(&options.data_dir, options.durability)?;
     let services = Services {
         config: SharedConfig::new(config),
-        store: Store::open(&options.data_dir, options.durability)?,
+        store,
         metrics: Arc::new(Metrics::new()),
     };
     let config_dir = services.config.current().config.dir.clone();

@@ -284,6 +284,35 @@ async fn a_429_with_retry_after_is_retried_and_then_answered() {
 }
 
 #[tokio::test]
+async fn a_huge_retry_after_from_a_model_server_is_an_error_not_a_panic() {
+    // `Retry-After: 1e20` overflowed `Duration` and panicked the turn's task.
+    let fake = FakeServer::start(|_, _| {
+        Reply::status(429, json!({"error": {"message": "Rate limit reached"}}))
+            .with_header("retry-after", "1e20")
+    })
+    .await;
+    let router = router(&format!(
+        "primary: {{provider: openai, model: 'gpt-4o', endpoint: '{}/v1', timeout_seconds: 10}}",
+        fake.url
+    ));
+
+    let err = router
+        .chat(&ChatRequest {
+            messages: vec![ChatMessage::user("hi")],
+            tools: vec![],
+        })
+        .await
+        .expect_err("a wait of 1e20 s is not honoured");
+
+    assert_eq!(
+        fake.count(),
+        1,
+        "not retried: the wait is far past the call's budget"
+    );
+    assert!(err.to_string().contains("HTTP 429"), "{err}");
+}
+
+#[tokio::test]
 async fn a_429_without_retry_after_is_a_quota_error_and_not_retried() {
     let fake = FakeServer::start(|_, _| {
         Reply::status(

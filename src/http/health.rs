@@ -12,14 +12,21 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready: config loaded and the database answering. The body says what an operator wants to
-/// know at a glance.
+/// Ready: config loaded and a write to the database would succeed (the file is the one opened,
+/// neither it nor its directory read-only, the writer answering). The body says what an
+/// operator wants to know at a glance, and why when not ready.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let db_ok = refresh_backlog(&state).await;
+    let writable = database_writable(&state).await;
+    let db_ok = writable.is_ok() && refresh_backlog(&state).await;
+    let status_text = match &writable {
+        Ok(()) if db_ok => "ready".to_owned(),
+        Ok(()) => "database unavailable".to_owned(),
+        Err(reason) => format!("database not writable: {reason}"),
+    };
     let loaded = state.config.current();
     let channel = &loaded.config.whatsapp;
     let body = serde_json::json!({
-        "status": if db_ok { "ready" } else { "database unavailable" },
+        "status": status_text,
         "config_generation": loaded.generation,
         "config_loaded_at": loaded.loaded_at.to_rfc3339(),
         "signature_check": !channel.app_secret.is_empty(),
@@ -43,6 +50,18 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+}
+
+/// Whether a write would succeed now; the reason when not (logged too: the operator must act).
+async fn database_writable(state: &AppState) -> Result<(), String> {
+    let reason = match tokio::time::timeout(Duration::from_secs(2), state.store.writable()).await {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(crate::inbox::StoreError::NotWritable(reason))) => reason,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "the database writer did not answer within 2 s".to_owned(),
+    };
+    tracing::error!(reason = %reason, "not ready: the database would not accept writes");
+    Err(reason)
 }
 
 /// Read the inbox depth into the gauges; `false` when the database does not answer in time.

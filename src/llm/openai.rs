@@ -11,7 +11,6 @@ use super::provider::{generated_call_id, read_reply, tools_json, url};
 use super::types::{ChatMessage, ChatRequest, ChatResponse, Role, ToolArguments, ToolCall, Usage};
 use crate::config::ModelEndpoint;
 use base64::Engine;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Map, Value as Json};
@@ -42,7 +41,7 @@ pub(crate) async fn chat(
             .await
             .map_err(|e| ProviderError::from_reqwest(e, endpoint.timeout_seconds))?;
         if response.status() == StatusCode::TOO_MANY_REQUESTS && retries < MAX_RATE_LIMIT_RETRIES {
-            if let Some(wait) = retry_after(response.headers()) {
+            if let Some(wait) = crate::retry_after::from_headers(response.headers()) {
                 if wait <= MAX_RETRY_AFTER && Instant::now() + wait < deadline {
                     retries += 1;
                     tracing::debug!(model = %endpoint.model, wait_ms = wait.as_millis() as u64, "rate limited; retrying after Retry-After");
@@ -54,19 +53,6 @@ pub(crate) async fn chat(
         let reply: Reply = read_reply(response, endpoint.timeout_seconds).await?;
         return into_response(reply, endpoint);
     }
-}
-
-/// `Retry-After` in seconds (integer or decimal). The HTTP-date form is not used by model
-/// servers and counts as absent.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: f64 = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
 }
 
 /// The JSON the server receives for `req`.

@@ -5,6 +5,7 @@ use crate::agent::runtime::{AgentError, AgentRuntime};
 use crate::config::{Config, WhatsAppChannel};
 use crate::memory::Memory;
 use crate::metrics::Metrics;
+use crate::runtime::LoadedConfig;
 use crate::whatsapp::graph::{GraphClient, GraphError, GraphOptions};
 use std::sync::Arc;
 
@@ -89,19 +90,27 @@ impl GraphSettings {
     }
 }
 
-/// The engines in force, swapped whole on reload.
-pub struct CurrentEngines(std::sync::RwLock<Arc<Engines>>);
+/// A config and the engines built from it. A turn takes ONE of these at its start, so it never
+/// pairs a new config with old engines (an agent the engines do not have yet: `error_reply`) or
+/// the reverse.
+pub struct Generation {
+    pub loaded: Arc<LoadedConfig>,
+    pub engines: Engines,
+}
 
-impl CurrentEngines {
-    pub fn new(engines: Engines) -> Self {
-        CurrentEngines(std::sync::RwLock::new(Arc::new(engines)))
+/// The generation in force: config and engines in one cell, swapped whole on reload.
+pub struct CurrentGeneration(std::sync::RwLock<Arc<Generation>>);
+
+impl CurrentGeneration {
+    pub fn new(generation: Generation) -> Self {
+        CurrentGeneration(std::sync::RwLock::new(Arc::new(generation)))
     }
 
-    pub fn get(&self) -> Arc<Engines> {
+    pub fn get(&self) -> Arc<Generation> {
         Arc::clone(&self.0.read().unwrap_or_else(|p| p.into_inner()))
     }
 
-    pub fn set(&self, engines: Engines) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(engines);
+    pub fn set(&self, generation: Generation) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(generation);
     }
 }

@@ -12,31 +12,31 @@ mod engines;
 mod inputs;
 mod typing;
 
-pub use engines::{EngineError, EngineFactory, Engines};
+pub use engines::{EngineError, EngineFactory, Engines, Generation};
 
 use crate::agent::runtime::{TurnAnswer, TurnRequest};
 use crate::config::Config;
 use crate::inbox::{Store, Turn, TurnHandler, TurnOutcome};
 use crate::memory;
 use crate::metrics::Metrics;
-use crate::runtime::SharedConfig;
+use crate::runtime::{LoadedConfig, SharedConfig};
 use crate::transcription::Transcriber;
 use crate::whatsapp::{format, split};
-use engines::CurrentEngines;
+use engines::CurrentGeneration;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 /// Everything a turn needs. The engines (agents, Graph client) are rebuilt on config reload;
-/// each turn takes one snapshot of config and engines at its start and keeps it to the end.
+/// each turn takes one snapshot of config and engines (one [`Generation`], a single value) at
+/// its start and keeps it to the end.
 pub struct Responder {
-    config: SharedConfig,
     store: Store,
     metrics: Arc<Metrics>,
     /// Voice notes to text, for agents with `spec.transcription`.
     transcriber: Transcriber,
     factory: EngineFactory,
-    engines: CurrentEngines,
+    generation: CurrentGeneration,
 }
 
 impl Responder {
@@ -48,31 +48,38 @@ impl Responder {
         transcriber: Transcriber,
         factory: EngineFactory,
     ) -> Result<Self, EngineError> {
-        let engines = factory.build(&config.current().config, None)?;
+        let loaded = config.current();
+        let engines = factory.build(&loaded.config, None)?;
         Ok(Responder {
-            config,
             store,
             metrics,
             transcriber,
             factory,
-            engines: CurrentEngines::new(engines),
+            generation: CurrentGeneration::new(Generation { loaded, engines }),
         })
     }
 
     /// Build the engines for a new config without putting them in force: a reload that fails
     /// here (a prompt that does not compile, a bad tool) keeps the old config.
     pub fn prepare(&self, config: &Config) -> Result<Engines, EngineError> {
-        self.factory.build(config, Some(&self.engines.get()))
+        self.factory
+            .build(config, Some(&self.generation.get().engines))
     }
 
-    /// Put engines built by [`prepare`](Self::prepare) in force for the next turns.
-    pub fn install(&self, engines: Engines) {
-        self.engines.set(engines);
+    /// Put `loaded` and the engines [`prepare`](Self::prepare) built from it in force for the
+    /// next turns, as one value.
+    pub fn install(&self, loaded: Arc<LoadedConfig>, engines: Engines) {
+        self.generation.set(Generation { loaded, engines });
+    }
+
+    /// The config and engines a turn starting now would use.
+    pub fn current(&self) -> Arc<Generation> {
+        self.generation.get()
     }
 
     async fn answer(&self, turn: Turn) -> TurnOutcome {
-        let loaded = self.config.current();
-        let engines = self.engines.get();
+        let current = self.generation.get();
+        let (loaded, engines) = (&current.loaded, &current.engines);
         let channel = &loaded.config.whatsapp;
         let lane = &turn.lane;
         let Some(agent_name) = channel
@@ -92,7 +99,7 @@ impl Responder {
             Ok(None) => {
                 let _typing = typing::start(&engines.graph, &turn);
                 let Some(text) = self
-                    .generate(&turn, &loaded.config, &engines, &agent_name)
+                    .generate(&turn, &loaded.config, engines, &agent_name)
                     .await
                 else {
                     return TurnOutcome::Done; // nothing to answer (reactions only, say)

@@ -328,6 +328,82 @@ async fn a_client_that_stops_mid_body_gets_408_or_a_closed_connection() {
     assert!(s.recorder.message_ids().is_empty());
 }
 
+/// A hand-written signed POST head announcing `length` bytes, with no body.
+fn head_announcing(length: u64, extra_headers: &str) -> Vec<u8> {
+    format!(
+        "POST {WEBHOOK} HTTP/1.1\r\nHost: localhost\r\nX-Hub-Signature-256: {}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n{extra_headers}\r\n",
+        sign(b"{}")
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_10_gb_content_length_is_refused_at_the_headers_without_waiting_for_the_body() {
+    // Body timeout long enough that waiting for the body would show.
+    let s = setup(HttpLimits {
+        body_read_timeout: Duration::from_secs(20),
+        ..short_limits()
+    })
+    .await;
+    let started = Instant::now();
+    let answer = exchange(
+        &s.addr(),
+        &head_announcing(10_000_000_000, ""),
+        false,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(status_of(&answer), Some(413), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered at the headers, not after {:?}",
+        started.elapsed()
+    );
+    s.assert_ready().await;
+}
+
+#[tokio::test]
+async fn expect_100_continue_with_a_length_over_the_limit_gets_413_and_no_100_continue() {
+    let s = setup(short_limits()).await;
+    let five_mb = 5 * 1024 * 1024;
+    let answer = exchange(
+        &s.addr(),
+        &head_announcing(five_mb, "Expect: 100-continue\r\n"),
+        false,
+        Duration::from_secs(3),
+    )
+    .await;
+    assert!(!answer.contains(" 100 "), "no 100 Continue: {answer}");
+    assert_eq!(status_of(&answer), Some(413), "{answer}");
+    s.assert_ready().await;
+}
+
+#[tokio::test]
+async fn expect_100_continue_within_the_limit_still_gets_100_continue_and_is_accepted() {
+    let s = setup(short_limits()).await;
+    let body = text_body(&[("wamid.expect", "15551230001", "hello")]);
+    let mut stream = TcpStream::connect(s.addr()).await.unwrap();
+    let head = signed_request(
+        &body,
+        "Content-Type: application/json\r\nExpect: 100-continue\r\n",
+    );
+    stream
+        .write_all(&head[..head.len() - body.len()])
+        .await
+        .unwrap();
+    let mut interim = [0u8; 64];
+    let n = stream.read(&mut interim).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&interim[..n]).starts_with("HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&interim[..n])
+    );
+    stream.write_all(&body).await.unwrap();
+    let mut answer = [0u8; 256];
+    let n = stream.read(&mut answer).await.unwrap();
+    assert_eq!(status_of(&String::from_utf8_lossy(&answer[..n])), Some(200));
+}
+
 #[tokio::test]
 async fn five_hundred_idle_connections_do_not_keep_a_real_request_out() {
     let s = setup(HttpLimits {

@@ -5,6 +5,7 @@ mod support;
 
 mod abuse;
 mod chaos;
+mod datadir;
 mod dispatch;
 mod e2e;
 mod kill9;

@@ -4,6 +4,7 @@ use crate::e2e::live_config;
 use crate::support::fake_graph::FakeGraph;
 use crate::support::fake_llm::{self, FakeServer};
 use crate::support::*;
+use std::sync::Arc;
 use std::time::Duration;
 
 async fn generation(server: &TestServer) -> u64 {
@@ -133,4 +134,218 @@ async fn a_turn_running_during_a_reload_finishes_with_the_config_it_started_with
     assert_eq!(reply_to("wamid.rl.run").unwrap(), "from the old model");
     assert_eq!(reply_to("wamid.rl.next").unwrap(), "from the new model");
     assert_eq!(old_model.count(), 1);
+}
+
+/// Writes a config generation into `dir`: channel `default_agent: <agent>` and only that agent.
+fn write_generation(dir: &std::path::Path, channel_yaml: &str, agent: &str, llm: &str) {
+    let agents = dir.join("agents");
+    std::fs::create_dir_all(&agents).unwrap();
+    std::fs::write(
+        dir.join("channels.yaml"),
+        format!("channels:\n  whatsapp:\n{channel_yaml}    default_agent: {agent}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        agents.join(format!("{agent}.agent.yaml")),
+        agent_yaml(agent, llm),
+    )
+    .unwrap();
+}
+
+mod race {
+    use super::*;
+    pub use wagate::inbox::store::{Batch, Durability, InboundState, NewInbound};
+    pub use wagate::inbox::{LaneKey, Store, TurnHandler};
+    pub use wagate::memory::Memory;
+    pub use wagate::metrics::Metrics;
+    pub use wagate::reload::Reloader;
+    pub use wagate::responder::{EngineFactory, Responder};
+    pub use wagate::runtime::SharedConfig;
+    pub use wagate::transcription::Transcriber;
+
+    pub struct Race {
+        pub graph: FakeGraph,
+        pub _llm: FakeServer,
+        pub root: tempfile::TempDir,
+        pub alpha: std::path::PathBuf,
+        pub beta: std::path::PathBuf,
+        pub live: std::path::PathBuf,
+        pub _data: tempfile::TempDir,
+        pub store: Store,
+        pub shared: SharedConfig,
+        pub responder: Arc<Responder>,
+        pub reloader: Reloader,
+    }
+
+    /// A responder and reloader wired as `serve` wires them, on a config directory `live`
+    /// (a symlink) that points at generation `alpha` (agent alpha) or `beta` (agent beta).
+    pub async fn setup() -> Race {
+        let graph = FakeGraph::start().await;
+        let llm = FakeServer::start(|_, _| fake_llm::ollama_says("fine")).await;
+        let channel = format!(
+            "    verify_token: \"{VERIFY_TOKEN}\"\n    access_token: \"{}\"\n    phone_number_id: \"{PHONE_NUMBER_ID}\"\n    \
+             graph_api_base: \"{}\"\n    error_reply: \"ERROR-REPLY\"\n    rate_limit:\n      window_seconds: 1\n      max_messages: 100000\n",
+            crate::support::fake_graph::FAKE_TOKEN,
+            graph.base_url()
+        );
+        // Two generations that differ in which agent exists: a turn pairing one generation's
+        // config with the other's engines asks for an agent the engines do not have.
+        let root = tempfile::tempdir().unwrap();
+        let (alpha, beta, live) = (
+            root.path().join("alpha"),
+            root.path().join("beta"),
+            root.path().join("live"),
+        );
+        write_generation(&alpha, &channel, "alpha", &llm.url);
+        write_generation(&beta, &channel, "beta", &llm.url);
+        std::os::unix::fs::symlink(&alpha, &live).unwrap();
+
+        let data = tempfile::tempdir().unwrap();
+        let store = Store::open(data.path(), Durability::Normal).unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let http = reqwest::Client::new();
+        let shared = SharedConfig::new(wagate::config::Config::load(&live).unwrap());
+        let responder = Arc::new(
+            Responder::new(
+                shared.clone(),
+                store.clone(),
+                Arc::clone(&metrics),
+                Transcriber::new(http.clone(), Arc::clone(&metrics)),
+                EngineFactory {
+                    memory: Memory::open(store.path()).unwrap(),
+                    metrics: Arc::clone(&metrics),
+                    http,
+                    graph_options: crate::support::fake_graph::fast_options(),
+                },
+            )
+            .unwrap(),
+        );
+        let reloader = Reloader::new(
+            live.clone(),
+            None,
+            shared.clone(),
+            Some(Arc::clone(&responder)),
+            metrics,
+        );
+
+        Race {
+            graph,
+            _llm: llm,
+            root,
+            alpha,
+            beta,
+            live,
+            _data: data,
+            store,
+            shared,
+            responder,
+            reloader,
+        }
+    }
+
+    /// One message from `user`, answered as one turn by the responder.
+    pub async fn one_turn(race: &Race, user: &str, id: &str) {
+        let lane = LaneKey {
+            phone_number_id: PHONE_NUMBER_ID.into(),
+            user: user.into(),
+        };
+        race.store
+            .record(Batch {
+                messages: vec![NewInbound {
+                    message_id: id.into(),
+                    lane: lane.clone(),
+                    display_phone_number: String::new(),
+                    contact_name: None,
+                    kind: "text".into(),
+                    timestamp: chrono::Utc::now().timestamp(),
+                    raw: r#"{"type":"text","text":{"body":"hi"}}"#.into(),
+                    state: InboundState::Pending,
+                    note: None,
+                }],
+                ..Batch::default()
+            })
+            .await
+            .unwrap();
+        let turn = race.store.claim_turn(lane).await.unwrap().unwrap();
+        let id = turn.id;
+        let outcome = race.responder.handle(turn).await;
+        race.store.finish_turn(id, outcome).await.unwrap();
+    }
+
+    pub fn error_replies(graph: &FakeGraph) -> usize {
+        graph
+            .text_sends()
+            .iter()
+            .filter(|s| s.body["text"]["body"] == "ERROR-REPLY")
+            .count()
+    }
+}
+
+#[tokio::test]
+async fn a_turn_starting_between_the_config_swap_and_the_engines_swap_uses_one_generation() {
+    let race = race::setup().await;
+    // The reload's first step: the shared config (what HTTP reads) is already the new one.
+    race.shared
+        .replace(wagate::config::Config::load(&race.beta).unwrap());
+    race::one_turn(&race, "15550000001", "wamid.between.1").await;
+    assert_eq!(
+        race::error_replies(&race.graph),
+        0,
+        "the turn paired the new config (agent beta) with the old engines (agent alpha)"
+    );
+    assert_eq!(race.graph.text_sends()[0].body["text"]["body"], "fine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn turns_racing_reloads_always_run_with_config_and_engines_of_one_generation() {
+    let race = Arc::new(race::setup().await);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let turns: Vec<_> = (0..6)
+        .map(|lane| {
+            let (race, stop) = (Arc::clone(&race), Arc::clone(&stop));
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    n += 1;
+                    let (user, id) = (
+                        format!("1555000{lane:04}"),
+                        format!("wamid.race.{lane}.{n}"),
+                    );
+                    race::one_turn(&race, &user, &id).await;
+                }
+                n
+            })
+        })
+        .collect();
+
+    for flip in 0..150 {
+        let target = if flip % 2 == 0 {
+            &race.beta
+        } else {
+            &race.alpha
+        };
+        let next = race.root.path().join("next");
+        std::os::unix::fs::symlink(target, &next).unwrap();
+        std::fs::rename(&next, &race.live).unwrap();
+        race.reloader
+            .reload("test")
+            .await
+            .expect("each generation is valid");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut answered = 0;
+    for turn in turns {
+        answered += turn.await.unwrap();
+    }
+
+    let sends = race.graph.text_sends().len();
+    assert!(
+        answered >= 6 && sends >= answered,
+        "turns {answered}, sends {sends}"
+    );
+    let errors = race::error_replies(&race.graph);
+    assert_eq!(
+        errors, 0,
+        "{errors} of {sends} turns ran with a config and engines of different generations"
+    );
 }

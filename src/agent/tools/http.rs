@@ -12,8 +12,11 @@
 //!   value (a number stays a number); inside a longer string the value is written as text.
 //!
 //! A missing argument fills in as empty text (or `null` for a whole leaf). Every failure
-//! (timeout, unreachable host, non-2xx) becomes text for the model, never a failed turn.
+//! (timeout, unreachable host, non-2xx, a refused address) becomes text for the model, never a
+//! failed turn. Redirects are not followed and internal addresses are refused: see [`guard`].
 //! The URL and headers may carry secrets, so they never appear in that text or in logs.
+
+mod guard;
 
 use crate::config::HttpToolSpec;
 use crate::llm::ToolDefinition;
@@ -34,13 +37,18 @@ static WHOLE_PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}$").expect("placeholder pattern is valid")
 });
 
+/// The guarded client (see [`guard`]) of every HTTP tool, built once: it holds the connection
+/// pool. `Err` only if the TLS backend cannot start; each call then says so.
+static GUARDED_CLIENT: LazyLock<Result<reqwest::Client, String>> =
+    LazyLock::new(|| guard::client(guard::system_lookup()).map_err(|e| e.to_string()));
+
 /// One configured HTTP tool.
 #[derive(Debug)]
 pub(crate) struct HttpTool {
     pub(crate) definition: ToolDefinition,
     method: Method,
     spec: HttpToolSpec,
-    http: reqwest::Client,
+    http: Result<reqwest::Client, String>,
 }
 
 /// The method in the agent file is not an HTTP method.
@@ -52,7 +60,14 @@ impl HttpTool {
     pub(crate) fn new(
         definition: ToolDefinition,
         spec: &HttpToolSpec,
-        http: reqwest::Client,
+    ) -> Result<HttpTool, BadMethod> {
+        Self::with_client(definition, spec, GUARDED_CLIENT.clone())
+    }
+
+    fn with_client(
+        definition: ToolDefinition,
+        spec: &HttpToolSpec,
+        http: Result<reqwest::Client, String>,
     ) -> Result<HttpTool, BadMethod> {
         let method = Method::from_bytes(spec.method.trim().to_uppercase().as_bytes())
             .map_err(|_| BadMethod(spec.method.clone()))?;
@@ -71,9 +86,12 @@ impl HttpTool {
             Ok(url) => url,
             Err(problem) => return format!("The tool `{name}` was not called: {problem}."),
         };
+        let http = match &self.http {
+            Ok(http) => http,
+            Err(e) => return format!("The tool `{name}` could not be called: {e}."),
+        };
         let seconds = self.spec.timeout_seconds.max(1);
-        let mut request = self
-            .http
+        let mut request = http
             .request(self.method.clone(), url)
             .timeout(Duration::from_secs(seconds));
         for (header, template) in &self.spec.headers {
@@ -102,6 +120,10 @@ impl HttpTool {
                     body
                 }
             }
+            Ok((status, body)) if status.is_redirection() => format!(
+                "HTTP {} (a redirect; redirects are not followed): {body}",
+                status.as_u16()
+            ),
             Ok((status, body)) => format!("HTTP {}: {body}", status.as_u16()),
             Err(e) if e.is_timeout() => {
                 format!("The tool `{name}` did not answer within {seconds}s.")

@@ -55,8 +55,10 @@ pub enum ToolError {
 }
 
 impl ToolSet {
-    /// Builds the tools of one agent; HTTP tools share `http` (its connection pool).
-    pub fn new(specs: &[ToolSpec], http: reqwest::Client) -> Result<ToolSet, ToolError> {
+    /// Builds the tools of one agent. HTTP tools do not use the shared `_http` client but one
+    /// of their own with no redirects and an address check (see `http::guard`); the parameter
+    /// stays for tools that may share the pool.
+    pub fn new(specs: &[ToolSpec], _http: reqwest::Client) -> Result<ToolSet, ToolError> {
         let mut tools: Vec<Tool> = Vec::with_capacity(specs.len());
         for spec in specs {
             if tools.iter().any(|t| t.definition().name == spec.name()) {
@@ -84,12 +86,11 @@ impl ToolSet {
                         description: description.clone(),
                         parameters: parameters.clone(),
                     };
-                    let tool = HttpTool::new(definition, spec, http.clone()).map_err(|source| {
-                        ToolError::BadMethod {
+                    let tool =
+                        HttpTool::new(definition, spec).map_err(|source| ToolError::BadMethod {
                             name: name.clone(),
                             source,
-                        }
-                    })?;
+                        })?;
                     Tool::Http(tool)
                 }
             };

@@ -9,8 +9,10 @@
 //! Postgres implementation for several replicas could sit behind the same type later.
 
 mod checkpoint;
+mod files;
 mod intake;
 mod job;
+mod lock;
 mod memory;
 mod operator;
 mod ops;
@@ -22,6 +24,8 @@ mod states;
 mod turns;
 mod types;
 mod writer;
+
+pub use lock::{DataDirLock, LockError, LOCK_FILE};
 
 use crate::inbox::{LaneKey, Turn};
 use std::path::{Path, PathBuf};
@@ -40,6 +44,8 @@ pub enum StoreError {
     },
     #[error("no database at {path}")]
     Missing { path: PathBuf },
+    #[error("the database would not accept writes: {0}")]
+    NotWritable(String),
     #[error("cannot open the database {path}: {source}")]
     Open {
         path: PathBuf,
@@ -74,6 +80,8 @@ pub struct Store {
     reader: reader::Reader,
     path: PathBuf,
     identity: Arc<Identity>,
+    /// The file the writer opened, to tell whether writes would still reach it.
+    file: Arc<files::FileGuard>,
 }
 
 /// What this open of the database is.
@@ -96,14 +104,11 @@ pub enum Durability {
 }
 
 impl Store {
-    /// Open (creating if needed) `<data_dir>/wagate.db` and start the writer thread.
+    /// Open (creating if needed, see `files` for the modes) `<data_dir>/wagate.db` and start
+    /// the writer thread.
     pub fn open(data_dir: &Path, durability: Durability) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
-            path: data_dir.to_path_buf(),
-            source,
-        })?;
-        let path = data_dir.join(DATABASE_FILE);
-        let (tx, database) = writer::spawn(&path, durability)?;
+        let path = files::prepare(data_dir, DATABASE_FILE)?;
+        let (tx, database, file) = writer::spawn(&path, durability)?;
         let identity = Arc::new(Identity {
             database,
             opened_at: ops::now_millis(),
@@ -114,7 +119,28 @@ impl Store {
             reader,
             path,
             identity,
+            file,
         })
+    }
+
+    /// `Ok` when a write would succeed now: a one-row probe write commits, the database file is
+    /// still the one opened (not deleted or replaced), the connection is not read-only, and the
+    /// file and its directory keep their write permission. For `/readyz`.
+    pub async fn writable(&self) -> Result<(), StoreError> {
+        // First, so a deleted file is reported as such rather than as the failed batch.
+        self.file.check().map_err(StoreError::NotWritable)?;
+        let read_only = self
+            .call(|c| {
+                let read_only = c.is_readonly(rusqlite::MAIN_DB)?;
+                if !read_only {
+                    files::probe_write(c)?;
+                }
+                Ok(read_only)
+            })
+            .await?;
+        self.file
+            .writable(read_only)
+            .map_err(StoreError::NotWritable)
     }
 
     /// The database file (for messages that name it).

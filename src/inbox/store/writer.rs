@@ -9,6 +9,7 @@
 //! per job, so the failing job rolls back alone and the others still commit. Jobs are therefore
 //! `FnMut`: an operation may run twice, and only the result of the committed run is delivered.
 
+use super::files::FileGuard;
 use super::job::Job;
 use super::pace::{Pace, Stats};
 use super::{checkpoint, parts, schema, Durability, StoreError};
@@ -24,8 +25,11 @@ const MAX_BATCH: usize = 1024;
 pub(super) type Sender = mpsc::Sender<Box<dyn Job>>;
 
 /// Open the write connection, bring the schema up to date and start the thread. Returns the
-/// queue and the database's id (`parts::PartRef`).
-pub(super) fn spawn(path: &Path, durability: Durability) -> Result<(Sender, String), StoreError> {
+/// queue, the database's id (`parts::PartRef`) and the file it opened.
+pub(super) fn spawn(
+    path: &Path,
+    durability: Durability,
+) -> Result<(Sender, String, Arc<FileGuard>), StoreError> {
     let open_err = |source| StoreError::Open {
         path: path.to_path_buf(),
         source,
@@ -35,6 +39,7 @@ pub(super) fn spawn(path: &Path, durability: Durability) -> Result<(Sender, Stri
     schema::create(&conn).map_err(open_err)?;
     let database_id = parts::database_id(&conn).map_err(open_err)?;
     conn.set_prepared_statement_cache_capacity(64);
+    let file = Arc::new(FileGuard::new(path));
 
     let (tx, rx) = mpsc::channel();
     let closed = Arc::new(AtomicBool::new(false));
@@ -42,24 +47,29 @@ pub(super) fn spawn(path: &Path, durability: Durability) -> Result<(Sender, Stri
         .name("wagate-db-writer".into())
         .spawn({
             let closed = Arc::clone(&closed);
+            let file = Arc::clone(&file);
             move || {
-                run(conn, rx);
+                run(conn, rx, &file);
                 closed.store(true, Ordering::Relaxed);
             }
         })
         .map_err(StoreError::Thread)?;
     checkpoint::spawn(path, durability, closed);
-    Ok((tx, database_id))
+    Ok((tx, database_id, file))
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>) {
+fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, file: &FileGuard) {
     let mut jobs: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut pace = Pace::default();
     let mut stats = Stats::default();
     // Ends when every `Store` clone is dropped.
     while gather(&rx, &mut jobs, pace.linger()) {
         let started = Instant::now();
-        let failure = commit_batch(&conn, &mut jobs);
+        // A deleted or replaced file would swallow the commit: refuse the batch instead.
+        let failure = match file.check() {
+            Ok(()) => commit_batch(&conn, &mut jobs),
+            Err(reason) => Some(reason),
+        };
         let took = started.elapsed();
         pace.record(jobs.len(), took);
         stats.record(jobs.len(), took);

@@ -6,7 +6,7 @@
 //! the access token, a request URL (media URLs carry signed query strings), a phone number or
 //! message text.
 
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::HeaderMap;
 use serde_json::Value;
 use std::fmt;
 use std::time::Duration;
@@ -44,7 +44,7 @@ pub struct GraphApiError {
 impl GraphApiError {
     /// Builds the error from a non-2xx answer; a body that is not a Graph error still gives one.
     pub(crate) fn from_response(http_status: u16, headers: &HeaderMap, body: &[u8]) -> Self {
-        let retry_after = retry_after(headers);
+        let retry_after = crate::retry_after::from_headers(headers);
         let parsed: Option<Value> = serde_json::from_slice(body).ok();
         let Some(error) = parsed.as_ref().and_then(|v| v.get("error")) else {
             return GraphApiError {
@@ -202,16 +202,10 @@ fn integer(value: Option<&Value>) -> Option<i64> {
     }
 }
 
-/// `Retry-After` in delta-seconds; the HTTP-date form is ignored (Meta does not send it).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let seconds: f64 = value.parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(86_400.0)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::header::RETRY_AFTER;
 
     fn api(status: u16, code: Option<i64>) -> GraphApiError {
         GraphApiError {

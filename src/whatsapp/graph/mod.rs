@@ -4,7 +4,7 @@
 //! - [`media`]: media metadata and size-limited in-memory downloads.
 //! - [`error`]: [`GraphError`] with Meta's error fields typed, and which errors are retryable.
 //! - [`retry`]: exponential backoff with full jitter, honouring `Retry-After`.
-//! - `pacing`: the channel-wide message cap (governor) and per-user spacing.
+//! - `pacing`: the channel-wide message cap (a rolling window) and per-user spacing.
 
 pub mod client;
 pub mod error;

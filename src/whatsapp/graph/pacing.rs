@@ -1,22 +1,21 @@
 //! Outbound pacing: the channel-wide message cap and spacing between parts sent to one user.
 //!
-//! Channel cap (`rate_limit`): a governor GCRA limiter that refills one cell every
-//! `window_seconds / max_messages` and holds at most `max_messages` cells. After a quiet spell a
-//! burst of `max_messages` goes out at once; under sustained load the rate settles at
-//! `max_messages` per window. (So a window that starts with a full burst can see up to about
-//! twice `max_messages`; the long-run average is the configured cap.) Every attempt that is about
-//! to reach Meta takes one cell, retries included: Meta counts the requests it receives, and a
-//! throttled retry should slow us down, not get a free pass. Over the cap a send waits; nothing
-//! is dropped.
+//! Channel cap (`rate_limit`): a rolling window. Never more than `max_messages` sends start in
+//! any span of `window_seconds`: the window keeps the start instants of the last `max_messages`
+//! sends, and the next one waits until the oldest of them is a full window old. (A token bucket,
+//! as before, let a burst of `max_messages` out and then refilled steadily, so one window could
+//! see nearly twice the cap.) Waiters queue in arrival order behind an async mutex: only the
+//! head of the queue sleeps, so a thousand queued sends cost one timer, not a thousand wakeups.
+//! Every attempt that is about to reach Meta counts, retries included: Meta counts the requests
+//! it receives, and a throttled retry should slow us down, not get a free pass. Over the cap a
+//! send waits; nothing is dropped. Read receipts and typing indicators do not pass here.
 //!
 //! Per-user spacing: consecutive sends from one business number to one user are spaced by at
 //! least `per_user_interval`, and after code 131056 (pair rate limit) that pair waits longer.
 //! Waiting for one user never holds up sends to others: each waits on its own slot.
 
 use crate::config::RateLimit;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use std::collections::HashMap;
-use std::num::NonZeroU32;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -27,7 +26,7 @@ const PRUNE_FLOOR: usize = 1024;
 
 /// Channel limiter plus per-user spacing, shared by every send of one client.
 pub(crate) struct Pacer {
-    channel: DefaultDirectRateLimiter,
+    channel: RollingWindow,
     per_user_interval: Duration,
     /// Business number + user -> earliest instant the next send to that pair may start.
     /// A std Mutex: it is only held for a map update, never across an `.await`.
@@ -46,7 +45,7 @@ struct UserSlots {
 impl Pacer {
     pub(crate) fn new(rate: &RateLimit, per_user_interval: Duration) -> Self {
         Pacer {
-            channel: RateLimiter::direct(channel_quota(rate)),
+            channel: RollingWindow::new(rate),
             per_user_interval,
             users: Mutex::new(UserSlots {
                 next_allowed: HashMap::new(),
@@ -63,7 +62,7 @@ impl Pacer {
         if let Some(slot) = self.reserve(&key, started) {
             tokio::time::sleep_until(slot).await;
         }
-        self.channel.until_ready().await;
+        self.channel.wait_for_room().await;
         self.push_back(&key, Instant::now() + self.per_user_interval);
         let waited = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.waited_micros.fetch_add(waited, Ordering::Relaxed);
@@ -125,14 +124,41 @@ impl UserSlots {
     }
 }
 
-/// `max_messages` per `window_seconds`, with a burst of `max_messages`. A zero `max_messages`
-/// counts as 1 and a zero window as one second, so a bad config slows sends instead of panicking.
-fn channel_quota(rate: &RateLimit) -> Quota {
-    let max = NonZeroU32::new(rate.max_messages).unwrap_or(NonZeroU32::MIN);
-    let window = Duration::from_secs(rate.window_seconds);
-    Quota::with_period(window / max.get())
-        .map(|quota| quota.allow_burst(max))
-        .unwrap_or_else(|| Quota::per_second(max))
+/// At most `max` sends start in any span of `window`.
+struct RollingWindow {
+    max: usize,
+    window: Duration,
+    /// Start instants of the last `max` sends, oldest first. A tokio mutex: the head of the
+    /// queue holds it while it sleeps, and the others wait their turn in FIFO order.
+    sent: tokio::sync::Mutex<VecDeque<Instant>>,
+}
+
+impl RollingWindow {
+    /// A zero `max_messages` counts as 1 and a zero window as one second, so a bad config slows
+    /// sends instead of panicking or disabling the cap.
+    fn new(rate: &RateLimit) -> Self {
+        let max = usize::try_from(rate.max_messages.max(1)).unwrap_or(usize::MAX);
+        let window = Duration::from_secs(rate.window_seconds.max(1));
+        RollingWindow {
+            max,
+            window,
+            sent: tokio::sync::Mutex::new(VecDeque::with_capacity(max.min(4096))),
+        }
+    }
+
+    /// Waits until one more send keeps every window span at or under the cap, and books it.
+    async fn wait_for_room(&self) {
+        let mut sent = self.sent.lock().await;
+        if sent.len() >= self.max {
+            if let Some(&oldest) = sent.front() {
+                tokio::time::sleep_until(oldest + self.window).await;
+            }
+        }
+        if sent.len() >= self.max {
+            sent.pop_front();
+        }
+        sent.push_back(Instant::now());
+    }
 }
 
 fn pair_key(from: &str, to: &str) -> String {
@@ -150,20 +176,108 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_quota_spreads_the_window_over_the_messages_with_a_full_burst() {
-        let quota = channel_quota(&rate(60, 30));
-        assert_eq!(quota.replenish_interval(), Duration::from_secs(2));
-        assert_eq!(quota.burst_size().get(), 30);
+    /// Starts `arrivals.len()` sends, each at its arrival offset, on a paused clock; returns
+    /// the instants (from the start) at which each was let through, sorted.
+    async fn let_through(limit: RateLimit, arrivals: Vec<Duration>) -> Vec<Duration> {
+        let pacer = std::sync::Arc::new(Pacer::new(&limit, Duration::ZERO));
+        let start = Instant::now();
+        let tasks: Vec<_> = arrivals
+            .into_iter()
+            .enumerate()
+            .map(|(n, arrival)| {
+                let pacer = std::sync::Arc::clone(&pacer);
+                tokio::spawn(async move {
+                    tokio::time::sleep_until(start + arrival).await;
+                    pacer.wait_turn("biz", &format!("user{n}")).await;
+                    Instant::now() - start
+                })
+            })
+            .collect();
+        let mut passed = Vec::new();
+        for task in tasks {
+            passed.push(task.await.expect("send task"));
+        }
+        passed.sort();
+        passed
+    }
+
+    /// Every span of `window` (checked from every send, which is where a worst span starts)
+    /// holds at most `max` sends.
+    fn assert_no_span_over_the_cap(passed: &[Duration], max: usize, window: Duration) {
+        for (i, &from) in passed.iter().enumerate() {
+            let in_span = passed[i..]
+                .iter()
+                .take_while(|&&t| t < from + window)
+                .count();
+            assert!(
+                in_span <= max,
+                "{in_span} sends within {window:?} from {from:?} (cap {max}): {passed:?}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_never_puts_more_than_the_cap_in_any_window_span() {
+        // The measured case: 5 per 2 s let 6 out within 0.4 s.
+        let passed = let_through(rate(2, 5), vec![Duration::ZERO; 23]).await;
+        assert_eq!(passed.len(), 23, "none dropped");
+        assert_no_span_over_the_cap(&passed, 5, Duration::from_secs(2));
+        // And no slower than the cap: 23 sends need 4 full windows after the first five.
+        assert_eq!(passed[22], Duration::from_secs(8));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sends_after_a_quiet_spell_go_at_once_but_a_late_burst_still_respects_the_window() {
+        let mut arrivals = vec![Duration::ZERO; 3];
+        arrivals.extend(vec![Duration::from_millis(1900); 5]);
+        let passed = let_through(rate(2, 5), arrivals).await;
+        assert_eq!(
+            &passed[..5],
+            &[
+                Duration::ZERO,
+                Duration::ZERO,
+                Duration::ZERO,
+                Duration::from_millis(1900),
+                Duration::from_millis(1900)
+            ]
+        );
+        assert_no_span_over_the_cap(&passed, 5, Duration::from_secs(2));
     }
 
     #[test]
     fn a_zero_cap_or_window_does_not_panic() {
-        assert_eq!(channel_quota(&rate(60, 0)).burst_size().get(), 1);
+        assert_eq!(RollingWindow::new(&rate(60, 0)).max, 1);
         assert_eq!(
-            channel_quota(&rate(0, 5)).replenish_interval(),
-            Duration::from_millis(200)
+            RollingWindow::new(&rate(0, 5)).window,
+            Duration::from_secs(1)
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn no_window_span_ever_holds_more_than_the_cap(
+            max in 1u32..6,
+            window_seconds in 1u64..4,
+            arrivals in proptest::collection::vec(0u64..6_000, 1..40),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .expect("runtime");
+            let count = arrivals.len();
+            let arrivals: Vec<_> = arrivals.into_iter().map(Duration::from_millis).collect();
+            let latest = arrivals.iter().max().copied().unwrap_or_default();
+            let passed = runtime.block_on(let_through(rate(window_seconds, max), arrivals));
+            proptest::prop_assert_eq!(passed.len(), count);
+            assert_no_span_over_the_cap(&passed, max as usize, Duration::from_secs(window_seconds));
+            // Waiting is bounded by the cap: every send is through once enough windows passed.
+            let windows = count.div_ceil(max as usize) as u32;
+            proptest::prop_assert!(
+                *passed.last().unwrap() <= latest + Duration::from_secs(window_seconds) * windows
+            );
+        }
     }
 
     #[test]
