@@ -37,6 +37,7 @@ fn photo_request() -> ChatRequest {
     ChatRequest {
         messages: vec![ChatMessage::system("Be brief."), user],
         tools: vec![weather_tool()],
+        ..Default::default()
     }
 }
 
@@ -98,6 +99,7 @@ async fn ollama_tool_calls_are_read_even_though_done_reason_says_stop() {
     let request = ChatRequest {
         messages: vec![ChatMessage::user("Weather in Lima?")],
         tools: vec![weather_tool()],
+        ..Default::default()
     };
 
     let response = router.chat(&request).await.expect("answer");
@@ -137,6 +139,7 @@ async fn an_ollama_error_body_gives_the_status_and_the_message() {
         .chat(&ChatRequest {
             messages: vec![ChatMessage::user("hi")],
             tools: vec![],
+            ..Default::default()
         })
         .await
         .expect_err("unknown model");
@@ -207,6 +210,7 @@ async fn an_openai_request_without_a_key_sends_no_authorization_and_plain_string
         .chat(&ChatRequest {
             messages: vec![ChatMessage::user("hi")],
             tools: vec![],
+            ..Default::default()
         })
         .await
         .expect("answer");
@@ -238,6 +242,7 @@ async fn a_rejected_api_key_is_never_shown_in_the_error() {
         .chat(&ChatRequest {
             messages: vec![ChatMessage::user("hi")],
             tools: vec![],
+            ..Default::default()
         })
         .await
         .expect_err("401");
@@ -271,6 +276,7 @@ async fn a_429_with_retry_after_is_retried_and_then_answered() {
         .chat(&ChatRequest {
             messages: vec![ChatMessage::user("hi")],
             tools: vec![],
+            ..Default::default()
         })
         .await
         .expect("answer after a retry");
@@ -301,6 +307,7 @@ async fn a_429_without_retry_after_is_a_quota_error_and_not_retried() {
         .chat(&ChatRequest {
             messages: vec![ChatMessage::user("hi")],
             tools: vec![],
+            ..Default::default()
         })
         .await
         .expect_err("quota");

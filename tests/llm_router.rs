@@ -24,6 +24,7 @@ fn text_request() -> ChatRequest {
     ChatRequest {
         messages: vec![ChatMessage::user("hello")],
         tools: vec![],
+        ..Default::default()
     }
 }
 
@@ -36,6 +37,7 @@ fn image_request() -> ChatRequest {
     ChatRequest {
         messages: vec![user],
         tools: vec![],
+        ..Default::default()
     }
 }
 
@@ -203,6 +205,7 @@ async fn a_model_configured_without_tools_is_asked_without_tools() {
             description: "clock".into(),
             parameters: json!({"type": "object"}),
         }],
+        ..Default::default()
     };
 
     router.chat(&request).await.expect("answer");
