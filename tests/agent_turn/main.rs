@@ -2,6 +2,8 @@
 //! real HTTP on 127.0.0.1, with configs loaded by `Config::load` from YAML written by each test.
 //! And `wagate chat` run as the built binary.
 
+#[path = "../support/external.rs"]
+mod external;
 #[path = "../support/fake_llm.rs"]
 mod fake_llm;
 
@@ -9,6 +11,7 @@ mod harness;
 
 mod chat;
 mod failures;
+mod mcp;
 mod memory;
 mod privacy;
 mod prompt_and_tools;

@@ -7,6 +7,7 @@ mod abuse;
 mod chaos;
 mod dispatch;
 mod e2e;
+mod model_outage;
 mod process;
 mod reload;
 mod voice;

@@ -171,6 +171,7 @@ async fn connect(
                 .map_err(|e| format!("`{command}` did not start as an MCP server: {e}"))
         }
         McpTransport::Http { url, headers } => {
+            install_crypto_provider();
             let mut custom = HashMap::new();
             for (name, value) in headers {
                 let name = HeaderName::from_bytes(name.as_bytes())
@@ -191,4 +192,14 @@ async fn connect(
                 .map_err(|e| format!("cannot connect to {shown}: {e}"))
         }
     }
+}
+
+/// rmcp's HTTP client (reqwest 0.13, built without a TLS provider of its own) uses the
+/// process's default rustls provider: ring, the one wagate's other HTTP clients use.
+fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err: another part of the process installed one first; that one serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }
