@@ -10,8 +10,10 @@ mod fake_llm;
 mod harness;
 
 mod chat;
+mod context;
 mod failures;
 mod mcp;
 mod memory;
 mod privacy;
 mod prompt_and_tools;
+mod robustness;
