@@ -16,4 +16,5 @@ mod mcp;
 mod memory;
 mod privacy;
 mod prompt_and_tools;
+mod real_model;
 mod robustness;
