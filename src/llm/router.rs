@@ -239,9 +239,7 @@ impl Router {
         req: &ChatRequest,
     ) -> Result<ChatResponse, ProviderError> {
         let request = request_for(candidate, req);
-        let mut window = self
-            .window_for(candidate, budget::estimate_request(&request))
-            .await;
+        let mut window = self.window_for(candidate, &request).await;
         let mut max_history = None;
         let mut squeeze = 1;
         let mut shrinks = 0;
@@ -293,14 +291,14 @@ impl Router {
         }
     }
 
-    /// The window to fit a request of `estimate` tokens to; `None` when it is small enough to
-    /// send as it is and the window is not known (no need to ask the server).
-    async fn window_for(&self, candidate: &Candidate, estimate: usize) -> Option<u32> {
+    /// The window to fit `request` to; `None` when it is small enough to send as it is and the
+    /// window is not known (no need to ask the server).
+    async fn window_for(&self, candidate: &Candidate, request: &ChatRequest) -> Option<u32> {
         if let Some(window) = candidate.window.known() {
             return Some(window);
         }
         let room = budget::reply_room(&candidate.endpoint, SAFE_WITHOUT_ASKING);
-        if estimate + room <= SAFE_WITHOUT_ASKING as usize {
+        if budget::estimate_request(request) + room <= SAFE_WITHOUT_ASKING as usize {
             return None;
         }
         match discovery::discover(&self.http, &candidate.endpoint, DISCOVERY_TIMEOUT).await {
