@@ -133,7 +133,9 @@ mod tests {
             ["weather"]
         );
         assert_eq!(
-            names(r#"[TOOL_CALLS][{"name": "a", "arguments": {}}, {"name": "b", "arguments": "{}"}]"#),
+            names(
+                r#"[TOOL_CALLS][{"name": "a", "arguments": {}}, {"name": "b", "arguments": "{}"}]"#
+            ),
             ["a", "b"]
         );
     }

@@ -123,9 +123,11 @@ impl TryFrom<RawTool> for ToolSpec {
         match raw.kind {
             ToolKind::Mcp => {
                 if raw.http.is_some() {
-                    return Err("an mcp tool takes no `http` section; give `url` (streamable \
+                    return Err(
+                        "an mcp tool takes no `http` section; give `url` (streamable \
                                 HTTP) or `command` (stdio)"
-                        .into());
+                            .into(),
+                    );
                 }
                 let transport = match (raw.command, raw.url) {
                     (Some(command), None) => {
@@ -220,7 +222,8 @@ impl std::fmt::Debug for HttpToolSpec {
 
 impl std::fmt::Debug for McpToolSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names = |map: &BTreeMap<String, String>| -> Vec<String> { map.keys().cloned().collect() };
+        let names =
+            |map: &BTreeMap<String, String>| -> Vec<String> { map.keys().cloned().collect() };
         let mut out = f.debug_struct("McpToolSpec");
         out.field("name", &self.name);
         match &self.transport {

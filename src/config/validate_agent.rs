@@ -202,12 +202,14 @@ fn check_tools(tools: &mut [ToolSpec], src: &SourceFile, field: &FieldPath, out:
                 }
                 if let Some(include) = &mcp.include {
                     if include.is_empty() {
-                        out.problems.push(src.problem(
-                            &here.key("include"),
-                            "is empty, so no tool of this server would be offered; list tool \
+                        out.problems.push(
+                            src.problem(
+                                &here.key("include"),
+                                "is empty, so no tool of this server would be offered; list tool \
                              names, or leave `include` out to offer them all"
-                                .to_string(),
-                        ));
+                                    .to_string(),
+                            ),
+                        );
                     }
                 }
                 at_least_one(src, &here.key("timeout_seconds"), mcp.timeout_seconds, out);

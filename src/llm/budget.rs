@@ -142,7 +142,8 @@ pub struct Fitted<'a> {
 /// Makes `req` fit `budget` tokens, keeping at most `max_history` remembered messages (`None`:
 /// as many as fit). See the module documentation for what is kept and what is left out.
 pub fn fit(req: &ChatRequest, budget: usize, max_history: Option<usize>) -> Fitted<'_> {
-    let history = req.history.start.min(req.messages.len())..req.history.end.min(req.messages.len());
+    let history =
+        req.history.start.min(req.messages.len())..req.history.end.min(req.messages.len());
     let sizes: Vec<usize> = req.messages.iter().map(estimate_message).collect();
     let fixed: usize = sizes
         .iter()
@@ -284,7 +285,10 @@ mod tests {
         assert_eq!(reply_room(&endpoint(json!({})), 8192), 1024);
         assert_eq!(reply_room(&endpoint(json!({})), 2048), 512);
         assert_eq!(reply_room(&endpoint(json!({"max_tokens": 300})), 8192), 300);
-        assert_eq!(reply_room(&endpoint(json!({"max_tokens": 9000})), 4096), 2048);
+        assert_eq!(
+            reply_room(&endpoint(json!({"max_tokens": 9000})), 4096),
+            2048
+        );
     }
 
     fn conversation(history: usize, words: usize) -> ChatRequest {
@@ -315,7 +319,9 @@ mod tests {
         assert!(fitted.history_left_out > 0 && fitted.history_kept > 0);
         assert!(estimate_request(&fitted.request) <= 1000);
         // The newest remembered message is kept, and kept history starts with the user.
-        assert!(messages[messages.len() - 2].content.starts_with("message 19"));
+        assert!(messages[messages.len() - 2]
+            .content
+            .starts_with("message 19"));
         assert_eq!(messages[1].role, Role::User);
     }
 

@@ -109,7 +109,9 @@ impl ProviderError {
                 "no answer within the model's `timeout_seconds` ({seconds}s): raise it, or use a \
                  smaller or less busy model"
             )),
-            ProviderError::Status { status: 401 | 403, .. } => Some(
+            ProviderError::Status {
+                status: 401 | 403, ..
+            } => Some(
                 "the server refused the API key: check `api_key` in the agent file (and the \
                  variable it reads)"
                     .into(),
@@ -244,14 +246,23 @@ mod tests {
             r#"{"error":{"code":400,"message":"request (3031 tokens) exceeds the available context size (2048 tokens), try increasing it","type":"exceed_context_size_error","n_prompt_tokens":3031,"n_ctx":2048}}"#,
         );
         assert!(
-            matches!(llama, ProviderError::ContextExceeded { n_ctx: Some(2048), .. }),
+            matches!(
+                llama,
+                ProviderError::ContextExceeded {
+                    n_ctx: Some(2048),
+                    ..
+                }
+            ),
             "{llama:?}"
         );
         let openai = ProviderError::from_status(
             StatusCode::BAD_REQUEST,
             r#"{"error":{"message":"This model's maximum context length is 8192 tokens.","code":"context_length_exceeded"}}"#,
         );
-        assert!(matches!(openai, ProviderError::ContextExceeded { n_ctx: None, .. }));
+        assert!(matches!(
+            openai,
+            ProviderError::ContextExceeded { n_ctx: None, .. }
+        ));
         let vllm = ProviderError::from_status(
             StatusCode::BAD_REQUEST,
             r#"{"object":"error","message":"This model's maximum context length is 4096 tokens. However, you requested 5000 tokens"}"#,

@@ -158,7 +158,9 @@ pub(super) async fn send_error_reply(
                 "wagate_graph_sends_total",
                 &[("outcome", "final_error"), ("code", &code)],
             );
-            TurnOutcome::Failed(format!("no reply from the agent: {reason}; error_reply not sent: {e}"))
+            TurnOutcome::Failed(format!(
+                "no reply from the agent: {reason}; error_reply not sent: {e}"
+            ))
         }
     }
 }

@@ -32,13 +32,16 @@ fn llama_server(n_ctx: usize) -> impl Fn(&Recorded, usize) -> Reply + Send + Syn
         "/v1/chat/completions" => {
             let tokens = prompt_chars(request) / 4;
             if tokens > n_ctx {
-                Reply::status(400, json!({"error": {
-                    "code": 400,
-                    "message": format!("request ({tokens} tokens) exceeds the available context size ({n_ctx} tokens), try increasing it"),
-                    "type": "exceed_context_size_error",
-                    "n_prompt_tokens": tokens,
-                    "n_ctx": n_ctx
-                }}))
+                Reply::status(
+                    400,
+                    json!({"error": {
+                        "code": 400,
+                        "message": format!("request ({tokens} tokens) exceeds the available context size ({n_ctx} tokens), try increasing it"),
+                        "type": "exceed_context_size_error",
+                        "n_prompt_tokens": tokens,
+                        "n_ctx": n_ctx
+                    }}),
+                )
             } else {
                 openai_says("noted")
             }
@@ -63,7 +66,8 @@ async fn a_conversation_that_outgrows_the_context_keeps_being_answered() {
         llama_cpp_model(&server.url, "")
     );
     let harness = Harness::start(&spec);
-    let long = "I would like to know more about the blue ceramic teapot and the matching cups. ".repeat(8);
+    let long =
+        "I would like to know more about the blue ceramic teapot and the matching cups. ".repeat(8);
 
     for turn in 1..=30 {
         let result = harness
@@ -82,7 +86,12 @@ async fn a_conversation_that_outgrows_the_context_keeps_being_answered() {
         .starts_with("question 30:"));
     assert!(last.len() < 60, "the oldest history was left out");
     assert!(
-        server.requests().iter().filter(|r| r.uri == "/v1/models").count() == 1,
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.uri == "/v1/models")
+            .count()
+            == 1,
         "the window is asked once"
     );
 }
@@ -90,7 +99,10 @@ async fn a_conversation_that_outgrows_the_context_keeps_being_answered() {
 #[tokio::test]
 async fn a_small_request_is_sent_without_asking_the_server_its_window() {
     let server = FakeServer::start(llama_server(2048)).await;
-    let spec = format!("  model:\n    primary: {}\n", llama_cpp_model(&server.url, ""));
+    let spec = format!(
+        "  model:\n    primary: {}\n",
+        llama_cpp_model(&server.url, "")
+    );
     let harness = Harness::start(&spec);
 
     answer(&harness.say("wa_1", 1, "hello").await);
@@ -117,7 +129,10 @@ async fn a_server_that_still_finds_the_request_too_long_gets_it_again_with_less_
     }
     let requests = chat_requests(&server);
     let last = messages_of(requests.last().unwrap());
-    assert!(last.last().unwrap()["content"].as_str().unwrap().starts_with("12:"));
+    assert!(last.last().unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .starts_with("12:"));
     assert!(prompt_chars(requests.last().unwrap()) / 4 <= 1024);
 }
 
@@ -128,13 +143,19 @@ async fn one_conversations_refused_requests_never_open_the_circuit_for_another()
             .iter()
             .any(|m| m["content"].as_str().unwrap_or_default().contains("poison"));
         if poisoned {
-            Reply::status(400, json!({"error": {"message": "invalid message", "type": "invalid_request_error"}}))
+            Reply::status(
+                400,
+                json!({"error": {"message": "invalid message", "type": "invalid_request_error"}}),
+            )
         } else {
             openai_says("hello there")
         }
     })
     .await;
-    let spec = format!("  model:\n    primary: {}\n", llama_cpp_model(&server.url, ""));
+    let spec = format!(
+        "  model:\n    primary: {}\n",
+        llama_cpp_model(&server.url, "")
+    );
     let harness = Harness::start(&spec);
 
     for turn in 1..=5 {

@@ -11,7 +11,10 @@ use wagate::agent::tools::ToolSet;
 use wagate::config::ToolSpec;
 use wagate::llm::{ToolArguments, ToolCall};
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mcp/tool_server.py");
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/mcp/tool_server.py"
+);
 
 /// The Python that has the `mcp` package, or `None` (the test is skipped).
 fn python() -> Option<String> {
@@ -46,7 +49,10 @@ async fn an_mcp_servers_tools_are_offered_with_its_prefix_and_their_results_reac
         0 => ollama_calls("kb__add", json!({"a": 2, "b": 3})),
         _ => {
             let last = messages_of(request).last().cloned().unwrap_or_default();
-            ollama_says(&format!("the sum is {}", last["content"].as_str().unwrap_or("?")))
+            ollama_says(&format!(
+                "the sum is {}",
+                last["content"].as_str().unwrap_or("?")
+            ))
         }
     })
     .await;
@@ -64,9 +70,18 @@ async fn an_mcp_servers_tools_are_offered_with_its_prefix_and_their_results_reac
         .as_array()
         .expect("tools offered")
         .iter()
-        .map(|t| t["function"]["name"].as_str().unwrap_or_default().to_owned())
+        .map(|t| {
+            t["function"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect();
-    assert_eq!(offered, ["kb__add", "kb__shout"], "include filters the tools");
+    assert_eq!(
+        offered,
+        ["kb__add", "kb__shout"],
+        "include filters the tools"
+    );
     let schema = &model.requests()[0].json()["tools"][0]["function"]["parameters"];
     assert_eq!(schema["properties"]["a"]["type"], "integer", "{schema}");
     assert_eq!(result.tool_calls, ["kb__add"]);
@@ -121,9 +136,7 @@ async fn an_mcp_call_is_bounded_by_its_timeout_and_its_result_is_cut() {
     tools.definitions().await;
 
     let started = std::time::Instant::now();
-    let slow = tools
-        .call(&call("kb__slow", json!({"seconds": 20})))
-        .await;
+    let slow = tools.call(&call("kb__slow", json!({"seconds": 20}))).await;
     assert!(slow.contains("did not answer within 3 seconds"), "{slow}");
     assert!(started.elapsed() < Duration::from_secs(6));
 
@@ -151,7 +164,10 @@ async fn a_streamable_http_server_is_reached_by_url_with_the_configured_headers(
         .spawn()
         .expect("start the HTTP MCP server");
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -173,8 +189,13 @@ async fn a_streamable_http_server_is_reached_by_url_with_the_configured_headers(
         .await;
     assert_eq!(shouted, "HELLO");
 
-    let without = tool_set(&format!("{{type: mcp, name: web, url: '{url}', timeout_seconds: 5}}"));
-    assert!(without.definitions().await.is_empty(), "refused without the header");
+    let without = tool_set(&format!(
+        "{{type: mcp, name: web, url: '{url}', timeout_seconds: 5}}"
+    ));
+    assert!(
+        without.definitions().await.is_empty(),
+        "refused without the header"
+    );
     let problem = without.servers()[0].problem().unwrap_or_default();
     assert!(!problem.is_empty());
 }

@@ -81,7 +81,9 @@ async fn a_real_small_model_answers_a_customer() {
     let Some(url) = server() else { return };
     let harness = Harness::start(&agent(&url));
 
-    let result = harness.say("wa_real_1", 1, "Hello! Do you sell green tea?").await;
+    let result = harness
+        .say("wa_real_1", 1, "Hello! Do you sell green tea?")
+        .await;
 
     assert_plain_answer(&result, "first message");
     assert_eq!(result.models_tried, ["openai/smollm2"]);
@@ -103,7 +105,9 @@ async fn a_conversation_outgrowing_a_2048_token_context_keeps_being_answered_and
         assert_plain_answer(&result, &format!("turn {turn} of the long conversation"));
         if turn == turns - 1 {
             // Another customer, mid-way, with a one-line conversation.
-            let other = harness.say("wa_real_other", 1000, "Are you open today?").await;
+            let other = harness
+                .say("wa_real_other", 1000, "Are you open today?")
+                .await;
             assert_plain_answer(&other, "the other customer");
         }
     }

@@ -120,7 +120,10 @@ async fn a_model_error_names_the_endpoint_and_what_to_do() {
         drop(listener);
         format!("http://127.0.0.1:{port}")
     };
-    let spec = format!("  model:\n    primary: {}\n", ollama_model(&closed, "llama3.1:8b"));
+    let spec = format!(
+        "  model:\n    primary: {}\n",
+        ollama_model(&closed, "llama3.1:8b")
+    );
     let harness = Harness::start(&spec);
 
     let error = failure(&harness.say("wa_1", 1, "hi").await);
@@ -141,7 +144,10 @@ async fn wagate_chat_prints_a_failed_turns_error_once() {
     };
     let config = super::harness::write_config(
         dir.path(),
-        &format!("  model:\n    primary: {}\n", ollama_model(&closed, "llama3.1:8b")),
+        &format!(
+            "  model:\n    primary: {}\n",
+            ollama_model(&closed, "llama3.1:8b")
+        ),
     );
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_wagate"))
         .arg("chat")
@@ -156,7 +162,12 @@ async fn wagate_chat_prints_a_failed_turns_error_once() {
         .spawn()
         .and_then(|mut child| {
             use std::io::Write;
-            let mut stdin = child.stdin.take().unwrap().into_owned_fd().map(std::fs::File::from)?;
+            let mut stdin = child
+                .stdin
+                .take()
+                .unwrap()
+                .into_owned_fd()
+                .map(std::fs::File::from)?;
             stdin.write_all(b"hello\n")?;
             drop(stdin);
             Ok(child)
@@ -171,7 +182,10 @@ async fn wagate_chat_prints_a_failed_turns_error_once() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(all.matches("cannot connect").count(), 1, "{all}");
-    assert!(all.contains("[error]") && all.contains("ollama serve"), "{all}");
+    assert!(
+        all.contains("[error]") && all.contains("ollama serve"),
+        "{all}"
+    );
 }
 
 #[tokio::test]

@@ -13,10 +13,9 @@ use wagate::ops::inbox::{report, InboxOptions};
 #[tokio::test]
 async fn a_turn_no_model_answered_is_failed_listed_retryable_and_counted() {
     let graph = FakeGraph::start().await;
-    let llm = FakeServer::start(|_, _| {
-        fake_llm::Reply::status(500, json!({"error": "model exploded"}))
-    })
-    .await;
+    let llm =
+        FakeServer::start(|_, _| fake_llm::Reply::status(500, json!({"error": "model exploded"})))
+            .await;
     let config = live_config(
         &graph,
         &llm.url,

@@ -31,10 +31,7 @@ async fn check(spec: &McpToolSpec, subject: String) -> CheckLine {
         return CheckLine::new(Status::Fail, subject, problem);
     }
     let tools = server.tools();
-    let names: Vec<&str> = tools
-        .iter()
-        .map(|t| t.definition.name.as_str())
-        .collect();
+    let names: Vec<&str> = tools.iter().map(|t| t.definition.name.as_str()).collect();
     if names.is_empty() {
         let why = match &spec.include {
             Some(include) => format!(

@@ -38,9 +38,9 @@ pub(super) async fn probe(client: &reqwest::Client, endpoint: &ModelEndpoint) ->
             facts = found;
         }
         match (endpoint.context_window, facts.context_window) {
-            (Some(configured), _) => {
-                detail.push_str(&format!("; context window {configured} tokens (configured)"))
-            }
+            (Some(configured), _) => detail.push_str(&format!(
+                "; context window {configured} tokens (configured)"
+            )),
             (None, Some((window, source))) => {
                 detail.push_str(&format!("; context window {window} tokens ({source})"))
             }

@@ -127,11 +127,7 @@ async fn start(
             remote: tool.name.to_string(),
             definition: ToolDefinition {
                 name: exposed_name(&spec.name, &tool.name),
-                description: tool
-                    .description
-                    .as_deref()
-                    .unwrap_or_default()
-                    .to_owned(),
+                description: tool.description.as_deref().unwrap_or_default().to_owned(),
                 parameters: Json::Object((*tool.input_schema).clone()),
             },
         })
