@@ -213,7 +213,10 @@ pub fn fit(req: &ChatRequest, budget: usize, max_history: Option<usize>) -> Fitt
             break;
         }
         let target = own_tokens.saturating_sub(excess + estimate_text(CUT_NOTE));
-        message.content = cut_to_tokens(&message.content, target);
+        // Trailing whitespace would join the note's leading space and count again.
+        message.content = cut_to_tokens(&message.content, target)
+            .trim_end()
+            .to_owned();
         message.content.push_str(CUT_NOTE);
         cut = true;
         total = total - before + estimate_message(message);
