@@ -61,14 +61,17 @@ async fn an_ollama_request_has_stream_false_options_bare_base64_images_and_tools
         ),
         (11, 7)
     );
-    let sent = &fake.requests()[0];
-    assert_eq!(sent.uri, "/api/chat");
+    // An image counts 2,048 tokens: the window is asked first (this fake's /api/show says
+    // nothing, so 8192 is assumed), and Ollama is told it as `num_ctx`.
+    let uris: Vec<String> = fake.requests().into_iter().map(|r| r.uri).collect();
+    assert_eq!(uris, ["/api/show", "/api/chat"]);
+    let sent = &fake.requests()[1];
     let body = sent.json();
     assert_eq!(body["model"], "llava:7b");
     assert_eq!(body["stream"], false);
     assert_eq!(
         body["options"],
-        json!({"temperature": 0.4, "num_predict": 1024, "top_k": 20})
+        json!({"temperature": 0.4, "num_predict": 1024, "top_k": 20, "num_ctx": 8192})
     );
     assert_eq!(
         body["messages"][0],
@@ -146,7 +149,11 @@ async fn an_ollama_error_body_gives_the_status_and_the_message() {
 
     assert_eq!(
         err.to_string(),
-        "no model answered: ollama/llama9:8b: HTTP 404: model \"llama9:8b\" not found, try pulling it first"
+        format!(
+            "no model answered: ollama/llama9:8b at {}: HTTP 404: model \"llama9:8b\" not found, \
+             try pulling it first (is the model pulled? `ollama pull llama9:8b`)",
+            fake.url
+        )
     );
 }
 
@@ -170,8 +177,12 @@ async fn an_openai_request_has_the_bearer_key_data_url_images_and_parameters() {
         ),
         (13, 5)
     );
-    let sent = &fake.requests()[0];
-    assert_eq!(sent.uri, "/v1/chat/completions");
+    // (An image counts 2,048 tokens: the window is asked first, /v1/models then /props.)
+    let sent = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.uri == "/v1/chat/completions")
+        .expect("a chat request");
     assert_eq!(
         sent.header("authorization").as_deref(),
         Some("Bearer sk-test-123")
