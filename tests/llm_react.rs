@@ -327,7 +327,10 @@ async fn a_turn_whose_models_all_fail_returns_the_router_error() {
         Err(ReactError::Models(RouterError::NoCandidate { attempts })) => {
             assert_eq!(
                 attempts,
-                vec![("ollama/m".to_owned(), "HTTP 500: boom".to_owned())]
+                vec![(
+                    "ollama/m".to_owned(),
+                    format!("at {}: HTTP 500: boom", model.url)
+                )]
             )
         }
         other => panic!("expected NoCandidate, got {other:?}"),

@@ -223,5 +223,5 @@ async fn check_online_accepts_a_llama_server_that_lists_its_model_by_file_path()
     let report = wagate::ops::online::run(&harness.config).await;
     let text = report.render();
     assert!(!report.passed(), "{text}");
-    assert!(text.contains("takes no images"), "{text}");
+    assert!(text.contains("reports no vision"), "{text}");
 }

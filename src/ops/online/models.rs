@@ -315,7 +315,7 @@ pub(super) fn agent_lines(config: &Config, probes: &[ModelProbe]) -> Vec<CheckLi
                     problems.push((
                         Status::Fail,
                         format!(
-                            "images are routed to {} but its server reports it takes no images: \
+                            "images are routed to {} but its server reports no vision for it: \
                              use a vision model, or declare its `capabilities` without vision in \
                              {file}",
                             label(c)
