@@ -252,3 +252,40 @@ async fn the_reference_everything_server_from_npm_answers_through_its_prefix() {
         .await;
     assert!(echoed.contains("olá"), "{echoed}");
 }
+
+#[tokio::test]
+async fn an_agents_mcp_server_stops_when_a_reload_or_shutdown_drops_its_runtime() {
+    let Some(python) = python() else { return };
+    let model = FakeServer::start(|request, index| match index {
+        0 => ollama_calls("kb__pid", json!({})),
+        _ => {
+            let last = messages_of(request).last().cloned().unwrap_or_default();
+            ollama_says(last["content"].as_str().unwrap_or("?"))
+        }
+    })
+    .await;
+    let spec = format!(
+        "  model:\n    primary: {}\n  tools:\n    - {}\n",
+        ollama_model(&model.url, "llama3.1:8b"),
+        stdio_tool(&python, "")
+    );
+    let harness = Harness::start(&spec);
+    let pid: u32 = answer(&harness.say("wa_1", 1, "your pid?").await)
+        .parse()
+        .expect("the server's pid");
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+
+    // A reload installs a new runtime and drops the old one; shutdown drops it too.
+    drop(harness);
+
+    let mut gone = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        if status.is_empty() || status.contains("State:\tZ") {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "the MCP server process {pid} stopped");
+}
