@@ -241,3 +241,59 @@ impl std::fmt::Debug for McpToolSpec {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool(yaml: &str) -> Result<ToolSpec, String> {
+        serde_yaml::from_str::<ToolSpec>(yaml).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_mcp_tool_is_a_stdio_command_or_a_url_never_both_nor_neither() {
+        let stdio = tool("{type: mcp, name: fs, command: npx, args: ['-y', 'x'], env: {A: b}}")
+            .expect("stdio");
+        let ToolSpec::Mcp(spec) = stdio else {
+            panic!("not mcp")
+        };
+        assert!(matches!(spec.transport, McpTransport::Stdio { .. }));
+        assert_eq!((spec.timeout_seconds, spec.max_response_bytes), (30, 16384));
+        let http =
+            tool("{type: mcp, name: crm, url: 'https://x/mcp', headers: {A: b}, include: [t]}")
+                .expect("http");
+        assert!(matches!(
+            http,
+            ToolSpec::Mcp(McpToolSpec {
+                transport: McpTransport::Http { .. },
+                ..
+            })
+        ));
+        let both = tool("{type: mcp, name: x, command: a, url: 'https://x'}").unwrap_err();
+        assert!(both.contains("not both"), "{both}");
+        let neither = tool("{type: mcp, name: x}").unwrap_err();
+        assert!(neither.contains("`command` or `url`"), "{neither}");
+        let mixed = tool("{type: mcp, name: x, url: 'https://x', env: {A: b}}").unwrap_err();
+        assert!(mixed.contains("go with `command`"), "{mixed}");
+    }
+
+    #[test]
+    fn mcp_keys_on_another_tool_type_are_named() {
+        let err = tool("{type: builtin, name: current_time, command: date}").unwrap_err();
+        assert!(err.contains("`command` belongs to `type: mcp`"), "{err}");
+        let err =
+            tool("{type: http, name: t, url: 'https://x', http: {url: 'https://x'}}").unwrap_err();
+        assert!(err.contains("under `http:`"), "{err}");
+    }
+
+    #[test]
+    fn an_mcp_specs_debug_shows_no_secret_values() {
+        let spec = tool(
+            "{type: mcp, name: crm, url: 'https://x/mcp?key=s3cret', headers: {Authorization: 'Bearer s3cret'}}",
+        )
+        .unwrap();
+        let shown = format!("{spec:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("Authorization"), "{shown}");
+    }
+}
