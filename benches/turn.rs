@@ -2,8 +2,9 @@
 //! once. Run with `cargo bench --bench turn`.
 //!
 //! Each turn carries a 2 KB message with an e-mail address and a phone number, through input and
-//! output PII guardrails, a memory window of 20 messages (loaded and appended every turn, SQLite
-//! file in a temp dir) and the system prompt. The same requests are then replayed as bare HTTP
+//! output PII guardrails, a memory window of 30 messages (loaded and appended every turn, SQLite
+//! file in a temp dir), the system prompt, and the context budget (every message's tokens
+//! estimated and the request fitted to a 32,768-token window, which holds all 30). The same requests are then replayed as bare HTTP
 //! calls to the fake, so `overhead = turn - bare call` is what wagate adds around the model call.
 //! Target: overhead median under 1 ms.
 
@@ -60,14 +61,14 @@ metadata:
   name: bench
 spec:
   model:
-    primary: {{provider: ollama, model: 'llama3.1:8b', endpoint: '{model_url}'}}
+    primary: {{provider: ollama, model: 'llama3.1:8b', endpoint: '{model_url}', context_window: 32768}}
   prompts:
     system: |
       You are the assistant of a small shop. You talk to {{{{ contact_name }}}} ({{{{ phone }}}}).
       Today is {{{{ now }}}}. Be brief and friendly; answer in the user's language.
   orchestration: {{max_iterations: 5, timeout_seconds: 30}}
   memory:
-    conversational: {{max_turns: 20, ttl: 86400}}
+    conversational: {{max_turns: 30, ttl: 86400}}
   guardrails:
     input:
       - type: pii_detection
@@ -171,7 +172,7 @@ async fn run() {
     let bare_median = percentile(&bare_times, 0.5);
     let average_body = bodies.iter().map(Bytes::len).sum::<usize>() / bodies.len().max(1);
     println!(
-        "agent turn ({TURNS} turns, 2 KB input, PII in+out, memory window 20, request body ~{} KB)",
+        "agent turn ({TURNS} turns, 2 KB input, PII in+out, memory window 30, context budget, request body ~{} KB)",
         average_body / 1024
     );
     println!(

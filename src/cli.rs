@@ -173,7 +173,13 @@ enum Command {
 
 pub fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format);
+    // `wagate chat` prints a failed turn's error itself, once; its log stays quiet unless
+    // RUST_LOG asks for more.
+    let default_level = match cli.command {
+        Command::Chat { .. } => "error",
+        _ => "info",
+    };
+    telemetry::init_with_default(cli.log_format, default_level);
     match cli.command {
         Command::Serve {
             config,

@@ -16,8 +16,10 @@
 //!   send each part exactly once (marked sending before the Graph call, confirmed by Meta's
 //!   status notifications after a crash).
 //! - [`transcription`]: speech to text for voice notes (OpenAI-compatible or whisper.cpp).
-//! - [`agent`]: one turn of an agent: input, guardrails, memory, prompt, ReAct loop, tools.
-//! - [`llm`]: model providers (Ollama, OpenAI-compatible) and the router between them.
+//! - [`agent`]: one turn of an agent: input, guardrails, memory, prompt, ReAct loop (tool calls
+//!   native or written as text), tools (builtin, HTTP, MCP servers).
+//! - [`llm`]: model providers (Ollama, OpenAI-compatible), the router between them, and context
+//!   budgets (token estimates, each server's window, requests fitted to it).
 //! - [`memory`]: sliding-window conversation memory, kept by the inbox store.
 //! - [`guardrails`]: PII redaction and length limits on input and output.
 //! - [`secret`]: a string type that never prints its value.

@@ -37,6 +37,7 @@ fn photo_request() -> ChatRequest {
     ChatRequest {
         messages: vec![ChatMessage::system("Be brief."), user],
         tools: vec![weather_tool()],
+        ..Default::default()
     }
 }
 
@@ -60,14 +61,17 @@ async fn an_ollama_request_has_stream_false_options_bare_base64_images_and_tools
         ),
         (11, 7)
     );
-    let sent = &fake.requests()[0];
-    assert_eq!(sent.uri, "/api/chat");
+    // An image counts 2,048 tokens: the window is asked first (this fake's /api/show says
+    // nothing, so 8192 is assumed), and Ollama is told it as `num_ctx`.
+    let uris: Vec<String> = fake.requests().into_iter().map(|r| r.uri).collect();
+    assert_eq!(uris, ["/api/show", "/api/chat"]);
+    let sent = &fake.requests()[1];
     let body = sent.json();
     assert_eq!(body["model"], "llava:7b");
     assert_eq!(body["stream"], false);
     assert_eq!(
         body["options"],
-        json!({"temperature": 0.4, "num_predict": 1024, "top_k": 20})
+        json!({"temperature": 0.4, "num_predict": 1024, "top_k": 20, "num_ctx": 8192})
     );
     assert_eq!(
         body["messages"][0],
@@ -98,6 +102,7 @@ async fn ollama_tool_calls_are_read_even_though_done_reason_says_stop() {
     let request = ChatRequest {
         messages: vec![ChatMessage::user("Weather in Lima?")],
         tools: vec![weather_tool()],
+        ..Default::default()
     };
 
     let response = router.chat(&request).await.expect("answer");
@@ -137,13 +142,18 @@ async fn an_ollama_error_body_gives_the_status_and_the_message() {
         .chat(&ChatRequest {
             messages: vec![ChatMessage::user("hi")],
             tools: vec![],
+            ..Default::default()
         })
         .await
         .expect_err("unknown model");
 
     assert_eq!(
         err.to_string(),
-        "no model answered: ollama/llama9:8b: HTTP 404: model \"llama9:8b\" not found, try pulling it first"
+        format!(
+            "no model answered: ollama/llama9:8b at {}: HTTP 404: model \"llama9:8b\" not found, \
+             try pulling it first (is the model pulled? `ollama pull llama9:8b`)",
+            fake.url
+        )
     );
 }
 
@@ -167,8 +177,12 @@ async fn an_openai_request_has_the_bearer_key_data_url_images_and_parameters() {
         ),
         (13, 5)
     );
-    let sent = &fake.requests()[0];
-    assert_eq!(sent.uri, "/v1/chat/completions");
+    // (An image counts 2,048 tokens: the window is asked first, /v1/models then /props.)
+    let sent = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.uri == "/v1/chat/completions")
+        .expect("a chat request");
     assert_eq!(
         sent.header("authorization").as_deref(),
         Some("Bearer sk-test-123")
@@ -207,6 +221,7 @@ async fn an_openai_request_without_a_key_sends_no_authorization_and_plain_string
         .chat(&ChatRequest {
             messages: vec![ChatMessage::user("hi")],
             tools: vec![],
+            ..Default::default()
         })
         .await
         .expect("answer");
@@ -238,6 +253,7 @@ async fn a_rejected_api_key_is_never_shown_in_the_error() {
         .chat(&ChatRequest {
             messages: vec![ChatMessage::user("hi")],
             tools: vec![],
+            ..Default::default()
         })
         .await
         .expect_err("401");
@@ -271,6 +287,7 @@ async fn a_429_with_retry_after_is_retried_and_then_answered() {
         .chat(&ChatRequest {
             messages: vec![ChatMessage::user("hi")],
             tools: vec![],
+            ..Default::default()
         })
         .await
         .expect("answer after a retry");
@@ -299,7 +316,7 @@ async fn a_huge_retry_after_from_a_model_server_is_an_error_not_a_panic() {
     let err = router
         .chat(&ChatRequest {
             messages: vec![ChatMessage::user("hi")],
-            tools: vec![],
+            ..Default::default()
         })
         .await
         .expect_err("a wait of 1e20 s is not honoured");
@@ -330,6 +347,7 @@ async fn a_429_without_retry_after_is_a_quota_error_and_not_retried() {
         .chat(&ChatRequest {
             messages: vec![ChatMessage::user("hi")],
             tools: vec![],
+            ..Default::default()
         })
         .await
         .expect_err("quota");

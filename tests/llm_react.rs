@@ -8,7 +8,7 @@ use fake_llm::{
 };
 use serde_json::{json, Value as Json};
 use std::time::Duration;
-use wagate::agent::react::{run, ReactOutcome};
+use wagate::agent::react::{run, ReactError, ReactOutcome};
 use wagate::agent::tools::ToolSet;
 use wagate::config::{ModelSpec, ToolSpec};
 use wagate::llm::{ChatMessage, Router, RouterError};
@@ -324,10 +324,13 @@ async fn a_turn_whose_models_all_fail_returns_the_router_error() {
     .await;
 
     match result {
-        Err(RouterError::NoCandidate { attempts }) => {
+        Err(ReactError::Models(RouterError::NoCandidate { attempts })) => {
             assert_eq!(
                 attempts,
-                vec![("ollama/m".to_owned(), "HTTP 500: boom".to_owned())]
+                vec![(
+                    "ollama/m".to_owned(),
+                    format!("at {}: HTTP 500: boom", model.url)
+                )]
             )
         }
         other => panic!("expected NoCandidate, got {other:?}"),

@@ -5,4 +5,5 @@ pub mod input;
 pub mod prompt;
 pub mod react;
 pub mod runtime;
+pub mod text_calls;
 pub mod tools;

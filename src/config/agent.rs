@@ -115,6 +115,10 @@ pub struct ModelEndpoint {
     /// Bound on one model call; the whole turn is bounded by `orchestration.timeout_seconds`.
     #[serde(default = "default_model_timeout_seconds")]
     pub timeout_seconds: u64,
+    /// The model's context window in tokens. Absent: asked of the server (Ollama `/api/show`,
+    /// llama.cpp `/props`, vLLM's model list) when a request could need it, else 8192.
+    #[serde(default)]
+    pub context_window: Option<u32>,
 }
 
 /// `spec.model.routing`.
@@ -239,15 +243,48 @@ pub enum ToolSpec {
         parameters: Json,
         http: HttpToolSpec,
     },
+    /// A Model Context Protocol server whose tools are offered as `<name>__<tool>`.
+    Mcp(McpToolSpec),
 }
 
 impl ToolSpec {
-    /// The name the model calls the tool by.
+    /// The tool's name; for an MCP server, the prefix of its tools' names.
     pub fn name(&self) -> &str {
         match self {
             ToolSpec::Builtin { name, .. } | ToolSpec::Http { name, .. } => name,
+            ToolSpec::Mcp(mcp) => &mcp.name,
         }
     }
+}
+
+/// `type: mcp`: a stdio server wagate starts (`command`, `args`, `env`) or a streamable-HTTP
+/// server (`url`, `headers`). `Debug` shows env and header names, never their values.
+#[derive(Clone, PartialEq, Eq)]
+pub struct McpToolSpec {
+    pub name: String,
+    pub transport: McpTransport,
+    /// Only these of the server's tools (by the server's names); `None`: all of them.
+    pub include: Option<Vec<String>>,
+    /// Bound on connecting (and listing tools) and on each tool call.
+    pub timeout_seconds: u64,
+    /// A tool result is cut to this many bytes before the model sees it.
+    pub max_response_bytes: usize,
+}
+
+/// How wagate reaches an MCP server.
+#[derive(Clone, PartialEq, Eq)]
+pub enum McpTransport {
+    /// A child process speaking MCP on stdin/stdout.
+    Stdio {
+        command: String,
+        args: Vec<String>,
+        env: BTreeMap<String, String>,
+    },
+    /// Streamable HTTP at `url`, every request carrying `headers`.
+    Http {
+        url: String,
+        headers: BTreeMap<String, String>,
+    },
 }
 
 /// `Debug` shows header names but not their values, and no query string or body: those are
@@ -329,7 +366,10 @@ fn default_http_method() -> String {
 fn default_tool_timeout_seconds() -> u64 {
     10
 }
-fn default_tool_max_response_bytes() -> usize {
+pub(super) fn default_mcp_timeout_seconds() -> u64 {
+    30
+}
+pub(super) fn default_tool_max_response_bytes() -> usize {
     16 * 1024
 }
 fn default_max_audio_seconds() -> u64 {

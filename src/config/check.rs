@@ -231,6 +231,14 @@ fn tool(spec: &ToolSpec) -> String {
         ToolSpec::Http { name, http, .. } => {
             format!("{name} (http {} {})", http.method, display_url(&http.url))
         }
+        ToolSpec::Mcp(mcp) => match &mcp.transport {
+            crate::config::McpTransport::Stdio { command, .. } => {
+                format!("{} (mcp, stdio `{command}`)", mcp.name)
+            }
+            crate::config::McpTransport::Http { url, .. } => {
+                format!("{} (mcp, {})", mcp.name, display_url(url))
+            }
+        },
     }
 }
 

@@ -1,6 +1,8 @@
 //! The semantic checks of one agent file: what serde accepts but the runtime could not execute.
 
-use super::agent::{AgentFile, GuardrailRule, ModelEndpoint, ToolSpec, TranscriptionProvider};
+use super::agent::{
+    AgentFile, GuardrailRule, McpTransport, ModelEndpoint, ToolSpec, TranscriptionProvider,
+};
 use super::parse::SourceFile;
 use super::path::FieldPath;
 use super::validate::{at_least_one, check_url, empty, Findings};
@@ -131,7 +133,22 @@ fn check_model(m: &ModelEndpoint, src: &SourceFile, field: &FieldPath, out: &mut
     }
     check_url(src, &field.key("endpoint"), &m.endpoint, out);
     at_least_one(src, &field.key("timeout_seconds"), m.timeout_seconds, out);
+    if let Some(window) = m.context_window {
+        if window < MIN_CONTEXT_WINDOW {
+            out.problems.push(src.problem(
+                &field.key("context_window"),
+                format!(
+                    "{window} tokens cannot hold a system prompt, a message and a reply; use \
+                     the model's context size (at least {MIN_CONTEXT_WINDOW}, e.g. 8192), or \
+                     leave it out to have it asked of the server"
+                ),
+            ));
+        }
+    }
 }
+
+/// The smallest `context_window` accepted: below it a system prompt and a reply barely fit.
+const MIN_CONTEXT_WINDOW: u32 = 512;
 
 fn check_tools(tools: &mut [ToolSpec], src: &SourceFile, field: &FieldPath, out: &mut Findings) {
     let mut seen = BTreeSet::new();
@@ -160,6 +177,44 @@ fn check_tools(tools: &mut [ToolSpec], src: &SourceFile, field: &FieldPath, out:
                         ),
                     ));
                 }
+            }
+            ToolSpec::Mcp(mcp) => {
+                if mcp.name.contains("__") || mcp.name.len() > MAX_MCP_NAME {
+                    out.problems.push(src.problem(
+                        &here.key("name"),
+                        format!(
+                            "an mcp server's name prefixes its tools (`{}__<tool>`): use at most \
+                             {MAX_MCP_NAME} characters and no `__`",
+                            mcp.name
+                        ),
+                    ));
+                }
+                match &mcp.transport {
+                    McpTransport::Stdio { command, .. } => {
+                        let field = here.key("command");
+                        if command.trim().is_empty() {
+                            out.problems.push(src.problem(&field, empty(src, &field)));
+                        }
+                    }
+                    McpTransport::Http { url, .. } => {
+                        check_url(src, &here.key("url"), url, out);
+                    }
+                }
+                if let Some(include) = &mcp.include {
+                    if include.is_empty() {
+                        out.problems.push(
+                            src.problem(
+                                &here.key("include"),
+                                "is empty, so no tool of this server would be offered; list tool \
+                             names, or leave `include` out to offer them all"
+                                    .to_string(),
+                            ),
+                        );
+                    }
+                }
+                at_least_one(src, &here.key("timeout_seconds"), mcp.timeout_seconds, out);
+                let max = mcp.max_response_bytes as u64;
+                at_least_one(src, &here.key("max_response_bytes"), max, out);
             }
             ToolSpec::Http { http, .. } => {
                 let http_field = here.key("http");
@@ -193,6 +248,9 @@ fn check_tools(tools: &mut [ToolSpec], src: &SourceFile, field: &FieldPath, out:
         }
     }
 }
+
+/// An MCP server's name is the prefix of its tools' names, which models cap at 64 characters.
+const MAX_MCP_NAME: usize = 24;
 
 fn is_tool_name(name: &str) -> bool {
     (1..=64).contains(&name.len())

@@ -25,7 +25,7 @@ pub fn luhn_valid(digits: &str) -> bool {
         sum += value;
         count += 1;
     }
-    count > 0 && sum % 10 == 0
+    count > 0 && sum.is_multiple_of(10)
 }
 
 /// True when `candidate` (spaces ignored) is a well-formed IBAN whose mod-97 checksum is 1.

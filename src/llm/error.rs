@@ -2,6 +2,7 @@
 //! words, never the API key (it only ever travels in a header) and never the request URL (a
 //! `${VAR}`-expanded endpoint could carry a token in its query string).
 
+use crate::config::{ModelEndpoint, Provider};
 use serde_json::Value as Json;
 
 /// One provider call failed. Every variant makes the router try the next candidate.
@@ -16,6 +17,16 @@ pub enum ProviderError {
     /// A non-2xx answer, with the message the provider gave.
     #[error("HTTP {status}: {message}")]
     Status { status: u16, message: String },
+    /// The server refused the request as longer than the model's context (llama.cpp's
+    /// `exceed_context_size_error`, OpenAI's `context_length_exceeded`, vLLM's "maximum context
+    /// length"): the router sends it again with less history.
+    #[error("HTTP {status}: {message}")]
+    ContextExceeded {
+        status: u16,
+        message: String,
+        /// The context size the server reported, when it did (llama.cpp's `n_ctx`).
+        n_ctx: Option<u32>,
+    },
     /// A 2xx answer whose body is not the provider's reply shape.
     #[error("unexpected response: {0}")]
     BadResponse(String),
@@ -49,10 +60,106 @@ impl ProviderError {
 
     /// A non-2xx answer: the message is read from the body the way both providers write it.
     pub(crate) fn from_status(status: reqwest::StatusCode, body: &str) -> Self {
+        let message = provider_message(body, status);
+        if status.is_client_error() && context_exceeded(body) {
+            let n_ctx = serde_json::from_str::<Json>(body).ok().and_then(|json| {
+                json.pointer("/error/n_ctx")
+                    .and_then(Json::as_u64)
+                    .and_then(|n| u32::try_from(n).ok())
+            });
+            return ProviderError::ContextExceeded {
+                status: status.as_u16(),
+                message,
+                n_ctx,
+            };
+        }
         ProviderError::Status {
             status: status.as_u16(),
-            message: provider_message(body, status),
+            message,
         }
+    }
+
+    /// A problem of this request rather than of the server (a 4xx other than 408 and 429): it
+    /// says nothing about whether the server can answer other conversations, so it never opens
+    /// the circuit breaker.
+    pub fn is_request_problem(&self) -> bool {
+        match self {
+            ProviderError::ContextExceeded { .. } => true,
+            ProviderError::Status { status, .. } => {
+                (400..500).contains(status) && *status != 408 && *status != 429
+            }
+            _ => false,
+        }
+    }
+
+    /// What to do about it, for the operator reading the error (`None`: nothing obvious).
+    pub fn hint(&self, endpoint: &ModelEndpoint) -> Option<String> {
+        let ollama = endpoint.provider == Provider::Ollama;
+        match self {
+            ProviderError::Connect(_) if ollama => Some(
+                "is Ollama running there? Start it (`ollama serve`), or point the model's \
+                 `endpoint` at it (the shipped agent file reads OLLAMA_ENDPOINT)"
+                    .into(),
+            ),
+            ProviderError::Connect(_) => Some(
+                "is the server running there? Check the model's `endpoint` in the agent file"
+                    .into(),
+            ),
+            ProviderError::Timeout { seconds } => Some(format!(
+                "no answer within the model's `timeout_seconds` ({seconds}s): raise it, or use a \
+                 smaller or less busy model"
+            )),
+            ProviderError::Status {
+                status: 401 | 403, ..
+            } => Some(
+                "the server refused the API key: check `api_key` in the agent file (and the \
+                 variable it reads)"
+                    .into(),
+            ),
+            ProviderError::Status { status: 404, .. } if ollama => Some(format!(
+                "is the model pulled? `ollama pull {}`",
+                endpoint.model
+            )),
+            ProviderError::Status { status: 404, .. } => Some(
+                "check `model`, and that `endpoint` is the API base (it usually ends in `/v1`)"
+                    .into(),
+            ),
+            ProviderError::ContextExceeded { .. } => Some(
+                "the request does not fit the model's context even with less history: set the \
+                 model's `context_window` to the server's context size"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Whether an error body says the prompt is longer than the model's context, in the words of
+/// llama.cpp, OpenAI, vLLM and other compatible servers.
+fn context_exceeded(body: &str) -> bool {
+    const MARKERS: &[&str] = &[
+        "exceed_context_size_error",
+        "context_length_exceeded",
+        "maximum context length",
+        "exceeds the available context size",
+        "context window",
+    ];
+    let lower = body.to_ascii_lowercase();
+    MARKERS.iter().any(|m| lower.contains(m))
+}
+
+/// An endpoint safe to print: no credentials, query or fragment.
+pub(crate) fn display_endpoint(url: &str) -> String {
+    let base = url.split(['?', '#']).next().unwrap_or_default();
+    match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            format!("{scheme}://{host}{path}")
+        }
+        None => base.to_string(),
     }
 }
 
@@ -130,6 +237,52 @@ mod tests {
         assert_eq!(text.to_string(), "HTTP 502: upstream down");
         let empty = ProviderError::from_status(StatusCode::SERVICE_UNAVAILABLE, "");
         assert_eq!(empty.to_string(), "HTTP 503: Service Unavailable");
+    }
+
+    #[test]
+    fn context_overflow_answers_are_recognised_with_the_size_the_server_reports() {
+        let llama = ProviderError::from_status(
+            StatusCode::BAD_REQUEST,
+            r#"{"error":{"code":400,"message":"request (3031 tokens) exceeds the available context size (2048 tokens), try increasing it","type":"exceed_context_size_error","n_prompt_tokens":3031,"n_ctx":2048}}"#,
+        );
+        assert!(
+            matches!(
+                llama,
+                ProviderError::ContextExceeded {
+                    n_ctx: Some(2048),
+                    ..
+                }
+            ),
+            "{llama:?}"
+        );
+        let openai = ProviderError::from_status(
+            StatusCode::BAD_REQUEST,
+            r#"{"error":{"message":"This model's maximum context length is 8192 tokens.","code":"context_length_exceeded"}}"#,
+        );
+        assert!(matches!(
+            openai,
+            ProviderError::ContextExceeded { n_ctx: None, .. }
+        ));
+        let vllm = ProviderError::from_status(
+            StatusCode::BAD_REQUEST,
+            r#"{"object":"error","message":"This model's maximum context length is 4096 tokens. However, you requested 5000 tokens"}"#,
+        );
+        assert!(vllm.is_request_problem());
+        assert!(matches!(vllm, ProviderError::ContextExceeded { .. }));
+    }
+
+    #[test]
+    fn only_4xx_answers_other_than_408_and_429_are_problems_of_the_request() {
+        let status = |code: u16| ProviderError::Status {
+            status: code,
+            message: String::new(),
+        };
+        assert!(status(400).is_request_problem());
+        assert!(status(404).is_request_problem());
+        assert!(!status(408).is_request_problem());
+        assert!(!status(429).is_request_problem());
+        assert!(!status(500).is_request_problem());
+        assert!(!ProviderError::Connect("refused".into()).is_request_problem());
     }
 
     #[test]

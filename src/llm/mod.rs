@@ -2,7 +2,9 @@
 //! and the router that picks a candidate (capability match, fallback, circuit breaker).
 
 pub mod breaker;
+pub mod budget;
 pub mod capabilities;
+pub mod discovery;
 pub mod error;
 mod ollama;
 mod openai;

@@ -51,6 +51,11 @@ pub(crate) fn request_body(endpoint: &ModelEndpoint, req: &ChatRequest) -> Json 
             options.insert(key.clone(), value.clone());
         }
     }
+    // The window the request was fitted to: Ollama truncates a longer prompt from the front
+    // (system prompt first) without a word, so it is told the window wagate assumed.
+    if let Some(window) = req.context_window {
+        options.entry("num_ctx").or_insert(json!(window));
+    }
     if !options.is_empty() {
         body.insert("options".into(), Json::Object(options));
     }

@@ -17,15 +17,23 @@
 //! tools (it then answers in text), rather than being skipped.
 
 use super::breaker::{Breaker, BreakerPolicy};
+use super::budget::{self, DEFAULT_CONTEXT_WINDOW, SAFE_WITHOUT_ASKING};
 use super::capabilities::{capabilities_of, Capabilities};
-use super::error::ProviderError;
+use super::discovery;
+use super::error::{display_endpoint, ProviderError};
 use super::provider;
 use super::types::{ChatRequest, ChatResponse};
 use crate::config::{ModelEndpoint, ModelSpec, Provider, RoutingStrategy};
 use crate::metrics::Metrics;
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Bound on asking a server its context window (once per candidate and config load).
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many times a request the server found too long is sent again, each time with half
+/// the history (or, with none left, half the budget).
+const MAX_SHRINKS: u32 = 3;
 
 /// Routes chat requests over an agent's candidate models. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -44,6 +52,16 @@ struct Candidate {
     label: String,
     capabilities: Capabilities,
     breaker: Breaker,
+    window: ContextWindow,
+}
+
+/// A candidate's context window: configured, or learned from the server (asked, or reported
+/// in a context-exceeded answer).
+#[derive(Debug)]
+struct ContextWindow {
+    /// `context_window`, else `parameters.num_ctx`, from the agent file.
+    configured: Option<u32>,
+    learned: Mutex<Option<u32>>,
 }
 
 /// A model's answer plus the candidates that failed (or were skipped) before it, for logging.
@@ -83,7 +101,14 @@ impl RouterError {
 fn describe(attempts: &[(String, String)]) -> String {
     attempts
         .iter()
-        .map(|(model, error)| format!("{model}: {error}"))
+        .map(|(model, error)| {
+            // Router attempts read "at http://...: error"; others are plain errors.
+            if error.starts_with("at ") {
+                format!("{model} {error}")
+            } else {
+                format!("{model}: {error}")
+            }
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -116,6 +141,16 @@ impl Router {
                 label: label_of(endpoint),
                 capabilities: capabilities_of(endpoint),
                 breaker: Breaker::new(policy),
+                window: ContextWindow {
+                    configured: endpoint.context_window.or_else(|| {
+                        endpoint
+                            .parameters
+                            .get("num_ctx")
+                            .and_then(|v| v.as_u64())
+                            .and_then(|n| u32::try_from(n).ok())
+                    }),
+                    learned: Mutex::new(None),
+                },
             })
             .collect();
         Router {
@@ -165,9 +200,8 @@ impl Router {
                     continue;
                 }
             };
-            let request = request_for(candidate, req);
             let started = Instant::now();
-            let result = provider::call(&self.http, &candidate.endpoint, &request).await;
+            let result = self.call_fitted(candidate, req).await;
             self.observe(candidate, &result, started.elapsed());
             match result {
                 Ok(response) => {
@@ -175,9 +209,20 @@ impl Router {
                     return Ok(ChatOutcome { response, attempts });
                 }
                 Err(error) => {
-                    permit.failed();
+                    if error.is_request_problem() {
+                        // The server answered: it is up. This request is the problem, and
+                        // another conversation must not be refused for it.
+                        permit.succeeded();
+                    } else {
+                        permit.failed();
+                    }
                     tracing::warn!(model = %candidate.label, %error, "model call failed");
-                    attempts.push((candidate.label.clone(), error.to_string()));
+                    let at = display_endpoint(&candidate.endpoint.endpoint);
+                    let text = match error.hint(&candidate.endpoint) {
+                        Some(hint) => format!("at {at}: {error} ({hint})"),
+                        None => format!("at {at}: {error}"),
+                    };
+                    attempts.push((candidate.label.clone(), text));
                 }
             }
         }
@@ -186,6 +231,90 @@ impl Router {
 }
 
 impl Router {
+    /// One candidate's answer to `req`, fitted to its context window; a server that still
+    /// finds the request too long gets it again with half the history, a few times at most.
+    async fn call_fitted(
+        &self,
+        candidate: &Candidate,
+        req: &ChatRequest,
+    ) -> Result<ChatResponse, ProviderError> {
+        let request = request_for(candidate, req);
+        let mut window = self.window_for(candidate, &request).await;
+        let mut max_history = None;
+        let mut squeeze = 1;
+        let mut shrinks = 0;
+        loop {
+            let result = match window {
+                None => provider::call(&self.http, &candidate.endpoint, &request).await,
+                Some(window) => {
+                    let budget = budget::prompt_budget(&candidate.endpoint, window) / squeeze;
+                    let fitted = budget::fit(&request, budget, max_history);
+                    if fitted.history_left_out > 0 || fitted.cut {
+                        tracing::debug!(
+                            model = %candidate.label,
+                            window,
+                            history_kept = fitted.history_kept,
+                            history_left_out = fitted.history_left_out,
+                            cut = fitted.cut,
+                            "request fitted to the context window"
+                        );
+                    }
+                    max_history = Some(fitted.history_kept);
+                    let mut sent = fitted.request.into_owned();
+                    sent.context_window = Some(window);
+                    provider::call(&self.http, &candidate.endpoint, &sent).await
+                }
+            };
+            let Err(ProviderError::ContextExceeded { n_ctx, .. }) = &result else {
+                return result;
+            };
+            if shrinks >= MAX_SHRINKS {
+                return result;
+            }
+            shrinks += 1;
+            tracing::warn!(
+                model = %candidate.label,
+                reported_window = ?n_ctx,
+                "the server found the request longer than its context; sending less history"
+            );
+            if let Some(n) = *n_ctx {
+                candidate.window.learn(n);
+                window = Some(window.map_or(n, |w| w.min(n)));
+            }
+            let current = window.unwrap_or(SAFE_WITHOUT_ASKING);
+            window = Some(current);
+            match max_history {
+                Some(kept) if kept > 0 => max_history = Some(kept / 2),
+                Some(_) => squeeze *= 2,
+                None => {}
+            }
+        }
+    }
+
+    /// The window to fit `request` to; `None` when it is small enough to send as it is and the
+    /// window is not known (no need to ask the server).
+    async fn window_for(&self, candidate: &Candidate, request: &ChatRequest) -> Option<u32> {
+        if let Some(window) = candidate.window.known() {
+            return Some(window);
+        }
+        let room = budget::reply_room(&candidate.endpoint, SAFE_WITHOUT_ASKING);
+        if budget::estimate_request(request) + room <= SAFE_WITHOUT_ASKING as usize {
+            return None;
+        }
+        match discovery::discover(&self.http, &candidate.endpoint, DISCOVERY_TIMEOUT).await {
+            Ok(facts) => {
+                let (window, source) = facts
+                    .context_window
+                    .unwrap_or((DEFAULT_CONTEXT_WINDOW, "the default"));
+                tracing::info!(model = %candidate.label, window, source, "context window");
+                candidate.window.learn(window);
+                Some(window)
+            }
+            // Unreachable now: the call itself will say so; ask again next time.
+            Err(_) => Some(DEFAULT_CONTEXT_WINDOW),
+        }
+    }
+
     fn observe(
         &self,
         candidate: &Candidate,
@@ -235,9 +364,24 @@ fn request_for<'a>(candidate: &Candidate, req: &'a ChatRequest) -> Cow<'a, ChatR
         Cow::Borrowed(req)
     } else {
         Cow::Owned(ChatRequest {
-            messages: req.messages.clone(),
             tools: Vec::new(),
+            ..req.clone()
         })
+    }
+}
+
+impl ContextWindow {
+    fn known(&self) -> Option<u32> {
+        self.configured
+            .or_else(|| *self.learned.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Remembers what the server said; a configured window is the operator's word and stays.
+    fn learn(&self, window: u32) {
+        if self.configured.is_none() {
+            let mut learned = self.learned.lock().unwrap_or_else(|p| p.into_inner());
+            *learned = Some(learned.map_or(window, |w| w.min(window)));
+        }
     }
 }
 

@@ -105,6 +105,12 @@ pub struct ChatRequest {
     pub messages: Vec<ChatMessage>,
     /// Empty: the model must answer in text (the ReAct loop's last call).
     pub tools: Vec<ToolDefinition>,
+    /// Which of `messages` are remembered history (oldest first): what may be left out when
+    /// the request does not fit the model's context. Empty: nothing may be left out.
+    pub history: std::ops::Range<usize>,
+    /// The context window the request was fitted to, when known; Ollama is told it as
+    /// `num_ctx` so it never truncates the prompt silently.
+    pub context_window: Option<u32>,
 }
 
 impl ChatRequest {

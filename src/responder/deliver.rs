@@ -177,3 +177,56 @@ async fn failed_part(
     }
     TurnOutcome::Failed(reason)
 }
+
+/// Sends `error_reply` for a turn in which no model answered, and records the turn as failed
+/// with `reason`: `wagate inbox` lists it, `wagate retry` re-runs it, metrics count it failed.
+///
+/// The error reply is not saved as the turn's reply: it is not an answer, so `wagate retry`
+/// must not see the turn as partly answered, and a resumed turn runs the agent again rather
+/// than repeat the apology.
+pub(super) async fn send_error_reply(
+    graph: &GraphClient,
+    metrics: &Metrics,
+    turn: &Turn,
+    error_reply: &str,
+    reason: String,
+) -> TurnOutcome {
+    let failed = TurnOutcome::Failed(format!("no reply from the agent: {reason}"));
+    if error_reply.trim().is_empty() {
+        return failed;
+    }
+    let from = &turn.lane.phone_number_id;
+    let quoted = turn.last_message().message_id.as_str();
+    match graph
+        .send_text(from, &turn.lane.user, error_reply, Some(quoted))
+        .await
+    {
+        Ok(_) => {
+            metrics.inc(
+                "wagate_graph_sends_total",
+                &[("outcome", "accepted"), ("code", "")],
+            );
+            failed
+        }
+        Err(e) if e.is_retryable() => {
+            metrics.inc(
+                "wagate_graph_sends_total",
+                &[("outcome", "retry_later"), ("code", "")],
+            );
+            TurnOutcome::RetryLater {
+                after: RETRY_TURN_AFTER,
+                reason: format!("error_reply not sent: {e}"),
+            }
+        }
+        Err(e) => {
+            let code = e.code().map(|c| c.to_string()).unwrap_or_default();
+            metrics.inc(
+                "wagate_graph_sends_total",
+                &[("outcome", "final_error"), ("code", &code)],
+            );
+            TurnOutcome::Failed(format!(
+                "no reply from the agent: {reason}; error_reply not sent: {e}"
+            ))
+        }
+    }
+}

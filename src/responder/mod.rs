@@ -98,11 +98,24 @@ impl Responder {
             Ok(Some(parts)) => parts,
             Ok(None) => {
                 let _typing = typing::start(&engines.graph, &turn);
-                let Some(text) = self
+                let text = match self
                     .generate(&turn, &loaded.config, engines, &agent_name)
                     .await
-                else {
-                    return TurnOutcome::Done; // nothing to answer (reactions only, say)
+                {
+                    Generated::Reply(text) => text,
+                    Generated::Nothing => return TurnOutcome::Done, // reactions only, say
+                    Generated::NoModelAnswered { reason } => {
+                        // The customer hears error_reply; the turn is recorded as failed so
+                        // operators see the outage (inbox, retry, metrics, alert).
+                        return deliver::send_error_reply(
+                            &engines.graph,
+                            &self.metrics,
+                            &turn,
+                            &channel.error_reply,
+                            reason,
+                        )
+                        .await;
+                    }
                 };
                 let chunks =
                     split::split_message(&format::to_whatsapp(&text), split::WHATSAPP_TEXT_LIMIT);
@@ -119,14 +132,14 @@ impl Responder {
         deliver::send_parts(&engines.graph, &self.store, &self.metrics, &turn, parts).await
     }
 
-    /// Run the agent; `None` when the turn holds nothing to answer.
+    /// Run the agent.
     async fn generate(
         &self,
         turn: &Turn,
         config: &Config,
         engines: &Engines,
         agent_name: &str,
-    ) -> Option<String> {
+    ) -> Generated {
         let error_reply = &config.whatsapp.error_reply;
         let speech = config
             .agents
@@ -138,7 +151,7 @@ impl Responder {
             });
         let parts = inputs::resolve(&engines.graph, &self.metrics, turn, speech.as_ref()).await;
         if parts.is_empty() {
-            return None;
+            return Generated::Nothing;
         }
         let last = turn.last_message();
         let request = TurnRequest {
@@ -150,18 +163,28 @@ impl Responder {
         };
         let result = engines.agents.run(agent_name, request).await;
         match result.outcome {
-            TurnAnswer::Answered(reply) if !reply.trim().is_empty() => Some(reply),
+            TurnAnswer::Answered(reply) if !reply.trim().is_empty() => Generated::Reply(reply),
             TurnAnswer::Answered(_) => {
                 tracing::warn!(
                     agent = agent_name,
                     "the model answered with empty text; sending error_reply"
                 );
-                Some(error_reply.to_owned())
+                Generated::Reply(error_reply.to_owned())
             }
-            TurnAnswer::Failed { .. } => Some(error_reply.to_owned()),
-            TurnAnswer::Nothing => None,
+            TurnAnswer::Failed { error } => Generated::NoModelAnswered { reason: error },
+            TurnAnswer::Nothing => Generated::Nothing,
         }
     }
+}
+
+/// What the agent made of a turn.
+enum Generated {
+    /// The reply to send.
+    Reply(String),
+    /// Nothing to answer (reactions only, say).
+    Nothing,
+    /// No model produced a reply: the customer gets `error_reply`, the turn is failed.
+    NoModelAnswered { reason: String },
 }
 
 fn retry_later(reason: String) -> TurnOutcome {

@@ -104,7 +104,13 @@ async fn an_image_caption_is_redacted_and_memory_keeps_a_placeholder_not_the_ima
 
     harness.turn("wa_1", 1, parts).await;
 
-    let sent = model.requests()[0].json();
+    // (An image counts 2,048 tokens, so the model's window is asked first: /api/show.)
+    let sent = model
+        .requests()
+        .into_iter()
+        .find(|r| r.uri == "/api/chat")
+        .expect("a chat request")
+        .json();
     let user = &sent["messages"][0];
     assert_eq!(user["content"], "receipt, questions to [REDACTED_EMAIL]");
     assert_eq!(user["images"].as_array().map(Vec::len), Some(1));

@@ -155,10 +155,14 @@ async fn an_image_reaches_the_model_as_an_image_downloaded_with_the_token() {
         media_requests[0].header("authorization"),
         Some(format!("Bearer {FAKE_TOKEN}").as_str())
     );
-    let user = fake_llm::messages_of(&w.llm.requests()[0])
-        .last()
-        .cloned()
-        .unwrap();
+    // (An image counts 2,048 tokens, so the model's window is asked first: /api/show.)
+    let chat = w
+        .llm
+        .requests()
+        .into_iter()
+        .find(|r| r.uri == "/api/chat")
+        .expect("a chat request");
+    let user = fake_llm::messages_of(&chat).last().cloned().unwrap();
     use base64::Engine;
     assert_eq!(
         user["images"][0],

@@ -9,6 +9,7 @@ mod datadir;
 mod dispatch;
 mod e2e;
 mod kill9;
+mod model_outage;
 mod process;
 mod reload;
 mod voice;

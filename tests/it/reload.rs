@@ -259,6 +259,7 @@ mod race {
                     kind: "text".into(),
                     timestamp: chrono::Utc::now().timestamp(),
                     raw: r#"{"type":"text","text":{"body":"hi"}}"#.into(),
+                    json: None,
                     state: InboundState::Pending,
                     note: None,
                 }],

@@ -18,7 +18,7 @@ fn luhn_valid(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    !digits.is_empty() && sum % 10 == 0
+    !digits.is_empty() && sum.is_multiple_of(10)
 }
 
 /// A Luhn-valid card number of 13 to 19 digits: its digits and how it is written.

@@ -4,16 +4,16 @@ use super::compiled::CompiledAgent;
 use super::{TurnAnswer, TurnRequest, TurnResult};
 use crate::agent::input::{combine, ResolvedPart};
 use crate::agent::prompt::{PromptError, PromptVars};
-use crate::agent::react::{self, ReactOutcome};
+use crate::agent::react::{self, ReactError, ReactOutcome};
 use crate::guardrails;
-use crate::llm::{ChatMessage, RouterError};
+use crate::llm::ChatMessage;
 use crate::memory::{unix_now, Memory, MemoryEntry};
 
 /// Why a turn produced no reply.
 #[derive(Debug, thiserror::Error)]
 enum Failure {
     #[error("{0}")]
-    Models(RouterError),
+    Models(ReactError),
     #[error("{0}")]
     Prompt(PromptError),
     #[error("the turn did not finish within its timeout of {0}s")]
@@ -60,7 +60,7 @@ pub(super) async fn run(
             }
         }
         Err(failure) => {
-            if let Failure::Models(error) = &failure {
+            if let Failure::Models(ReactError::Models(error)) = &failure {
                 result.models_tried = distinct_attempts(error, agent);
             }
             Err(failure)
@@ -144,11 +144,18 @@ async fn converse(
     if !system.trim().is_empty() {
         messages.push(ChatMessage::system(system));
     }
+    let remembered = messages.len()..messages.len() + history.len();
     messages.extend(history.iter().map(MemoryEntry::to_chat_message));
     messages.push(user_message);
-    react::run(&agent.router, &agent.tools, messages, agent.max_iterations)
-        .await
-        .map_err(Failure::Models)
+    react::run_with_history(
+        &agent.router,
+        &agent.tools,
+        messages,
+        remembered,
+        agent.max_iterations,
+    )
+    .await
+    .map_err(Failure::Models)
 }
 
 /// Models in order of first use, each once.
@@ -163,7 +170,7 @@ fn distinct(models: &[String]) -> Vec<String> {
 }
 
 /// The models a routing failure tried; all candidates when none was eligible.
-fn distinct_attempts(error: &RouterError, agent: &CompiledAgent) -> Vec<String> {
+fn distinct_attempts(error: &crate::llm::RouterError, agent: &CompiledAgent) -> Vec<String> {
     let attempts: Vec<String> = error.attempts().iter().map(|(m, _)| m.clone()).collect();
     if attempts.is_empty() {
         agent.router.models()

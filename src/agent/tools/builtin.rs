@@ -1,11 +1,9 @@
 //! Tools built into wagate, chosen by name in the agent file (`type: builtin`).
 //!
-//! `current_time` answers in UTC or at a fixed UTC offset given by the model (`"-03:00"`). Named
-//! time zones (`America/Sao_Paulo`) would need the tz database as a dependency, so they are not
-//! supported, and the tool's description says so.
+//! `current_time` answers in UTC, at a UTC offset, or in a named time zone (see `clock.rs`).
 
+use super::clock;
 use crate::llm::ToolDefinition;
-use chrono::{FixedOffset, SecondsFormat, Utc};
 use serde_json::{json, Map, Value as Json};
 
 /// Names accepted for `type: builtin` tools. (`crate::config` has no `BUILTIN_TOOLS` const on
@@ -32,18 +30,14 @@ impl Builtin {
         match self {
             Builtin::CurrentTime => ToolDefinition {
                 name: "current_time".into(),
-                description: description
-                    .unwrap_or(
-                        "Current date, time and weekday. UTC unless you pass `utc_offset` \
-                         (like \"-03:00\" or \"+05:30\"); time zone names are not supported.",
-                    )
-                    .into(),
+                description: description.unwrap_or(clock::DESCRIPTION).into(),
                 parameters: json!({
                     "type": "object",
                     "properties": {
                         "utc_offset": {
                             "type": "string",
-                            "description": "Offset from UTC as +HH:MM or -HH:MM. Default: UTC."
+                            "description": "Offset from UTC like -03:00, or a time zone name \
+                                            like America/Sao_Paulo. Default: UTC."
                         }
                     }
                 }),
@@ -54,46 +48,15 @@ impl Builtin {
     /// Runs the tool; the text goes back to the model.
     pub(crate) fn call(self, arguments: &Map<String, Json>) -> String {
         match self {
-            Builtin::CurrentTime => current_time(arguments.get("utc_offset")),
+            Builtin::CurrentTime => clock::current_time(arguments),
         }
-    }
-}
-
-fn current_time(utc_offset: Option<&Json>) -> String {
-    let now = Utc::now();
-    let offset = match utc_offset.and_then(Json::as_str).map(str::trim) {
-        None | Some("") | Some("Z") | Some("UTC") | Some("utc") => None,
-        Some(text) => match text.parse::<FixedOffset>() {
-            Ok(offset) => Some(offset),
-            Err(_) => {
-                return format!(
-                    "`utc_offset` must look like \"+02:00\" or \"-03:00\", got {text:?}. \
-                     Time zone names are not supported; call again with an offset or without one."
-                )
-            }
-        },
-    };
-    match offset {
-        Some(offset) => {
-            let local = now.with_timezone(&offset);
-            format!(
-                "{} ({})",
-                local.to_rfc3339_opts(SecondsFormat::Secs, true),
-                local.format("%A")
-            )
-        }
-        None => format!(
-            "{} ({}, UTC)",
-            now.to_rfc3339_opts(SecondsFormat::Secs, true),
-            now.format("%A")
-        ),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::DateTime;
+    use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 
     fn answer(args: Json) -> String {
         let map = args.as_object().cloned().unwrap_or_default();
@@ -122,9 +85,9 @@ mod tests {
     }
 
     #[test]
-    fn a_time_zone_name_is_explained_to_the_model() {
-        let text = answer(json!({"utc_offset": "Europe/Paris"}));
-        assert!(text.contains("not supported"), "{text}");
+    fn an_unknown_zone_is_explained_to_the_model() {
+        let text = answer(json!({"utc_offset": "Europe/Atlantis"}));
+        assert!(text.contains("time zone name"), "{text}");
     }
 
     #[test]

@@ -1,17 +1,20 @@
-//! The tools an agent's model may call in the ReAct loop: `builtin` ones chosen by name and
-//! `http` ones described in the agent file.
+//! The tools an agent's model may call in the ReAct loop: `builtin` ones chosen by name,
+//! `http` ones described in the agent file, and the tools of `mcp` servers.
 //!
 //! A call never fails the turn: an unknown tool, arguments that are not valid JSON, an HTTP
 //! error or a timeout all become text the model reads as the tool's result, so it can retry,
 //! apologise or answer without the tool.
 
 pub mod builtin;
+mod clock;
 pub mod http;
+pub mod mcp;
 
 use crate::config::ToolSpec;
 use crate::llm::{ToolArguments, ToolCall, ToolDefinition};
 use builtin::Builtin;
 use http::HttpTool;
+use mcp::McpServer;
 use serde_json::{Map, Value as Json};
 
 pub use builtin::BUILTIN_TOOLS;
@@ -20,6 +23,8 @@ pub use builtin::BUILTIN_TOOLS;
 #[derive(Debug, Default)]
 pub struct ToolSet {
     tools: Vec<Tool>,
+    /// MCP servers, kept running while the tool set lives; their tools come and go with them.
+    servers: Vec<McpServer>,
 }
 
 #[derive(Debug)]
@@ -60,13 +65,20 @@ impl ToolSet {
     /// stays for tools that may share the pool.
     pub fn new(specs: &[ToolSpec], _http: reqwest::Client) -> Result<ToolSet, ToolError> {
         let mut tools: Vec<Tool> = Vec::with_capacity(specs.len());
+        let mut names: Vec<&str> = Vec::with_capacity(specs.len());
+        let mut mcp_specs = Vec::new();
         for spec in specs {
-            if tools.iter().any(|t| t.definition().name == spec.name()) {
+            if names.contains(&spec.name()) {
                 return Err(ToolError::Duplicate {
                     name: spec.name().to_owned(),
                 });
             }
+            names.push(spec.name());
             let tool = match spec {
+                ToolSpec::Mcp(mcp) => {
+                    mcp_specs.push(mcp);
+                    continue;
+                }
                 ToolSpec::Builtin { name, description } => {
                     let tool = Builtin::named(name)
                         .ok_or_else(|| ToolError::UnknownBuiltin { name: name.clone() })?;
@@ -96,7 +108,9 @@ impl ToolSet {
             };
             tools.push(tool);
         }
-        Ok(ToolSet { tools })
+        // Started last: a config error above must not leave servers running.
+        let servers = mcp_specs.into_iter().map(McpServer::start).collect();
+        Ok(ToolSet { tools, servers })
     }
 
     /// No tools: the model can only answer in text.
@@ -106,22 +120,43 @@ impl ToolSet {
 
     /// True when the agent has no tools.
     pub fn is_empty(&self) -> bool {
-        self.tools.is_empty()
+        self.tools.is_empty() && self.servers.is_empty()
     }
 
-    /// What the model is offered, in the order of the agent file.
-    pub fn definitions(&self) -> Vec<ToolDefinition> {
-        self.tools.iter().map(|t| t.definition().clone()).collect()
+    /// The agent's MCP servers.
+    pub fn servers(&self) -> &[McpServer] {
+        &self.servers
+    }
+
+    /// What the model is offered: builtin and HTTP tools in the order of the agent file, then
+    /// the tools of each MCP server that is up (waiting for one that is still starting).
+    pub async fn definitions(&self) -> Vec<ToolDefinition> {
+        let mut definitions: Vec<ToolDefinition> =
+            self.tools.iter().map(|t| t.definition().clone()).collect();
+        for server in &self.servers {
+            server.ready().await;
+            definitions.extend(server.tools().iter().map(|t| t.definition.clone()));
+        }
+        definitions
     }
 
     /// Runs one call and returns the text fed back to the model as its result.
     pub async fn call(&self, call: &ToolCall) -> String {
         let Some(tool) = self.tools.iter().find(|t| t.definition().name == call.name) else {
-            let known: Vec<&str> = self
+            if let Some(server) = self.server_of(&call.name) {
+                return match arguments_object(&call.arguments) {
+                    Ok(arguments) => server.call(&call.name, arguments).await,
+                    Err(problem) => format!("The tool `{}` was not called: {problem}", call.name),
+                };
+            }
+            let mut known: Vec<String> = self
                 .tools
                 .iter()
-                .map(|t| t.definition().name.as_str())
+                .map(|t| t.definition().name.clone())
                 .collect();
+            for server in &self.servers {
+                known.extend(server.tools().iter().map(|t| t.definition.name.clone()));
+            }
             return format!(
                 "There is no tool named `{}`. Available tools: {}.",
                 call.name,
@@ -140,6 +175,13 @@ impl ToolSet {
             Tool::Builtin { tool, .. } => tool.call(&arguments),
             Tool::Http(tool) => tool.call(&arguments).await,
         }
+    }
+
+    /// The MCP server whose tools include `name` now.
+    fn server_of(&self, name: &str) -> Option<&McpServer> {
+        self.servers
+            .iter()
+            .find(|s| s.tools().iter().any(|t| t.definition.name == name))
     }
 }
 
@@ -208,8 +250,8 @@ mod tests {
         assert!(matches!(twice, Err(ToolError::Duplicate { .. })));
     }
 
-    #[test]
-    fn definitions_follow_the_agent_file() {
+    #[tokio::test]
+    async fn definitions_follow_the_agent_file() {
         let set = tools(
             "[{type: builtin, name: current_time, description: 'Clock'},
               {type: http, name: weather, description: 'Weather by city',
@@ -217,7 +259,7 @@ mod tests {
                http: {url: 'http://x/{{city}}'}}]",
         )
         .expect("tools");
-        let defs = set.definitions();
+        let defs = set.definitions().await;
         assert_eq!(defs.len(), 2);
         assert_eq!(defs[0].description, "Clock");
         assert_eq!(defs[1].name, "weather");

@@ -1,9 +1,11 @@
 //! `wagate check --online`: after the offline validation, ask every service the config names
 //! whether it will work: each model endpoint (and, with Ollama, whether the model is pulled and
 //! has the capabilities the agent relies on), the Graph token for each business number, and each
-//! transcription endpoint. Every check has its own timeout and they all run at once.
+//! transcription endpoint, and each MCP tool server (started or connected to, its tools listed).
+//! Every check has its own timeout and they all run at once.
 
 mod graph;
+mod mcp;
 mod models;
 
 use crate::config::{Config, ModelEndpoint, Provider};
@@ -123,6 +125,7 @@ pub async fn run(config: &Config) -> OnlineReport {
         })
         .collect();
     let graph_tasks = graph::spawn_all(&client, &config.whatsapp);
+    let mcp_tasks = mcp::spawn_all(config);
     let transcription_tasks: Vec<_> = distinct_transcriptions(config)
         .into_iter()
         .map(|(endpoint, api_key)| {
@@ -147,6 +150,12 @@ pub async fn run(config: &Config) -> OnlineReport {
         lines.push(
             task.await
                 .unwrap_or_else(|e| CheckLine::new(Status::Fail, "graph check", e.to_string())),
+        );
+    }
+    for task in mcp_tasks {
+        lines.push(
+            task.await
+                .unwrap_or_else(|e| CheckLine::new(Status::Fail, "mcp check", e.to_string())),
         );
     }
     for task in transcription_tasks {

@@ -1,9 +1,12 @@
 //! Model endpoints: reachable, the model there, and (with Ollama) its capabilities matching what
 //! each agent relies on: vision for images under `capability_match`, tools when it has tools.
 
-use super::{display_url, provider_name, same_model, unreachable, CheckLine, Status};
+use super::{
+    display_url, provider_name, same_model, unreachable, CheckLine, Status, REQUEST_TIMEOUT,
+};
 use crate::config::{Config, ModelEndpoint, Provider, RoutingStrategy};
 use crate::llm::capabilities::capabilities_of;
+use crate::llm::discovery;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -11,9 +14,10 @@ use serde_json::json;
 pub(super) struct ModelProbe {
     pub endpoint: ModelEndpoint,
     pub line: CheckLine,
-    /// The capabilities Ollama reports for the model (`None`: not Ollama, not found, or an
-    /// Ollama too old to report them).
-    pub reported: Option<Vec<String>>,
+    /// Whether the server reports the model takes images (`None`: it does not say).
+    pub vision: Option<bool>,
+    /// Whether the server reports the model takes tools (Ollama does).
+    pub tools: Option<bool>,
 }
 
 /// Checks one model on its server.
@@ -24,14 +28,33 @@ pub(super) async fn probe(client: &reqwest::Client, endpoint: &ModelEndpoint) ->
         endpoint.model,
         display_url(&endpoint.endpoint)
     );
-    let (status, detail, reported) = match endpoint.provider {
+    let (status, mut detail, reported) = match endpoint.provider {
         Provider::Ollama => ollama(client, endpoint).await,
         Provider::Openai => openai(client, endpoint).await,
     };
+    let mut facts = discovery::ServerFacts::default();
+    if status != Status::Fail {
+        if let Ok(found) = discovery::discover(client, endpoint, REQUEST_TIMEOUT).await {
+            facts = found;
+        }
+        match (endpoint.context_window, facts.context_window) {
+            (Some(configured), _) => detail.push_str(&format!(
+                "; context window {configured} tokens (configured)"
+            )),
+            (None, Some((window, source))) => {
+                detail.push_str(&format!("; context window {window} tokens ({source})"))
+            }
+            (None, None) => detail.push_str(
+                "; context window not reported: 8192 tokens assumed (set `context_window`)",
+            ),
+        }
+    }
+    let reported_has = |c: &str| reported.as_ref().map(|l| l.iter().any(|x| x == c));
     ModelProbe {
         endpoint: endpoint.clone(),
         line: CheckLine::new(status, subject, detail),
-        reported,
+        vision: reported_has("vision").or(facts.vision),
+        tools: reported_has("tools").or(facts.tools),
     }
 }
 
@@ -215,21 +238,50 @@ async fn openai(
         }
     };
     if list.data.iter().any(|m| m.id == endpoint.model) {
-        (Status::Ok, "listed by the server".into(), None)
+        return (Status::Ok, "listed by the server".into(), None);
+    }
+    let ids: Vec<&str> = list.data.iter().take(10).map(|m| m.id.as_str()).collect();
+    let listed = if ids.is_empty() {
+        "nothing".to_string()
     } else {
-        let ids: Vec<&str> = list.data.iter().take(10).map(|m| m.id.as_str()).collect();
-        (
-            Status::Fail,
+        ids.join(", ")
+    };
+    // llama-server lists its one model under its file path unless started with `--alias`, and
+    // answers to any model name: a chat that works is what matters.
+    match test_chat(client, endpoint).await {
+        Ok(()) => (
+            Status::Warn,
             format!(
-                "not served here; the server lists: {}",
-                if ids.is_empty() {
-                    "nothing".into()
-                } else {
-                    ids.join(", ")
-                }
+                "not in the server's model list (it lists: {listed}), but a test chat naming \
+                 `{}` was answered, so it works: this server ignores the model name (llama-server \
+                 lists its model by file path unless started with `--alias`)",
+                endpoint.model
             ),
             None,
-        )
+        ),
+        Err(why) => (
+            Status::Fail,
+            format!("not served here; the server lists: {listed}; a test chat failed: {why}"),
+            None,
+        ),
+    }
+}
+
+/// A one-token chat naming the configured model.
+async fn test_chat(client: &reqwest::Client, endpoint: &ModelEndpoint) -> Result<(), String> {
+    let mut request = client.post(url(endpoint, "chat/completions")).json(&json!({
+        "model": endpoint.model,
+        "messages": [{"role": "user", "content": "Say OK."}],
+        "max_tokens": 1,
+        "stream": false,
+    }));
+    if !endpoint.api_key.is_empty() {
+        request = request.bearer_auth(endpoint.api_key.expose());
+    }
+    match request.send().await {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
+        Err(e) => Err(unreachable(&e)),
     }
 }
 
@@ -245,14 +297,13 @@ pub(super) fn agent_lines(config: &Config, probes: &[ModelProbe]) -> Vec<CheckLi
             .unwrap_or_else(|| "its agent file".into());
         let spec = &agent.spec;
         let candidates = spec.model.candidates();
-        let reported = |c: &ModelEndpoint| {
-            probes
-                .iter()
-                .find(|p| same_model(&p.endpoint, c))
-                .and_then(|p| p.reported.clone())
-        };
+        let probe = |c: &ModelEndpoint| probes.iter().find(|p| same_model(&p.endpoint, c));
         let has = |c: &ModelEndpoint, capability: &str, configured: bool| {
-            reported(c).map_or(configured, |list| list.iter().any(|x| x == capability))
+            let reported = probe(c).and_then(|p| match capability {
+                "vision" => p.vision,
+                _ => p.tools,
+            });
+            reported.unwrap_or(configured)
         };
         let label = |c: &ModelEndpoint| format!("{}/{}", provider_name(c.provider), c.model);
         let mut problems: Vec<(Status, String)> = Vec::new();
@@ -264,8 +315,9 @@ pub(super) fn agent_lines(config: &Config, probes: &[ModelProbe]) -> Vec<CheckLi
                     problems.push((
                         Status::Fail,
                         format!(
-                            "images are routed to {} but Ollama reports no vision for it: use a \
-                             vision model, or declare its `capabilities` without vision in {file}",
+                            "images are routed to {} but its server reports no vision for it: \
+                             use a vision model, or declare its `capabilities` without vision in \
+                             {file}",
                             label(c)
                         ),
                     ));
@@ -294,7 +346,8 @@ pub(super) fn agent_lines(config: &Config, probes: &[ModelProbe]) -> Vec<CheckLi
             if with_tools.is_empty() {
                 problems.push((
                     Status::Fail,
-                    "the agent has tools but none of its models can call them: use a model with                      tool support (e.g. llama3.1, qwen2.5)"
+                    "the agent has tools but none of its models can call them: use a model with \
+                     tool support (e.g. llama3.1, qwen2.5)"
                         .into(),
                 ));
             }
@@ -303,7 +356,9 @@ pub(super) fn agent_lines(config: &Config, probes: &[ModelProbe]) -> Vec<CheckLi
                     problems.push((
                         Status::Warn,
                         format!(
-                            "Ollama reports no tool support for {}: each call with tools fails                              over to the next model; declare its `capabilities` without tools in                              {file} so it is called without them",
+                            "Ollama reports no tool support for {}: each call with tools fails \
+                             over to the next model; declare its `capabilities` without tools in \
+                             {file} so it is called without them",
                             label(c)
                         ),
                     ));
