@@ -130,7 +130,7 @@ fn lookup<'a>(root: &'a Value, path: &FieldPath) -> Option<&'a Value> {
 }
 
 /// The known key within edit distance 2 of `key`, if any.
-fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
         .map(|k| (edit_distance(key, k), *k))
