@@ -5,6 +5,7 @@ mod support;
 
 mod abuse;
 mod chaos;
+mod cli;
 mod dispatch;
 mod e2e;
 mod process;
