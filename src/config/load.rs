@@ -8,7 +8,9 @@ use super::error::{ConfigError, Problem};
 use super::expand::{process_env, Env};
 use super::parse::{deserialize, deserialize_noting_skipped, read_source, SourceFile};
 use super::path::FieldPath;
-use super::validate::{check_channel, check_routing, unknown_channel_keys, Findings};
+use super::validate::{
+    check_channel, check_half_live, check_routing, unknown_channel_keys, Findings,
+};
 use super::validate_agent::check_agent;
 use super::Config;
 use serde_yaml::Value;
@@ -57,6 +59,7 @@ pub(crate) fn load_report(dir: &Path, env: Env) -> Result<LoadReport, ConfigErro
             Ok(file) => {
                 let mut whatsapp = file.channels.whatsapp;
                 check_channel(&whatsapp, &src, &mut found);
+                check_half_live(&whatsapp, &src, &mut found);
                 trim_slash(&mut whatsapp.graph_api_base);
                 Some((whatsapp, src))
             }

@@ -56,6 +56,26 @@ pub(crate) fn check_channel(ch: &WhatsAppChannel, src: &SourceFile, out: &mut Fi
     }
 }
 
+/// Only one of `access_token` and `phone_number_id` set: meant to be live, yet a dry run.
+/// Said loudly, naming the empty one and the variable it came from.
+pub(crate) fn check_half_live(ch: &WhatsAppChannel, src: &SourceFile, out: &mut Findings) {
+    let base = FieldPath::keys(&["channels", "whatsapp"]);
+    let (missing, set) = match (ch.access_token.is_empty(), ch.phone_number_id.is_empty()) {
+        (true, false) => ("access_token", "phone_number_id"),
+        (false, true) => ("phone_number_id", "access_token"),
+        _ => return,
+    };
+    let field = base.key(missing);
+    out.warnings.push(src.problem(
+        &field,
+        format!(
+            "{}; `{set}` is set, so replies were meant to be sent, but without `{missing}` \
+             wagate runs in dry run: replies are logged, not sent",
+            empty(src, &field)
+        ),
+    ));
+}
+
 /// `default_agent` and every agent in `numbers` must name a loaded agent.
 pub(crate) fn check_routing(
     ch: &WhatsAppChannel,
