@@ -2,7 +2,7 @@
 //! and URLs without credentials or query strings.
 
 use super::agent::{
-    AgentFile, Capability, GuardrailRule, ModelEndpoint, Provider, RoutingStrategy, ToolSpec,
+    AgentFile, Capability, GuardrailRule, ModelEndpoint, RoutingStrategy, ToolSpec,
     TranscriptionProvider,
 };
 use super::error::ConfigError;
@@ -174,10 +174,7 @@ fn agent_summary(agent: &AgentFile, out: &mut String) {
 }
 
 fn model_line(role: &str, m: &ModelEndpoint, out: &mut String) {
-    let provider = match m.provider {
-        Provider::Ollama => "ollama",
-        Provider::Openai => "openai",
-    };
+    let provider = m.provider.name();
     let capabilities = match &m.capabilities {
         Some(list) if list.is_empty() => "capabilities: none (declared)".to_string(),
         Some(list) => {

@@ -221,20 +221,7 @@ pub(crate) fn check_url(src: &SourceFile, field: &FieldPath, url: &str, out: &mu
     }
 }
 
-/// The URL without user info, query or fragment: where credentials hide.
-pub(crate) fn display_url(url: &str) -> String {
-    let base = url.split(['?', '#']).next().unwrap_or_default();
-    match base.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let host = authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, host)| host);
-            format!("{scheme}://{host}{path}")
-        }
-        None => base.to_string(),
-    }
-}
+pub(crate) use crate::text::display_url;
 
 pub(crate) fn absolute_http_url(url: &str) -> Result<(), String> {
     let shown = display_url(url);

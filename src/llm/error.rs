@@ -2,8 +2,6 @@
 //! words, never the API key (it only ever travels in a header) and never the request URL (a
 //! `${VAR}`-expanded endpoint could carry a token in its query string).
 
-use serde_json::Value as Json;
-
 /// One provider call failed. Every variant makes the router try the next candidate.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -56,50 +54,18 @@ impl ProviderError {
     }
 }
 
-/// "error sending request: tcp connect error: Connection refused": reqwest's own Display stops
-/// at the first level, which says nothing useful.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
+use crate::text::{cut_chars, error_chain};
 
 /// Ollama writes `{"error": "..."}`; OpenAI `{"error": {"message": "..."}}`; other compatible
 /// servers `{"message"}` or `{"detail"}`, or plain text. Falls back to the status reason.
 fn provider_message(body: &str, status: reqwest::StatusCode) -> String {
-    let from_json = serde_json::from_str::<Json>(body).ok().and_then(|json| {
-        let candidates = [
-            json.pointer("/error/message"),
-            json.get("error"),
-            json.get("message"),
-            json.get("detail"),
-        ];
-        candidates
-            .into_iter()
-            .flatten()
-            .find_map(|v| v.as_str().map(str::to_owned))
-    });
+    let from_json = crate::text::json_error_message(body);
     let message = match from_json {
         Some(m) => m,
         None if !body.trim().is_empty() => body.trim().to_owned(),
         None => status.canonical_reason().unwrap_or("no message").to_owned(),
     };
     cut_chars(&message, MAX_MESSAGE_CHARS)
-}
-
-fn cut_chars(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_owned(),
-    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use super::capabilities::{capabilities_of, Capabilities};
 use super::error::ProviderError;
 use super::provider;
 use super::types::{ChatRequest, ChatResponse};
-use crate::config::{ModelEndpoint, ModelSpec, Provider, RoutingStrategy};
+use crate::config::{ModelEndpoint, ModelSpec, RoutingStrategy};
 use crate::metrics::Metrics;
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -89,10 +89,7 @@ fn describe(attempts: &[(String, String)]) -> String {
 }
 
 fn label_of(endpoint: &ModelEndpoint) -> String {
-    let provider = match endpoint.provider {
-        crate::config::Provider::Ollama => "ollama",
-        crate::config::Provider::Openai => "openai",
-    };
+    let provider = endpoint.provider.name();
     format!("{provider}/{}", endpoint.model)
 }
 
@@ -193,10 +190,7 @@ impl Router {
         took: Duration,
     ) {
         let Some(metrics) = &self.metrics else { return };
-        let provider = match candidate.endpoint.provider {
-            Provider::Ollama => "ollama",
-            Provider::Openai => "openai",
-        };
+        let provider = candidate.endpoint.provider.name();
         let model = candidate.endpoint.model.as_str();
         let outcome = match result {
             Ok(_) => "ok",

@@ -59,7 +59,8 @@ pub async fn probe(url: &str) -> Result<(), HealthError> {
         } else {
             HealthError::Unreachable {
                 url: url.to_string(),
-                reason: root_cause(&e),
+                // reqwest's top-level message is generic ("error sending request").
+                reason: crate::text::root_cause(&e),
             }
         }
     })?;
@@ -72,16 +73,6 @@ pub async fn probe(url: &str) -> Result<(), HealthError> {
             status,
         })
     }
-}
-
-/// reqwest's top-level message is generic ("error sending request"); the innermost source says
-/// what happened ("Connection refused").
-pub(crate) fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 #[cfg(test)]

@@ -155,10 +155,7 @@ fn label(request: &MediaRequest) -> &'static str {
     }
 }
 
-/// `audio/ogg; codecs=opus` → `audio/ogg`.
-fn essence(mime: &str) -> &str {
-    mime.split(';').next().unwrap_or_default().trim()
-}
+use crate::text::mime_essence as essence;
 
 /// A user-chosen file name cannot break the description onto several lines.
 fn one_line(text: &str) -> String {

@@ -1,9 +1,10 @@
 //! Model endpoints: reachable, the model there, and (with Ollama) its capabilities matching what
 //! each agent relies on: vision for images under `capability_match`, tools when it has tools.
 
-use super::{display_url, provider_name, same_model, unreachable, CheckLine, Status};
+use super::{same_model, unreachable, CheckLine, Status};
 use crate::config::{Config, ModelEndpoint, Provider, RoutingStrategy};
 use crate::llm::capabilities::capabilities_of;
+use crate::text::display_url;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -20,7 +21,7 @@ pub(super) struct ModelProbe {
 pub(super) async fn probe(client: &reqwest::Client, endpoint: &ModelEndpoint) -> ModelProbe {
     let subject = format!(
         "model {}/{} at {}",
-        provider_name(endpoint.provider),
+        endpoint.provider.name(),
         endpoint.model,
         display_url(&endpoint.endpoint)
     );
@@ -254,7 +255,7 @@ pub(super) fn agent_lines(config: &Config, probes: &[ModelProbe]) -> Vec<CheckLi
         let has = |c: &ModelEndpoint, capability: &str, configured: bool| {
             reported(c).map_or(configured, |list| list.iter().any(|x| x == capability))
         };
-        let label = |c: &ModelEndpoint| format!("{}/{}", provider_name(c.provider), c.model);
+        let label = |c: &ModelEndpoint| format!("{}/{}", c.provider.name(), c.model);
         let mut problems: Vec<(Status, String)> = Vec::new();
 
         if spec.model.routing.strategy == RoutingStrategy::CapabilityMatch {
