@@ -45,7 +45,8 @@ FROM debian:bookworm-slim
 
 # CA certificates for outbound TLS (Graph API, model servers, HTTP tools). wagate trusts this
 # store as well as its built-in roots: for a server behind a private CA, add its certificate in
-# a derived image (COPY my-ca.crt /usr/local/share/ca-certificates/ && RUN update-ca-certificates)
+# a derived image (`USER root`, `COPY my-ca.crt /usr/local/share/ca-certificates/`,
+# `RUN update-ca-certificates`, `USER wagate`)
 # or point SSL_CERT_FILE at a mounted bundle.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
