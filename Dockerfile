@@ -3,6 +3,9 @@
 #   docker build -t wagate .
 #   docker run -p 127.0.0.1:8000:8000 -v wagate-data:/data -e WHATSAPP_VERIFY_TOKEN=... wagate
 #
+# The binary is stripped ([profile.release] in Cargo.toml); README.md, "The release binary",
+# says how to keep its symbols in a separate file.
+#
 # See README.md, "Deploy", for the full command (secrets, Ollama endpoint, stop timeout).
 
 # ---- build ----------------------------------------------------------------------------------
@@ -40,7 +43,11 @@ RUN touch src/main.rs src/lib.rs \
 # ---- runtime --------------------------------------------------------------------------------
 FROM debian:bookworm-slim
 
-# CA certificates for outbound TLS (Graph API, model servers, HTTP tools).
+# CA certificates for outbound TLS (Graph API, model servers, HTTP tools). wagate trusts this
+# store as well as its built-in roots: for a server behind a private CA, add its certificate in
+# a derived image (`USER root`, `COPY my-ca.crt /usr/local/share/ca-certificates/`,
+# `RUN update-ca-certificates`, `USER wagate`)
+# or point SSL_CERT_FILE at a mounted bundle.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/*

@@ -9,6 +9,10 @@ CONNS=${2:-64}
 PORT=${PORT:-18080}
 WORK=$(mktemp -d /tmp/wagate-threads.XXXXXX)
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# The release profile strips the binary; a perf profile needs its symbols and line tables.
+if [ -n "${PERF_OUT:-}" ]; then
+  export CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=line-tables-only
+fi
 cargo build --release --quiet --example loadgen
 BIN=${CARGO_TARGET_DIR:-target}/release
 source bench/lib.sh

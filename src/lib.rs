@@ -28,6 +28,7 @@
 //! - [`metrics`]: the Prometheus registry behind `/metrics`.
 //! - [`retry_after`]: the one clamped `Retry-After` parser of every HTTP client.
 //! - [`server`]: wiring it all together; [`cli`] and [`simulate`]: the command line.
+//! - `text`: how errors, URLs and MIME types are shown: one home for each such helper.
 //! - [`chat`]: `wagate chat`, a terminal conversation with an agent through the same runtime.
 //! - [`ops`]: operator commands beside a running server: `inbox`, `retry`, `history`,
 //!   `check --online`, `healthcheck`.
@@ -52,5 +53,6 @@ pub mod secret;
 pub mod server;
 pub mod simulate;
 pub mod telemetry;
+pub(crate) mod text;
 pub mod transcription;
 pub mod whatsapp;

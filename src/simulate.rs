@@ -36,6 +36,15 @@ pub fn text_webhook(
     })
 }
 
+/// The webhook URL of a server listening on `listen` (`WAGATE_LISTEN`), as `healthcheck`
+/// finds `/healthz`.
+pub fn default_url(listen: Option<&str>) -> String {
+    format!(
+        "{}/v1/channels/whatsapp/webhook",
+        crate::ops::healthcheck::local_base_url(listen)
+    )
+}
+
 pub fn run(
     url: &str,
     from: &str,

@@ -89,6 +89,16 @@ pub enum Provider {
     Openai,
 }
 
+impl Provider {
+    /// The name as written in the agent file, and in logs and metrics labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Ollama => "ollama",
+            Provider::Openai => "openai",
+        }
+    }
+}
+
 /// What a model can take beyond text in and text out.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]

@@ -2,7 +2,7 @@
 //! and URLs without credentials or query strings.
 
 use super::agent::{
-    AgentFile, Capability, GuardrailRule, ModelEndpoint, Provider, RoutingStrategy, ToolSpec,
+    AgentFile, Capability, GuardrailRule, ModelEndpoint, RoutingStrategy, ToolSpec,
     TranscriptionProvider,
 };
 use super::error::ConfigError;
@@ -61,9 +61,14 @@ fn summary(config: &Config, out: &mut String) {
     );
     let graph = format!("{}/{}", display_url(&w.graph_api_base), w.graph_api_version);
     if w.dry_run() {
+        let empty = match (w.access_token.is_empty(), w.phone_number_id.is_empty()) {
+            (true, true) => "access_token and phone_number_id are empty",
+            (true, false) => "access_token is empty",
+            _ => "phone_number_id is empty",
+        };
         let _ = writeln!(
             out,
-            "  sending: dry run (access_token or phone_number_id is empty): replies are logged, not sent"
+            "  sending: dry run ({empty}): replies are logged, not sent"
         );
     } else {
         let _ = writeln!(out, "  sending: live, through {graph}");
@@ -169,10 +174,7 @@ fn agent_summary(agent: &AgentFile, out: &mut String) {
 }
 
 fn model_line(role: &str, m: &ModelEndpoint, out: &mut String) {
-    let provider = match m.provider {
-        Provider::Ollama => "ollama",
-        Provider::Openai => "openai",
-    };
+    let provider = m.provider.name();
     let capabilities = match &m.capabilities {
         Some(list) if list.is_empty() => "capabilities: none (declared)".to_string(),
         Some(list) => {

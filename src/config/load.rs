@@ -2,12 +2,15 @@
 //! problem in every file is collected before deciding, so one run of `wagate check` shows them all.
 
 use super::agent::AgentFile;
+use super::agent_keys::skipped_key_problem;
 use super::channels::ChannelsFile;
 use super::error::{ConfigError, Problem};
 use super::expand::{process_env, Env};
-use super::parse::{deserialize, read_source, SourceFile};
+use super::parse::{deserialize, deserialize_noting_skipped, read_source, SourceFile};
 use super::path::FieldPath;
-use super::validate::{check_channel, check_routing, unknown_channel_keys, Findings};
+use super::validate::{
+    check_channel, check_half_live, check_routing, unknown_channel_keys, Findings,
+};
 use super::validate_agent::check_agent;
 use super::Config;
 use serde_yaml::Value;
@@ -56,6 +59,7 @@ pub(crate) fn load_report(dir: &Path, env: Env) -> Result<LoadReport, ConfigErro
             Ok(file) => {
                 let mut whatsapp = file.channels.whatsapp;
                 check_channel(&whatsapp, &src, &mut found);
+                check_half_live(&whatsapp, &src, &mut found);
                 trim_slash(&mut whatsapp.graph_api_base);
                 Some((whatsapp, src))
             }
@@ -83,7 +87,13 @@ pub(crate) fn load_report(dir: &Path, env: Env) -> Result<LoadReport, ConfigErro
             broken_names.insert(stem);
             continue;
         };
-        let mut agent = match deserialize::<AgentFile>(&mut src) {
+        let (parsed, skipped) = deserialize_noting_skipped::<AgentFile>(&mut src);
+        found.problems.extend(
+            skipped
+                .iter()
+                .filter_map(|field| skipped_key_problem(&src, field)),
+        );
+        let mut agent = match parsed {
             Ok(agent) => agent,
             Err(problem) => {
                 found.problems.push(problem);

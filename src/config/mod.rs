@@ -5,6 +5,7 @@
 
 /// The agent file's types.
 pub mod agent;
+mod agent_keys;
 mod agent_raw;
 /// The `channels.yaml` types.
 pub mod channels;

@@ -105,14 +105,29 @@ fn syntax_message(raw: &str, line: Option<usize>, column: Option<usize>) -> Stri
 /// where a string is expected (`phone_number_id: 1234567890`) as a string, as an operator
 /// would expect; anything else is reported with its field path.
 pub(crate) fn deserialize<T: DeserializeOwned>(source: &mut SourceFile) -> Result<T, Problem> {
+    deserialize_noting_skipped(source).0
+}
+
+/// [`deserialize`], and the keys serde skipped because no struct reads them (in the last
+/// attempt: also when it failed, so a typo of a required key is reported beside the missing
+/// key).
+pub(crate) fn deserialize_noting_skipped<T: DeserializeOwned>(
+    source: &mut SourceFile,
+) -> (Result<T, Problem>, Vec<FieldPath>) {
     if source.value.is_null() {
-        return Err(source.problem(&FieldPath::default(), "the file is empty"));
+        let problem = source.problem(&FieldPath::default(), "the file is empty");
+        return (Err(problem), Vec::new());
     }
     let mut coerced = BTreeSet::new();
     loop {
-        let error = match serde_path_to_error::deserialize::<_, T>(&source.value) {
-            Ok(parsed) => return Ok(parsed),
-            Err(error) => error,
+        let mut skipped = Vec::new();
+        let mut track = serde_path_to_error::Track::new();
+        let tracked = serde_path_to_error::Deserializer::new(&source.value, &mut track);
+        let result: Result<T, _> =
+            serde_ignored::deserialize(tracked, |path| skipped.push(skipped_path(&path)));
+        let error = match result {
+            Ok(parsed) => return (Ok(parsed), skipped),
+            Err(error) => serde_path_to_error::Error::new(track.path(), error),
         };
         let field = FieldPath::from_serde(error.path());
         let message = error.inner().to_string();
@@ -121,7 +136,20 @@ pub(crate) fn deserialize<T: DeserializeOwned>(source: &mut SourceFile) -> Resul
             continue;
         }
         let (field, message) = reword(field, &message);
-        return Err(source.problem(&field, message));
+        return (Err(source.problem(&field, message)), skipped);
+    }
+}
+
+/// `serde_ignored`'s path as a field path (`Some` and newtype steps add nothing).
+fn skipped_path(path: &serde_ignored::Path) -> FieldPath {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => FieldPath::default(),
+        Path::Seq { parent, index } => skipped_path(parent).index(*index),
+        Path::Map { parent, key } => skipped_path(parent).key(key),
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => skipped_path(parent),
     }
 }
 

@@ -56,6 +56,26 @@ pub(crate) fn check_channel(ch: &WhatsAppChannel, src: &SourceFile, out: &mut Fi
     }
 }
 
+/// Only one of `access_token` and `phone_number_id` set: meant to be live, yet a dry run.
+/// Said loudly, naming the empty one and the variable it came from.
+pub(crate) fn check_half_live(ch: &WhatsAppChannel, src: &SourceFile, out: &mut Findings) {
+    let base = FieldPath::keys(&["channels", "whatsapp"]);
+    let (missing, set) = match (ch.access_token.is_empty(), ch.phone_number_id.is_empty()) {
+        (true, false) => ("access_token", "phone_number_id"),
+        (false, true) => ("phone_number_id", "access_token"),
+        _ => return,
+    };
+    let field = base.key(missing);
+    out.warnings.push(src.problem(
+        &field,
+        format!(
+            "{}; `{set}` is set, so replies were meant to be sent, but without `{missing}` \
+             wagate runs in dry run: replies are logged, not sent",
+            empty(src, &field)
+        ),
+    ));
+}
+
 /// `default_agent` and every agent in `numbers` must name a loaded agent.
 pub(crate) fn check_routing(
     ch: &WhatsAppChannel,
@@ -130,7 +150,7 @@ fn lookup<'a>(root: &'a Value, path: &FieldPath) -> Option<&'a Value> {
 }
 
 /// The known key within edit distance 2 of `key`, if any.
-fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
         .map(|k| (edit_distance(key, k), *k))
@@ -201,20 +221,7 @@ pub(crate) fn check_url(src: &SourceFile, field: &FieldPath, url: &str, out: &mu
     }
 }
 
-/// The URL without user info, query or fragment: where credentials hide.
-pub(crate) fn display_url(url: &str) -> String {
-    let base = url.split(['?', '#']).next().unwrap_or_default();
-    match base.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let host = authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, host)| host);
-            format!("{scheme}://{host}{path}")
-        }
-        None => base.to_string(),
-    }
-}
+pub(crate) use crate::text::display_url;
 
 pub(crate) fn absolute_http_url(url: &str) -> Result<(), String> {
     let shown = display_url(url);

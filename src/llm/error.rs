@@ -148,65 +148,18 @@ fn context_exceeded(body: &str) -> bool {
     MARKERS.iter().any(|m| lower.contains(m))
 }
 
-/// An endpoint safe to print: no credentials, query or fragment.
-pub(crate) fn display_endpoint(url: &str) -> String {
-    let base = url.split(['?', '#']).next().unwrap_or_default();
-    match base.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let host = authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, host)| host);
-            format!("{scheme}://{host}{path}")
-        }
-        None => base.to_string(),
-    }
-}
-
-/// "error sending request: tcp connect error: Connection refused": reqwest's own Display stops
-/// at the first level, which says nothing useful.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
+use crate::text::{cut_chars, error_chain};
 
 /// Ollama writes `{"error": "..."}`; OpenAI `{"error": {"message": "..."}}`; other compatible
 /// servers `{"message"}` or `{"detail"}`, or plain text. Falls back to the status reason.
 fn provider_message(body: &str, status: reqwest::StatusCode) -> String {
-    let from_json = serde_json::from_str::<Json>(body).ok().and_then(|json| {
-        let candidates = [
-            json.pointer("/error/message"),
-            json.get("error"),
-            json.get("message"),
-            json.get("detail"),
-        ];
-        candidates
-            .into_iter()
-            .flatten()
-            .find_map(|v| v.as_str().map(str::to_owned))
-    });
+    let from_json = crate::text::json_error_message(body);
     let message = match from_json {
         Some(m) => m,
         None if !body.trim().is_empty() => body.trim().to_owned(),
         None => status.canonical_reason().unwrap_or("no message").to_owned(),
     };
     cut_chars(&message, MAX_MESSAGE_CHARS)
-}
-
-fn cut_chars(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_owned(),
-    }
 }
 
 #[cfg(test)]

@@ -20,10 +20,11 @@ use super::breaker::{Breaker, BreakerPolicy};
 use super::budget::{self, DEFAULT_CONTEXT_WINDOW, SAFE_WITHOUT_ASKING};
 use super::capabilities::{capabilities_of, Capabilities};
 use super::discovery;
-use super::error::{display_endpoint, ProviderError};
+use super::error::ProviderError;
+use crate::text::display_url;
 use super::provider;
 use super::types::{ChatRequest, ChatResponse};
-use crate::config::{ModelEndpoint, ModelSpec, Provider, RoutingStrategy};
+use crate::config::{ModelEndpoint, ModelSpec, RoutingStrategy};
 use crate::metrics::Metrics;
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
@@ -114,10 +115,7 @@ fn describe(attempts: &[(String, String)]) -> String {
 }
 
 fn label_of(endpoint: &ModelEndpoint) -> String {
-    let provider = match endpoint.provider {
-        crate::config::Provider::Ollama => "ollama",
-        crate::config::Provider::Openai => "openai",
-    };
+    let provider = endpoint.provider.name();
     format!("{provider}/{}", endpoint.model)
 }
 
@@ -217,7 +215,7 @@ impl Router {
                         permit.failed();
                     }
                     tracing::warn!(model = %candidate.label, %error, "model call failed");
-                    let at = display_endpoint(&candidate.endpoint.endpoint);
+                    let at = display_url(&candidate.endpoint.endpoint);
                     let text = match error.hint(&candidate.endpoint) {
                         Some(hint) => format!("at {at}: {error} ({hint})"),
                         None => format!("at {at}: {error}"),
@@ -322,10 +320,7 @@ impl Router {
         took: Duration,
     ) {
         let Some(metrics) = &self.metrics else { return };
-        let provider = match candidate.endpoint.provider {
-            Provider::Ollama => "ollama",
-            Provider::Openai => "openai",
-        };
+        let provider = candidate.endpoint.provider.name();
         let model = candidate.endpoint.model.as_str();
         let outcome = match result {
             Ok(_) => "ok",

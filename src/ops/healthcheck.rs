@@ -9,18 +9,25 @@ pub const TIMEOUT: Duration = Duration::from_secs(3);
 /// The URL to probe when `--url` is not given: `/healthz` on the address `serve` listens on
 /// (`WAGATE_LISTEN`), reached through loopback when it listens on every interface.
 pub fn default_url(listen: Option<&str>) -> String {
+    format!("{}/healthz", local_base_url(listen))
+}
+
+/// `http://HOST:PORT` of a server listening on `listen` (`WAGATE_LISTEN`), as a client on the
+/// same machine reaches it: through loopback when it listens on every interface. Without an
+/// address, `serve`'s default port 8000.
+pub fn local_base_url(listen: Option<&str>) -> String {
     let Some(listen) = listen.map(str::trim).filter(|l| !l.is_empty()) else {
-        return "http://127.0.0.1:8000/healthz".into();
+        return "http://127.0.0.1:8000".into();
     };
     let Some((host, port)) = listen.rsplit_once(':') else {
-        return "http://127.0.0.1:8000/healthz".into();
+        return "http://127.0.0.1:8000".into();
     };
     let host = match host {
         "" | "0.0.0.0" => "127.0.0.1",
         "[::]" | "::" => "[::1]",
         other => other,
     };
-    format!("http://{host}:{port}/healthz")
+    format!("http://{host}:{port}")
 }
 
 /// Why the probe failed.
@@ -52,7 +59,8 @@ pub async fn probe(url: &str) -> Result<(), HealthError> {
         } else {
             HealthError::Unreachable {
                 url: url.to_string(),
-                reason: root_cause(&e),
+                // reqwest's top-level message is generic ("error sending request").
+                reason: crate::text::root_cause(&e),
             }
         }
     })?;
@@ -65,16 +73,6 @@ pub async fn probe(url: &str) -> Result<(), HealthError> {
             status,
         })
     }
-}
-
-/// reqwest's top-level message is generic ("error sending request"); the innermost source says
-/// what happened ("Connection refused").
-pub(crate) fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 #[cfg(test)]

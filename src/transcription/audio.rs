@@ -9,12 +9,7 @@
 
 /// `audio/ogg; codecs=opus` → `audio/ogg`, lowercased.
 pub(super) fn essence(mime_type: &str) -> String {
-    mime_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase()
+    crate::text::mime_essence(mime_type).to_ascii_lowercase()
 }
 
 /// The upload's file name. OpenAI-compatible servers pick the decoder from the extension, so it

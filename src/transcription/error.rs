@@ -3,8 +3,6 @@
 //! header only, and is scrubbed from anything the server echoes back) nor the request URL (a
 //! `${VAR}`-expanded endpoint could carry a token in its query string).
 
-use serde_json::Value as Json;
-
 /// One transcription did not produce a transcript. The message is still answered: the model
 /// gets the attachment description with a note instead.
 #[derive(Debug, thiserror::Error)]
@@ -70,17 +68,7 @@ const MAX_MESSAGE_CHARS: usize = 300;
 /// whisper.cpp `{"error": "..."}`, other servers `{"message"}`, `{"detail"}` or plain text.
 /// Falls back to the status reason. An echo of the API key is replaced by `[redacted]`.
 pub(super) fn server_message(body: &str, status: u16, api_key: &str) -> String {
-    let from_json = serde_json::from_str::<Json>(body).ok().and_then(|json| {
-        [
-            json.pointer("/error/message"),
-            json.get("error"),
-            json.get("message"),
-            json.get("detail"),
-        ]
-        .into_iter()
-        .flatten()
-        .find_map(|v| v.as_str().map(str::to_owned))
-    });
+    let from_json = crate::text::json_error_message(body);
     let message = match from_json {
         Some(m) => m,
         None if !body.trim().is_empty() => body.trim().to_owned(),
@@ -98,28 +86,7 @@ pub(super) fn server_message(body: &str, status: u16, api_key: &str) -> String {
     cut_chars(&message, MAX_MESSAGE_CHARS)
 }
 
-/// "error sending request: tcp connect error: Connection refused": reqwest's own Display stops
-/// at the first level, which says nothing useful.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-fn cut_chars(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_owned(),
-    }
-}
+use crate::text::{cut_chars, error_chain};
 
 #[cfg(test)]
 mod tests {

@@ -223,6 +223,39 @@ fn unknown_agent_keys_of_the_astromesh_schema_are_accepted_silently() {
 }
 
 #[test]
+fn every_astromesh_key_wagate_deliberately_ignores_is_accepted() {
+    // The keys of the Astromesh schema wagate does not act on, and `context_window` and
+    // `spec.whatsapp`, which other features read.
+    let text = "apiVersion: astromesh/v1
+kind: Agent
+metadata:
+  name: helper
+  annotations: {owner: team}
+spec:
+  identity: {display_name: H, avatar: bot}
+  model:
+    primary:
+      provider: ollama
+      model: llama3.1:8b
+      endpoint: http://localhost:11434
+      context_window: 8192
+    routing: {strategy: capability_match, health_check_interval: 30}
+  memory:
+    semantic: {backend: chromadb}
+    episodic: {}
+  observability: {tracing: true}
+  knowledge: {pipeline: docs}
+  output_schema: {score: {type: integer}}
+  chain: {mode: sequential}
+  permissions: {allowed_actions: [search]}
+  whatsapp: {reactions_to_agent: true}
+";
+    let dir = config_dir(CHANNELS, &[("helper.agent.yaml", text)]);
+    let config = Config::load_with_env(dir.path(), &no_env).unwrap_or_else(|e| panic!("{e}"));
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}
+
+#[test]
 fn secrets_never_appear_in_the_debug_output_of_the_config() {
     let channels = "channels:\n  whatsapp:\n    default_agent: helper\n    verify_token: ${V}\n    access_token: ${A}\n    app_secret: ${S}\n";
     let extra = "      api_key: ${K}\n  tools:\n    - type: http\n      name: t\n      http:\n        url: https://x.test/q?key=${T}\n        headers:\n          Authorization: Bearer ${H}\n        body: {token: '${B}'}\n";

@@ -298,3 +298,80 @@ fn a_missing_directory_or_channels_file_says_how_to_point_at_the_config() {
     assert!(matches!(err, ConfigError::ChannelsMissing(ref p) if p.ends_with("channels.yaml")));
     assert!(err.to_string().contains("WAGATE_CONFIG"));
 }
+
+#[test]
+fn a_misspelt_agent_key_is_an_error_that_suggests_the_known_key() {
+    let extra = "  memmory:\n    conversational:\n      max_turns: 10\n  orchestration:\n    \
+                 max_iteration: 3\n";
+    let dir = config_dir(CHANNELS, &[("helper.agent.yaml", &agent("helper", extra))]);
+    let all = problems(dir.path(), &no_env);
+    let text: Vec<String> = all.iter().map(Problem::to_string).collect();
+    assert_eq!(all.len(), 2, "{text:#?}");
+    assert_eq!(field(&all[0]), "spec.memmory");
+    assert_eq!(
+        all[0].message,
+        "unknown key `memmory`; did you mean `memory`?"
+    );
+    assert_eq!(all[0].line, Some(11));
+    assert_eq!(field(&all[1]), "spec.orchestration.max_iteration");
+    assert_eq!(
+        all[1].message,
+        "unknown key `max_iteration`; did you mean `max_iterations`?"
+    );
+}
+
+#[test]
+fn a_misspelt_required_key_is_reported_beside_the_missing_one() {
+    let text = agent("helper", "").replace("endpoint:", "endpont:");
+    let dir = config_dir(CHANNELS, &[("helper.agent.yaml", &text)]);
+    let all = problems(dir.path(), &no_env);
+    let text: Vec<String> = all.iter().map(Problem::to_string).collect();
+    assert!(
+        text.iter().any(|p| p.contains(
+            "spec.model.primary.endpont: unknown key `endpont`; did you mean `endpoint`?"
+        )),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter()
+            .any(|p| p.contains("spec.model.primary.endpoint: required key is missing")),
+        "{text:#?}"
+    );
+}
+
+#[test]
+fn a_misspelt_key_inside_a_tool_names_the_tool_and_the_known_key() {
+    let tools = "  tools:\n    - type: http\n      name: t\n      http:\n        url: https://x.test/\n        timout_seconds: 3\n";
+    let dir = config_dir(CHANNELS, &[("helper.agent.yaml", &agent("helper", tools))]);
+    let p = one_problem(dir.path());
+    assert_eq!(field(&p), "spec.tools[0].http.timout_seconds");
+    assert_eq!(
+        p.message,
+        "unknown key `timout_seconds`; did you mean `timeout_seconds`?"
+    );
+    assert_eq!(p.line, Some(16));
+}
+
+#[test]
+fn an_astromesh_name_wagate_reads_under_another_name_is_an_error_naming_it() {
+    let extra = "  orchestration:\n    timeout: 60\n";
+    let dir = config_dir(CHANNELS, &[("helper.agent.yaml", &agent("helper", extra))]);
+    let p = one_problem(dir.path());
+    assert_eq!(field(&p), "spec.orchestration.timeout");
+    assert!(p.message.contains("`timeout_seconds`"), "{p}");
+    let temperature =
+        agent("helper", "").replace("      endpoint:", "      temperature: 0.2\n      endpoint:");
+    let dir = config_dir(CHANNELS, &[("helper.agent.yaml", &temperature)]);
+    let p = one_problem(dir.path());
+    assert_eq!(field(&p), "spec.model.primary.temperature");
+    assert!(p.message.contains("under `parameters:`"), "{p}");
+}
+
+#[test]
+fn an_unknown_agent_key_far_from_any_known_one_lists_the_known_keys() {
+    let extra = "  prompts:\n    greeting: hi\n";
+    let dir = config_dir(CHANNELS, &[("helper.agent.yaml", &agent("helper", extra))]);
+    let p = one_problem(dir.path());
+    assert_eq!(field(&p), "spec.prompts.greeting");
+    assert_eq!(p.message, "unknown key `greeting`; expected one of system");
+}

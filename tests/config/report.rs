@@ -41,3 +41,27 @@ fn the_check_report_of_an_invalid_config_lists_each_problem_and_fails() {
     );
     assert!(report.contains("did you mean `debounce_ms`?"), "{report}");
 }
+
+#[test]
+fn a_half_set_live_config_names_the_missing_variable() {
+    let channels = "channels:\n  whatsapp:\n    default_agent: helper\n    access_token: \
+                    \"${WHATSAPP_ACCESS_TOKEN}\"\n    phone_number_id: \"${WHATSAPP_PHONE_NUMBER_ID}\"\n";
+    let dir = config_dir(channels, &[("helper.agent.yaml", &agent("helper", ""))]);
+    let env = env_of(&[("WHATSAPP_ACCESS_TOKEN", "EAAG-token")]);
+    let config = Config::load_with_env(dir.path(), &env).expect("loads");
+    let all = config.warnings.join("\n");
+    assert!(
+        all.contains(
+            "channels.whatsapp.phone_number_id: is empty because ${WHATSAPP_PHONE_NUMBER_ID} \
+             is unset or empty"
+        ),
+        "{all}"
+    );
+    assert!(all.contains("wagate runs in dry run"), "{all}");
+    let (report, ok) = check_report_with_env(dir.path(), &env);
+    assert!(ok, "{report}");
+    assert!(
+        report.contains("sending: dry run (phone_number_id is empty)"),
+        "{report}"
+    );
+}

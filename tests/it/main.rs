@@ -5,6 +5,7 @@ mod support;
 
 mod abuse;
 mod chaos;
+mod cli;
 mod datadir;
 mod dispatch;
 mod e2e;

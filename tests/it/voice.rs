@@ -195,7 +195,7 @@ async fn when_transcription_fails_the_model_gets_the_attachment_with_a_note() {
 
     assert_eq!(
         seen,
-        "[Attached voice note: audio/ogg, 5000 bytes, transcription failed]"
+        "[Attached audio: audio/ogg, 5000 bytes, voice note, transcription failed]"
     );
     let error = "wagate_transcriptions_total{provider=\"openai\",outcome=\"error\"} 1";
     assert!(w.server.wait_for_metric(error, 5).await);
@@ -215,7 +215,7 @@ async fn when_transcription_times_out_the_message_is_still_answered() {
 
     assert_eq!(
         seen,
-        "[Attached voice note: audio/ogg, 5000 bytes, transcription failed: timed out]"
+        "[Attached audio: audio/ogg, 5000 bytes, voice note, transcription failed: timed out]"
     );
     let timeout = "wagate_transcriptions_total{provider=\"openai\",outcome=\"timeout\"} 1";
     assert!(w.server.wait_for_metric(timeout, 5).await);
@@ -236,7 +236,7 @@ async fn too_long_audio_is_refused_without_calling_the_transcription_server() {
 
     assert_eq!(
         seen,
-        "[Attached voice note: audio/ogg, 60000 bytes, transcription failed: longer than 10 seconds]"
+        "[Attached audio: audio/ogg, 60000 bytes, voice note, transcription failed: longer than 10 seconds]"
     );
     assert!(stt.uploads().is_empty());
     let too_long = "wagate_transcriptions_total{provider=\"openai\",outcome=\"too_long\"} 1";
@@ -250,6 +250,6 @@ async fn an_agent_without_transcription_describes_audio_and_uploads_nothing() {
 
     let seen = send_voice_note(&w, "15551240007", voice_note(4_096), None).await;
 
-    assert_eq!(seen, "[Attached voice note: audio/ogg, 4096 bytes]");
+    assert_eq!(seen, "[Attached audio: audio/ogg, 4096 bytes, voice note]");
     assert!(stt.uploads().is_empty());
 }

@@ -54,7 +54,7 @@ fn file_size(media: &Json) -> Option<u64> {
     }
 }
 
-/// `[Attached audio: audio/ogg, 15234 bytes]`, plus `filename=` for documents, a `note` (such as
+/// `[Attached audio: audio/ogg, 15234 bytes]`, plus `voice note` for one, `filename=` for documents, a `note` (such as
 /// `download failed`) last, and the caption on the following line. The size is the downloaded
 /// one, else the declared one, else left out.
 pub fn media_description(
@@ -71,6 +71,10 @@ pub fn media_description(
     let size = downloaded_bytes.map(|n| n as u64).or(request.file_size);
     if let Some(size) = size {
         details.push(format!("{size} bytes"));
+    }
+    // CONTRACT.md: a voice note keeps the audio prefix and says `voice note` after the size.
+    if request.kind == MediaKind::Audio && request.voice {
+        details.push("voice note".to_owned());
     }
     if request.kind == MediaKind::Document {
         if let Some(filename) = &request.filename {
@@ -144,7 +148,6 @@ pub fn voice_transcript(transcript: &str) -> String {
 fn label(request: &MediaRequest) -> &'static str {
     match request.kind {
         MediaKind::Image => "image",
-        MediaKind::Audio if request.voice => "voice note",
         MediaKind::Audio => "audio",
         MediaKind::Video => "video",
         MediaKind::Document => "document",
@@ -152,10 +155,7 @@ fn label(request: &MediaRequest) -> &'static str {
     }
 }
 
-/// `audio/ogg; codecs=opus` → `audio/ogg`.
-fn essence(mime: &str) -> &str {
-    mime.split(';').next().unwrap_or_default().trim()
-}
+use crate::text::mime_essence as essence;
 
 /// A user-chosen file name cannot break the description onto several lines.
 fn one_line(text: &str) -> String {

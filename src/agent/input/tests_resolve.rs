@@ -49,7 +49,7 @@ fn a_voice_note_says_so_and_drops_codec_parameters() {
 
     assert_eq!(
         media_description(&voice, Some(4_096), None),
-        "[Attached voice note: audio/ogg, 4096 bytes]"
+        "[Attached audio: audio/ogg, 4096 bytes, voice note]"
     );
 }
 
@@ -162,7 +162,7 @@ fn a_transcribed_voice_note_reads_as_a_voice_message() {
     );
     assert_eq!(
         silent,
-        ResolvedPart::Text("[Attached voice note: audio/ogg]".into())
+        ResolvedPart::Text("[Attached audio: audio/ogg, voice note]".into())
     );
 }
 

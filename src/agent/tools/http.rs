@@ -134,7 +134,7 @@ impl HttpTool {
                 } else {
                     "failed"
                 };
-                let cause = root_cause(&e.without_url());
+                let cause = crate::text::root_cause(&e.without_url());
                 tracing::debug!(tool = %name, error = %cause, "http tool failed");
                 format!("The tool `{name}` {kind}: {cause}.")
             }
@@ -160,15 +160,6 @@ impl HttpTool {
         }
         Ok((status, cut_to(&body, max, cut)))
     }
-}
-
-/// The innermost error message, which is the informative one ("Connection refused").
-fn root_cause(err: &dyn std::error::Error) -> String {
-    let mut cause = err;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 /// The body as text, at most `max` bytes, cut on a character boundary with a note when cut.

@@ -1,8 +1,9 @@
 //! The Graph token: `GET /{version}/{phone_number_id}?fields=...` with the bearer token proves
 //! the token is valid and can see the business number replies go out from.
 
-use super::{display_url, unreachable, CheckLine, Status};
+use super::{unreachable, CheckLine, Status};
 use crate::config::WhatsAppChannel;
+use crate::text::display_url;
 use serde::Deserialize;
 use tokio::task::JoinHandle;
 

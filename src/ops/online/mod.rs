@@ -8,8 +8,9 @@ mod graph;
 mod mcp;
 mod models;
 
-use crate::config::{Config, ModelEndpoint, Provider};
+use crate::config::{Config, ModelEndpoint};
 use crate::secret::Secret;
+use crate::text::display_url;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -225,29 +226,7 @@ fn unreachable(error: &reqwest::Error) -> String {
     if error.is_timeout() {
         format!("no answer within {} s", REQUEST_TIMEOUT.as_secs())
     } else {
-        format!("unreachable: {}", super::healthcheck::root_cause(error))
-    }
-}
-
-/// A URL without credentials, query or fragment: safe to print.
-fn display_url(url: &str) -> String {
-    let base = url.split(['?', '#']).next().unwrap_or_default();
-    match base.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let host = authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, host)| host);
-            format!("{scheme}://{host}{path}")
-        }
-        None => base.to_string(),
-    }
-}
-
-fn provider_name(provider: Provider) -> &'static str {
-    match provider {
-        Provider::Ollama => "ollama",
-        Provider::Openai => "openai",
+        format!("unreachable: {}", crate::text::root_cause(error))
     }
 }
 

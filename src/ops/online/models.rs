@@ -1,12 +1,11 @@
 //! Model endpoints: reachable, the model there, and (with Ollama) its capabilities matching what
 //! each agent relies on: vision for images under `capability_match`, tools when it has tools.
 
-use super::{
-    display_url, provider_name, same_model, unreachable, CheckLine, Status, REQUEST_TIMEOUT,
-};
+use super::{same_model, unreachable, CheckLine, Status, REQUEST_TIMEOUT};
 use crate::config::{Config, ModelEndpoint, Provider, RoutingStrategy};
 use crate::llm::capabilities::capabilities_of;
 use crate::llm::discovery;
+use crate::text::display_url;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -24,7 +23,7 @@ pub(super) struct ModelProbe {
 pub(super) async fn probe(client: &reqwest::Client, endpoint: &ModelEndpoint) -> ModelProbe {
     let subject = format!(
         "model {}/{} at {}",
-        provider_name(endpoint.provider),
+        endpoint.provider.name(),
         endpoint.model,
         display_url(&endpoint.endpoint)
     );
@@ -305,7 +304,7 @@ pub(super) fn agent_lines(config: &Config, probes: &[ModelProbe]) -> Vec<CheckLi
             });
             reported.unwrap_or(configured)
         };
-        let label = |c: &ModelEndpoint| format!("{}/{}", provider_name(c.provider), c.model);
+        let label = |c: &ModelEndpoint| format!("{}/{}", c.provider.name(), c.model);
         let mut problems: Vec<(Status, String)> = Vec::new();
 
         if spec.model.routing.strategy == RoutingStrategy::CapabilityMatch {

@@ -178,13 +178,7 @@ impl GraphError {
             return GraphError::Timeout;
         }
         let err = err.without_url();
-        let mut text = err.to_string();
-        let mut source = std::error::Error::source(&err);
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
+        let text = crate::text::error_chain(&err);
         if err.is_builder() {
             GraphError::InvalidRequest(text)
         } else {

@@ -2,12 +2,11 @@
 //! `retry`, `history`, `healthcheck`. Parsing and printing live here; each command calls into
 //! the library.
 
+mod serve;
+
 use crate::config::Config;
-use crate::inbox::store::Durability;
 use crate::ops;
-use crate::server::{self, ServeOptions};
 use crate::telemetry::{self, LogFormat};
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,9 +38,10 @@ enum Command {
         /// Directory holding channels.yaml and agents/*.agent.yaml.
         #[arg(long, env = "WAGATE_CONFIG", default_value = "./config")]
         config: PathBuf,
-        /// Address to listen on.
-        #[arg(long, env = "WAGATE_LISTEN", default_value = "0.0.0.0:8000")]
-        listen: String,
+        /// Address to listen on [default: 0.0.0.0:8000, or 127.0.0.1:8000 while app_secret is
+        /// empty: unsigned webhooks are then accepted only from this machine].
+        #[arg(long, env = "WAGATE_LISTEN")]
+        listen: Option<String>,
         /// Directory for the SQLite database (created if missing).
         #[arg(long, env = "WAGATE_DATA", default_value = "./data")]
         data: PathBuf,
@@ -136,11 +136,13 @@ enum Command {
     /// Post a Meta-shaped text message webhook to a running server (signed with
     /// WHATSAPP_APP_SECRET when set) and print the status code.
     Simulate {
-        #[arg(
-            long,
-            default_value = "http://127.0.0.1:8000/v1/channels/whatsapp/webhook"
-        )]
-        url: String,
+        /// The webhook URL [default: /v1/channels/whatsapp/webhook on the --listen address,
+        /// through loopback].
+        #[arg(long)]
+        url: Option<String>,
+        /// The address `wagate serve` listens on.
+        #[arg(long, env = "WAGATE_LISTEN")]
+        listen: Option<String>,
         /// The sender's phone number (wa_id).
         #[arg(long, default_value = "15550001234")]
         from: String,
@@ -186,7 +188,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
             listen,
             data,
             env_file,
-        } => serve(config, listen, data, env_file),
+        } => serve::serve(config, listen, data, env_file),
         Command::Check {
             config,
             online,
@@ -230,11 +232,15 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Command::Healthcheck { url, listen } => healthcheck(url, listen),
         Command::Simulate {
             url,
+            listen,
             from,
             name,
             phone_number_id,
             text,
-        } => crate::simulate::run(&url, &from, &name, &phone_number_id, &text),
+        } => {
+            let url = url.unwrap_or_else(|| crate::simulate::default_url(listen.as_deref()));
+            crate::simulate::run(&url, &from, &name, &phone_number_id, &text)
+        }
         Command::Chat {
             config,
             agent,
@@ -246,6 +252,10 @@ pub fn main() -> anyhow::Result<ExitCode> {
 // ---- `wagate chat` ----
 
 fn chat(config_dir: PathBuf, agent: Option<String>, data_dir: PathBuf) -> anyhow::Result<ExitCode> {
+    if let Err(why) = serve::writable_data_dir(&data_dir) {
+        eprintln!("wagate chat: {why}");
+        return Ok(ExitCode::FAILURE);
+    }
     let options = crate::chat::ChatOptions {
         config_dir,
         agent,
@@ -264,45 +274,6 @@ fn chat(config_dir: PathBuf, agent: Option<String>, data_dir: PathBuf) -> anyhow
             Ok(ExitCode::FAILURE)
         }
     }
-}
-
-fn serve(
-    config_dir: PathBuf,
-    listen: String,
-    data: PathBuf,
-    env_file: Option<PathBuf>,
-) -> anyhow::Result<ExitCode> {
-    let config = match Config::load_with_env_file(&config_dir, env_file.as_deref()) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!(
-                "wagate: invalid configuration in {}:\n{e}",
-                config_dir.display()
-            );
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    // One serve per data directory: a second one usually asks for the same port too, so say
-    // who holds the directory before trying the port. `server::run` takes the lock for good.
-    drop(crate::inbox::store::DataDirLock::acquire(&data)?);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
-        let options = ServeOptions {
-            data_dir: data,
-            durability: Durability::Full,
-            handler: None,
-            graph: Default::default(),
-            env_file,
-            http: Default::default(),
-        };
-        server::run(listener, config, options, shutdown_signal()).await?;
-        Ok(ExitCode::SUCCESS)
-    })
 }
 
 fn check(
@@ -387,27 +358,4 @@ fn healthcheck(url: Option<String>, listen: Option<String>) -> anyhow::Result<Ex
             ExitCode::FAILURE
         }
     })
-}
-
-/// SIGTERM (what `docker stop` and systemd send) or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutdown signal received");
 }
