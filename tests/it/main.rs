@@ -5,6 +5,8 @@ mod support;
 
 mod abuse;
 mod chaos;
+mod console_browser;
+mod console_screenshots;
 mod dispatch;
 mod e2e;
 mod process;

@@ -6,6 +6,7 @@
 pub mod fake_graph;
 #[path = "../../support/fake_llm.rs"]
 pub mod fake_llm;
+pub mod browser;
 pub mod recorder;
 
 use std::path::{Path, PathBuf};
