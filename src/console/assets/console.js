@@ -72,7 +72,9 @@ function toDate(v) {
     const n = Number(v);
     return new Date(n > 1e12 ? n : n * 1000);
   }
-  const d = new Date(v);
+  // `wagate inbox`'s own format: 2025-01-31 14:05:09 UTC
+  const utc = String(v).match(/^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d) UTC$/);
+  const d = new Date(utc ? utc[1] + "T" + utc[2] + "Z" : v);
   return isNaN(d) ? null : d;
 }
 
@@ -143,7 +145,7 @@ function renderList() {
     if (isWaiting(c)) {
       const since = waitingSince(c);
       meta.append(el("span", { class: "pill human", text: "waiting for a person" }));
-      if (since) meta.append(el("span", { class: "wait", text: "waited " + duration((now - since) / 1000) }));
+      if (since) meta.append(el("span", { class: "wait", text: "waiting " + duration((now - since) / 1000) }));
     } else {
       meta.append(el("span", { class: "pill", text: "agent" }));
     }
@@ -204,7 +206,10 @@ function renderHead() {
   const c = selectedConversation();
   if (!c) return;
   $("conv-title").textContent = displayName(c);
-  $("conv-sub").textContent = "+" + c.user + " · business number " + c.phone_number_id;
+  $("conv-sub").replaceChildren(
+    el("span", { text: "+" + c.user }),
+    el("span", { class: "biz", text: " · to business number " + c.phone_number_id }),
+  );
   const human = c.state === "human";
   $("conv-state").textContent = human ? "A person is handling this conversation" : "The agent is answering";
   $("conv-state").className = "state pill" + (human ? " human" : "");
