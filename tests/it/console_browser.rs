@@ -56,7 +56,11 @@ impl ConsoleWorld {
             .send()
             .await
             .unwrap();
-        assert!(response.status().is_success(), "{path}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
         response.json().await.unwrap_or(json!({}))
     }
 
@@ -113,7 +117,12 @@ impl ConsoleWorld {
 /// Opens the console and signs in through the login form, as a person would.
 pub async fn sign_in(browser: &Browser, server: &TestServer) {
     browser.client.goto(&server.url("/console/")).await.unwrap();
-    browser.find("#token").await.send_keys(CONSOLE_TOKEN).await.unwrap();
+    browser
+        .find("#token")
+        .await
+        .send_keys(CONSOLE_TOKEN)
+        .await
+        .unwrap();
     browser
         .find("form.login-form button[type=submit]")
         .await
@@ -136,19 +145,30 @@ async fn an_operator_signs_in_sees_a_message_arrive_live_takes_over_replies_and_
     let w = ConsoleWorld::start(|_, _| fake_llm::ollama_says("Happy to help with that.")).await;
 
     // Without a session the page is the login form; signing in shows the console.
-    browser.client.goto(&w.server.url("/console/")).await.unwrap();
+    browser
+        .client
+        .goto(&w.server.url("/console/"))
+        .await
+        .unwrap();
     browser.wait_for_text("Console token").await;
     sign_in(&browser, &w.server).await;
     browser.wait_for_text("No conversations yet.").await;
 
     // A customer writes; the conversation appears without a reload.
-    w.customer_says("wamid.console.1", "15551239876", "Ana Pérez", "Where is my order 1234?")
-        .await;
+    w.customer_says(
+        "wamid.console.1",
+        "15551239876",
+        "Ana Pérez",
+        "Where is my order 1234?",
+    )
+    .await;
     browser.wait_for_text("Ana Pérez").await;
     click(&browser, "#conversations button").await;
     browser.wait_for_text("Where is my order 1234?").await;
     // The agent answers; its reply shows up live too, marked as the agent's.
-    w.graph.wait_for_text_sends(1, Duration::from_secs(10)).await;
+    w.graph
+        .wait_for_text_sends(1, Duration::from_secs(10))
+        .await;
     browser.wait_for_text("Happy to help with that.").await;
     browser.find("li.msg.out.agent").await;
 
@@ -164,8 +184,13 @@ async fn an_operator_signs_in_sees_a_message_arrive_live_takes_over_replies_and_
     assert_eq!(list["conversations"][0]["id"], id.as_str());
 
     // While it is human the agent stays silent.
-    w.customer_says("wamid.console.2", "15551239876", "Ana Pérez", "Hello? Anyone there?")
-        .await;
+    w.customer_says(
+        "wamid.console.2",
+        "15551239876",
+        "Ana Pérez",
+        "Hello? Anyone there?",
+    )
+    .await;
     browser.wait_for_text("Hello? Anyone there?").await;
 
     // Reply as a person: it reaches the customer through the Graph API, once.
@@ -176,8 +201,15 @@ async fn an_operator_signs_in_sees_a_message_arrive_live_takes_over_replies_and_
         .await
         .unwrap();
     click(&browser, "#send").await;
-    let sends = w.graph.wait_for_text_sends(2, Duration::from_secs(10)).await;
-    assert_eq!(sends.len(), 2, "the agent's answer, then the operator's: nothing else");
+    let sends = w
+        .graph
+        .wait_for_text_sends(2, Duration::from_secs(10))
+        .await;
+    assert_eq!(
+        sends.len(),
+        2,
+        "the agent's answer, then the operator's: nothing else"
+    );
     assert_eq!(
         sends[1].body["text"]["body"],
         "Hi Ana, this is Marta. Your order left our warehouse today."
@@ -209,11 +241,24 @@ async fn a_wrong_token_does_not_open_the_console() {
         return;
     };
     let w = ConsoleWorld::start(|_, _| fake_llm::ollama_says("hi")).await;
-    browser.client.goto(&w.server.url("/console/")).await.unwrap();
-    browser.find("#token").await.send_keys("not-the-token").await.unwrap();
+    browser
+        .client
+        .goto(&w.server.url("/console/"))
+        .await
+        .unwrap();
+    browser
+        .find("#token")
+        .await
+        .send_keys("not-the-token")
+        .await
+        .unwrap();
     click(&browser, "form.login-form button[type=submit]").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    browser.client.goto(&w.server.url("/console/")).await.unwrap();
+    browser
+        .client
+        .goto(&w.server.url("/console/"))
+        .await
+        .unwrap();
     browser.wait_for_text("Console token").await;
     assert!(!browser.body_text().await.contains("Take over"));
     browser.close().await;
@@ -225,16 +270,33 @@ async fn on_a_phone_the_console_shows_one_pane_at_a_time_without_sideways_scroll
         return;
     };
     let w = ConsoleWorld::start(|_, _| fake_llm::ollama_says("Sure, one moment.")).await;
-    w.customer_says("wamid.phone.1", "15551230042", "Li Wei", "Can I change my delivery address?")
-        .await;
+    w.customer_says(
+        "wamid.phone.1",
+        "15551230042",
+        "Li Wei",
+        "Can I change my delivery address?",
+    )
+    .await;
     sign_in(&browser, &w.server).await;
     browser.wait_for_text("Li Wei").await;
-    assert!(!browser.find("#conversation").await.is_displayed().await.unwrap());
+    assert!(!browser
+        .find("#conversation")
+        .await
+        .is_displayed()
+        .await
+        .unwrap());
 
     click(&browser, "#conversations button").await;
-    browser.wait_for_text("Can I change my delivery address?").await;
+    browser
+        .wait_for_text("Can I change my delivery address?")
+        .await;
     assert!(!browser.find(".sidebar").await.is_displayed().await.unwrap());
-    assert!(browser.find("#takeover").await.is_displayed().await.unwrap());
+    assert!(browser
+        .find("#takeover")
+        .await
+        .is_displayed()
+        .await
+        .unwrap());
     let overflow = browser
         .client
         .execute(
@@ -269,8 +331,13 @@ async fn a_failed_turn_is_listed_and_the_retry_button_gets_the_customer_an_answe
         }
     })
     .await;
-    w.customer_says("wamid.retry.1", "15551230077", "Sam Okafor", "Do you ship to Lagos?")
-        .await;
+    w.customer_says(
+        "wamid.retry.1",
+        "15551230077",
+        "Sam Okafor",
+        "Do you ship to Lagos?",
+    )
+    .await;
     sign_in(&browser, &w.server).await;
     click(&browser, "#tab-problems").await;
     browser.wait_for_text("Failed turns and dead letters").await;
@@ -290,4 +357,3 @@ async fn a_failed_turn_is_listed_and_the_retry_button_gets_the_customer_an_answe
     browser.wait_for_text("No failed turns.").await;
     browser.close().await;
 }
-

@@ -9,9 +9,21 @@ use std::time::Duration;
 
 /// Customers of a small shop, what they wrote, and what the model answers them.
 const CUSTOMERS: &[(&str, &str, &str)] = &[
-    ("34611000001", "Lucía Fernández", "Hi! Do you have the blue linen shirt in size M?"),
-    ("447700900002", "Tom Baker", "What time do you open on Saturday?"),
-    ("15551230003", "Priya Raman", "My parcel says delivered but it is not here."),
+    (
+        "34611000001",
+        "Lucía Fernández",
+        "Hi! Do you have the blue linen shirt in size M?",
+    ),
+    (
+        "447700900002",
+        "Tom Baker",
+        "What time do you open on Saturday?",
+    ),
+    (
+        "15551230003",
+        "Priya Raman",
+        "My parcel says delivered but it is not here.",
+    ),
     ("4915112340004", "Jonas Weber", "Can I pay on delivery?"),
 ];
 
@@ -30,7 +42,9 @@ fn answer(request: &fake_llm::Recorded) -> String {
 }
 
 fn docs(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("docs")
+        .join(name)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,7 +55,8 @@ async fn console_screenshots() {
     };
     let w = ConsoleWorld::start(|request, _| fake_llm::ollama_says(&answer(request))).await;
     for (i, (phone, name, text)) in CUSTOMERS.iter().enumerate() {
-        w.customer_says(&format!("wamid.shot.{i}"), phone, name, text).await;
+        w.customer_says(&format!("wamid.shot.{i}"), phone, name, text)
+            .await;
     }
     w.graph
         .wait_for_text_sends(CUSTOMERS.len(), Duration::from_secs(20))
@@ -98,14 +113,22 @@ async fn console_screenshots() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // The login form.
-    desktop.client.goto(&w.server.url("/console/")).await.unwrap();
+    desktop
+        .client
+        .goto(&w.server.url("/console/"))
+        .await
+        .unwrap();
     desktop.find("#token").await;
     std::fs::create_dir_all(docs("")).unwrap();
     std::fs::write(docs("console-login.png"), desktop.screenshot().await).unwrap();
 
     // The list and Priya's conversation.
     sign_in(&desktop, &w.server).await;
-    desktop.client.goto(&w.server.url(&format!("/console/#c={priya}"))).await.unwrap();
+    desktop
+        .client
+        .goto(&w.server.url(&format!("/console/#c={priya}")))
+        .await
+        .unwrap();
     desktop.wait_for_text("The tracking number").await;
     desktop.wait_for_text("Live").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -120,7 +143,12 @@ async fn console_screenshots() {
     phone.find("#tab-waiting").await.click().await.unwrap();
     phone.wait_for_text("Priya Raman").await;
     std::fs::write(docs("console-phone-queue.png"), phone.screenshot().await).unwrap();
-    phone.find("#conversations button").await.click().await.unwrap();
+    phone
+        .find("#conversations button")
+        .await
+        .click()
+        .await
+        .unwrap();
     phone.wait_for_text("The tracking number").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     std::fs::write(docs("console-phone.png"), phone.screenshot().await).unwrap();

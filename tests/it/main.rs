@@ -6,6 +6,7 @@ mod support;
 mod abuse;
 mod chaos;
 mod console_browser;
+mod console_routes;
 mod console_screenshots;
 mod dispatch;
 mod e2e;

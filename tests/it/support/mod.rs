@@ -2,11 +2,11 @@
 
 #![allow(dead_code)] // each test module uses a different part of the kit
 
+pub mod browser;
 #[path = "../../support/fake_graph.rs"]
 pub mod fake_graph;
 #[path = "../../support/fake_llm.rs"]
 pub mod fake_llm;
-pub mod browser;
 pub mod recorder;
 
 use std::path::{Path, PathBuf};
