@@ -31,6 +31,7 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod guardrails;
+pub mod handoff;
 pub mod http;
 pub mod inbox;
 pub mod llm;

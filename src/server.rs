@@ -5,6 +5,7 @@
 //! and stop the server when they want.
 
 use crate::config::Config;
+use crate::handoff::Handoff;
 use crate::http::{self, AppState};
 use crate::inbox::store::Durability;
 use crate::inbox::{Dispatcher, DispatcherSettings, Store, StoreError, TurnHandler};
@@ -41,6 +42,8 @@ pub struct Services {
     pub config: SharedConfig,
     pub store: Store,
     pub metrics: Arc<Metrics>,
+    /// Human handoff (conversation state, operator replies).
+    pub handoff: Arc<Handoff>,
 }
 
 /// Builds the turn handler once the store is open.
@@ -76,15 +79,21 @@ pub async fn run(
     };
     warn_about_insecure_settings(&config);
 
+    let config = SharedConfig::new(config);
+    let store = Store::open(&options.data_dir, options.durability)?;
+    let metrics = Arc::new(Metrics::new());
+    let handoff = Handoff::start(store.clone(), config.clone(), Arc::clone(&metrics), None).await?;
     let services = Services {
-        config: SharedConfig::new(config),
-        store: Store::open(&options.data_dir, options.durability)?,
-        metrics: Arc::new(Metrics::new()),
+        config,
+        store,
+        metrics,
+        handoff,
     };
     let config_dir = services.config.current().config.dir.clone();
     services
         .metrics
         .gauge_set("wagate_config_generation", &[], 1.0);
+    let graph_options = options.graph.clone();
     let (handler, responder) = match options.handler {
         Some(factory) => (factory(&services), None),
         None => {
@@ -95,6 +104,7 @@ pub async fn run(
             )
         }
     };
+    connect_handoff(&services, responder.as_ref(), graph_options)?;
     let reloader = Reloader::new(
         config_dir,
         options.env_file.clone(),
@@ -121,6 +131,7 @@ pub async fn run(
         store: services.store.clone(),
         dispatcher: Arc::clone(&dispatcher),
         metrics: Arc::clone(&services.metrics),
+        handoff: Arc::clone(&services.handoff),
     };
     let app = net::with_body_deadline(
         http::router(state, max_body_bytes),
@@ -139,11 +150,13 @@ pub async fn run(
 
     tokio::spawn(rescan_inbox(Arc::clone(&dispatcher), stop.clone()));
     tokio::spawn(reloader.run(stop.clone()));
+    services.handoff.spawn_tasks();
 
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
     net::serve(listener, app, &options.http, stop_http).await;
+    services.handoff.stop();
     tracing::info!("HTTP stopped; waiting for running turns");
     dispatcher.shutdown(grace).await;
     tracing::info!("shutdown complete");
@@ -210,12 +223,45 @@ fn production_handler(
         http,
         graph_options,
     };
-    let responder = Responder::new(
+    let mut responder = Responder::new(
         services.config.clone(),
         services.store.clone(),
         Arc::clone(&services.metrics),
         transcriber,
         factory,
     )?;
+    responder.set_handoff(Arc::clone(&services.handoff));
     Ok(Arc::new(responder))
+}
+
+/// Operator replies go out through the responder's Graph client (one rate limit for the
+/// channel) and are kept in the conversation memory. With a handler plugged in by tests, a
+/// client of their own.
+fn connect_handoff(
+    services: &Services,
+    responder: Option<&Arc<Responder>>,
+    graph_options: GraphOptions,
+) -> Result<(), ServeError> {
+    let memory = match Memory::open(services.store.path()) {
+        Ok(memory) => Some(memory),
+        Err(e) => {
+            tracing::warn!(error = %e, "operator replies will not be kept in conversation memory");
+            None
+        }
+    };
+    let source: crate::handoff::GraphSource = match responder {
+        Some(responder) => {
+            let responder = Arc::clone(responder);
+            Arc::new(move || Some(responder.graph()))
+        }
+        None => {
+            let graph = crate::whatsapp::graph::GraphClient::with_options(
+                &services.config.current().config.whatsapp,
+                graph_options,
+            )?;
+            Arc::new(move || Some(graph.clone()))
+        }
+    };
+    services.handoff.connect(source, memory);
+    Ok(())
 }

@@ -87,7 +87,10 @@ pub async fn receive(
         }
     };
 
-    let batch = to_batch(webhook, channel, &body, raw_json::message_texts(&body));
+    let mut batch = to_batch(webhook, channel, &body, raw_json::message_texts(&body));
+    // Handoff: customer messages asking for a person; the console's live view.
+    state.handoff.mark_keywords(&mut batch, channel);
+    let seen_lanes = event_lanes(&state, &batch);
     let (statuses, dead_letters) = (batch.statuses.len(), batch.dead_letters.len());
     // Idle conversations are reserved so this commit also starts their turn.
     let reservations: Vec<Reservation> = pending_lanes(&batch)
@@ -112,6 +115,8 @@ pub async fn receive(
         reservation.start(turn);
     }
 
+    state.handoff.after_intake(&outcome, &seen_lanes);
+    state.handoff.statuses_recorded(statuses);
     metrics.inc("wagate_webhooks_total", &[("outcome", "accepted")]);
     if outcome.new_pending_messages > 0 {
         metrics.add(
@@ -148,6 +153,21 @@ pub async fn receive(
         state.dispatcher.notify(lane);
     }
     Ok("")
+}
+
+/// The conversations with new messages, for the console's live events (none when no console
+/// listens).
+fn event_lanes(state: &AppState, batch: &Batch) -> Vec<LaneKey> {
+    if !state.handoff.events.has_listeners() {
+        return Vec::new();
+    }
+    let mut lanes: Vec<LaneKey> = Vec::new();
+    for m in &batch.messages {
+        if !lanes.contains(&m.lane) {
+            lanes.push(m.lane.clone());
+        }
+    }
+    lanes
 }
 
 /// Each conversation with a message to answer in `batch`, once, in first-seen order.

@@ -142,6 +142,28 @@ impl ToolSet {
     }
 }
 
+impl ToolSet {
+    /// `Some(reason)` when `call` is to the builtin `handoff_to_human` of this set.
+    pub fn handoff_reason(&self, call: &ToolCall) -> Option<Option<String>> {
+        let is_handoff = self.tools.iter().any(|t| {
+            matches!(t, Tool::Builtin { tool: Builtin::HandoffToHuman, definition } if definition.name == call.name)
+        });
+        if !is_handoff {
+            return None;
+        }
+        let reason = arguments_object(&call.arguments)
+            .ok()
+            .and_then(|args| {
+                args.get("reason")
+                    .and_then(Json::as_str)
+                    .map(str::trim)
+                    .map(str::to_owned)
+            })
+            .filter(|r| !r.is_empty());
+        Some(reason)
+    }
+}
+
 /// The arguments as a JSON object, or what to tell the model when they are not one.
 fn arguments_object(arguments: &ToolArguments) -> Result<Map<String, Json>, String> {
     match arguments {

@@ -9,6 +9,7 @@
 //! Postgres implementation for several replicas could sit behind the same type later.
 
 mod checkpoint;
+mod conversations;
 mod intake;
 mod job;
 mod ops;
@@ -18,6 +19,10 @@ mod turns;
 mod writer;
 
 use crate::inbox::{LaneKey, Turn};
+pub use conversations::{
+    ConversationRow, Holder, HumanConversation, KeywordHandoff, MessageRow, OutboxItem,
+    ASKED_FOR_PERSON, CLOSED_AT_HANDOFF, HELD_FOR_PERSON,
+};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -104,6 +109,8 @@ pub struct Batch {
     /// (the webhook does): a turn started in the same commit takes it instead of parsing `raw`
     /// again. May be empty.
     pub message_json: Vec<serde_json::Value>,
+    /// Customer messages that asked for a person (handoff): applied in the same commit.
+    pub handoffs: Vec<KeywordHandoff>,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -115,6 +122,8 @@ pub struct RecordOutcome {
     pub new_pending_messages: usize,
     pub new_skipped: usize,
     pub duplicates: usize,
+    /// Conversations this commit handed to a person (a handoff keyword).
+    pub handed_over: Vec<LaneKey>,
 }
 
 /// How a turn ended, as the dispatcher records it.

@@ -126,7 +126,8 @@ fn synchronous(durability: Durability) -> &'static str {
 /// Create (or bring up to date) the tables and indexes; idempotent.
 pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
     move_raw_out_of_inbound(conn)?;
-    conn.execute_batch(SCHEMA)
+    conn.execute_batch(SCHEMA)?;
+    super::conversations::create(conn)
 }
 
 /// Earlier layout: the JSON in `inbound.raw`. Move it to `inbound_raw`, once, in one transaction.
