@@ -21,6 +21,7 @@
 //! - [`runtime`]: the config in force, swapped atomically on reload; [`reload`]: file watch
 //!   and SIGHUP.
 //! - [`metrics`]: the Prometheus registry behind `/metrics`.
+//! - [`console`]: the operator console at `/console/` (embedded page, failed turns and retry).
 //! - [`server`]: wiring it all together; [`cli`] and [`simulate`]: the command line.
 //! - [`chat`]: `wagate chat`, a terminal conversation with an agent through the same runtime.
 //! - [`ops`]: operator commands beside a running server: `inbox`, `retry`, `history`,
@@ -30,6 +31,7 @@ pub mod agent;
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod guardrails;
 pub mod handoff;
 pub mod http;

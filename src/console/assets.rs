@@ -61,7 +61,9 @@ pub fn security_headers(headers: &mut HeaderMap) {
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // Not `no-referrer`: under it browsers send `Origin: null` on the console's own POSTs,
+        // and the CSRF check (same Origin as Host) refuses them.
+        (header::REFERRER_POLICY, "same-origin"),
         (header::CACHE_CONTROL, "no-cache"),
     ];
     for (name, value) in fixed {
@@ -80,7 +82,10 @@ pub fn serve(asset: &'static Asset, request: &HeaderMap) -> Response {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         (
-            [(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(asset.content_type),
+            )],
             asset.body,
         )
             .into_response()
@@ -111,7 +116,10 @@ mod tests {
                 assert!(script[script.find('>').unwrap() + 1..].starts_with("</script>"));
             }
             assert!(!html.contains("<style"), "inline <style> in a page");
-            assert!(!html.contains("style=\""), "inline style attribute in a page");
+            assert!(
+                !html.contains("style=\""),
+                "inline style attribute in a page"
+            );
             let handler = regex::Regex::new(r"\son[a-z]+=").unwrap();
             assert!(!handler.is_match(html), "inline event handler in a page");
             assert!(!html.contains("http://") && !html.contains("https://"));

@@ -3,6 +3,7 @@
 //! `wagate retry` (one home for that SQL: `ops`), on the server's own database, then wake the
 //! dispatcher so a re-queued turn is answered now instead of at the next inbox scan.
 
+use crate::http::operator::auth::Operator;
 use crate::http::AppState;
 use crate::ops::inbox::{report, InboxOptions};
 use crate::ops::{retry, OpsError};
@@ -88,7 +89,10 @@ fn data_dir(state: &AppState) -> PathBuf {
         .unwrap_or_default()
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<InboxView>, InboxRouteError> {
+pub async fn list(
+    _: Operator,
+    State(state): State<AppState>,
+) -> Result<Json<InboxView>, InboxRouteError> {
     let dir = data_dir(&state);
     let options = InboxOptions {
         all: false,
@@ -144,13 +148,18 @@ pub struct RetryQuery {
 /// unknown turn; `409` for one that is not failed or was partly answered (`?force=true` to
 /// re-queue anyway).
 pub async fn retry_turn(
+    _: Operator,
     State(state): State<AppState>,
     Path(id): Path<i64>,
     Query(query): Query<RetryQuery>,
 ) -> Result<Json<serde_json::Value>, InboxRouteError> {
     let dir = data_dir(&state);
     let done = tokio::task::spawn_blocking(move || retry::retry(&dir, id, query.force)).await??;
-    tracing::info!(turn = id, messages = done.messages, "operator re-queued a failed turn");
+    tracing::info!(
+        turn = id,
+        messages = done.messages,
+        "operator re-queued a failed turn"
+    );
     // Answer now rather than at the next periodic inbox scan.
     if let Err(e) = state.dispatcher.resume().await {
         tracing::warn!(error = %e, "inbox scan after a retry failed; the periodic scan will pick it up");

@@ -5,12 +5,11 @@
 //!
 //! Like the operator API, everything here answers `404` while `console.token` is empty.
 
-mod access;
 mod assets;
 mod inbox;
 
-use crate::http::AppState;
-use access::Access;
+use crate::http::operator::auth::Operator;
+use crate::http::{ApiError, AppState};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -22,7 +21,10 @@ pub use assets::CONTENT_SECURITY_POLICY;
 /// The console's routes, merged into the main router.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/console", get(|| async { Redirect::permanent("/console/") }))
+        .route(
+            "/console",
+            get(|| async { Redirect::permanent("/console/") }),
+        )
         .route("/console/", get(page))
         .route("/console/console.css", get(stylesheet))
         .route("/console/console.js", get(script))
@@ -31,11 +33,11 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `GET /console/`: the console for a signed-in operator, the login form for anyone else.
-async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match access::check(&state, &headers) {
-        Access::Off => StatusCode::NOT_FOUND.into_response(),
-        Access::Operator => assets::serve(&assets::CONSOLE_HTML, &headers),
-        Access::Anonymous => assets::serve(&assets::LOGIN_HTML, &headers),
+async fn page(operator: Result<Operator, ApiError>, headers: HeaderMap) -> Response {
+    match operator {
+        Ok(_) => assets::serve(&assets::CONSOLE_HTML, &headers),
+        Err(ApiError::NotFound) => StatusCode::NOT_FOUND.into_response(),
+        Err(_) => assets::serve(&assets::LOGIN_HTML, &headers),
     }
 }
 
@@ -50,8 +52,17 @@ async fn script(State(state): State<AppState>, headers: HeaderMap) -> Response {
 /// The stylesheet and script hold nothing secret and the login form needs the former, so they
 /// are served without a session, but only while the console is on.
 fn public_asset(state: &AppState, headers: &HeaderMap, asset: &'static assets::Asset) -> Response {
-    match access::check(state, headers) {
-        Access::Off => StatusCode::NOT_FOUND.into_response(),
-        _ => assets::serve(asset, headers),
+    let on = !state
+        .config
+        .current()
+        .config
+        .whatsapp
+        .console
+        .token
+        .is_empty();
+    if on {
+        assets::serve(asset, headers)
+    } else {
+        StatusCode::NOT_FOUND.into_response()
     }
 }

@@ -45,5 +45,6 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .merge(operator::routes())
+        .merge(crate::console::routes())
         .with_state(state)
 }

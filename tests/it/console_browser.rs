@@ -4,12 +4,10 @@
 
 use crate::e2e::live_config;
 use crate::support::browser::Browser;
-use crate::support::fake_graph::FakeGraph;
+use crate::support::fake_graph::{FakeGraph, Reply};
 use crate::support::fake_llm::{self, FakeServer};
 use crate::support::*;
 use serde_json::json;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 pub const CONSOLE_TOKEN: &str = "console-test-token";
@@ -320,17 +318,14 @@ async fn a_failed_turn_is_listed_and_the_retry_button_gets_the_customer_an_answe
     let Some(browser) = Browser::start((1280, 800)).await else {
         return;
     };
-    // The model is down until the operator has seen the failure.
-    let model_up = Arc::new(AtomicBool::new(false));
-    let up = Arc::clone(&model_up);
-    let w = ConsoleWorld::start(move |_, _| {
-        if up.load(Ordering::SeqCst) {
-            fake_llm::ollama_says("Sorry for the wait: here is your answer.")
-        } else {
-            fake_llm::Reply::status(500, json!({"error": "model unavailable"}))
-        }
+    // Meta refuses the reply for good (131026, undeliverable) until the operator has seen the
+    // failure: the turn fails.
+    let w = ConsoleWorld::start(|_, _| {
+        fake_llm::ollama_says("Sorry for the wait: here is your answer.")
     })
     .await;
+    w.graph
+        .script((0..6).map(|_| Reply::graph_error(400, 131026)));
     w.customer_says(
         "wamid.retry.1",
         "15551230077",
@@ -344,7 +339,7 @@ async fn a_failed_turn_is_listed_and_the_retry_button_gets_the_customer_an_answe
     let retry = browser.find("#turns button").await;
     browser.wait_for_text("+15551230077").await;
     let answered_before = w.graph.text_sends().len();
-    model_up.store(true, Ordering::SeqCst);
+    w.graph.clear_script();
     retry.click().await.unwrap();
     let sends = w
         .graph

@@ -2,11 +2,10 @@
 //! assets and their headers, and the failed-turn routes behind the retry button.
 
 use crate::console_browser::{ConsoleWorld, CONSOLE_TOKEN};
+use crate::support::fake_graph::Reply;
 use crate::support::fake_llm;
 use crate::support::*;
 use serde_json::json;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 #[tokio::test]
@@ -98,16 +97,11 @@ async fn with_the_token_the_console_page_is_the_console() {
 
 #[tokio::test]
 async fn a_failed_turn_is_listed_and_retrying_it_answers_the_customer() {
-    let model_up = Arc::new(AtomicBool::new(false));
-    let up = Arc::clone(&model_up);
-    let w = ConsoleWorld::start(move |_, _| {
-        if up.load(Ordering::SeqCst) {
-            fake_llm::ollama_says("Here is your answer at last.")
-        } else {
-            fake_llm::Reply::status(500, json!({"error": "model unavailable"}))
-        }
-    })
-    .await;
+    // Meta refuses the reply for good (131026, undeliverable) until the operator has seen the
+    // failure: the turn fails.
+    let w = ConsoleWorld::start(|_, _| fake_llm::ollama_says("Here is your answer at last.")).await;
+    w.graph
+        .script((0..6).map(|_| Reply::graph_error(400, 131026)));
     w.customer_says(
         "wamid.inbox.1",
         "15551230099",
@@ -133,7 +127,7 @@ async fn a_failed_turn_is_listed_and_retrying_it_answers_the_customer() {
     let id = turn["id"].as_i64().unwrap();
     let sent_before = w.graph.text_sends().len();
 
-    model_up.store(true, Ordering::SeqCst);
+    w.graph.clear_script();
     let retry = w
         .api(reqwest::Method::POST, &format!("/v1/turns/{id}/retry"))
         .await;

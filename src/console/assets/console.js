@@ -98,14 +98,18 @@ function displayName(c) {
   return c.contact_name || ("+" + c.user);
 }
 
-// When a conversation handed to a person started waiting: the API's own field when it has one,
-// else its last message.
+// When a conversation was handed to a person (the API's `handoff.since`), else its last message.
 function waitingSince(c) {
-  return toDate(c.waiting_since || c.handed_off_at || c.last_message_at);
+  return toDate((c.handoff && c.handoff.since) || c.last_message_at);
 }
 
-function isWaiting(c) {
+function isHuman(c) {
   return c.state === "human";
+}
+
+// Handed to a person who has not answered yet.
+function isWaiting(c) {
+  return isHuman(c) && !(c.handoff && c.handoff.waiting === false);
 }
 
 function el(tag, props, children) {
@@ -130,12 +134,12 @@ async function loadList() {
 }
 
 function renderList() {
-  const waiting = state.conversations.filter(isWaiting);
-  setBadge("waiting-count", waiting.length);
+  setBadge("waiting-count", state.conversations.filter(isWaiting).length);
   let shown = state.conversations;
   if (state.tab === "waiting") {
-    // The queue: who has waited longest first.
-    shown = waiting.slice().sort((a, b) => (waitingSince(a) || 0) - (waitingSince(b) || 0));
+    // The queue: every conversation with a person, who has waited longest first.
+    shown = state.conversations.filter(isHuman)
+      .sort((a, b) => (waitingSince(a) || 0) - (waitingSince(b) || 0));
   }
   const list = $("conversations");
   list.replaceChildren();
@@ -145,7 +149,9 @@ function renderList() {
     if (isWaiting(c)) {
       const since = waitingSince(c);
       meta.append(el("span", { class: "pill human", text: "waiting for a person" }));
-      if (since) meta.append(el("span", { class: "wait", text: "waiting " + duration((now - since) / 1000) }));
+      if (since) meta.append(el("span", { class: "wait", text: "for " + duration((now - since) / 1000) }));
+    } else if (isHuman(c)) {
+      meta.append(el("span", { class: "pill human", text: "with a person" }));
     } else {
       meta.append(el("span", { class: "pill", text: "agent" }));
     }
@@ -211,7 +217,12 @@ function renderHead() {
     el("span", { class: "biz", text: " · to business number " + c.phone_number_id }),
   );
   const human = c.state === "human";
-  $("conv-state").textContent = human ? "A person is handling this conversation" : "The agent is answering";
+  let said = human ? "A person is handling this conversation" : "The agent is answering";
+  if (human && c.handoff) {
+    const why = c.handoff.reason || TRIGGERS[c.handoff.trigger];
+    if (why) said += " (" + why + ")";
+  }
+  $("conv-state").textContent = said;
   $("conv-state").className = "state pill" + (human ? " human" : "");
   $("takeover").hidden = human;
   $("handback").hidden = !human;
@@ -225,6 +236,13 @@ async function loadMessages() {
   if (id !== state.selected) return; // another conversation was opened meanwhile
   renderMessages(data.messages || []);
 }
+
+// Why a conversation went to a person, when the agent gave no reason.
+const TRIGGERS = {
+  operator: "taken over",
+  keyword: "the customer asked for a person",
+  tool: "the agent handed it over",
+};
 
 const TICKS = {
   accepted: ["✓", "sent"],

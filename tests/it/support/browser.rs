@@ -82,12 +82,20 @@ impl Browser {
 
     /// The first element matching `css`, waiting up to 10 s for it to appear.
     pub async fn find(&self, css: &str) -> Element {
-        self.client
+        match self
+            .client
             .wait()
             .at_most(Duration::from_secs(10))
             .for_element(Locator::Css(css))
             .await
-            .unwrap_or_else(|e| panic!("no element {css} within 10 s: {e}"))
+        {
+            Ok(element) => element,
+            Err(e) => {
+                let url = self.client.current_url().await.map(|u| u.to_string());
+                let text = self.body_text().await;
+                panic!("no element {css} within 10 s ({e}) at {url:?}; the page shows:\n{text}")
+            }
+        }
     }
 
     /// Waits up to 10 s until the page's visible text contains `needle`.
