@@ -25,13 +25,21 @@ impl ConsoleWorld {
     pub async fn start(
         llm: impl Fn(&fake_llm::Recorded, usize) -> fake_llm::Reply + Send + Sync + 'static,
     ) -> ConsoleWorld {
+        Self::start_with("", llm).await
+    }
+
+    /// With `extra` YAML in `channels.whatsapp` (indented by 4).
+    pub async fn start_with(
+        extra: &str,
+        llm: impl Fn(&fake_llm::Recorded, usize) -> fake_llm::Reply + Send + Sync + 'static,
+    ) -> ConsoleWorld {
         let graph = FakeGraph::start().await;
         let llm = FakeServer::start(llm).await;
         let config = live_config(
             &graph,
             &llm.url,
             "llama3.1:8b",
-            &format!("    console:\n      token: \"{CONSOLE_TOKEN}\"\n"),
+            &format!("    console:\n      token: \"{CONSOLE_TOKEN}\"\n{extra}"),
         );
         let data = tempfile::tempdir().unwrap();
         let server = TestServer::start(config.load(), data.path(), None).await;
@@ -172,9 +180,7 @@ async fn an_operator_signs_in_sees_a_message_arrive_live_takes_over_replies_and_
 
     // Take over: the conversation is a person's now, for the API too.
     click(&browser, "#takeover").await;
-    browser
-        .wait_for_text("A person is handling this conversation")
-        .await;
+    browser.wait_for_text("With a person").await;
     let id = w.conversation_id("15551239876").await;
     let list = w
         .api(reqwest::Method::GET, "/v1/conversations?state=human")

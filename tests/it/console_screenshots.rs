@@ -50,10 +50,14 @@ fn docs(name: &str) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "writes docs/console-*.png; run scripts/console-screenshots.sh"]
 async fn console_screenshots() {
-    let Some(desktop) = Browser::start((1280, 760)).await else {
+    let Some(desktop) = Browser::start((1280, 900)).await else {
         return;
     };
-    let w = ConsoleWorld::start(|request, _| fake_llm::ollama_says(&answer(request))).await;
+    let w = ConsoleWorld::start_with(
+        "    handoff:\n      keywords: [\"person please\"]\n",
+        |request, _| fake_llm::ollama_says(&answer(request)),
+    )
+    .await;
     for (i, (phone, name, text)) in CUSTOMERS.iter().enumerate() {
         w.customer_says(&format!("wamid.shot.{i}"), phone, name, text)
             .await;
@@ -103,6 +107,8 @@ async fn console_screenshots() {
     w.graph
         .wait_for_text_sends(CUSTOMERS.len() + 1, Duration::from_secs(10))
         .await;
+    // Meta's timestamps are whole seconds: a second apart, the order is unambiguous.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     w.customer_says(
         "wamid.shot.priya.2",
         "15551230003",
@@ -110,6 +116,17 @@ async fn console_screenshots() {
         "Thank you! The tracking number is 1Z999AA10123456784.",
     )
     .await;
+    // Tom asks for a person (a `handoff.keywords` match) and waits for one.
+    w.customer_says(
+        "wamid.shot.tom.2",
+        "447700900002",
+        "Tom Baker",
+        "person please",
+    )
+    .await;
+    w.graph
+        .wait_for_text_sends(CUSTOMERS.len() + 2, Duration::from_secs(10))
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // The login form.
@@ -126,7 +143,7 @@ async fn console_screenshots() {
     sign_in(&desktop, &w.server).await;
     desktop
         .client
-        .goto(&w.server.url(&format!("/console/#c={priya}")))
+        .goto(&w.server.url(&format!("/console/#conversation={priya}")))
         .await
         .unwrap();
     desktop.wait_for_text("The tracking number").await;
@@ -141,10 +158,10 @@ async fn console_screenshots() {
     };
     sign_in(&phone, &w.server).await;
     phone.find("#tab-waiting").await.click().await.unwrap();
-    phone.wait_for_text("Priya Raman").await;
+    phone.wait_for_text("Tom Baker").await;
     std::fs::write(docs("console-phone-queue.png"), phone.screenshot().await).unwrap();
     phone
-        .find("#conversations button")
+        .find(&format!("#conversations button[data-id=\"{priya}\"]"))
         .await
         .click()
         .await

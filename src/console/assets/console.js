@@ -138,8 +138,9 @@ function renderList() {
   let shown = state.conversations;
   if (state.tab === "waiting") {
     // The queue: every conversation with a person, who has waited longest first.
+    // Those still waiting for a first answer come first.
     shown = state.conversations.filter(isHuman)
-      .sort((a, b) => (waitingSince(a) || 0) - (waitingSince(b) || 0));
+      .sort((a, b) => (isWaiting(b) - isWaiting(a)) || (waitingSince(a) || 0) - (waitingSince(b) || 0));
   }
   const list = $("conversations");
   list.replaceChildren();
@@ -196,7 +197,7 @@ function selectedConversation() {
 
 async function openConversation(id) {
   state.selected = id;
-  history.replaceState(null, "", "#c=" + encodeURIComponent(id));
+  history.replaceState(null, "", "#conversation=" + encodeURIComponent(id));
   $("conv-none").hidden = true;
   $("problems").hidden = true;
   $("conv-open").hidden = false;
@@ -217,10 +218,10 @@ function renderHead() {
     el("span", { class: "biz", text: " · to business number " + c.phone_number_id }),
   );
   const human = c.state === "human";
-  let said = human ? "A person is handling this conversation" : "The agent is answering";
+  let said = human ? "With a person" : "The agent is answering";
   if (human && c.handoff) {
     const why = c.handoff.reason || TRIGGERS[c.handoff.trigger];
-    if (why) said += " (" + why + ")";
+    if (why) said += ": " + why;
   }
   $("conv-state").textContent = said;
   $("conv-state").className = "state pill" + (human ? " human" : "");
@@ -239,7 +240,6 @@ async function loadMessages() {
 
 // Why a conversation went to a person, when the agent gave no reason.
 const TRIGGERS = {
-  operator: "taken over",
   keyword: "the customer asked for a person",
   tool: "the agent handed it over",
 };
@@ -431,15 +431,20 @@ function start() {
   setInterval(renderList, 15000);
   setInterval(loadInbox, 30000);
 
+  // A link to `/console/#conversation=<id>` (the handoff notification's) opens that conversation, also
+  // when the console is already open.
+  window.addEventListener("hashchange", route);
+
   connectEvents();
-  loadList()
-    .then(() => {
-      const hash = decodeURIComponent(location.hash.slice(1));
-      if (hash === "problems") setTab("problems");
-      else if (hash.startsWith("c=")) openConversation(hash.slice(2));
-    })
-    .catch((e) => showError(e.message));
+  loadList().then(route).catch((e) => showError(e.message));
   loadInbox();
+}
+
+function route() {
+  const hash = decodeURIComponent(location.hash.slice(1));
+  if (hash === "problems") return setTab("problems");
+  const id = hash.replace(/^(conversation|c)=/, "");
+  if (id !== hash && id && id !== state.selected) openConversation(id);
 }
 
 document.addEventListener("DOMContentLoaded", start);

@@ -52,6 +52,13 @@ impl Browser {
         ];
         args.push("--force-device-scale-factor=1".into());
         let mut options = serde_json::json!({ "args": args });
+        // Headless Chromium will not make a window narrower than about 500 px: a phone's
+        // viewport comes from device emulation instead.
+        if window.0 < 600 {
+            options["mobileEmulation"] = serde_json::json!({
+                "deviceMetrics": {"width": window.0, "height": window.1, "pixelRatio": 1.0}
+            });
+        }
         if let Ok(binary) = std::env::var("WAGATE_TEST_CHROMIUM") {
             options["binary"] = binary.into();
         }
