@@ -7,6 +7,7 @@ mod abuse;
 mod chaos;
 mod dispatch;
 mod e2e;
+mod handoff;
 mod process;
 mod reload;
 mod voice;
