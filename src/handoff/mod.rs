@@ -485,3 +485,6 @@ impl Handoff {
         lock(&self.humans).values().cloned().collect()
     }
 }
+
+#[cfg(test)]
+mod tests;
