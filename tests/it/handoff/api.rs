@@ -246,3 +246,60 @@ async fn unknown_conversations_are_not_found() {
         .await;
     assert_eq!(status, 404);
 }
+
+/// A statuses webhook for one of our messages.
+fn status_body(wamid: &str, to: &str, status: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550000000", "phone_number_id": PHONE_NUMBER_ID},
+            "statuses": [{"id": wamid, "status": status, "timestamp": "1700000100",
+                          "recipient_id": to}]
+        }}]}]
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn delivery_ticks_of_an_operator_reply_follow_metas_statuses() {
+    let w = world("", |_, _| fake_llm::ollama_says("agent answer")).await;
+    w.customer_says("wamid.tick.1", "15550002005", "hello")
+        .await;
+    w.graph
+        .wait_for_text_sends(1, Duration::from_secs(10))
+        .await;
+    let id = w.conversation_of("15550002005").await;
+    w.api_post(&format!("/v1/conversations/{id}/handoff"), json!({}))
+        .await;
+    w.api_post(
+        &format!("/v1/conversations/{id}/messages"),
+        json!({"text": "hi, Maria here"}),
+    )
+    .await;
+    w.graph
+        .wait_for_text_sends(2, Duration::from_secs(10))
+        .await;
+    let mut wamid = None;
+    for _ in 0..100 {
+        let messages = w.messages(&id).await;
+        let sent = messages
+            .iter()
+            .find(|m| m["author"] == "operator" && m["message_id"].is_string());
+        if let Some(m) = sent {
+            wamid = m["message_id"].as_str().map(str::to_owned);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let wamid = wamid.expect("the reply was accepted");
+    for status in ["delivered", "read"] {
+        let body = status_body(&wamid, "15550002005", status);
+        assert_eq!(w.server.post_signed(&body).await.status(), 200);
+    }
+    let messages = w.messages(&id).await;
+    let operator = messages.iter().find(|m| m["author"] == "operator").unwrap();
+    assert_eq!(operator["status"], "read");
+    let inbound = &messages[0];
+    assert_eq!(inbound["message_id"], "wamid.tick.1");
+}
