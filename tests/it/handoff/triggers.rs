@@ -204,3 +204,25 @@ async fn the_event_stream_shows_new_messages_and_state_changes() {
     read_until("event: conversation", &mut text).await;
     assert!(text.contains("\"state\":\"human\""), "{text}");
 }
+
+#[tokio::test]
+async fn an_open_event_stream_does_not_hold_up_a_graceful_stop() {
+    let w = world("", |_, _| fake_llm::ollama_says("agent answer")).await;
+    let mut stream = w
+        .server
+        .client
+        .get(w.server.url("/v1/events"))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    let first = stream.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("ready"));
+    let started = std::time::Instant::now();
+    w.server.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
