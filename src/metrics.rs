@@ -141,7 +141,7 @@ const CATALOGUE: &[(&str, Kind, &str)] = &[
     (
         "wagate_handoff_waiting_conversations",
         Kind::Gauge,
-        "Conversations with a person that have no operator reply yet (waiting for a person).",
+        "Conversations handed over by a keyword or the agent with no operator reply yet (waiting for a person).",
     ),
     (
         "wagate_handoff_oldest_wait_seconds",

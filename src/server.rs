@@ -142,8 +142,11 @@ pub async fn run(
     let stop_http = stop.clone();
     tokio::spawn({
         let stop = stop.clone();
+        let handoff = Arc::clone(&services.handoff);
         async move {
             shutdown.await;
+            // First: the console's event streams end, so they do not hold the HTTP drain.
+            handoff.stop();
             stop.cancel();
         }
     });
@@ -156,7 +159,6 @@ pub async fn run(
         tracing::info!(%addr, "listening");
     }
     net::serve(listener, app, &options.http, stop_http).await;
-    services.handoff.stop();
     tracing::info!("HTTP stopped; waiting for running turns");
     dispatcher.shutdown(grace).await;
     tracing::info!("shutdown complete");

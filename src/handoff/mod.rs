@@ -141,6 +141,12 @@ pub fn parse_conversation_id(id: &str) -> Option<LaneKey> {
     })
 }
 
+/// Waiting for a person: handed over by a keyword or the agent, and no operator has replied
+/// yet (an operator who took a conversation over is already there).
+pub fn is_waiting(h: &HumanConversation) -> bool {
+    h.last_operator_at.is_none() && h.trigger.as_deref() != Some(Trigger::Operator.as_str())
+}
+
 fn millis(t: jiff::Timestamp) -> i64 {
     t.as_millisecond()
 }
@@ -341,7 +347,9 @@ impl Handoff {
             json!({"conversation": conversation_id(lane), "state": "human",
                    "trigger": trigger.as_str(), "reason": reason}),
         );
-        self.notify_team(lane, trigger, reason);
+        if trigger != Trigger::Operator {
+            self.notify_team(lane, trigger, reason);
+        }
     }
 
     fn notify_team(&self, lane: &LaneKey, trigger: Trigger, reason: Option<String>) {
@@ -432,7 +440,7 @@ impl Handoff {
         let humans = lock(&self.humans);
         let waiting: Vec<i64> = humans
             .values()
-            .filter(|h| h.last_operator_at.is_none())
+            .filter(|h| is_waiting(h))
             .map(|h| h.since)
             .collect();
         drop(humans);
@@ -485,3 +493,6 @@ impl Handoff {
         lock(&self.humans).values().cloned().collect()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,6 +10,7 @@ mod console_routes;
 mod console_screenshots;
 mod dispatch;
 mod e2e;
+mod handoff;
 mod process;
 mod reload;
 mod voice;

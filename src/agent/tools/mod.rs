@@ -230,6 +230,31 @@ mod tests {
     }
 
     #[test]
+    fn a_call_to_the_handoff_tool_is_recognised_with_its_reason() {
+        let set =
+            tools("[{type: builtin, name: handoff_to_human}, {type: builtin, name: current_time}]")
+                .expect("tools");
+        let asked = call(
+            "handoff_to_human",
+            ToolArguments::Valid(json!({"reason": "  wants a refund "})),
+        );
+        assert_eq!(
+            set.handoff_reason(&asked),
+            Some(Some("wants a refund".into()))
+        );
+        let bare = call(
+            "handoff_to_human",
+            ToolArguments::Valid(json!({"reason": ""})),
+        );
+        assert_eq!(set.handoff_reason(&bare), Some(None));
+        let other = call("current_time", ToolArguments::Valid(json!({})));
+        assert_eq!(set.handoff_reason(&other), None);
+        // Without the tool in the agent file, a call by that name hands nothing over.
+        let without = tools("[{type: builtin, name: current_time}]").expect("tools");
+        assert_eq!(without.handoff_reason(&asked), None);
+    }
+
+    #[test]
     fn definitions_follow_the_agent_file() {
         let set = tools(
             "[{type: builtin, name: current_time, description: 'Clock'},

@@ -30,12 +30,16 @@ pub async fn page(State(state): State<AppState>) -> Result<Html<String>, ApiErro
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, ApiError> {
+    // Off first: a console that is off answers 404 whatever the body.
     let token = console_token(&state).ok_or(ApiError::NotFound)?;
     if !looks_same_origin(&headers, false) {
         return Err(ApiError::CrossSite);
     }
+    let Ok(Form(form)) = form else {
+        return Err(ApiError::BadRequest("send the form field `token`"));
+    };
     let given = form.token.trim();
     if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
         tracing::warn!("console login refused: wrong token");

@@ -74,7 +74,7 @@ async fn list(
                     "since": rfc3339(h.since),
                     "trigger": h.trigger,
                     "reason": h.reason,
-                    "waiting": h.last_operator_at.is_none(),
+                    "waiting": crate::handoff::is_waiting(&h),
                 })
             });
             json!({
@@ -127,6 +127,7 @@ async fn messages(
                 "text": m.text,
                 "at": rfc3339(m.at),
                 "status": m.status,
+                "message_id": m.message_id,
             })
         })
         .collect();

@@ -119,6 +119,8 @@ pub struct MessageRow {
     /// In: the inbox state (pending, done, skipped...). Out: pending, sent, delivered, read,
     /// failed.
     pub status: String,
+    /// Meta's id: the inbound wamid, or the wamid Meta gave an accepted outbound part.
+    pub message_id: Option<String>,
 }
 
 /// A message of the outbox still to send.
@@ -328,23 +330,31 @@ const INBOUND_TEXT: &str = "COALESCE(json_extract(r.raw, '$.text.body'),
     json_extract(r.raw, '$.document.caption'), json_extract(r.raw, '$.document.filename'),
     json_extract(r.raw, '$.reaction.emoji'), json_extract(r.raw, '$.location.name'), '')";
 
-/// The delivery status of an outbound part: Meta's latest, else what we know from sending.
-const PART_STATUS: &str = "COALESCE(s.status, CASE WHEN p.outbound_id IS NOT NULL THEN 'sent'
-    WHEN p.error IS NOT NULL THEN 'failed' ELSE 'pending' END)";
+/// The delivery status of an outbound part: Meta's latest, else what we know from sending
+/// (`not_sent`: its turn or message was closed before it went out, a take-over say).
+fn part_status(owner_closed: &str) -> String {
+    format!(
+        "COALESCE(s.status, CASE WHEN p.outbound_id IS NOT NULL THEN 'sent'
+         WHEN p.error IS NOT NULL THEN 'failed' WHEN {owner_closed} THEN 'not_sent'
+         ELSE 'pending' END)"
+    )
+}
 
 /// `None` when no customer ever wrote in this conversation.
 fn messages(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<Option<Vec<MessageRow>>> {
+    let turn_status = part_status("t.state <> 'running'");
+    let outbox_status = part_status("o.state <> 'pending'");
     let sql = format!(
-        "SELECT 1, 'customer', i.kind, {INBOUND_TEXT}, i.received_at, i.state, i.seq
+        "SELECT 1, 'customer', i.kind, {INBOUND_TEXT}, i.received_at, i.state, i.seq, i.message_id
            FROM inbound i JOIN inbound_raw r ON r.seq = i.seq
            WHERE i.phone_number_id = ?1 AND i.user = ?2
          UNION ALL
-         SELECT 0, 'agent', 'text', p.text, COALESCE(p.sent_at, t.started_at), {PART_STATUS}, p.idx
+         SELECT 0, 'agent', 'text', p.text, COALESCE(p.sent_at, t.started_at), {turn_status}, p.idx, p.outbound_id
            FROM turns t JOIN reply_parts p ON p.turn_id = t.id
            LEFT JOIN outbound_status s ON s.message_id = p.outbound_id
            WHERE t.phone_number_id = ?1 AND t.user = ?2
          UNION ALL
-         SELECT 0, o.author, 'text', p.text, COALESCE(p.sent_at, o.created_at), {PART_STATUS}, p.idx
+         SELECT 0, o.author, 'text', p.text, COALESCE(p.sent_at, o.created_at), {outbox_status}, p.idx, p.outbound_id
            FROM outbox o JOIN outbox_parts p ON p.outbox_id = o.id
            LEFT JOIN outbound_status s ON s.message_id = p.outbound_id
            WHERE o.phone_number_id = ?1 AND o.user = ?2
@@ -360,6 +370,7 @@ fn messages(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<Option<Vec<Me
                 text: r.get(3)?,
                 at: r.get(4)?,
                 status: r.get(5)?,
+                message_id: r.get(7)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
