@@ -205,6 +205,7 @@ async function openConversation(id) {
   renderList();
   renderHead();
   $("messages").replaceChildren();
+  renderMessages.key = null;
   await loadMessages();
   $("conversation").focus();
 }
@@ -254,6 +255,19 @@ const TICKS = {
 };
 
 function renderMessages(messages) {
+  // Unchanged (an event about another conversation): keep the DOM, the scroll and the focus.
+  const key = state.selected + "\n" + JSON.stringify(messages);
+  if (key === renderMessages.key) return;
+  const sameConversation = renderMessages.key && renderMessages.key.startsWith(state.selected + "\n");
+  const before = sameConversation ? renderMessages.count : messages.length;
+  renderMessages.key = key;
+  renderMessages.count = messages.length;
+  // Screen readers hear about new customer messages, not the whole list again.
+  const fresh = messages.slice(before).filter((m) => m.direction === "in");
+  if (fresh.length) {
+    const c = selectedConversation();
+    $("announce").textContent = "New message from " + (c ? displayName(c) : "the customer") + ": " + (fresh[fresh.length - 1].text || "");
+  }
   const box = $("messages");
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
   box.replaceChildren();
@@ -282,8 +296,7 @@ function renderMessages(messages) {
     if (m.status) item.dataset.status = m.status;
     box.append(item);
   }
-  if (atBottom || !renderMessages.done) box.scrollTop = box.scrollHeight;
-  renderMessages.done = true;
+  if (atBottom || !sameConversation) box.scrollTop = box.scrollHeight;
 }
 
 async function changeState(action) {
@@ -291,6 +304,8 @@ async function changeState(action) {
   try {
     await api("POST", "/v1/conversations/" + encodeURIComponent(id) + "/" + action);
     await loadList();
+    // The pressed button is hidden now: keep the keyboard focus on its counterpart.
+    $(action === "handoff" ? "handback" : "takeover").focus();
   } catch (e) {
     showError("Could not " + (action === "handoff" ? "take over" : "hand back") + ": " + e.message);
   }
