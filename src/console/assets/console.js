@@ -1,6 +1,6 @@
 // The operator console: talks to the JSON operator API (/v1/...) with the session cookie and
 // listens to /v1/events for live updates. No framework, no build step; all text goes through
-// textContent (never innerHTML), so a customer's message cannot inject markup.
+// textContent (never parsed as markup), so a customer's message cannot inject markup.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
