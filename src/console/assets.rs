@@ -108,6 +108,7 @@ mod tests {
 
     #[test]
     fn the_pages_have_no_inline_script_or_style_for_the_policy_to_block() {
+        let handler = regex::Regex::new(r"\son[a-z]+=").unwrap();
         for page in [&LOGIN_HTML, &CONSOLE_HTML] {
             let html = text(page);
             for script in html.split("<script").skip(1) {
@@ -120,7 +121,6 @@ mod tests {
                 !html.contains("style=\""),
                 "inline style attribute in a page"
             );
-            let handler = regex::Regex::new(r"\son[a-z]+=").unwrap();
             assert!(!handler.is_match(html), "inline event handler in a page");
             assert!(!html.contains("http://") && !html.contains("https://"));
         }
