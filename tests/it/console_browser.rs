@@ -342,8 +342,9 @@ async fn a_failed_turn_is_listed_and_the_retry_button_gets_the_customer_an_answe
     sign_in(&browser, &w.server).await;
     click(&browser, "#tab-problems").await;
     browser.wait_for_text("Failed turns and dead letters").await;
-    let retry = browser.find("#turns button").await;
-    browser.wait_for_text("+15551230077").await;
+    let retry = browser.find("#turns button[aria-label^=Retry]").await;
+    let card = browser.find("#turns li").await.text().await.unwrap();
+    assert!(card.contains("Sam Okafor"), "{card}");
     let answered_before = w.graph.text_sends().len();
     w.graph.clear_script();
     retry.click().await.unwrap();

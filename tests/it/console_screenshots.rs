@@ -3,6 +3,7 @@
 
 use crate::console_browser::{sign_in, ConsoleWorld};
 use crate::support::browser::Browser;
+use crate::support::fake_graph::Reply;
 use crate::support::fake_llm;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -150,6 +151,47 @@ async fn console_screenshots() {
     desktop.wait_for_text("Live").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     std::fs::write(docs("console-conversation.png"), desktop.screenshot().await).unwrap();
+
+    // Meta refuses the answer to Jonas's next question for good: a failed turn to retry.
+    w.graph
+        .script((0..3).map(|_| Reply::graph_error(400, 131026)));
+    w.customer_says(
+        "wamid.shot.jonas.2",
+        "4915112340004",
+        "Jonas Weber",
+        "And do you deliver on Sundays?",
+    )
+    .await;
+    let mut failed = false;
+    for _ in 0..400 {
+        let inbox = w.api(reqwest::Method::GET, "/v1/inbox").await;
+        if inbox["failed_turns"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty())
+        {
+            failed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(failed, "the refused reply never made a failed turn");
+    w.graph.clear_script();
+    // And Meta reports a message it could not pass on: kept as a dead letter.
+    let errors = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550000000", "phone_number_id": crate::support::PHONE_NUMBER_ID},
+        "errors": [{"code": 131051, "title": "Unsupported message type", "message": "Unsupported message type"}]
+    }}]}]});
+    let response = w
+        .server
+        .post_signed(&serde_json::to_vec(&errors).unwrap())
+        .await;
+    assert_eq!(response.status(), 200);
+    desktop.find("#tab-problems").await.click().await.unwrap();
+    desktop.wait_for_text("Turn ").await;
+    desktop.wait_for_text("131051").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    std::fs::write(docs("console-problems.png"), desktop.screenshot().await).unwrap();
     desktop.close().await;
 
     // A phone: the queue of people waiting, then one conversation.

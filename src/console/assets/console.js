@@ -360,14 +360,21 @@ function renderProblems() {
   for (const t of state.inbox.turns) {
     const button = el("button", { type: "button", text: "Retry", "aria-label": "Retry turn " + t.id });
     button.addEventListener("click", () => retryTurn(t.id, button));
-    const who = t.contact_name || (t.user ? "+" + t.user : t.conversation || "");
+    const c = state.conversations.find((c) => c.user === t.user && c.phone_number_id === t.phone_number_id);
+    const who = c ? displayName(c) : "+" + t.user;
+    const actions = el("div", { class: "actions" }, [button]);
+    if (c) {
+      const open = el("button", { type: "button", class: "secondary", text: "Open conversation", "aria-label": "Open the conversation with " + who });
+      open.addEventListener("click", () => { setTab("all"); openConversation(c.id); });
+      actions.prepend(open);
+    }
     turns.append(el("li", { class: "card" }, [
       el("div", { class: "grow" }, [
-        el("strong", { text: "Turn " + t.id + (who ? " · " + who : "") }),
+        el("strong", { text: "Turn " + t.id + " · " + who }),
         el("div", { class: "muted", text: (t.messages || 0) + " message(s), " + (t.attempts || 0) + " attempt(s), " + clock(toDate(t.started_at)) }),
         el("div", { class: "error", text: t.error || "no reason recorded" }),
       ]),
-      button,
+      actions,
     ]));
   }
   $("turns-empty").hidden = state.inbox.turns.length > 0;
