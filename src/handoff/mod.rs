@@ -427,11 +427,20 @@ impl Handoff {
         Ok(id)
     }
 
-    /// A delivery status arrived (the console's ticks).
-    pub fn statuses_recorded(&self, count: usize) {
-        if count > 0 {
-            self.events.send("status", json!({"count": count}));
+    /// Delivery statuses arrived for these outbound messages (the console's ticks).
+    pub fn statuses_recorded(&self, message_ids: Vec<String>) {
+        if !message_ids.is_empty() {
+            self.events
+                .send("status", json!({ "message_ids": message_ids }));
         }
+    }
+
+    /// A turn sent (some of) its reply: the console shows it.
+    pub fn agent_replied(&self, lane: &LaneKey) {
+        self.events.send(
+            "message",
+            json!({"conversation": conversation_id(lane), "direction": "out", "author": "agent"}),
+        );
     }
 
     /// Gauges: conversations waiting for a person (no operator reply yet) and the oldest wait.

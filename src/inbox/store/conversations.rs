@@ -287,19 +287,22 @@ fn humans(conn: &Connection) -> rusqlite::Result<Vec<HumanConversation>> {
     rows.collect()
 }
 
-/// Newest activity first. One row per conversation a customer ever wrote in.
+/// Newest activity first. One row per conversation a customer ever wrote in. One pass over
+/// `inbound` (the contact name is the newest message's, SQLite's bare column beside `MAX`).
 fn list(conn: &Connection, only_human: bool) -> rusqlite::Result<Vec<ConversationRow>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT i.phone_number_id, i.user,
-                (SELECT contact_name FROM inbound n WHERE n.phone_number_id = i.phone_number_id
-                   AND n.user = i.user AND contact_name IS NOT NULL ORDER BY seq DESC LIMIT 1),
+        "SELECT l.phone_number_id, l.user,
+                COALESCE(l.contact_name, (SELECT contact_name FROM inbound n
+                   WHERE n.phone_number_id = l.phone_number_id AND n.user = l.user
+                   AND contact_name IS NOT NULL ORDER BY seq DESC LIMIT 1)),
                 COALESCE(c.state, 'agent'),
-                MAX(MAX(i.received_at), COALESCE((SELECT MAX(created_at) FROM outbox o
-                   WHERE o.phone_number_id = i.phone_number_id AND o.user = i.user), 0)) AS last
-         FROM inbound i
-         LEFT JOIN conversations c ON c.phone_number_id = i.phone_number_id AND c.user = i.user
+                MAX(i.received_at, COALESCE((SELECT MAX(created_at) FROM outbox o
+                   WHERE o.phone_number_id = l.phone_number_id AND o.user = l.user), 0)) AS last
+         FROM (SELECT phone_number_id, user, contact_name, MAX(seq) AS seq
+               FROM inbound GROUP BY phone_number_id, user) l
+         JOIN inbound i ON i.seq = l.seq
+         LEFT JOIN conversations c ON c.phone_number_id = l.phone_number_id AND c.user = l.user
          WHERE (?1 = 0 OR c.state = 'human')
-         GROUP BY i.phone_number_id, i.user
          ORDER BY last DESC",
     )?;
     let rows = stmt.query_map(params![only_human as i64], |r| {

@@ -199,6 +199,8 @@ async fn the_event_stream_shows_new_messages_and_state_changes() {
     read_until("event: message", &mut text).await;
     let id = w.conversation_of("15550003006").await;
     assert!(text.contains(&id), "{text}");
+    // The agent's reply shows up too.
+    read_until("\"author\":\"agent\"", &mut text).await;
     w.api_post(&format!("/v1/conversations/{id}/handoff"), json!({}))
         .await;
     read_until("event: conversation", &mut text).await;
