@@ -428,10 +428,34 @@ fn pending_outbox(conn: &Connection) -> rusqlite::Result<Vec<OutboxItem>> {
     Ok(items)
 }
 
+/// Reads for operators run on a connection of their own, outside the writer thread: a console
+/// listing a long history never holds up the commits webhooks wait for (WAL lets readers and
+/// the writer run side by side). A connection per read: operator reads are few.
+async fn read<T: Send + 'static>(
+    store: &Store,
+    op: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, StoreError> {
+    let path = store.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let conn = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        op(&conn).map_err(StoreError::from)
+    })
+    .await
+    .map_err(|_| StoreError::WriterGone)?
+}
+
 impl Store {
     /// Who answers `lane` now.
     pub async fn holder(&self, lane: LaneKey) -> Result<Holder, StoreError> {
-        self.call(move |c| holder(c, &lane)).await
+        read(self, move |c| holder(c, &lane)).await
     }
 
     /// Hand `lane` to a person (`trigger`: operator, keyword, tool). Its messages still waiting
@@ -461,14 +485,14 @@ impl Store {
 
     /// Every conversation a person has, longest first.
     pub async fn human_conversations(&self) -> Result<Vec<HumanConversation>, StoreError> {
-        self.call(humans).await
+        read(self, humans).await
     }
 
     pub async fn conversations(
         &self,
         only_human: bool,
     ) -> Result<Vec<ConversationRow>, StoreError> {
-        self.call(move |c| list(c, only_human)).await
+        read(self, move |c| list(c, only_human)).await
     }
 
     /// `None` when the conversation is unknown.
@@ -476,12 +500,12 @@ impl Store {
         &self,
         lane: LaneKey,
     ) -> Result<Option<Vec<MessageRow>>, StoreError> {
-        self.call(move |c| messages(c, &lane)).await
+        read(self, move |c| messages(c, &lane)).await
     }
 
     /// Meta's timestamp of the customer's newest message (unix seconds), for the 24 h window.
     pub async fn last_customer_timestamp(&self, lane: LaneKey) -> Result<Option<i64>, StoreError> {
-        self.call(move |c| last_customer_timestamp(c, &lane)).await
+        read(self, move |c| last_customer_timestamp(c, &lane)).await
     }
 
     /// Queue an operator's reply (formatted `parts`) and note the reply on the conversation,
