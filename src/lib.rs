@@ -12,6 +12,9 @@
 //!   that runs one ordered lane per conversation.
 //! - [`responder`]: answers a turn on WhatsApp: read receipt, media, agent, format, split,
 //!   send each part exactly once.
+//! - [`handoff`]: a person takes a conversation over (operator, keyword, the agent's tool) and
+//!   hands it back; operator replies, opening hours, the console's live events. Its HTTP side
+//!   (operator API, console login) is `http::operator`.
 //! - [`transcription`]: speech to text for voice notes (OpenAI-compatible or whisper.cpp).
 //! - [`agent`]: one turn of an agent: input, guardrails, memory, prompt, ReAct loop, tools.
 //! - [`llm`]: model providers (Ollama, OpenAI-compatible) and the router between them.

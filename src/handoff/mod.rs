@@ -141,6 +141,21 @@ pub fn parse_conversation_id(id: &str) -> Option<LaneKey> {
     })
 }
 
+/// What the customer typed or tapped: a text's body, a quick-reply button's text, an
+/// interactive reply's title.
+fn typed_text(message: &serde_json::Value) -> Option<String> {
+    let candidates = [
+        &message["text"]["body"],
+        &message["button"]["text"],
+        &message["interactive"]["button_reply"]["title"],
+        &message["interactive"]["list_reply"]["title"],
+    ];
+    candidates
+        .into_iter()
+        .find_map(|v| v.as_str())
+        .map(str::to_owned)
+}
+
 /// Waiting for a person: handed over by a keyword or the agent, and no operator has replied
 /// yet (an operator who took a conversation over is already there).
 pub fn is_waiting(h: &HumanConversation) -> bool {
@@ -256,18 +271,15 @@ impl Handoff {
         }
         let mut notice: Option<Vec<String>> = None;
         for (index, m) in batch.messages.iter_mut().enumerate() {
-            if m.state != InboundState::Pending || m.kind != "text" {
+            if m.state != InboundState::Pending {
                 continue;
             }
-            let text = batch
-                .message_json
-                .get(index)
-                .and_then(|j| j["text"]["body"].as_str().map(str::to_owned))
-                .or_else(|| {
-                    serde_json::from_str::<serde_json::Value>(&m.raw)
-                        .ok()
-                        .and_then(|j| j["text"]["body"].as_str().map(str::to_owned))
-                });
+            let text = match batch.message_json.get(index) {
+                Some(json) => typed_text(json),
+                None => serde_json::from_str(&m.raw)
+                    .ok()
+                    .and_then(|j| typed_text(&j)),
+            };
             let Some(text) = text else { continue };
             let text = text.trim();
             let text = text.to_lowercase();
@@ -427,11 +439,20 @@ impl Handoff {
         Ok(id)
     }
 
-    /// A delivery status arrived (the console's ticks).
-    pub fn statuses_recorded(&self, count: usize) {
-        if count > 0 {
-            self.events.send("status", json!({"count": count}));
+    /// Delivery statuses arrived for these outbound messages (the console's ticks).
+    pub fn statuses_recorded(&self, message_ids: Vec<String>) {
+        if !message_ids.is_empty() {
+            self.events
+                .send("status", json!({ "message_ids": message_ids }));
         }
+    }
+
+    /// A turn sent (some of) its reply: the console shows it.
+    pub fn agent_replied(&self, lane: &LaneKey) {
+        self.events.send(
+            "message",
+            json!({"conversation": conversation_id(lane), "direction": "out", "author": "agent"}),
+        );
     }
 
     /// Gauges: conversations waiting for a person (no operator reply yet) and the oldest wait.

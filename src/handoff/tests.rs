@@ -261,3 +261,31 @@ fn conversation_ids_round_trip_and_reject_garbage() {
     assert_eq!(parse_conversation_id("zz"), None);
     assert_eq!(parse_conversation_id(&hex::encode("no-newline")), None);
 }
+
+#[tokio::test]
+async fn a_tapped_reply_button_can_be_the_keyword_but_a_sentence_with_it_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let hand = Hand::now_real();
+    let h = service(
+        &dir,
+        "  keywords: [\"Talk to a person\"]\n  message: hi\n",
+        &hand,
+    )
+    .await;
+    let channel = h.config.current().config.whatsapp.clone();
+    let mut tapped = inbound("m1", 1);
+    tapped.kind = "interactive".into();
+    tapped.raw = r#"{"type":"interactive","interactive":{"type":"button_reply","button_reply":{"id":"b1","title":" talk to A PERSON "}}}"#.into();
+    let mut sentence = inbound("m2", 2);
+    sentence.raw = r#"{"type":"text","text":{"body":"can I talk to a person please"}}"#.into();
+    let mut batch = Batch {
+        messages: vec![tapped, sentence],
+        ..Batch::default()
+    };
+    h.mark_keywords(&mut batch, &channel);
+    assert_eq!(batch.handoffs.len(), 1);
+    assert_eq!(batch.handoffs[0].message_id, "m1");
+    assert_eq!(batch.handoffs[0].notice, ["hi"]);
+    assert_eq!(batch.messages[0].state, InboundState::Skipped);
+    assert_eq!(batch.messages[1].state, InboundState::Pending);
+}

@@ -90,7 +90,7 @@ pub async fn receive(
     let mut batch = to_batch(webhook, channel, &body, raw_json::message_texts(&body));
     // Handoff: customer messages asking for a person; the console's live view.
     state.handoff.mark_keywords(&mut batch, channel);
-    let seen_lanes = event_lanes(&state, &batch);
+    let (seen_lanes, status_ids) = event_subjects(&state, &batch);
     let (statuses, dead_letters) = (batch.statuses.len(), batch.dead_letters.len());
     // Idle conversations are reserved so this commit also starts their turn.
     let reservations: Vec<Reservation> = pending_lanes(&batch)
@@ -116,7 +116,7 @@ pub async fn receive(
     }
 
     state.handoff.after_intake(&outcome, &seen_lanes);
-    state.handoff.statuses_recorded(statuses);
+    state.handoff.statuses_recorded(status_ids);
     metrics.inc("wagate_webhooks_total", &[("outcome", "accepted")]);
     if outcome.new_pending_messages > 0 {
         metrics.add(
@@ -155,11 +155,11 @@ pub async fn receive(
     Ok("")
 }
 
-/// The conversations with new messages, for the console's live events (none when no console
-/// listens).
-fn event_lanes(state: &AppState, batch: &Batch) -> Vec<LaneKey> {
+/// The conversations with new messages and the messages with new statuses, for the console's
+/// live events (nothing when no console listens).
+fn event_subjects(state: &AppState, batch: &Batch) -> (Vec<LaneKey>, Vec<String>) {
     if !state.handoff.events.has_listeners() {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
     let mut lanes: Vec<LaneKey> = Vec::new();
     for m in &batch.messages {
@@ -167,7 +167,12 @@ fn event_lanes(state: &AppState, batch: &Batch) -> Vec<LaneKey> {
             lanes.push(m.lane.clone());
         }
     }
-    lanes
+    let statuses = batch
+        .statuses
+        .iter()
+        .map(|s| s.message_id.clone())
+        .collect();
+    (lanes, statuses)
 }
 
 /// Each conversation with a message to answer in `batch`, once, in first-seen order.

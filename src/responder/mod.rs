@@ -124,7 +124,12 @@ impl Responder {
             }
             Err(e) => return retry_later(format!("cannot read the saved reply: {e}")),
         };
-        deliver::send_parts(&engines.graph, &self.store, &self.metrics, &turn, parts).await
+        let outcome =
+            deliver::send_parts(&engines.graph, &self.store, &self.metrics, &turn, parts).await;
+        if let Some(handoff) = &self.handoff {
+            handoff.agent_replied(&turn.lane);
+        }
+        outcome
     }
 
     /// Run the agent; `None` when the turn holds nothing to answer.

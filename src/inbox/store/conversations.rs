@@ -287,19 +287,22 @@ fn humans(conn: &Connection) -> rusqlite::Result<Vec<HumanConversation>> {
     rows.collect()
 }
 
-/// Newest activity first. One row per conversation a customer ever wrote in.
+/// Newest activity first. One row per conversation a customer ever wrote in. One pass over
+/// `inbound` (the contact name is the newest message's, SQLite's bare column beside `MAX`).
 fn list(conn: &Connection, only_human: bool) -> rusqlite::Result<Vec<ConversationRow>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT i.phone_number_id, i.user,
-                (SELECT contact_name FROM inbound n WHERE n.phone_number_id = i.phone_number_id
-                   AND n.user = i.user AND contact_name IS NOT NULL ORDER BY seq DESC LIMIT 1),
+        "SELECT l.phone_number_id, l.user,
+                COALESCE(l.contact_name, (SELECT contact_name FROM inbound n
+                   WHERE n.phone_number_id = l.phone_number_id AND n.user = l.user
+                   AND contact_name IS NOT NULL ORDER BY seq DESC LIMIT 1)),
                 COALESCE(c.state, 'agent'),
-                MAX(MAX(i.received_at), COALESCE((SELECT MAX(created_at) FROM outbox o
-                   WHERE o.phone_number_id = i.phone_number_id AND o.user = i.user), 0)) AS last
-         FROM inbound i
-         LEFT JOIN conversations c ON c.phone_number_id = i.phone_number_id AND c.user = i.user
+                MAX(i.received_at, COALESCE((SELECT MAX(created_at) FROM outbox o
+                   WHERE o.phone_number_id = l.phone_number_id AND o.user = l.user), 0)) AS last
+         FROM (SELECT phone_number_id, user, contact_name, MAX(seq) AS seq
+               FROM inbound GROUP BY phone_number_id, user) l
+         JOIN inbound i ON i.seq = l.seq
+         LEFT JOIN conversations c ON c.phone_number_id = l.phone_number_id AND c.user = l.user
          WHERE (?1 = 0 OR c.state = 'human')
-         GROUP BY i.phone_number_id, i.user
          ORDER BY last DESC",
     )?;
     let rows = stmt.query_map(params![only_human as i64], |r| {
@@ -425,10 +428,34 @@ fn pending_outbox(conn: &Connection) -> rusqlite::Result<Vec<OutboxItem>> {
     Ok(items)
 }
 
+/// Reads for operators run on a connection of their own, outside the writer thread: a console
+/// listing a long history never holds up the commits webhooks wait for (WAL lets readers and
+/// the writer run side by side). A connection per read: operator reads are few.
+async fn read<T: Send + 'static>(
+    store: &Store,
+    op: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, StoreError> {
+    let path = store.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let conn = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        op(&conn).map_err(StoreError::from)
+    })
+    .await
+    .map_err(|_| StoreError::WriterGone)?
+}
+
 impl Store {
     /// Who answers `lane` now.
     pub async fn holder(&self, lane: LaneKey) -> Result<Holder, StoreError> {
-        self.call(move |c| holder(c, &lane)).await
+        read(self, move |c| holder(c, &lane)).await
     }
 
     /// Hand `lane` to a person (`trigger`: operator, keyword, tool). Its messages still waiting
@@ -458,14 +485,14 @@ impl Store {
 
     /// Every conversation a person has, longest first.
     pub async fn human_conversations(&self) -> Result<Vec<HumanConversation>, StoreError> {
-        self.call(humans).await
+        read(self, humans).await
     }
 
     pub async fn conversations(
         &self,
         only_human: bool,
     ) -> Result<Vec<ConversationRow>, StoreError> {
-        self.call(move |c| list(c, only_human)).await
+        read(self, move |c| list(c, only_human)).await
     }
 
     /// `None` when the conversation is unknown.
@@ -473,12 +500,12 @@ impl Store {
         &self,
         lane: LaneKey,
     ) -> Result<Option<Vec<MessageRow>>, StoreError> {
-        self.call(move |c| messages(c, &lane)).await
+        read(self, move |c| messages(c, &lane)).await
     }
 
     /// Meta's timestamp of the customer's newest message (unix seconds), for the 24 h window.
     pub async fn last_customer_timestamp(&self, lane: LaneKey) -> Result<Option<i64>, StoreError> {
-        self.call(move |c| last_customer_timestamp(c, &lane)).await
+        read(self, move |c| last_customer_timestamp(c, &lane)).await
     }
 
     /// Queue an operator's reply (formatted `parts`) and note the reply on the conversation,

@@ -199,6 +199,8 @@ async fn the_event_stream_shows_new_messages_and_state_changes() {
     read_until("event: message", &mut text).await;
     let id = w.conversation_of("15550003006").await;
     assert!(text.contains(&id), "{text}");
+    // The agent's reply shows up too.
+    read_until("\"author\":\"agent\"", &mut text).await;
     w.api_post(&format!("/v1/conversations/{id}/handoff"), json!({}))
         .await;
     read_until("event: conversation", &mut text).await;
@@ -224,5 +226,51 @@ async fn an_open_event_stream_does_not_hold_up_a_graceful_stop() {
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
         started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_failing_notify_url_is_tried_again() {
+    let calls: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post({
+            let calls = Arc::clone(&calls);
+            move |axum::Json(body): axum::Json<Value>| {
+                let calls = Arc::clone(&calls);
+                async move {
+                    let mut calls = calls.lock().unwrap();
+                    calls.push(body);
+                    // Down the first time, up the second.
+                    if calls.len() == 1 {
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE
+                    } else {
+                        axum::http::StatusCode::OK
+                    }
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let extra =
+        format!("    handoff:\n      keywords: [\"person\"]\n      notify_url: \"{url}\"\n");
+    let w = world(&extra, |_, _| fake_llm::ollama_says("agent answer")).await;
+    w.customer_says("wamid.nt.2", "15550003007", "Person").await;
+    // The notice went out at once, whatever the hook does.
+    assert_eq!(
+        w.graph
+            .wait_for_text_sends(1, Duration::from_secs(10))
+            .await
+            .len(),
+        1
+    );
+    assert!(eventually(10, || calls.lock().unwrap().len() == 2).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        calls.lock().unwrap().len(),
+        2,
+        "not again once it succeeded"
     );
 }
