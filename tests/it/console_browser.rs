@@ -159,6 +159,14 @@ async fn an_operator_signs_in_sees_a_message_arrive_live_takes_over_replies_and_
     browser.wait_for_text("Console token").await;
     sign_in(&browser, &w.server).await;
     browser.wait_for_text("No conversations yet.").await;
+    // The stylesheet applied under the page's Content-Security-Policy (the script evidently ran).
+    let background = browser
+        .find(".topbar")
+        .await
+        .css_value("background-color")
+        .await
+        .unwrap();
+    assert_eq!(background, "rgba(11, 110, 79, 1)");
 
     // A customer writes; the conversation appears without a reload.
     w.customer_says(
@@ -198,13 +206,15 @@ async fn an_operator_signs_in_sees_a_message_arrive_live_takes_over_replies_and_
     browser.wait_for_text("Hello? Anyone there?").await;
 
     // Reply as a person: it reaches the customer through the Graph API, once.
+    // From the keyboard: Ctrl+Enter in the box sends (WebDriver's Control, Enter, release).
     browser
         .find("#reply-text")
         .await
-        .send_keys("Hi Ana, this is Marta. Your order left our warehouse today.")
+        .send_keys(
+            "Hi Ana, this is Marta. Your order left our warehouse today.\u{E009}\u{E007}\u{E000}",
+        )
         .await
         .unwrap();
-    click(&browser, "#send").await;
     let sends = w
         .graph
         .wait_for_text_sends(2, Duration::from_secs(10))

@@ -143,6 +143,8 @@ function renderList() {
       .sort((a, b) => (isWaiting(b) - isWaiting(a)) || (waitingSince(a) || 0) - (waitingSince(b) || 0));
   }
   const list = $("conversations");
+  // Re-rendering must not take the keyboard focus away from the conversation it was on.
+  const focused = list.contains(document.activeElement) ? document.activeElement.dataset.id : null;
   list.replaceChildren();
   const now = Date.now();
   for (const c of shown) {
@@ -167,6 +169,7 @@ function renderList() {
     button.dataset.id = c.id;
     button.addEventListener("click", () => openConversation(c.id));
     list.append(el("li", {}, [button]));
+    if (c.id === focused) button.focus();
   }
   const empty = $("list-empty");
   empty.hidden = shown.length > 0;
