@@ -255,6 +255,8 @@ const TICKS = {
   read: ["✓✓", "read"],
   played: ["✓✓", "played"],
   failed: ["✗ failed", "failed"],
+  not_sent: ["✗ not sent", "not sent"],
+  pending: ["…", "waiting to be sent"],
 };
 
 function renderMessages(messages) {
@@ -284,8 +286,9 @@ function renderMessages(messages) {
     if (m.direction === "out") {
       const status = m.status || "pending";
       const [mark, label] = TICKS[status] || ["…", status];
+      const bad = status === "failed" || status === "not_sent";
       meta.append(
-        el("span", { class: "tick " + label, title: label, "aria-hidden": "true", text: mark }),
+        el("span", { class: "tick " + (bad ? "failed" : status), title: label, "aria-hidden": "true", text: mark }),
         el("span", { class: "visually-hidden", text: label }),
       );
     }
