@@ -21,10 +21,7 @@ pub use assets::CONTENT_SECURITY_POLICY;
 /// The console's routes, merged into the main router.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route(
-            "/console",
-            get(|| async { Redirect::permanent("/console/") }),
-        )
+        .route("/console", get(to_console))
         .route("/console/", get(page))
         .route("/console/console.css", get(stylesheet))
         .route("/console/console.js", get(script))
@@ -41,6 +38,26 @@ async fn page(operator: Result<Operator, ApiError>, headers: HeaderMap) -> Respo
     }
 }
 
+/// `GET /console` (no slash): to the console, while it is on.
+async fn to_console(State(state): State<AppState>) -> Response {
+    if console_on(&state) {
+        Redirect::permanent("/console/").into_response()
+    } else {
+        StatusCode::NOT_FOUND.into_response()
+    }
+}
+
+fn console_on(state: &AppState) -> bool {
+    !state
+        .config
+        .current()
+        .config
+        .whatsapp
+        .console
+        .token
+        .is_empty()
+}
+
 async fn stylesheet(State(state): State<AppState>, headers: HeaderMap) -> Response {
     public_asset(&state, &headers, &assets::CONSOLE_CSS)
 }
@@ -52,15 +69,7 @@ async fn script(State(state): State<AppState>, headers: HeaderMap) -> Response {
 /// The stylesheet and script hold nothing secret and the login form needs the former, so they
 /// are served without a session, but only while the console is on.
 fn public_asset(state: &AppState, headers: &HeaderMap, asset: &'static assets::Asset) -> Response {
-    let on = !state
-        .config
-        .current()
-        .config
-        .whatsapp
-        .console
-        .token
-        .is_empty();
-    if on {
+    if console_on(state) {
         assets::serve(asset, headers)
     } else {
         StatusCode::NOT_FOUND.into_response()

@@ -14,6 +14,7 @@ async fn without_a_console_token_the_console_and_its_routes_do_not_exist() {
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start(config.load(), data.path(), None).await;
     for path in [
+        "/console",
         "/console/",
         "/console/console.js",
         "/console/console.css",
