@@ -16,8 +16,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-pub use assets::CONTENT_SECURITY_POLICY;
-
 /// The console's routes, merged into the main router.
 pub fn routes() -> Router<AppState> {
     Router::new()
