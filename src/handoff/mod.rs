@@ -13,13 +13,16 @@
 
 pub mod events;
 pub mod hours;
+mod intake;
 mod notify;
 pub mod outbox;
 pub mod sweeper;
+mod turn_guard;
 
-use crate::config::WhatsAppChannel;
-use crate::inbox::store::{HumanConversation, KeywordHandoff, ASKED_FOR_PERSON};
-use crate::inbox::{Batch, InboundState, LaneKey, RecordOutcome, Store, StoreError};
+pub use turn_guard::TurnGuard;
+
+use crate::inbox::store::HumanConversation;
+use crate::inbox::{LaneKey, Store, StoreError};
 use crate::memory::Memory;
 use crate::metrics::Metrics;
 use crate::runtime::SharedConfig;
@@ -93,32 +96,6 @@ pub struct Handoff {
     stopping: CancellationToken,
 }
 
-/// A running turn's claim on its conversation; `stopped` resolves when a person takes it over.
-pub struct TurnGuard {
-    handoff: Arc<Handoff>,
-    lane: LaneKey,
-    id: u64,
-    token: CancellationToken,
-}
-
-impl TurnGuard {
-    pub async fn stopped(&self) {
-        self.token.cancelled().await
-    }
-}
-
-impl Drop for TurnGuard {
-    fn drop(&mut self) {
-        let mut running = lock(&self.handoff.running);
-        if running
-            .get(&self.lane)
-            .is_some_and(|(id, _)| *id == self.id)
-        {
-            running.remove(&self.lane);
-        }
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -139,21 +116,6 @@ pub fn parse_conversation_id(id: &str) -> Option<LaneKey> {
         phone_number_id: phone_number_id.into(),
         user: user.into(),
     })
-}
-
-/// What the customer typed or tapped: a text's body, a quick-reply button's text, an
-/// interactive reply's title.
-fn typed_text(message: &serde_json::Value) -> Option<String> {
-    let candidates = [
-        &message["text"]["body"],
-        &message["button"]["text"],
-        &message["interactive"]["button_reply"]["title"],
-        &message["interactive"]["list_reply"]["title"],
-    ];
-    candidates
-        .into_iter()
-        .find_map(|v| v.as_str())
-        .map(str::to_owned)
 }
 
 /// Waiting for a person: handed over by a keyword or the agent, and no operator has replied
@@ -223,93 +185,6 @@ impl Handoff {
     /// Whether a person has the conversation now.
     pub fn is_human(&self, lane: &LaneKey) -> bool {
         lock(&self.humans).contains_key(lane)
-    }
-
-    /// Before a turn: `None` when a person has the conversation (run no turn); else a guard
-    /// that stops the turn when a person takes over while it runs.
-    pub fn enter_turn(self: &Arc<Self>, lane: &LaneKey) -> Option<TurnGuard> {
-        let token = CancellationToken::new();
-        let id = self
-            .next_guard
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        lock(&self.running).insert(lane.clone(), (id, token.clone()));
-        let guard = TurnGuard {
-            handoff: Arc::clone(self),
-            lane: lane.clone(),
-            id,
-            token,
-        };
-        // Registered first, checked second: a take-over between the two still cancels us.
-        if self.is_human(lane) {
-            return None; // the guard unregisters itself
-        }
-        Some(guard)
-    }
-
-    /// The notice for the customer now: `handoff.message`, or `closed_message` outside
-    /// `handoff.hours`; formatted and split like any reply.
-    pub fn notice(&self, channel: &WhatsAppChannel) -> Vec<String> {
-        let settings = &channel.handoff;
-        let open = match hours::Schedule::parse(&settings.hours) {
-            Ok(schedule) => schedule.is_open(self.now()),
-            Err(_) => true, // validated at load; never here
-        };
-        let text = if open {
-            &settings.message
-        } else {
-            &settings.closed_message
-        };
-        split::split_message(&format::to_whatsapp(text), split::WHATSAPP_TEXT_LIMIT)
-    }
-
-    /// Webhook intake: customer messages equal to a `handoff.keywords` entry are kept without a
-    /// turn and hand their conversation to a person in the same commit, with the notice queued.
-    pub fn mark_keywords(&self, batch: &mut Batch, channel: &WhatsAppChannel) {
-        let keywords = &channel.handoff.keywords;
-        if keywords.is_empty() {
-            return;
-        }
-        let mut notice: Option<Vec<String>> = None;
-        for (index, m) in batch.messages.iter_mut().enumerate() {
-            if m.state != InboundState::Pending {
-                continue;
-            }
-            let text = match batch.message_json.get(index) {
-                Some(json) => typed_text(json),
-                None => serde_json::from_str(&m.raw)
-                    .ok()
-                    .and_then(|j| typed_text(&j)),
-            };
-            let Some(text) = text else { continue };
-            let text = text.trim();
-            let text = text.to_lowercase();
-            if !keywords.iter().any(|k| k.trim().to_lowercase() == text) {
-                continue;
-            }
-            m.state = InboundState::Skipped;
-            m.note = Some(ASKED_FOR_PERSON.into());
-            batch.handoffs.push(KeywordHandoff {
-                lane: m.lane.clone(),
-                message_id: m.message_id.clone(),
-                notice: notice.get_or_insert_with(|| self.notice(channel)).clone(),
-            });
-        }
-    }
-
-    /// After a webhook's commit: conversations handed over by a keyword, live events.
-    pub fn after_intake(&self, outcome: &RecordOutcome, lanes: &[LaneKey]) {
-        for lane in &outcome.handed_over {
-            self.went_human(lane, Trigger::Keyword, None);
-        }
-        if !outcome.handed_over.is_empty() {
-            self.outbox_wake.notify_one();
-        }
-        for lane in lanes {
-            self.events.send(
-                "message",
-                json!({"conversation": conversation_id(lane), "direction": "in"}),
-            );
-        }
     }
 
     /// Take a conversation over. `stop_running`: stop the turn running for it (not when the

@@ -9,20 +9,23 @@
 //! Postgres implementation for several replicas could sit behind the same type later.
 
 mod checkpoint;
+mod conversation_view;
 mod conversations;
 mod intake;
 mod job;
 mod ops;
+mod outbox;
 mod pace;
 mod schema;
 mod turns;
 mod writer;
 
 use crate::inbox::{LaneKey, Turn};
+pub use conversation_view::{ConversationRow, MessageRow};
 pub use conversations::{
-    ConversationRow, Holder, HumanConversation, KeywordHandoff, MessageRow, OutboxItem,
-    ASKED_FOR_PERSON, CLOSED_AT_HANDOFF, HELD_FOR_PERSON,
+    Holder, HumanConversation, KeywordHandoff, ASKED_FOR_PERSON, CLOSED_AT_HANDOFF, HELD_FOR_PERSON,
 };
+pub use outbox::OutboxItem;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::oneshot;
