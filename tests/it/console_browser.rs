@@ -239,6 +239,28 @@ async fn an_operator_signs_in_sees_a_message_arrive_live_takes_over_replies_and_
         "no agent turn ran for the message that came in while a person had the conversation"
     );
 
+    // Meta says the customer read it: the tick turns to "read" without a reload.
+    let mut wamid = None;
+    for _ in 0..200 {
+        let messages = w
+            .api(
+                reqwest::Method::GET,
+                &format!("/v1/conversations/{id}/messages"),
+            )
+            .await;
+        wamid = messages["messages"]
+            .as_array()
+            .and_then(|all| all.iter().rev().find(|m| m["author"] == "operator"))
+            .and_then(|m| m["message_id"].as_str().map(str::to_owned));
+        if wamid.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let wamid = wamid.expect("the operator's reply was accepted by Meta");
+    w.status(&wamid, "15551239876", "read").await;
+    browser.find("li.msg.out.operator[data-status=read]").await;
+
     // Hand back.
     click(&browser, "#handback").await;
     browser.wait_for_text("The agent is answering").await;
