@@ -327,3 +327,37 @@ async fn delivery_ticks_of_an_operator_reply_follow_metas_statuses() {
     let inbound = &messages[0];
     assert_eq!(inbound["message_id"], "wamid.tick.1");
 }
+
+#[tokio::test]
+async fn parts_of_a_reply_not_yet_sent_when_a_person_takes_over_never_go_out() {
+    // A reply long enough for two parts.
+    let long = format!("{}\n\n{}", "a".repeat(3000), "b".repeat(3000));
+    let w = world("", move |_, _| fake_llm::ollama_says(&long)).await;
+    // Meta is slow to accept the first send (and the read receipt, whichever comes first).
+    w.graph.script([
+        crate::support::fake_graph::Reply::ok().after(Duration::from_millis(1500)),
+        crate::support::fake_graph::Reply::ok().after(Duration::from_millis(1500)),
+    ]);
+    w.customer_says("wamid.parts.1", "15550002006", "tell me everything")
+        .await;
+    let id = w.conversation_of("15550002006").await;
+    assert!(
+        eventually(10, || !w.graph.text_sends().is_empty()).await,
+        "the first part is on its way"
+    );
+    let (status, _) = w
+        .api_post(&format!("/v1/conversations/{id}/handoff"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let sends = w.graph.text_sends();
+    assert_eq!(sends.len(), 1, "the second part never went out");
+    assert!(sends[0].body["text"]["body"]
+        .as_str()
+        .unwrap()
+        .starts_with('a'));
+    let messages = w.messages(&id).await;
+    let parts: Vec<&Value> = messages.iter().filter(|m| m["author"] == "agent").collect();
+    assert_eq!(parts.len(), 2, "{messages:?}");
+    assert_eq!(parts[1]["status"], "not_sent");
+}
