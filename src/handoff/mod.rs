@@ -267,8 +267,13 @@ impl Handoff {
 
     /// Give a conversation back to the agent (`trigger`: operator or timeout). Idempotent.
     pub async fn release(&self, lane: &LaneKey, trigger: &'static str) -> Result<bool, StoreError> {
+        let info = self.human_info(lane);
         let changed = self.store.release(lane.clone(), trigger).await?;
         lock(&self.humans).remove(lane);
+        if let (true, Some(info)) = (changed, info) {
+            let after = info.last_operator_at.unwrap_or(info.since).max(info.since);
+            outbox::remember_since(self, lane, after, millis(self.now())).await;
+        }
         if changed {
             self.metrics
                 .inc("wagate_handoff_releases_total", &[("trigger", trigger)]);

@@ -7,6 +7,7 @@
 
 use super::{conversation_id, Handoff};
 use crate::inbox::store::OutboxItem;
+use crate::inbox::LaneKey;
 use crate::memory::{self, MemoryEntry};
 use crate::whatsapp::graph::GraphClient;
 use serde_json::json;
@@ -123,24 +124,67 @@ async fn send(handoff: &Handoff, graph: &GraphClient, item: &OutboxItem) -> Sent
     Sent::Done
 }
 
-/// An operator's words go into the conversation memory, so the agent knows them later. Keyed
-/// by the negated outbox id (turn ids are positive): appending twice stores once.
+/// An operator's words go into the conversation memory, so the agent knows them later, after
+/// what the customer wrote to the person since the previous reply (which the agent never saw).
+/// Keyed by the negated outbox id (turn ids are positive): appending twice stores once.
 async fn remember(handoff: &Handoff, item: &OutboxItem) {
     if item.author != "operator" {
         return;
     }
+    let since = handoff.human_info(&item.lane).map(|h| h.since);
+    let after = item
+        .previous_reply_at
+        .into_iter()
+        .chain(since)
+        .max()
+        .unwrap_or(0);
+    let mut entries = held(handoff, &item.lane, after, item.created_at).await;
+    entries.push(MemoryEntry::assistant(
+        item.text.clone(),
+        memory::unix_now(),
+    ));
+    append(handoff, &item.lane, -item.id, &entries).await;
+}
+
+/// At the release: what the customer wrote to the person after the last operator reply goes
+/// into memory too, so the agent picks up the whole conversation.
+pub(super) async fn remember_since(handoff: &Handoff, lane: &LaneKey, after: i64, now: i64) {
+    let entries = held(handoff, lane, after, now).await;
+    if !entries.is_empty() {
+        // Negative like operator replies, and far below any outbox id.
+        append(handoff, lane, -now, &entries).await;
+    }
+}
+
+async fn held(handoff: &Handoff, lane: &LaneKey, after: i64, until: i64) -> Vec<MemoryEntry> {
+    if handoff.memory.get().is_none() {
+        return Vec::new();
+    }
+    match handoff
+        .store
+        .held_messages(lane.clone(), after, until)
+        .await
+    {
+        Ok(held) => held
+            .into_iter()
+            .filter(|(text, _)| !text.trim().is_empty())
+            .map(|(text, at)| MemoryEntry::user(text, at / 1000))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the customer's messages to the person for memory");
+            Vec::new()
+        }
+    }
+}
+
+async fn append(handoff: &Handoff, lane: &LaneKey, key_id: i64, entries: &[MemoryEntry]) {
     let Some(memory) = handoff.memory.get() else {
         return;
     };
-    let entry = MemoryEntry::assistant(item.text.clone(), memory::unix_now());
     if let Err(e) = memory
-        .append(
-            &memory::key_for_whatsapp(&item.lane.user),
-            -item.id,
-            &[entry],
-        )
+        .append(&memory::key_for_whatsapp(&lane.user), key_id, entries)
         .await
     {
-        tracing::warn!(outbox_id = item.id, error = %e, "operator reply sent but not kept in memory");
+        tracing::warn!(error = %e, "operator conversation not kept in memory");
     }
 }

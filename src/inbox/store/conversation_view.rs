@@ -1,7 +1,7 @@
 //! What operators read: the conversation list and a conversation's messages in and out (with
 //! their delivery status), on a connection of their own.
 
-use super::conversations::Holder;
+use super::conversations::{Holder, ASKED_FOR_PERSON, HELD_FOR_PERSON};
 use super::{Store, StoreError};
 use crate::inbox::LaneKey;
 use rusqlite::{params, Connection};
@@ -162,7 +162,47 @@ pub(super) async fn read<T: Send + 'static>(
     .map_err(|_| StoreError::WriterGone)?
 }
 
+/// What the customer wrote while a person had the conversation, received in (after, until]
+/// (unix ms): (text, unix ms), oldest first.
+fn held(
+    conn: &Connection,
+    lane: &LaneKey,
+    after: i64,
+    until: i64,
+) -> rusqlite::Result<Vec<(String, i64)>> {
+    let sql = format!(
+        "SELECT {INBOUND_TEXT}, i.received_at FROM inbound i JOIN inbound_raw r ON r.seq = i.seq
+         WHERE i.phone_number_id = ?1 AND i.user = ?2 AND i.note IN (?3, ?4)
+           AND i.received_at > ?5 AND i.received_at <= ?6
+         ORDER BY i.seq"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![
+            lane.phone_number_id,
+            lane.user,
+            HELD_FOR_PERSON,
+            ASKED_FOR_PERSON,
+            after,
+            until
+        ],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    rows.collect()
+}
+
 impl Store {
+    /// The customer's messages to the person (never seen by the agent), received in
+    /// (after, until] (unix ms), for the conversation memory.
+    pub async fn held_messages(
+        &self,
+        lane: LaneKey,
+        after: i64,
+        until: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        read(self, move |c| held(c, &lane, after, until)).await
+    }
+
     pub async fn conversations(
         &self,
         only_human: bool,

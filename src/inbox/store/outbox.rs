@@ -15,6 +15,10 @@ pub struct OutboxItem {
     pub author: String,
     pub text: String,
     pub parts: Vec<ReplyPart>,
+    /// Unix ms when it was queued.
+    pub created_at: i64,
+    /// Unix ms of the conversation's previous operator reply, if any.
+    pub previous_reply_at: Option<i64>,
 }
 
 /// Queue a message (its parts already formatted and split); returns its id.
@@ -52,8 +56,10 @@ pub(super) fn queue(
 
 fn pending_outbox(conn: &Connection) -> rusqlite::Result<Vec<OutboxItem>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, phone_number_id, user, author, text FROM outbox
-         WHERE state = 'pending' ORDER BY id LIMIT 100",
+        "SELECT id, phone_number_id, user, author, text, created_at,
+                (SELECT MAX(created_at) FROM outbox p WHERE p.phone_number_id = o.phone_number_id
+                   AND p.user = o.user AND p.author = 'operator' AND p.id < o.id)
+         FROM outbox o WHERE state = 'pending' ORDER BY id LIMIT 100",
     )?;
     let mut items = stmt
         .query_map([], |r| {
@@ -66,6 +72,8 @@ fn pending_outbox(conn: &Connection) -> rusqlite::Result<Vec<OutboxItem>> {
                 author: r.get(3)?,
                 text: r.get(4)?,
                 parts: Vec::new(),
+                created_at: r.get(5)?,
+                previous_reply_at: r.get(6)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -106,9 +106,12 @@ async fn a_conversation_with_a_person_gets_no_agent_turn_and_its_messages_are_st
         2
     );
     assert_eq!(w.llm.count(), 2);
+    // Not answered: the new message is the one the model answers; the held one is only past
+    // conversation (memory), before it.
+    let asked = fake_llm::messages_of(&w.llm.requests()[1]);
+    assert_eq!(asked.last().unwrap()["content"], "back again");
     let seen = texts_of(&w.llm.requests()[1]);
-    assert!(seen.contains("back again"), "{seen}");
-    assert!(!seen.contains("are you there?"), "{seen}");
+    assert_eq!(seen.matches("are you there?").count(), 1, "{seen}");
     assert!(
         w.server
             .wait_for_metric("wagate_handoffs_total{trigger=\"operator\"} 1", 5)
@@ -126,6 +129,8 @@ async fn an_operator_reply_reaches_the_customer_once_and_the_agent_remembers_it(
         .await;
     let id = w.conversation_of("15550002002").await;
     w.api_post(&format!("/v1/conversations/{id}/handoff"), json!({}))
+        .await;
+    w.customer_says("wamid.op.held", "15550002002", "where is order 123?")
         .await;
 
     let (status, body) = w
@@ -163,7 +168,10 @@ async fn an_operator_reply_reaches_the_customer_once_and_the_agent_remembers_it(
             .await
     );
 
-    // Back with the agent, which knows what the person said.
+    // Back with the agent, which knows what the person and the customer said meanwhile.
+    w.customer_says("wamid.op.after", "15550002002", "great, it arrived")
+        .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     w.api_post(&format!("/v1/conversations/{id}/release"), json!({}))
         .await;
     w.customer_says("wamid.op.2", "15550002002", "thanks, one more thing")
@@ -171,14 +179,30 @@ async fn an_operator_reply_reaches_the_customer_once_and_the_agent_remembers_it(
     w.graph
         .wait_for_text_sends(3, Duration::from_secs(10))
         .await;
-    let history = fake_llm::messages_of(&w.llm.requests()[1]);
-    assert!(
-        history.iter().any(|m| m["role"] == "assistant"
-            && m["content"]
-                .as_str()
-                .unwrap_or("")
-                .contains("this is Maria")),
-        "{history:?}"
+    let history: Vec<(String, String)> = fake_llm::messages_of(&w.llm.requests()[1])
+        .iter()
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap_or("").to_owned(),
+                m["content"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let at = |role: &str, text: &str| {
+        history
+            .iter()
+            .position(|(r, c)| r == role && c.contains(text))
+            .unwrap_or_else(|| panic!("{role} {text:?} not in {history:?}"))
+    };
+    let held = at("user", "where is order 123?");
+    let maria = at("assistant", "this is Maria");
+    let after = at("user", "great, it arrived");
+    let now = at("user", "thanks, one more thing");
+    assert!(held < maria && maria < after && after < now, "{history:?}");
+    assert_eq!(
+        now,
+        history.len() - 1,
+        "the new message is the one answered"
     );
 }
 
@@ -302,4 +326,38 @@ async fn delivery_ticks_of_an_operator_reply_follow_metas_statuses() {
     assert_eq!(operator["status"], "read");
     let inbound = &messages[0];
     assert_eq!(inbound["message_id"], "wamid.tick.1");
+}
+
+#[tokio::test]
+async fn parts_of_a_reply_not_yet_sent_when_a_person_takes_over_never_go_out() {
+    // A reply long enough for two parts.
+    let long = format!("{}\n\n{}", "a".repeat(3000), "b".repeat(3000));
+    let w = world("", move |_, _| fake_llm::ollama_says(&long)).await;
+    // Meta is slow to accept the first send (and the read receipt, whichever comes first).
+    w.graph.script([
+        crate::support::fake_graph::Reply::ok().after(Duration::from_millis(1500)),
+        crate::support::fake_graph::Reply::ok().after(Duration::from_millis(1500)),
+    ]);
+    w.customer_says("wamid.parts.1", "15550002006", "tell me everything")
+        .await;
+    let id = w.conversation_of("15550002006").await;
+    assert!(
+        eventually(10, || !w.graph.text_sends().is_empty()).await,
+        "the first part is on its way"
+    );
+    let (status, _) = w
+        .api_post(&format!("/v1/conversations/{id}/handoff"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let sends = w.graph.text_sends();
+    assert_eq!(sends.len(), 1, "the second part never went out");
+    assert!(sends[0].body["text"]["body"]
+        .as_str()
+        .unwrap()
+        .starts_with('a'));
+    let messages = w.messages(&id).await;
+    let parts: Vec<&Value> = messages.iter().filter(|m| m["author"] == "agent").collect();
+    assert_eq!(parts.len(), 2, "{messages:?}");
+    assert_eq!(parts[1]["status"], "not_sent");
 }
