@@ -429,8 +429,19 @@ function scheduleRefresh() {
 
 function connectEvents() {
   const events = new EventSource("/v1/events");
-  events.onopen = () => { $("live").textContent = "Live"; };
-  events.onerror = () => { $("live").textContent = "Reconnecting…"; };
+  events.onopen = () => {
+    $("live").textContent = "Live";
+    scheduleRefresh(); // catch up on what happened while disconnected
+  };
+  events.onerror = () => {
+    $("live").textContent = "Reconnecting…";
+    // The browser retries a dropped connection by itself, but gives up on an error answer
+    // (a 401 after the token changed, a proxy's 502): then try again here. A 401 on the
+    // refresh shows the login form.
+    if (events.readyState === EventSource.CLOSED) {
+      setTimeout(() => { scheduleRefresh(); connectEvents(); }, 5000);
+    }
+  };
   for (const kind of ["message", "status", "conversation"]) {
     events.addEventListener(kind, scheduleRefresh);
   }
