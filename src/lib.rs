@@ -15,6 +15,9 @@
 //! - [`responder`]: answers a turn on WhatsApp: read receipt, media, agent, format, split,
 //!   send each part exactly once (marked sending before the Graph call, confirmed by Meta's
 //!   status notifications after a crash).
+//! - [`handoff`]: a person takes a conversation over (operator, keyword, the agent's tool) and
+//!   hands it back; operator replies, opening hours, the console's live events. Its HTTP side
+//!   (operator API, console login) is `http::operator`.
 //! - [`transcription`]: speech to text for voice notes (OpenAI-compatible or whisper.cpp).
 //! - [`agent`]: one turn of an agent: input, guardrails, memory, prompt, ReAct loop (tool calls
 //!   native or written as text), tools (builtin, HTTP, MCP servers).
@@ -27,6 +30,7 @@
 //!   and SIGHUP.
 //! - [`metrics`]: the Prometheus registry behind `/metrics`.
 //! - [`retry_after`]: the one clamped `Retry-After` parser of every HTTP client.
+//! - [`console`]: the operator console at `/console/` (embedded page, failed turns and retry).
 //! - [`server`]: wiring it all together; [`cli`] and [`simulate`]: the command line.
 //! - `text`: how errors, URLs and MIME types are shown: one home for each such helper.
 //! - [`chat`]: `wagate chat`, a terminal conversation with an agent through the same runtime.
@@ -37,7 +41,9 @@ pub mod agent;
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod guardrails;
+pub mod handoff;
 pub mod http;
 pub mod inbox;
 pub mod llm;

@@ -128,6 +128,31 @@ const CATALOGUE: &[(&str, Kind, &str)] = &[
         Kind::Histogram,
         "Wall time of one transcription upload, until the answer or the timeout, by provider.",
     ),
+    (
+        "wagate_handoffs_total",
+        Kind::Counter,
+        "Conversations handed to a person, by trigger (operator, keyword, tool).",
+    ),
+    (
+        "wagate_handoff_releases_total",
+        Kind::Counter,
+        "Conversations given back to the agent, by trigger (operator, timeout).",
+    ),
+    (
+        "wagate_handoff_waiting_conversations",
+        Kind::Gauge,
+        "Conversations handed over by a keyword or the agent with no operator reply yet (waiting for a person).",
+    ),
+    (
+        "wagate_handoff_oldest_wait_seconds",
+        Kind::Gauge,
+        "How long the longest-waiting conversation has waited for a person (0 when none).",
+    ),
+    (
+        "wagate_operator_replies_total",
+        Kind::Counter,
+        "Replies written by an operator (API or console) and queued for sending.",
+    ),
 ];
 
 /// Series with fixed labels that are updated per webhook or per turn.

@@ -5,6 +5,7 @@
 //! and stop the server when they want.
 
 use crate::config::Config;
+use crate::handoff::Handoff;
 use crate::http::{self, AppState};
 use crate::inbox::store::{DataDirLock, Durability, LockError};
 use crate::inbox::{Dispatcher, DispatcherSettings, Store, StoreError, TurnHandler};
@@ -43,6 +44,8 @@ pub struct Services {
     pub config: SharedConfig,
     pub store: Store,
     pub metrics: Arc<Metrics>,
+    /// Human handoff (conversation state, operator replies).
+    pub handoff: Arc<Handoff>,
 }
 
 /// Builds the turn handler once the store is open.
@@ -81,16 +84,21 @@ pub async fn run(
     // Before the database is even opened (resume would re-run turns another server is
     // running); held until `run` returns.
     let _lock = DataDirLock::acquire(&options.data_dir)?;
+    let config = SharedConfig::new(config);
     let store = Store::open(&options.data_dir, options.durability)?;
+    let metrics = Arc::new(Metrics::new());
+    let handoff = Handoff::start(store.clone(), config.clone(), Arc::clone(&metrics), None).await?;
     let services = Services {
-        config: SharedConfig::new(config),
+        config,
         store,
-        metrics: Arc::new(Metrics::new()),
+        metrics,
+        handoff,
     };
     let config_dir = services.config.current().config.dir.clone();
     services
         .metrics
         .gauge_set("wagate_config_generation", &[], 1.0);
+    let graph_options = options.graph.clone();
     let (handler, responder) = match options.handler {
         Some(factory) => (factory(&services), None),
         None => {
@@ -101,6 +109,7 @@ pub async fn run(
             )
         }
     };
+    connect_handoff(&services, responder.as_ref(), graph_options)?;
     let reloader = Reloader::new(
         config_dir,
         options.env_file.clone(),
@@ -127,6 +136,7 @@ pub async fn run(
         store: services.store.clone(),
         dispatcher: Arc::clone(&dispatcher),
         metrics: Arc::clone(&services.metrics),
+        handoff: Arc::clone(&services.handoff),
     };
     let app = net::with_body_deadline(
         http::router(state, max_body_bytes),
@@ -137,14 +147,18 @@ pub async fn run(
     let stop_http = stop.clone();
     tokio::spawn({
         let stop = stop.clone();
+        let handoff = Arc::clone(&services.handoff);
         async move {
             shutdown.await;
+            // First: the console's event streams end, so they do not hold the HTTP drain.
+            handoff.stop();
             stop.cancel();
         }
     });
 
     tokio::spawn(rescan_inbox(Arc::clone(&dispatcher), stop.clone()));
     tokio::spawn(reloader.run(stop.clone()));
+    services.handoff.spawn_tasks();
 
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
@@ -216,12 +230,39 @@ fn production_handler(
         http,
         graph_options,
     };
-    let responder = Responder::new(
+    let mut responder = Responder::new(
         services.config.clone(),
         services.store.clone(),
         Arc::clone(&services.metrics),
         transcriber,
         factory,
     )?;
+    responder.set_handoff(Arc::clone(&services.handoff));
     Ok(Arc::new(responder))
+}
+
+/// Operator replies go out through the responder's Graph client (one rate limit for the
+/// channel) and are kept in the conversation memory. With a handler plugged in by tests, a
+/// client of their own.
+fn connect_handoff(
+    services: &Services,
+    responder: Option<&Arc<Responder>>,
+    graph_options: GraphOptions,
+) -> Result<(), ServeError> {
+    let memory = Some(Memory::new(services.store.clone()));
+    let source: crate::handoff::GraphSource = match responder {
+        Some(responder) => {
+            let responder = Arc::clone(responder);
+            Arc::new(move || Some(responder.graph()))
+        }
+        None => {
+            let graph = crate::whatsapp::graph::GraphClient::with_options(
+                &services.config.current().config.whatsapp,
+                graph_options,
+            )?;
+            Arc::new(move || Some(graph.clone()))
+        }
+    };
+    services.handoff.connect(source, memory);
+    Ok(())
 }

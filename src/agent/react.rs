@@ -50,6 +50,16 @@ pub struct ReactOutcome {
     pub usage: Usage,
     /// `provider/model` of every candidate tried for each call (failed ones too), in order.
     pub models: Vec<String>,
+    /// The model called `handoff_to_human` (with this reason, if it gave one): the loop
+    /// stopped there, and the conversation goes to a person.
+    pub handoff: Option<HandoffRequest>,
+}
+
+/// The agent asked for a person (the builtin tool `handoff_to_human`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandoffRequest {
+    /// Shown to the operator.
+    pub reason: Option<String>,
 }
 
 /// Runs one turn over `messages` (system prompt, the new user message), with no history.
@@ -79,6 +89,7 @@ pub async fn run_with_history(
         tool_calls: Vec::new(),
         usage: Usage::default(),
         models: Vec::new(),
+        handoff: None,
     };
     let mut tool_rounds_left = max_iterations;
     loop {
@@ -136,7 +147,14 @@ pub async fn run_with_history(
             tracing::debug!(tool = %call.name, "tool call");
             let text = tools.call(call).await;
             outcome.tool_calls.push(call.name.clone());
+            if let Some(reason) = tools.handoff_reason(call) {
+                outcome.handoff = Some(HandoffRequest { reason });
+            }
             results.push(ChatMessage::tool_result(call, text));
+        }
+        // A person takes over: the customer gets the handoff notice, not more model text.
+        if outcome.handoff.is_some() {
+            return Ok(outcome);
         }
         messages.push(answer);
         messages.extend(results);

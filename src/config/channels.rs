@@ -68,6 +68,12 @@ pub struct WhatsAppChannel {
     /// Per-type download limits for inbound media, in bytes.
     #[serde(default)]
     pub media_max_bytes: MediaLimits,
+    /// The operator API and console; off while `console.token` is empty.
+    #[serde(default)]
+    pub console: ConsoleSettings,
+    /// Handing a conversation to a person (and back).
+    #[serde(default)]
+    pub handoff: HandoffSettings,
 }
 
 /// Every key of `channels.whatsapp`; others get a "did you mean" warning. Keep in step with
@@ -88,7 +94,95 @@ pub(crate) const WHATSAPP_KEYS: &[&str] = &[
     "max_concurrent_turns",
     "shutdown_grace_seconds",
     "media_max_bytes",
+    "console",
+    "handoff",
 ];
+
+/// Every key of `channels.whatsapp.console`.
+pub(crate) const CONSOLE_KEYS: &[&str] = &["token", "public_url"];
+
+/// Every key of `channels.whatsapp.handoff`.
+pub(crate) const HANDOFF_KEYS: &[&str] = &[
+    "message",
+    "keywords",
+    "release_after_seconds",
+    "hours",
+    "closed_message",
+    "notify_url",
+];
+
+/// Every key of `channels.whatsapp.handoff.hours`.
+pub(crate) const HOURS_KEYS: &[&str] = &["timezone", "days"];
+
+/// The day names `handoff.hours.days` accepts.
+pub const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/// `channels.whatsapp.console`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ConsoleSettings {
+    /// Bearer token of the operator API and the console login. Empty: both are off (404).
+    #[serde(default)]
+    pub token: Secret,
+    /// Where operators reach the console (`https://ops.example.com`), for the link in
+    /// `handoff.notify_url` posts. Empty: the link is a path (`/console/#...`).
+    #[serde(default)]
+    pub public_url: String,
+}
+
+/// `channels.whatsapp.handoff`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HandoffSettings {
+    /// Sent to the customer when a keyword or the agent hands the conversation over.
+    #[serde(default = "default_handoff_message")]
+    pub message: String,
+    /// A customer message equal to one of these (case-insensitive, trimmed) asks for a person.
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// A `human` conversation with no operator reply for this long goes back to the agent.
+    #[serde(default = "default_release_after_seconds")]
+    pub release_after_seconds: u64,
+    /// When the team is there; empty: always.
+    #[serde(default)]
+    pub hours: HoursSettings,
+    /// Sent instead of `message` outside `hours`.
+    #[serde(default = "default_closed_message")]
+    pub closed_message: String,
+    /// POSTed (JSON) when a conversation starts waiting for a person. Empty: nobody is told.
+    #[serde(default)]
+    pub notify_url: String,
+}
+
+impl Default for HandoffSettings {
+    fn default() -> Self {
+        HandoffSettings {
+            message: default_handoff_message(),
+            keywords: Vec::new(),
+            release_after_seconds: default_release_after_seconds(),
+            hours: HoursSettings::default(),
+            closed_message: default_closed_message(),
+            notify_url: String::new(),
+        }
+    }
+}
+
+/// `channels.whatsapp.handoff.hours`: `{timezone: "Europe/Madrid", days: {mon: "09:00-18:00"}}`.
+/// No timezone: no opening hours (always open). A day missing or empty is closed.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct HoursSettings {
+    /// An IANA time zone name; daylight saving follows it.
+    #[serde(default)]
+    pub timezone: String,
+    /// Day name (`mon`..`sun`) -> `"HH:MM-HH:MM"`, several ranges separated by commas.
+    #[serde(default)]
+    pub days: BTreeMap<String, String>,
+}
+
+impl HoursSettings {
+    /// Hours were configured (otherwise the team is always "open").
+    pub fn is_set(&self) -> bool {
+        !self.timezone.is_empty() || !self.days.is_empty()
+    }
+}
 
 /// Every key of `channels.whatsapp.rate_limit`.
 pub(crate) const RATE_LIMIT_KEYS: &[&str] = &["window_seconds", "max_messages"];
@@ -170,6 +264,15 @@ fn default_graph_api_version() -> String {
 fn default_error_reply() -> String {
     "Sorry, something went wrong on our side. Please try again in a moment.".into()
 }
+fn default_handoff_message() -> String {
+    "I'm passing you to a person from our team. They will reply here shortly.".into()
+}
+fn default_closed_message() -> String {
+    "Our team is away right now; we will reply when we are back.".into()
+}
+fn default_release_after_seconds() -> u64 {
+    86400
+}
 fn default_max_body_bytes() -> usize {
     4 * 1024 * 1024
 }
@@ -219,5 +322,8 @@ mod tests {
         assert_eq!(debug_fields(&w), WHATSAPP_KEYS);
         assert_eq!(debug_fields(&w.rate_limit), RATE_LIMIT_KEYS);
         assert_eq!(debug_fields(&w.media_max_bytes), MEDIA_LIMIT_KEYS);
+        assert_eq!(debug_fields(&w.console), CONSOLE_KEYS);
+        assert_eq!(debug_fields(&w.handoff), HANDOFF_KEYS);
+        assert_eq!(debug_fields(&w.handoff.hours), HOURS_KEYS);
     }
 }

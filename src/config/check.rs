@@ -85,6 +85,23 @@ fn summary(config: &Config, out: &mut String) {
         w.rate_limit.max_messages, w.rate_limit.window_seconds
     );
     let _ = writeln!(out, "  debounce: {} ms", w.debounce_ms);
+    let console = if w.console.token.is_empty() {
+        "off (console.token is empty)"
+    } else {
+        "on at /console/ and /v1/conversations (keep them off the public webhook route)"
+    };
+    let _ = writeln!(out, "  operator console: {console}");
+    let hours = if w.handoff.hours.is_set() {
+        format!("hours in {}", w.handoff.hours.timezone)
+    } else {
+        "no opening hours".to_string()
+    };
+    let _ = writeln!(
+        out,
+        "  handoff: {} keyword(s), back to the agent after {} s without an operator reply, {hours}",
+        w.handoff.keywords.len(),
+        w.handoff.release_after_seconds
+    );
     let _ = writeln!(out, "  default agent: {}", w.default_agent);
     if w.numbers.is_empty() {
         let _ = writeln!(

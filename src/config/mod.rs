@@ -27,12 +27,13 @@ pub use check::{check_report, check_report_with_env};
 pub use env_file::{env_lookup, read_env_file};
 pub use error::{ConfigError, Problem};
 pub use expand::Env;
+pub(crate) use validate::display_url;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The builtin tools an agent may name (`spec.tools[].name` with `type: builtin`).
-pub const BUILTIN_TOOLS: &[&str] = &["current_time"];
+pub const BUILTIN_TOOLS: &[&str] = &["current_time", "handoff_to_human"];
 
 /// Everything loaded from one config directory, validated. Base URLs (`graph_api_base`, model
 /// and transcription `endpoint`) carry no trailing slash.

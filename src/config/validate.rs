@@ -2,7 +2,10 @@
 //! (a zero rate limit, a relative URL), and references between files (`default_agent`).
 //! The agent file's own checks are in `validate_agent.rs`.
 
-use super::channels::{WhatsAppChannel, MEDIA_LIMIT_KEYS, RATE_LIMIT_KEYS, WHATSAPP_KEYS};
+use super::channels::{
+    WhatsAppChannel, CONSOLE_KEYS, HANDOFF_KEYS, HOURS_KEYS, MEDIA_LIMIT_KEYS, RATE_LIMIT_KEYS,
+    WHATSAPP_KEYS,
+};
 use super::error::Problem;
 use super::parse::SourceFile;
 use super::path::FieldPath;
@@ -53,6 +56,44 @@ pub(crate) fn check_channel(ch: &WhatsAppChannel, src: &SourceFile, out: &mut Fi
                 ch.graph_api_version
             ),
         ));
+    }
+    check_handoff(ch, src, &base, out);
+}
+
+/// `console` and `handoff`: hours that parse in a real time zone, URLs that are URLs.
+fn check_handoff(ch: &WhatsAppChannel, src: &SourceFile, base: &FieldPath, out: &mut Findings) {
+    let handoff = base.key("handoff");
+    if let Err(e) = crate::handoff::hours::Schedule::parse(&ch.handoff.hours) {
+        let field = e
+            .field
+            .iter()
+            .fold(handoff.key("hours"), |path, k| path.key(k));
+        out.problems.push(src.problem(&field, e.message));
+    }
+    if !ch.handoff.notify_url.is_empty() {
+        check_url(src, &handoff.key("notify_url"), &ch.handoff.notify_url, out);
+    }
+    if !ch.console.public_url.is_empty() {
+        check_url(
+            src,
+            &base.key("console").key("public_url"),
+            &ch.console.public_url,
+            out,
+        );
+    }
+    at_least_one(
+        src,
+        &handoff.key("release_after_seconds"),
+        ch.handoff.release_after_seconds,
+        out,
+    );
+    for (i, keyword) in ch.handoff.keywords.iter().enumerate() {
+        if keyword.trim().is_empty() {
+            out.problems.push(src.problem(
+                &handoff.key("keywords").index(i),
+                "is empty; a keyword must have text (remove the entry)".to_string(),
+            ));
+        }
     }
 }
 
@@ -118,10 +159,13 @@ pub(crate) fn check_routing(
 /// would otherwise silently leave the default in place.
 pub(crate) fn unknown_channel_keys(src: &SourceFile, out: &mut Findings) {
     let base = FieldPath::keys(&["channels", "whatsapp"]);
-    let sections: [(FieldPath, &[&str]); 3] = [
+    let sections: [(FieldPath, &[&str]); 6] = [
         (base.clone(), WHATSAPP_KEYS),
         (base.key("rate_limit"), RATE_LIMIT_KEYS),
         (base.key("media_max_bytes"), MEDIA_LIMIT_KEYS),
+        (base.key("console"), CONSOLE_KEYS),
+        (base.key("handoff"), HANDOFF_KEYS),
+        (base.key("handoff").key("hours"), HOURS_KEYS),
     ];
     for (path, known) in sections {
         let Some(Value::Mapping(map)) = lookup(&src.value, &path) else {

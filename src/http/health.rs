@@ -43,6 +43,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     refresh_backlog(&state).await;
+    state.handoff.refresh_metrics();
     (
         [(
             header::CONTENT_TYPE,

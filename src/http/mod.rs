@@ -1,13 +1,15 @@
-//! The HTTP surface: Meta's webhook (handshake and signed POST), health and metrics. Nothing
-//! else lives here: handlers translate HTTP to calls on the inbox and back.
+//! The HTTP surface: Meta's webhook (handshake and signed POST), health and metrics, and the
+//! operator API with the console's login (`operator`). Nothing else lives here: handlers translate HTTP to calls on the inbox and back.
 
 mod error;
 mod health;
+pub mod operator;
 mod raw_json;
 mod webhook;
 
 pub use error::ApiError;
 
+use crate::handoff::Handoff;
 use crate::inbox::{Dispatcher, Store};
 use crate::metrics::Metrics;
 use crate::runtime::SharedConfig;
@@ -26,6 +28,8 @@ pub struct AppState {
     pub store: Store,
     pub dispatcher: Arc<Dispatcher>,
     pub metrics: Arc<Metrics>,
+    /// Human handoff: conversation state, operator replies, the console's live events.
+    pub handoff: Arc<Handoff>,
 }
 
 /// The router. `max_body_bytes` is fixed at start (a reload does not resize it).
@@ -40,5 +44,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .merge(operator::routes())
+        .merge(crate::console::routes())
         .with_state(state)
 }

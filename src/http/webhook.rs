@@ -86,7 +86,10 @@ pub async fn receive(
         }
     };
 
-    let batch = to_batch(webhook, channel, &body, raw_json::message_texts(&body));
+    let mut batch = to_batch(webhook, channel, &body, raw_json::message_texts(&body));
+    // Handoff: customer messages asking for a person; the console's live view.
+    state.handoff.mark_keywords(&mut batch, channel);
+    let (seen_lanes, status_ids) = event_subjects(&state, &batch);
     let (statuses, dead_letters) = (batch.statuses.len(), batch.dead_letters.len());
     let outcome = match state.dispatcher.accept(batch).await {
         Ok(outcome) => outcome,
@@ -97,6 +100,8 @@ pub async fn receive(
         }
     };
 
+    state.handoff.after_intake(&outcome, &seen_lanes);
+    state.handoff.statuses_recorded(status_ids);
     metrics.inc("wagate_webhooks_total", &[("outcome", "accepted")]);
     if outcome.new_pending_messages > 0 {
         metrics.add(
@@ -130,6 +135,26 @@ pub async fn receive(
         metrics.add("wagate_dead_letters_total", &[], dead_letters as f64);
     }
     Ok("")
+}
+
+/// The conversations with new messages and the messages with new statuses, for the console's
+/// live events (nothing when no console listens).
+fn event_subjects(state: &AppState, batch: &Batch) -> (Vec<LaneKey>, Vec<String>) {
+    if !state.handoff.events.has_listeners() {
+        return (Vec::new(), Vec::new());
+    }
+    let mut lanes: Vec<LaneKey> = Vec::new();
+    for m in &batch.messages {
+        if !lanes.contains(&m.lane) {
+            lanes.push(m.lane.clone());
+        }
+    }
+    let statuses = batch
+        .statuses
+        .iter()
+        .map(|s| s.message_id.clone())
+        .collect();
+    (lanes, statuses)
 }
 
 /// Everything the body carries, as the store records it. Nothing is dropped silently: what

@@ -16,6 +16,7 @@ pub use engines::{EngineError, EngineFactory, Engines, Generation};
 
 use crate::agent::runtime::{TurnAnswer, TurnRequest};
 use crate::config::Config;
+use crate::handoff::{Handoff, Trigger};
 use crate::inbox::{Store, Turn, TurnHandler, TurnOutcome};
 use crate::memory;
 use crate::metrics::Metrics;
@@ -37,6 +38,8 @@ pub struct Responder {
     transcriber: Transcriber,
     factory: EngineFactory,
     generation: CurrentGeneration,
+    /// Human handoff: no turn while a person has the conversation; the `handoff_to_human` tool.
+    handoff: Option<Arc<Handoff>>,
 }
 
 impl Responder {
@@ -56,7 +59,19 @@ impl Responder {
             transcriber,
             factory,
             generation: CurrentGeneration::new(Generation { loaded, engines }),
+            handoff: None,
         })
+    }
+
+    /// Plug in human handoff (the server does; tools without it just answer).
+    pub fn set_handoff(&mut self, handoff: Arc<Handoff>) {
+        self.handoff = Some(handoff);
+    }
+
+    /// The Graph client in force, for messages sent outside a turn (operator replies): the
+    /// same client, so the same rate limit and pacing.
+    pub fn graph(&self) -> crate::whatsapp::graph::GraphClient {
+        self.generation.get().engines.graph.clone()
     }
 
     /// Build the engines for a new config without putting them in force: a reload that fails
@@ -129,7 +144,12 @@ impl Responder {
             }
             Err(e) => return retry_later(format!("cannot read the saved reply: {e}")),
         };
-        deliver::send_parts(&engines.graph, &self.store, &self.metrics, &turn, parts).await
+        let outcome =
+            deliver::send_parts(&engines.graph, &self.store, &self.metrics, &turn, parts).await;
+        if let Some(handoff) = &self.handoff {
+            handoff.agent_replied(&turn.lane);
+        }
+        outcome
     }
 
     /// Run the agent.
@@ -162,6 +182,11 @@ impl Responder {
             parts,
         };
         let result = engines.agents.run(agent_name, request).await;
+        if let (Some(asked), Some(handoff)) = (&result.handoff, &self.handoff) {
+            return Generated::Reply(
+                hand_to_person(handoff, &turn.lane, asked, &config.whatsapp).await,
+            );
+        }
         match result.outcome {
             TurnAnswer::Answered(reply) if !reply.trim().is_empty() => Generated::Reply(reply),
             TurnAnswer::Answered(_) => {
@@ -187,6 +212,23 @@ enum Generated {
     NoModelAnswered { reason: String },
 }
 
+/// The agent called `handoff_to_human`: the conversation goes to a person and this turn's
+/// reply is the notice (`handoff.message`, or `closed_message` outside `handoff.hours`).
+async fn hand_to_person(
+    handoff: &Handoff,
+    lane: &crate::inbox::LaneKey,
+    asked: &crate::agent::react::HandoffRequest,
+    channel: &crate::config::WhatsAppChannel,
+) -> String {
+    if let Err(e) = handoff
+        .take_over(lane, Trigger::Tool, asked.reason.clone(), Vec::new())
+        .await
+    {
+        tracing::error!(error = %e, "the agent asked for a person but the handoff was not recorded");
+    }
+    handoff.notice(channel).join("\n\n")
+}
+
 fn retry_later(reason: String) -> TurnOutcome {
     tracing::error!(reason = %reason, "turn will be retried");
     TurnOutcome::RetryLater {
@@ -197,6 +239,24 @@ fn retry_later(reason: String) -> TurnOutcome {
 
 impl TurnHandler for Responder {
     fn handle(&self, turn: Turn) -> Pin<Box<dyn Future<Output = TurnOutcome> + Send + '_>> {
-        Box::pin(self.answer(turn))
+        Box::pin(async move {
+            let Some(handoff) = &self.handoff else {
+                return self.answer(turn).await;
+            };
+            // A person has the conversation: no agent turn (its messages are closed unanswered).
+            let Some(guard) = handoff.enter_turn(&turn.lane) else {
+                return TurnOutcome::Done;
+            };
+            // Taken over while running: stop here; parts not yet sent never go out.
+            let turn_id = turn.id;
+            tokio::select! {
+                biased;
+                _ = guard.stopped() => {
+                    tracing::info!(turn_id, "turn stopped: a person took the conversation over");
+                    TurnOutcome::Done
+                }
+                outcome = self.answer(turn) => outcome,
+            }
+        })
     }
 }

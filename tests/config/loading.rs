@@ -329,3 +329,23 @@ fn trailing_slashes_on_base_urls_are_dropped() {
     let primary = &config.agents["helper"].spec.model.primary;
     assert_eq!(primary.endpoint, "http://localhost:11434");
 }
+
+#[test]
+fn the_console_is_off_and_handoff_has_its_documented_defaults() {
+    let config = Config::load_with_env(&fixture("defaults"), &no_env).expect("loads");
+    let w = &config.whatsapp;
+    assert!(w.console.token.is_empty(), "operator API and console off");
+    let h = &w.handoff;
+    assert_eq!(
+        h.message,
+        "I'm passing you to a person from our team. They will reply here shortly."
+    );
+    assert!(h.keywords.is_empty());
+    assert_eq!(h.release_after_seconds, 86400);
+    assert!(!h.hours.is_set());
+    assert_eq!(
+        h.closed_message,
+        "Our team is away right now; we will reply when we are back."
+    );
+    assert_eq!(h.notify_url, "");
+}

@@ -375,3 +375,33 @@ fn an_unknown_agent_key_far_from_any_known_one_lists_the_known_keys() {
     assert_eq!(field(&p), "spec.prompts.greeting");
     assert_eq!(p.message, "unknown key `greeting`; expected one of system");
 }
+
+#[test]
+fn handoff_hours_in_an_unknown_time_zone_are_an_error_naming_the_field() {
+    let channels = format!(
+        "{CHANNELS}    handoff:\n      hours: {{timezone: \"Europe/Atlantis\", days: {{mon: \"09:00-18:00\"}}}}\n"
+    );
+    let dir = config_dir(&channels, &[("helper.agent.yaml", &agent("helper", ""))]);
+    let p = one_problem(dir.path());
+    assert_eq!(field(&p), "channels.whatsapp.handoff.hours.timezone");
+    assert!(p.message.contains("IANA"), "{p}");
+}
+
+#[test]
+fn a_handoff_day_that_is_not_a_range_is_an_error_saying_how_to_write_it() {
+    let channels = format!(
+        "{CHANNELS}    handoff:\n      hours: {{timezone: \"Europe/Madrid\", days: {{tue: \"9 to 5\"}}}}\n"
+    );
+    let dir = config_dir(&channels, &[("helper.agent.yaml", &agent("helper", ""))]);
+    let p = one_problem(dir.path());
+    assert_eq!(field(&p), "channels.whatsapp.handoff.hours.days.tue");
+    assert!(p.message.contains("09:00-18:00"), "{p}");
+}
+
+#[test]
+fn a_notify_url_that_is_not_absolute_is_an_error() {
+    let channels = format!("{CHANNELS}    handoff:\n      notify_url: \"/hooks/slack\"\n");
+    let dir = config_dir(&channels, &[("helper.agent.yaml", &agent("helper", ""))]);
+    let p = one_problem(dir.path());
+    assert_eq!(field(&p), "channels.whatsapp.handoff.notify_url");
+}

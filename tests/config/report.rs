@@ -17,6 +17,8 @@ fn the_check_report_summarizes_a_valid_config_without_showing_secrets() {
         "sending: live, through https://graph.facebook.com/v25.0",
         "signature check: off",
         "default agent: whatsapp-assistant",
+        "operator console: off (console.token is empty)",
+        "handoff: 0 keyword(s), back to the agent after 86400 s without an operator reply",
         "model primary: ollama/llava:7b at http://localhost:11434, capabilities: inferred",
         "model fallback: ollama/llama3.1:8b",
         "guardrails input: pii_detection (redact), max_length (2000 chars)",

@@ -1,8 +1,7 @@
 //! The binary as a new user meets it: what its errors and logs look like on a pipe, and where
 //! `simulate` posts.
 
-#[path = "../support/external.rs"]
-mod external;
+use crate::support::external;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -98,6 +98,8 @@ pub struct TurnResult {
     pub usage: Usage,
     /// Wall time of the whole turn.
     pub duration: Duration,
+    /// The agent called `handoff_to_human`: the caller hands the conversation to a person.
+    pub handoff: Option<crate::agent::react::HandoffRequest>,
 }
 
 impl TurnResult {
@@ -109,6 +111,7 @@ impl TurnResult {
             tool_calls: Vec::new(),
             usage: Usage::default(),
             duration: Duration::ZERO,
+            handoff: None,
         }
     }
 

@@ -20,6 +20,9 @@ enum Failure {
     Timeout(u64),
     #[error("the model's reply was empty")]
     EmptyReply,
+    /// The agent called `handoff_to_human`: no reply of its own.
+    #[error("handed to a person")]
+    HandedOff,
 }
 
 /// Runs one turn of `agent` for `request`.
@@ -51,9 +54,12 @@ pub(super) async fn run(
             result.model_calls = outcome.model_calls;
             result.tool_calls = outcome.tool_calls;
             result.usage = outcome.usage;
+            result.handoff = outcome.handoff.clone();
             // 5. Output guardrails, before the reply leaves and before memory.
             let reply = guardrails::apply(&agent.output_rules, &outcome.reply);
-            if reply.trim().is_empty() {
+            if result.handoff.is_some() {
+                Err(Failure::HandedOff)
+            } else if reply.trim().is_empty() {
                 Err(Failure::EmptyReply)
             } else {
                 Ok(reply)
@@ -74,6 +80,7 @@ pub(super) async fn run(
             entries.push(MemoryEntry::assistant(reply.clone(), unix_now()));
             result.outcome = TurnAnswer::Answered(reply);
         }
+        Err(Failure::HandedOff) => result.outcome = TurnAnswer::Nothing,
         Err(failure) => {
             // 7. The caller sends the channel's error_reply; the log says why.
             tracing::warn!(

@@ -8,12 +8,16 @@ use serde_json::{json, Map, Value as Json};
 
 /// Names accepted for `type: builtin` tools. (`crate::config` has no `BUILTIN_TOOLS` const on
 /// this branch; config validation should use this list.)
-pub const BUILTIN_TOOLS: &[&str] = &["current_time"];
+pub const BUILTIN_TOOLS: &[&str] = &["current_time", "handoff_to_human"];
 
 /// One built-in tool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Builtin {
     CurrentTime,
+    /// Hands the conversation to a person. The call itself only answers the model; the ReAct
+    /// loop sees it (`ToolSet::handoff_reason`) and stops, and the responder moves the
+    /// conversation to `human` and sends `handoff.message`.
+    HandoffToHuman,
 }
 
 impl Builtin {
@@ -21,6 +25,7 @@ impl Builtin {
     pub(crate) fn named(name: &str) -> Option<Builtin> {
         match name {
             "current_time" => Some(Builtin::CurrentTime),
+            "handoff_to_human" => Some(Builtin::HandoffToHuman),
             _ => None,
         }
     }
@@ -42,6 +47,25 @@ impl Builtin {
                     }
                 }),
             },
+            Builtin::HandoffToHuman => ToolDefinition {
+                name: "handoff_to_human".into(),
+                description: description
+                    .unwrap_or(
+                        "Hand the conversation to a person from the team when you cannot help, \
+                         or the customer asks for a human. The customer is told a person will \
+                         reply; you stop answering this conversation.",
+                    )
+                    .into(),
+                parameters: json!({
+                    "type": "object",
+                    "properties": {
+                        "reason": {
+                            "type": "string",
+                            "description": "Why a person is needed, in one sentence, for the team member who takes over."
+                        }
+                    }
+                }),
+            },
         }
     }
 
@@ -49,6 +73,11 @@ impl Builtin {
     pub(crate) fn call(self, arguments: &Map<String, Json>) -> String {
         match self {
             Builtin::CurrentTime => clock::current_time(arguments),
+            Builtin::HandoffToHuman => {
+                "Done: a person from the team takes the conversation over now and the customer \
+                 has been told. Do not write anything more."
+                    .into()
+            }
         }
     }
 }

@@ -185,6 +185,28 @@ impl ToolSet {
     }
 }
 
+impl ToolSet {
+    /// `Some(reason)` when `call` is to the builtin `handoff_to_human` of this set.
+    pub fn handoff_reason(&self, call: &ToolCall) -> Option<Option<String>> {
+        let is_handoff = self.tools.iter().any(|t| {
+            matches!(t, Tool::Builtin { tool: Builtin::HandoffToHuman, definition } if definition.name == call.name)
+        });
+        if !is_handoff {
+            return None;
+        }
+        let reason = arguments_object(&call.arguments)
+            .ok()
+            .and_then(|args| {
+                args.get("reason")
+                    .and_then(Json::as_str)
+                    .map(str::trim)
+                    .map(str::to_owned)
+            })
+            .filter(|r| !r.is_empty());
+        Some(reason)
+    }
+}
+
 /// The arguments as a JSON object, or what to tell the model when they are not one.
 fn arguments_object(arguments: &ToolArguments) -> Result<Map<String, Json>, String> {
     match arguments {
@@ -248,6 +270,31 @@ mod tests {
         let twice =
             tools("[{type: builtin, name: current_time}, {type: builtin, name: current_time}]");
         assert!(matches!(twice, Err(ToolError::Duplicate { .. })));
+    }
+
+    #[test]
+    fn a_call_to_the_handoff_tool_is_recognised_with_its_reason() {
+        let set =
+            tools("[{type: builtin, name: handoff_to_human}, {type: builtin, name: current_time}]")
+                .expect("tools");
+        let asked = call(
+            "handoff_to_human",
+            ToolArguments::Valid(json!({"reason": "  wants a refund "})),
+        );
+        assert_eq!(
+            set.handoff_reason(&asked),
+            Some(Some("wants a refund".into()))
+        );
+        let bare = call(
+            "handoff_to_human",
+            ToolArguments::Valid(json!({"reason": ""})),
+        );
+        assert_eq!(set.handoff_reason(&bare), Some(None));
+        let other = call("current_time", ToolArguments::Valid(json!({})));
+        assert_eq!(set.handoff_reason(&other), None);
+        // Without the tool in the agent file, a call by that name hands nothing over.
+        let without = tools("[{type: builtin, name: current_time}]").expect("tools");
+        assert_eq!(without.handoff_reason(&asked), None);
     }
 
     #[tokio::test]

@@ -98,7 +98,7 @@ impl RecordJob {
 
 impl Job for RecordJob {
     fn run(&mut self, conn: &Connection) -> bool {
-        let result = record(conn, &self.batch, &self.claim, &self.database);
+        let result = record(conn, &mut self.batch, &self.claim, &self.database);
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -117,11 +117,14 @@ impl Job for RecordJob {
 
 fn record(
     conn: &Connection,
-    batch: &Batch,
+    batch: &mut Batch,
     claim: &[LaneKey],
     database: &str,
 ) -> rusqlite::Result<Recorded> {
-    let (outcome, turns) = record_messages(conn, &batch.messages, claim)?;
+    // Handoff: conversations a person has get no turn (their messages are kept, skipped).
+    let handed_over = super::conversations::hold_for_people(conn, batch)?;
+    let (mut outcome, turns) = record_messages(conn, &batch.messages, claim)?;
+    outcome.handed_over = handed_over;
     ops::record_statuses(conn, database, &batch.statuses)?;
     for (reason, body) in &batch.dead_letters {
         ops::record_dead_letter(conn, reason, body)?;

@@ -9,6 +9,8 @@
 //! Postgres implementation for several replicas could sit behind the same type later.
 
 mod checkpoint;
+mod conversation_view;
+mod conversations;
 mod files;
 mod intake;
 mod job;
@@ -16,6 +18,7 @@ mod lock;
 mod memory;
 mod operator;
 mod ops;
+mod outbox;
 mod pace;
 mod parts;
 mod reader;
@@ -28,6 +31,11 @@ mod writer;
 pub use lock::{DataDirLock, LockError, LOCK_FILE};
 
 use crate::inbox::{LaneKey, Turn};
+pub use conversation_view::{ConversationRow, MessageRow};
+pub use conversations::{
+    Holder, HumanConversation, KeywordHandoff, ASKED_FOR_PERSON, CLOSED_AT_HANDOFF, HELD_FOR_PERSON,
+};
+pub use outbox::OutboxItem;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -399,13 +407,14 @@ impl Store {
 const INTAKE_SLICE: usize = 500;
 
 /// `batch` cut into slices of at most `size` messages (at least one slice); the statuses and
-/// dead letters go with the first.
+/// dead letters go with the first, each keyword handoff with its message.
 fn slice(mut batch: Batch, size: usize) -> Vec<Batch> {
     if batch.messages.len() <= size {
         return vec![batch];
     }
-    let mut slices = Vec::new();
+    let mut slices: Vec<Batch> = Vec::new();
     let mut messages = std::mem::take(&mut batch.messages).into_iter();
+    let handoffs = std::mem::take(&mut batch.handoffs);
     let mut first = Some(batch);
     loop {
         let chunk: Vec<NewInbound> = messages.by_ref().take(size).collect();
@@ -415,6 +424,19 @@ fn slice(mut batch: Batch, size: usize) -> Vec<Batch> {
         let mut slice = first.take().unwrap_or_default();
         slice.messages = chunk;
         slices.push(slice);
+    }
+    // A keyword handoff goes with the slice that holds its message: it is applied (and checked
+    // for redelivery) in the same commit as that message.
+    for handoff in handoffs {
+        let home = slices
+            .iter()
+            .position(|s| {
+                s.messages
+                    .iter()
+                    .any(|m| m.message_id == handoff.message_id)
+            })
+            .unwrap_or(0);
+        slices[home].handoffs.push(handoff);
     }
     slices
 }

@@ -129,7 +129,8 @@ pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
     move_raw_out_of_inbound(conn)?;
     conn.execute_batch(SCHEMA)?;
     conn.execute_batch(super::memory::SCHEMA)?;
-    add_column(conn, "reply_parts", "sending_at", "INTEGER")
+    add_column(conn, "reply_parts", "sending_at", "INTEGER")?;
+    super::conversations::create(conn)
 }
 
 /// Earlier layouts lack a column added since: add it (NULL in existing rows), once.

@@ -63,6 +63,9 @@ pub struct Batch {
     pub statuses: Vec<StatusUpdate>,
     /// (reason, JSON text) for what was not understood.
     pub dead_letters: Vec<(String, String)>,
+    /// Customer messages that asked for a person (handoff): applied in the same commit as
+    /// their message.
+    pub handoffs: Vec<super::KeywordHandoff>,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -74,6 +77,8 @@ pub struct RecordOutcome {
     pub new_pending_messages: usize,
     pub new_skipped: usize,
     pub duplicates: usize,
+    /// Conversations this commit handed to a person (a handoff keyword).
+    pub handed_over: Vec<LaneKey>,
 }
 
 impl RecordOutcome {
@@ -87,6 +92,7 @@ impl RecordOutcome {
         self.new_pending_messages += later.new_pending_messages;
         self.new_skipped += later.new_skipped;
         self.duplicates += later.duplicates;
+        self.handed_over.extend(later.handed_over);
     }
 }
 

@@ -2,6 +2,9 @@
 
 #![allow(dead_code)] // each test module uses a different part of the kit
 
+pub mod browser;
+#[path = "../../support/external.rs"]
+pub mod external;
 #[path = "../../support/fake_graph.rs"]
 pub mod fake_graph;
 #[path = "../../support/fake_llm.rs"]

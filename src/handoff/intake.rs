@@ -1,0 +1,92 @@
+//! Handoff at webhook intake: customer messages equal to a keyword, the notice they get, and
+//! what the service does once the webhook's commit is done.
+
+use super::{conversation_id, hours, Handoff, Trigger};
+use crate::config::WhatsAppChannel;
+use crate::inbox::store::{KeywordHandoff, ASKED_FOR_PERSON};
+use crate::inbox::{Batch, InboundState, LaneKey, RecordOutcome};
+use crate::whatsapp::{format, split};
+use serde_json::json;
+
+impl Handoff {
+    /// The notice for the customer now: `handoff.message`, or `closed_message` outside
+    /// `handoff.hours`; formatted and split like any reply.
+    pub fn notice(&self, channel: &WhatsAppChannel) -> Vec<String> {
+        let settings = &channel.handoff;
+        let open = match hours::Schedule::parse(&settings.hours) {
+            Ok(schedule) => schedule.is_open(self.now()),
+            Err(_) => true, // validated at load; never here
+        };
+        let text = if open {
+            &settings.message
+        } else {
+            &settings.closed_message
+        };
+        split::split_message(&format::to_whatsapp(text), split::WHATSAPP_TEXT_LIMIT)
+    }
+
+    /// Webhook intake: customer messages equal to a `handoff.keywords` entry are kept without a
+    /// turn and hand their conversation to a person in the same commit, with the notice queued.
+    pub fn mark_keywords(&self, batch: &mut Batch, channel: &WhatsAppChannel) {
+        let keywords = &channel.handoff.keywords;
+        if keywords.is_empty() {
+            return;
+        }
+        let mut notice: Option<Vec<String>> = None;
+        for m in batch.messages.iter_mut() {
+            if m.state != InboundState::Pending {
+                continue;
+            }
+            let text = match &m.json {
+                Some(json) => typed_text(json),
+                None => serde_json::from_str(&m.raw)
+                    .ok()
+                    .and_then(|j| typed_text(&j)),
+            };
+            let Some(text) = text else { continue };
+            let text = text.trim();
+            let text = text.to_lowercase();
+            if !keywords.iter().any(|k| k.trim().to_lowercase() == text) {
+                continue;
+            }
+            m.state = InboundState::Skipped;
+            m.note = Some(ASKED_FOR_PERSON.into());
+            batch.handoffs.push(KeywordHandoff {
+                lane: m.lane.clone(),
+                message_id: m.message_id.clone(),
+                notice: notice.get_or_insert_with(|| self.notice(channel)).clone(),
+            });
+        }
+    }
+
+    /// After a webhook's commit: conversations handed over by a keyword, live events.
+    pub fn after_intake(&self, outcome: &RecordOutcome, lanes: &[LaneKey]) {
+        for lane in &outcome.handed_over {
+            self.went_human(lane, Trigger::Keyword, None);
+        }
+        if !outcome.handed_over.is_empty() {
+            self.outbox_wake.notify_one();
+        }
+        for lane in lanes {
+            self.events.send(
+                "message",
+                json!({"conversation": conversation_id(lane), "direction": "in"}),
+            );
+        }
+    }
+}
+
+/// What the customer typed or tapped: a text's body, a quick-reply button's text, an
+/// interactive reply's title.
+fn typed_text(message: &serde_json::Value) -> Option<String> {
+    let candidates = [
+        &message["text"]["body"],
+        &message["button"]["text"],
+        &message["interactive"]["button_reply"]["title"],
+        &message["interactive"]["list_reply"]["title"],
+    ];
+    candidates
+        .into_iter()
+        .find_map(|v| v.as_str())
+        .map(str::to_owned)
+}

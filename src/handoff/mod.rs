@@ -1,0 +1,399 @@
+//! Human handoff: a person takes a conversation over, the agent stays silent, and the person
+//! hands it back (or a timer does).
+//!
+//! The state (`agent` / `human`) lives in the store, so it survives restarts; this service keeps
+//! a mirror of the `human` conversations in memory for the hot paths (a turn about to start, the
+//! metrics) and does everything around a state change: stopping a running turn, the notice to
+//! the customer, the console's live events, `handoff.notify_url`, the metrics.
+//!
+//! - [`hours`]: `handoff.hours` in an IANA time zone.
+//! - [`outbox`]: sends operator replies and handoff notices, part by part, exactly once.
+//! - [`sweeper`]: gives conversations back after `release_after_seconds` without a reply.
+//! - [`events`]: server-sent events for the console.
+
+pub mod events;
+pub mod hours;
+mod intake;
+mod notify;
+pub mod outbox;
+pub mod sweeper;
+mod turn_guard;
+
+pub use turn_guard::TurnGuard;
+
+use crate::inbox::store::HumanConversation;
+use crate::inbox::{LaneKey, Store, StoreError};
+use crate::memory::Memory;
+use crate::metrics::Metrics;
+use crate::runtime::SharedConfig;
+use crate::whatsapp::graph::GraphClient;
+use crate::whatsapp::{format, split};
+use events::Events;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// What moved a conversation to a person (the metric label and the `trigger` shown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Operator,
+    Keyword,
+    Tool,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Operator => "operator",
+            Trigger::Keyword => "keyword",
+            Trigger::Tool => "tool",
+        }
+    }
+}
+
+/// The time, injectable so tests can move it (hours, the release timer, the 24 h window).
+pub type Clock = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;
+
+/// Where the outbox gets the Graph client in force (the responder's, so the channel's rate
+/// limit is shared with the agent's replies).
+pub type GraphSource = Arc<dyn Fn() -> Option<GraphClient> + Send + Sync>;
+
+/// The customer's last message is older than this: free text is refused by Meta (131047).
+const WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandoffError {
+    #[error("unknown conversation")]
+    UnknownConversation,
+    #[error("the reply is empty")]
+    EmptyReply,
+    #[error("the customer's last message is older than 24 hours; WhatsApp only accepts a template message now")]
+    OutsideWindow,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Handoff {
+    store: Store,
+    config: SharedConfig,
+    metrics: Arc<Metrics>,
+    pub events: Events,
+    clock: Clock,
+    /// Conversations a person has (mirror of the store).
+    humans: Mutex<HashMap<LaneKey, HumanConversation>>,
+    /// Turns running now, to stop when their conversation is taken over.
+    running: Mutex<HashMap<LaneKey, (u64, CancellationToken)>>,
+    next_guard: std::sync::atomic::AtomicU64,
+    graph: OnceLock<GraphSource>,
+    memory: OnceLock<Memory>,
+    http: reqwest::Client,
+    outbox_wake: Notify,
+    notify_backoff: Duration,
+    /// Cancelled at shutdown: ends the console's event streams and the background tasks.
+    stopping: CancellationToken,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The opaque id of a conversation in the operator API.
+pub fn conversation_id(lane: &LaneKey) -> String {
+    hex::encode(format!("{}\n{}", lane.phone_number_id, lane.user))
+}
+
+/// The conversation an id names, if it is one of ours.
+pub fn parse_conversation_id(id: &str) -> Option<LaneKey> {
+    let text = String::from_utf8(hex::decode(id).ok()?).ok()?;
+    let (phone_number_id, user) = text.split_once('\n')?;
+    if phone_number_id.is_empty() || user.is_empty() {
+        return None;
+    }
+    Some(LaneKey {
+        phone_number_id: phone_number_id.into(),
+        user: user.into(),
+    })
+}
+
+/// Waiting for a person: handed over by a keyword or the agent, and no operator has replied
+/// yet (an operator who took a conversation over is already there).
+pub fn is_waiting(h: &HumanConversation) -> bool {
+    h.last_operator_at.is_none() && h.trigger.as_deref() != Some(Trigger::Operator.as_str())
+}
+
+fn millis(t: jiff::Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+impl Handoff {
+    /// The service, with the `human` conversations loaded from the store.
+    pub async fn start(
+        store: Store,
+        config: SharedConfig,
+        metrics: Arc<Metrics>,
+        clock: Option<Clock>,
+    ) -> Result<Arc<Handoff>, StoreError> {
+        let humans = store
+            .human_conversations()
+            .await?
+            .into_iter()
+            .map(|h| (h.lane.clone(), h))
+            .collect();
+        let handoff = Arc::new(Handoff {
+            store,
+            config,
+            metrics,
+            events: Events::default(),
+            clock: clock.unwrap_or_else(|| Arc::new(jiff::Timestamp::now)),
+            humans: Mutex::new(humans),
+            running: Mutex::new(HashMap::new()),
+            next_guard: std::sync::atomic::AtomicU64::new(0),
+            graph: OnceLock::new(),
+            memory: OnceLock::new(),
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
+            outbox_wake: Notify::new(),
+            notify_backoff: Duration::from_secs(2),
+            stopping: CancellationToken::new(),
+        });
+        handoff.refresh_metrics();
+        Ok(handoff)
+    }
+
+    /// Plug in the Graph client source (the responder's) and the conversation memory.
+    pub fn connect(&self, graph: GraphSource, memory: Option<Memory>) {
+        let _ = self.graph.set(graph);
+        if let Some(memory) = memory {
+            let _ = self.memory.set(memory);
+        }
+        self.outbox_wake.notify_one();
+    }
+
+    pub fn now(&self) -> jiff::Timestamp {
+        (self.clock)()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Whether a person has the conversation now.
+    pub fn is_human(&self, lane: &LaneKey) -> bool {
+        lock(&self.humans).contains_key(lane)
+    }
+
+    /// Take a conversation over. `stop_running`: stop the turn running for it (not when the
+    /// turn itself asked, through the tool). `notify_customer`: queue the notice. Idempotent.
+    pub async fn take_over(
+        &self,
+        lane: &LaneKey,
+        trigger: Trigger,
+        reason: Option<String>,
+        notice: Vec<String>,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .store
+            .hand_over(lane.clone(), trigger.as_str(), reason.clone(), notice)
+            .await?;
+        if changed {
+            self.went_human(lane, trigger, reason);
+            self.outbox_wake.notify_one();
+        }
+        Ok(changed)
+    }
+
+    /// The store says `lane` went to a person: mirror, stop its turn, tell everyone.
+    fn went_human(&self, lane: &LaneKey, trigger: Trigger, reason: Option<String>) {
+        let now = millis(self.now());
+        lock(&self.humans).insert(
+            lane.clone(),
+            HumanConversation {
+                lane: lane.clone(),
+                since: now,
+                last_operator_at: None,
+                trigger: Some(trigger.as_str().into()),
+                reason: reason.clone(),
+            },
+        );
+        if trigger != Trigger::Tool {
+            if let Some((_, token)) = lock(&self.running).get(lane) {
+                token.cancel();
+            }
+        }
+        self.metrics
+            .inc("wagate_handoffs_total", &[("trigger", trigger.as_str())]);
+        self.refresh_metrics();
+        tracing::info!(trigger = trigger.as_str(), conversation = %conversation_id(lane), "conversation handed to a person");
+        self.events.send(
+            "conversation",
+            json!({"conversation": conversation_id(lane), "state": "human",
+                   "trigger": trigger.as_str(), "reason": reason}),
+        );
+        if trigger != Trigger::Operator {
+            self.notify_team(lane, trigger, reason);
+        }
+    }
+
+    fn notify_team(&self, lane: &LaneKey, trigger: Trigger, reason: Option<String>) {
+        let loaded = self.config.current();
+        let channel = &loaded.config.whatsapp;
+        if channel.handoff.notify_url.is_empty() {
+            return;
+        }
+        let id = conversation_id(lane);
+        let console = format!(
+            "{}/console/#conversation={id}",
+            channel.console.public_url.trim_end_matches('/')
+        );
+        let body = json!({
+            "event": "handoff",
+            "conversation": {"id": id, "phone_number_id": lane.phone_number_id, "user": lane.user},
+            "trigger": trigger.as_str(),
+            "reason": reason,
+            "console_url": console,
+        });
+        notify::spawn(
+            self.http.clone(),
+            channel.handoff.notify_url.clone(),
+            body,
+            self.notify_backoff,
+        );
+    }
+
+    /// Give a conversation back to the agent (`trigger`: operator or timeout). Idempotent.
+    pub async fn release(&self, lane: &LaneKey, trigger: &'static str) -> Result<bool, StoreError> {
+        let info = self.human_info(lane);
+        let changed = self.store.release(lane.clone(), trigger).await?;
+        lock(&self.humans).remove(lane);
+        if let (true, Some(info)) = (changed, info) {
+            let after = info.last_operator_at.unwrap_or(info.since).max(info.since);
+            outbox::remember_since(self, lane, after, millis(self.now())).await;
+        }
+        if changed {
+            self.metrics
+                .inc("wagate_handoff_releases_total", &[("trigger", trigger)]);
+            tracing::info!(trigger, conversation = %conversation_id(lane), "conversation back with the agent");
+            self.events.send(
+                "conversation",
+                json!({"conversation": conversation_id(lane), "state": "agent", "trigger": trigger}),
+            );
+        }
+        self.refresh_metrics();
+        Ok(changed)
+    }
+
+    /// An operator's reply: checked against the 24 h window, queued (formatted and split like
+    /// the agent's replies) and sent by the outbox. Returns its id.
+    pub async fn reply(&self, lane: &LaneKey, text: &str) -> Result<i64, HandoffError> {
+        let last = self
+            .store
+            .last_customer_timestamp(lane.clone())
+            .await?
+            .ok_or(HandoffError::UnknownConversation)?;
+        if millis(self.now()) - last * 1000 > WINDOW_MS {
+            return Err(HandoffError::OutsideWindow);
+        }
+        let parts = split::split_message(&format::to_whatsapp(text), split::WHATSAPP_TEXT_LIMIT);
+        if parts.is_empty() {
+            return Err(HandoffError::EmptyReply);
+        }
+        let id = self
+            .store
+            .queue_operator_reply(lane.clone(), text.to_owned(), parts)
+            .await?;
+        if let Some(h) = lock(&self.humans).get_mut(lane) {
+            h.last_operator_at = Some(millis(self.now()));
+        }
+        self.metrics.inc("wagate_operator_replies_total", &[]);
+        self.refresh_metrics();
+        self.events.send(
+            "message",
+            json!({"conversation": conversation_id(lane), "direction": "out", "author": "operator", "id": id}),
+        );
+        self.outbox_wake.notify_one();
+        Ok(id)
+    }
+
+    /// Delivery statuses arrived for these outbound messages (the console's ticks).
+    pub fn statuses_recorded(&self, message_ids: Vec<String>) {
+        if !message_ids.is_empty() {
+            self.events
+                .send("status", json!({ "message_ids": message_ids }));
+        }
+    }
+
+    /// A turn sent (some of) its reply: the console shows it.
+    pub fn agent_replied(&self, lane: &LaneKey) {
+        self.events.send(
+            "message",
+            json!({"conversation": conversation_id(lane), "direction": "out", "author": "agent"}),
+        );
+    }
+
+    /// Gauges: conversations waiting for a person (no operator reply yet) and the oldest wait.
+    pub fn refresh_metrics(&self) {
+        let now = millis(self.now());
+        let humans = lock(&self.humans);
+        let waiting: Vec<i64> = humans
+            .values()
+            .filter(|h| is_waiting(h))
+            .map(|h| h.since)
+            .collect();
+        drop(humans);
+        let oldest = waiting
+            .iter()
+            .min()
+            .map_or(0.0, |since| ((now - since).max(0) as f64) / 1000.0);
+        self.metrics.gauge_set(
+            "wagate_handoff_waiting_conversations",
+            &[],
+            waiting.len() as f64,
+        );
+        self.metrics
+            .gauge_set("wagate_handoff_oldest_wait_seconds", &[], oldest);
+    }
+
+    /// What the console shows about a conversation a person has.
+    pub fn human_info(&self, lane: &LaneKey) -> Option<HumanConversation> {
+        lock(&self.humans).get(lane).cloned()
+    }
+
+    /// Cancelled when the server stops.
+    pub fn stopping(&self) -> CancellationToken {
+        self.stopping.clone()
+    }
+
+    /// Start the outbox sender and the release sweeper; both end at [`Handoff::stop`].
+    pub fn spawn_tasks(self: &Arc<Self>) {
+        let release_after = self
+            .config
+            .current()
+            .config
+            .whatsapp
+            .handoff
+            .release_after_seconds;
+        tokio::spawn(outbox::run(Arc::clone(self), self.stopping.clone()));
+        tokio::spawn(sweeper::run(
+            Arc::clone(self),
+            sweeper::period(release_after),
+            self.stopping.clone(),
+        ));
+    }
+
+    pub fn stop(&self) {
+        self.stopping.cancel();
+    }
+
+    /// The `human` conversations (mirror), for the sweeper.
+    fn humans_snapshot(&self) -> Vec<HumanConversation> {
+        lock(&self.humans).values().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;
