@@ -140,7 +140,7 @@ pub async fn sign_in(browser: &Browser, server: &TestServer) {
 }
 
 async fn click(browser: &Browser, css: &str) {
-    browser.find(css).await.click().await.unwrap();
+    browser.click(css).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

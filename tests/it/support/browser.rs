@@ -104,6 +104,23 @@ impl Browser {
         }
     }
 
+    /// Clicks the element `css` names. The live views re-render (a message arrives, a tick
+    /// changes), which can replace the element between finding and clicking it: then it is
+    /// found again, for up to 10 s.
+    pub async fn click(&self, css: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.find(css).await.click().await {
+                Ok(_) => return,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    tracing_note(css, &e);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("cannot click {css} within 10 s: {e}"),
+            }
+        }
+    }
+
     /// Waits up to 10 s until the page's visible text contains `needle`.
     pub async fn wait_for_text(&self, needle: &str) {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -150,4 +167,9 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A click that will be tried again, said on stderr (shown for a failing test only).
+fn tracing_note(css: &str, e: &fantoccini::error::CmdError) {
+    eprintln!("click on {css} refused ({e}); trying again");
 }
