@@ -110,7 +110,12 @@ async fn converse(
             parts: vec![ResolvedPart::Text(text.to_owned())],
         };
         let result = runtime.run(agent, request).await;
+        // What a tool sent reads as WhatsApp would show it, in text: `[buttons: A | B]`.
+        for sent in &result.sends {
+            writeln!(output, "{}", sent.describe())?;
+        }
         match result.outcome {
+            TurnAnswer::Answered(reply) if reply.trim().is_empty() => {}
             TurnAnswer::Answered(reply) => writeln!(output, "{reply}")?,
             TurnAnswer::Failed { error } => writeln!(output, "[error] {error}")?,
             TurnAnswer::Nothing => {}

@@ -153,6 +153,16 @@ const CATALOGUE: &[(&str, Kind, &str)] = &[
         Kind::Counter,
         "Replies written by an operator (API or console) and queued for sending.",
     ),
+    (
+        "wagate_window_outcomes_total",
+        Kind::Counter,
+        "Messages that met a closed 24-hour window, by outcome (held behind the reopen template, failed).",
+    ),
+    (
+        "wagate_tool_sends_total",
+        Kind::Counter,
+        "WhatsApp messages the agent's sending tools produced (saved to send), by Meta type (interactive, image, document, location, reaction).",
+    ),
 ];
 
 /// Series with fixed labels that are updated per webhook or per turn.

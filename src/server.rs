@@ -63,6 +63,9 @@ pub struct ServeOptions {
     pub env_file: Option<PathBuf>,
     /// Connection cap, timeouts and header limit of the HTTP server (`Default` for production).
     pub http: HttpLimits,
+    /// The time for the 24-hour window, opening hours and release timers. `None`: the system
+    /// clock; tests move it (a conversation 25 hours old without waiting 25 hours).
+    pub clock: Option<crate::handoff::Clock>,
 }
 
 /// Serve until `shutdown` resolves; then stop accepting, let running turns finish within the
@@ -87,7 +90,13 @@ pub async fn run(
     let config = SharedConfig::new(config);
     let store = Store::open(&options.data_dir, options.durability)?;
     let metrics = Arc::new(Metrics::new());
-    let handoff = Handoff::start(store.clone(), config.clone(), Arc::clone(&metrics), None).await?;
+    let handoff = Handoff::start(
+        store.clone(),
+        config.clone(),
+        Arc::clone(&metrics),
+        options.clock.clone(),
+    )
+    .await?;
     let services = Services {
         config,
         store,

@@ -53,6 +53,9 @@ pub struct ReactOutcome {
     /// The model called `handoff_to_human` (with this reason, if it gave one): the loop
     /// stopped there, and the conversation goes to a person.
     pub handoff: Option<HandoffRequest>,
+    /// WhatsApp messages the sending builtins (`reply_buttons`, `send_image`...) produced, in
+    /// call order: they go out before `reply`.
+    pub sends: Vec<crate::whatsapp::graph::OutgoingMessage>,
 }
 
 /// The agent asked for a person (the builtin tool `handoff_to_human`).
@@ -90,6 +93,7 @@ pub async fn run_with_history(
         usage: Usage::default(),
         models: Vec::new(),
         handoff: None,
+        sends: Vec::new(),
     };
     let mut tool_rounds_left = max_iterations;
     loop {
@@ -145,8 +149,10 @@ pub async fn run_with_history(
         let mut results = Vec::with_capacity(answer.tool_calls.len());
         for call in &answer.tool_calls {
             tracing::debug!(tool = %call.name, "tool call");
-            let text = tools.call(call).await;
+            let output = tools.run(call).await;
             outcome.tool_calls.push(call.name.clone());
+            outcome.sends.extend(output.send);
+            let text = output.text;
             if let Some(reason) = tools.handoff_reason(call) {
                 outcome.handoff = Some(HandoffRequest { reason });
             }

@@ -60,6 +60,7 @@ pub(super) fn serve(
             graph: Default::default(),
             env_file,
             http: Default::default(),
+            clock: None,
         };
         server::run(listener, config, options, shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)

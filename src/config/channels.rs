@@ -74,6 +74,9 @@ pub struct WhatsAppChannel {
     /// Handing a conversation to a person (and back).
     #[serde(default)]
     pub handoff: HandoffSettings,
+    /// The 24-hour customer service window: what to send when a reply falls outside it.
+    #[serde(default)]
+    pub window: WindowSettings,
 }
 
 /// Every key of `channels.whatsapp`; others get a "did you mean" warning. Keep in step with
@@ -96,6 +99,7 @@ pub(crate) const WHATSAPP_KEYS: &[&str] = &[
     "media_max_bytes",
     "console",
     "handoff",
+    "window",
 ];
 
 /// Every key of `channels.whatsapp.console`.
@@ -110,6 +114,43 @@ pub(crate) const HANDOFF_KEYS: &[&str] = &[
     "closed_message",
     "notify_url",
 ];
+
+/// Every key of `channels.whatsapp.window`.
+pub(crate) const WINDOW_KEYS: &[&str] = &["reopen_template"];
+
+/// Every key of `channels.whatsapp.window.reopen_template`.
+pub(crate) const TEMPLATE_KEYS: &[&str] = &["name", "language", "components"];
+
+/// `channels.whatsapp.window`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct WindowSettings {
+    /// An approved template sent instead of a message that falls outside the 24-hour window
+    /// (the message is held until the customer writes again). Empty (`{}`): such messages
+    /// fail with `outside_24h_window`.
+    #[serde(default)]
+    pub reopen_template: TemplateSettings,
+}
+
+/// A message template as Meta's template message names it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TemplateSettings {
+    /// The approved template's name. Empty: no template.
+    #[serde(default)]
+    pub name: String,
+    /// Its language code (`en_US`, `es`...), as approved.
+    #[serde(default)]
+    pub language: String,
+    /// Meta's `components` (parameters of the header, body, buttons), sent as written.
+    #[serde(default)]
+    pub components: Vec<serde_json::Value>,
+}
+
+impl TemplateSettings {
+    /// A template is configured.
+    pub fn is_set(&self) -> bool {
+        !self.name.trim().is_empty()
+    }
+}
 
 /// Every key of `channels.whatsapp.handoff.hours`.
 pub(crate) const HOURS_KEYS: &[&str] = &["timezone", "days"];
@@ -325,5 +366,7 @@ mod tests {
         assert_eq!(debug_fields(&w.console), CONSOLE_KEYS);
         assert_eq!(debug_fields(&w.handoff), HANDOFF_KEYS);
         assert_eq!(debug_fields(&w.handoff.hours), HOURS_KEYS);
+        assert_eq!(debug_fields(&w.window), WINDOW_KEYS);
+        assert_eq!(debug_fields(&w.window.reopen_template), TEMPLATE_KEYS);
     }
 }

@@ -33,7 +33,16 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The builtin tools an agent may name (`spec.tools[].name` with `type: builtin`).
-pub const BUILTIN_TOOLS: &[&str] = &["current_time", "handoff_to_human"];
+pub const BUILTIN_TOOLS: &[&str] = &[
+    "current_time",
+    "handoff_to_human",
+    "reply_buttons",
+    "reply_list",
+    "react",
+    "send_image",
+    "send_document",
+    "send_location",
+];
 
 /// Everything loaded from one config directory, validated. Base URLs (`graph_api_base`, model
 /// and transcription `endpoint`) carry no trailing slash.

@@ -4,7 +4,7 @@
 
 use super::channels::{
     WhatsAppChannel, CONSOLE_KEYS, HANDOFF_KEYS, HOURS_KEYS, MEDIA_LIMIT_KEYS, RATE_LIMIT_KEYS,
-    WHATSAPP_KEYS,
+    TEMPLATE_KEYS, WHATSAPP_KEYS, WINDOW_KEYS,
 };
 use super::error::Problem;
 use super::parse::SourceFile;
@@ -58,6 +58,25 @@ pub(crate) fn check_channel(ch: &WhatsAppChannel, src: &SourceFile, out: &mut Fi
         ));
     }
     check_handoff(ch, src, &base, out);
+    check_window(ch, src, &base, out);
+}
+
+/// `window.reopen_template`: a template Meta can find needs its language too.
+fn check_window(ch: &WhatsAppChannel, src: &SourceFile, base: &FieldPath, out: &mut Findings) {
+    let template = &ch.window.reopen_template;
+    let path = base.key("window").key("reopen_template");
+    if template.is_set() && template.language.trim().is_empty() {
+        out.problems.push(src.problem(
+            &path.key("language"),
+            "a template is sent with its language code as approved in WhatsApp Manager \
+             (like `en_US`); add `language`",
+        ));
+    } else if !template.is_set() && !template.language.trim().is_empty() {
+        out.problems.push(src.problem(
+            &path.key("name"),
+            "the template's `name` is missing (its language alone names no template)",
+        ));
+    }
 }
 
 /// `console` and `handoff`: hours that parse in a real time zone, URLs that are URLs.
@@ -159,13 +178,15 @@ pub(crate) fn check_routing(
 /// would otherwise silently leave the default in place.
 pub(crate) fn unknown_channel_keys(src: &SourceFile, out: &mut Findings) {
     let base = FieldPath::keys(&["channels", "whatsapp"]);
-    let sections: [(FieldPath, &[&str]); 6] = [
+    let sections: [(FieldPath, &[&str]); 8] = [
         (base.clone(), WHATSAPP_KEYS),
         (base.key("rate_limit"), RATE_LIMIT_KEYS),
         (base.key("media_max_bytes"), MEDIA_LIMIT_KEYS),
         (base.key("console"), CONSOLE_KEYS),
         (base.key("handoff"), HANDOFF_KEYS),
         (base.key("handoff").key("hours"), HOURS_KEYS),
+        (base.key("window"), WINDOW_KEYS),
+        (base.key("window").key("reopen_template"), TEMPLATE_KEYS),
     ];
     for (path, known) in sections {
         let Some(Value::Mapping(map)) = lookup(&src.value, &path) else {

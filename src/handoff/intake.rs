@@ -67,6 +67,12 @@ impl Handoff {
         if !outcome.handed_over.is_empty() {
             self.outbox_wake.notify_one();
         }
+        // A message held for the 24-hour window goes out once the customer writes again.
+        if outcome.new_pending_messages + outcome.new_skipped > 0
+            && self.outbox_holds.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            self.outbox_wake.notify_one();
+        }
         for lane in lanes {
             self.events.send(
                 "message",

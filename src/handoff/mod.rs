@@ -61,8 +61,15 @@ pub type Clock = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;
 /// limit is shared with the agent's replies).
 pub type GraphSource = Arc<dyn Fn() -> Option<GraphClient> + Send + Sync>;
 
-/// The customer's last message is older than this: free text is refused by Meta (131047).
-const WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+/// An operator reply accepted for sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperatorReply {
+    pub id: i64,
+    /// The 24-hour window is closed: the reopen template goes out first and this reply waits
+    /// for the customer's next message.
+    pub held: bool,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandoffError {
@@ -70,7 +77,7 @@ pub enum HandoffError {
     UnknownConversation,
     #[error("the reply is empty")]
     EmptyReply,
-    #[error("the customer's last message is older than 24 hours; WhatsApp only accepts a template message now")]
+    #[error("the customer's last message is older than 24 hours; WhatsApp only accepts a template message now (set window.reopen_template to send one and hold the reply)")]
     OutsideWindow,
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -91,6 +98,8 @@ pub struct Handoff {
     memory: OnceLock<Memory>,
     http: reqwest::Client,
     outbox_wake: Notify,
+    /// Some outbox message is held for the 24-hour window: a customer message wakes the outbox.
+    outbox_holds: std::sync::atomic::AtomicBool,
     notify_backoff: Duration,
     /// Cancelled at shutdown: ends the console's event streams and the background tasks.
     stopping: CancellationToken,
@@ -158,6 +167,7 @@ impl Handoff {
                 .build()
                 .unwrap_or_default(),
             outbox_wake: Notify::new(),
+            outbox_holds: std::sync::atomic::AtomicBool::new(true),
             notify_backoff: Duration::from_secs(2),
             stopping: CancellationToken::new(),
         });
@@ -176,6 +186,29 @@ impl Handoff {
 
     pub fn now(&self) -> jiff::Timestamp {
         (self.clock)()
+    }
+
+    /// The service's clock (for the 24-hour window everywhere).
+    pub fn clock(&self) -> Clock {
+        Arc::clone(&self.clock)
+    }
+
+    /// Look at the outbox now (a reopen template was queued, say).
+    pub fn wake_outbox(&self) {
+        self.outbox_wake.notify_one();
+    }
+
+    /// `window.reopen_template` in force, as the message it sends.
+    pub fn reopen_template(&self) -> Option<crate::whatsapp::graph::OutgoingMessage> {
+        let loaded = self.config.current();
+        let template = &loaded.config.whatsapp.window.reopen_template;
+        template
+            .is_set()
+            .then(|| crate::whatsapp::graph::OutgoingMessage::Template {
+                name: template.name.clone(),
+                language: template.language.clone(),
+                components: template.components.clone(),
+            })
     }
 
     pub fn store(&self) -> &Store {
@@ -287,15 +320,18 @@ impl Handoff {
         Ok(changed)
     }
 
-    /// An operator's reply: checked against the 24 h window, queued (formatted and split like
-    /// the agent's replies) and sent by the outbox. Returns its id.
-    pub async fn reply(&self, lane: &LaneKey, text: &str) -> Result<i64, HandoffError> {
+    /// An operator's reply: checked against the 24-hour window, queued (formatted and split
+    /// like the agent's replies) and sent by the outbox. Outside the window it is refused,
+    /// unless `window.reopen_template` is set: then it is queued and held, and the outbox sends
+    /// the template first. Returns its id and whether it is held.
+    pub async fn reply(&self, lane: &LaneKey, text: &str) -> Result<OperatorReply, HandoffError> {
         let last = self
             .store
-            .last_customer_timestamp(lane.clone())
+            .last_customer_at(lane.clone())
             .await?
             .ok_or(HandoffError::UnknownConversation)?;
-        if millis(self.now()) - last * 1000 > WINDOW_MS {
+        let held = !crate::whatsapp::window::is_open(last, millis(self.now()));
+        if held && self.reopen_template().is_none() {
             return Err(HandoffError::OutsideWindow);
         }
         let parts = split::split_message(&format::to_whatsapp(text), split::WHATSAPP_TEXT_LIMIT);
@@ -316,7 +352,7 @@ impl Handoff {
             json!({"conversation": conversation_id(lane), "direction": "out", "author": "operator", "id": id}),
         );
         self.outbox_wake.notify_one();
-        Ok(id)
+        Ok(OperatorReply { id, held })
     }
 
     /// Delivery statuses arrived for these outbound messages (the console's ticks).

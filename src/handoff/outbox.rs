@@ -1,13 +1,14 @@
-//! The outbox sender: operator replies and handoff notices, sent through the same Graph client
-//! as the agent's replies (the channel's rate limit, per-user pacing and retries), part by
-//! part, each part recorded as accepted before the next goes out, so nothing is sent twice.
+//! The outbox sender: operator replies, handoff notices and the window's reopen templates, sent
+//! through the same Graph client as the agent's replies (the channel's rate limit, per-user
+//! pacing and retries) and the same exactly-once part sending (`responder::deliver`).
 //!
 //! One task sends everything in order: operator traffic is small, and a single sender means no
 //! two tasks can ever send the same part.
 
 use super::{conversation_id, Handoff};
-use crate::inbox::store::OutboxItem;
+use crate::inbox::store::{outbox_key, OutboxItem};
 use crate::inbox::LaneKey;
+use crate::responder::deliver::{Delivered, Delivery, Sender};
 use crate::memory::{self, MemoryEntry};
 use crate::whatsapp::graph::GraphClient;
 use serde_json::json;
@@ -46,13 +47,18 @@ async fn send_pending(handoff: &Handoff) -> bool {
         }
     };
     let mut retry = false;
+    let mut held = false;
     for item in items {
         match send(handoff, &graph, &item).await {
             Sent::Done => remember(handoff, &item).await,
             Sent::Failed => {}
+            Sent::Held => held = true,
             Sent::Later => retry = true,
         }
     }
+    handoff
+        .outbox_holds
+        .store(held, std::sync::atomic::Ordering::Relaxed);
     retry
 }
 
@@ -60,57 +66,50 @@ enum Sent {
     Done,
     Failed,
     Later,
+    /// Waiting for the customer to reopen the 24-hour window.
+    Held,
 }
 
+/// Sends the message's parts through the same exactly-once path as a turn's reply (marked
+/// `sending` before each Graph call, confirmed by the status notification after a crash), and
+/// the same 24-hour window: outside it, the message is held behind the reopen template.
 async fn send(handoff: &Handoff, graph: &GraphClient, item: &OutboxItem) -> Sent {
-    let from = &item.lane.phone_number_id;
-    let to = &item.lane.user;
-    let mut first = true;
-    for part in item.parts.iter().filter(|p| p.outbound_id.is_none()) {
-        if !first && !graph.is_dry_run() {
-            tokio::time::sleep(graph.reply_part_interval()).await;
+    let sender = Sender {
+        graph,
+        store: &handoff.store,
+        metrics: &handoff.metrics,
+        clock: &handoff.clock,
+        reopen_template: handoff.reopen_template(),
+    };
+    let delivery = Delivery {
+        key: outbox_key(item.id),
+        lane: &item.lane,
+        quote: None,
+        last_customer_at: None,
+    };
+    match sender.send_parts(&delivery, item.parts.clone()).await {
+        Delivered::Done => {}
+        Delivered::Held { template_queued } => {
+            if template_queued {
+                // The template is a new outbox message: send it now, not at the next poll.
+                handoff.outbox_wake.notify_one();
+            }
+            return Sent::Held;
         }
-        first = false;
-        match graph.send_text(from, to, &part.text, None).await {
-            Ok(sent) => {
-                handoff.metrics.inc(
-                    "wagate_graph_sends_total",
-                    &[("outcome", "accepted"), ("code", "")],
-                );
-                if let Err(e) = handoff
-                    .store
-                    .mark_outbox_part_sent(item.id, part.index, sent.id)
-                    .await
-                {
-                    tracing::error!(outbox_id = item.id, error = %e, "cannot record an accepted part; the message is resumed later");
-                    return Sent::Later;
-                }
+        Delivered::RetryLater(reason) => {
+            tracing::warn!(outbox_id = item.id, reason = %reason, "outbox message not sent yet; trying again later");
+            return Sent::Later;
+        }
+        Delivered::Failed(reason) => {
+            tracing::warn!(outbox_id = item.id, reason = %reason, "operator message failed");
+            if let Err(e) = handoff
+                .store
+                .finish_outbox(item.id, None, Some(reason))
+                .await
+            {
+                tracing::error!(outbox_id = item.id, error = %e, "cannot record a failed message");
             }
-            Err(e) if e.is_retryable() => {
-                let code = e.code().map(|c| c.to_string()).unwrap_or_default();
-                handoff.metrics.inc(
-                    "wagate_graph_sends_total",
-                    &[("outcome", "retry_later"), ("code", &code)],
-                );
-                return Sent::Later;
-            }
-            Err(e) => {
-                let code = e.code().map(|c| c.to_string()).unwrap_or_default();
-                handoff.metrics.inc(
-                    "wagate_graph_sends_total",
-                    &[("outcome", "final_error"), ("code", &code)],
-                );
-                let reason = format!("part {} not sent: {e}", part.index + 1);
-                tracing::warn!(outbox_id = item.id, reason = %reason, "operator message failed");
-                if let Err(e) = handoff
-                    .store
-                    .finish_outbox(item.id, Some(part.index), Some(reason))
-                    .await
-                {
-                    tracing::error!(outbox_id = item.id, error = %e, "cannot record a failed message");
-                }
-                return Sent::Failed;
-            }
+            return Sent::Failed;
         }
     }
     if let Err(e) = handoff.store.finish_outbox(item.id, None, None).await {

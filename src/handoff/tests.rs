@@ -154,7 +154,9 @@ async fn the_notice_follows_the_opening_hours_in_the_time_zone() {
 #[tokio::test]
 async fn an_operator_reply_needs_a_customer_message_from_the_last_24_hours() {
     let dir = tempfile::tempdir().unwrap();
-    let hand = Hand::at("2026-07-13T08:00:00Z");
+    // Real time: the window trusts Meta's timestamp only when it is close to the arrival
+    // (whatsapp::window), and the store stamps arrivals with the real clock.
+    let hand = Hand::now_real();
     let h = service(&dir, "  message: hi\n", &hand).await;
     let sent_at = hand.0.load(Ordering::SeqCst) / 1000;
     record(h.store(), inbound("m1", sent_at)).await;

@@ -1,87 +1,292 @@
-//! Sending a saved reply, part by part, exactly once.
+//! Sending saved parts, one by one, exactly once: a turn's reply (what its tools sent, then
+//! its text) and outbox messages (operator replies, handoff notices, window templates) alike.
 //!
 //! Each part is marked `sending` (committed) before the Graph call and `sent`, with the id Meta
 //! returned, after it; the next part goes out only then. Every send carries
 //! `biz_opaque_callback_data` naming its part, which Meta echoes in the part's status
-//! notifications. A part found `sending` when a turn resumes was handed to Meta by an attempt
-//! that never recorded the answer (a kill -9 in between, a lost connection): its status
+//! notifications. A part found `sending` when its owner resumes was handed to Meta by an
+//! attempt that never recorded the answer (a kill -9 in between, a lost connection): its status
 //! notification settles it, and it is sent again only when none arrives within
-//! [`CONFIRM_WINDOW`] of the restart. Only the first part of a reply quotes the inbound message.
+//! [`CONFIRM_WINDOW`] of the restart. Only the first part of a turn's reply quotes the inbound
+//! message.
+//!
+//! The 24-hour window is checked before every part but a template: outside it, with
+//! `window.reopen_template` set, the remaining parts are held and the template is queued (once
+//! per silence) in the same commit; without it, the part fails with `outside_24h_window` and no
+//! Graph call is made. Meta's 131047 (the window closed by its clock) is handled the same way.
 
-use crate::inbox::{ReplyPart, Store, StoreError, Turn, TurnOutcome, CONFIRM_WINDOW};
+use crate::handoff::Clock;
+use crate::inbox::{LaneKey, ReplyPart, Store, StoreError, TurnOutcome, CONFIRM_WINDOW};
 use crate::metrics::Metrics;
-use crate::whatsapp::graph::{GraphClient, GraphError};
+use crate::whatsapp::graph::{GraphClient, GraphError, OutgoingMessage};
+use crate::whatsapp::window;
 use std::time::Duration;
 
 /// How long a turn waits before trying again when Meta stayed unreachable through every retry.
-const RETRY_TURN_AFTER: Duration = Duration::from_secs(30);
-/// How often a resumed turn looks for the status notification of a part left `sending`.
+pub(super) const RETRY_TURN_AFTER: Duration = Duration::from_secs(30);
+/// How often a resumed owner looks for the status notification of a part left `sending`.
 const CONFIRM_POLL: Duration = Duration::from_millis(200);
 
-pub(super) async fn send_parts(
-    graph: &GraphClient,
-    store: &Store,
-    metrics: &Metrics,
-    turn: &Turn,
-    parts: Vec<ReplyPart>,
-) -> TurnOutcome {
-    let from = &turn.lane.phone_number_id;
-    let to = &turn.lane.user;
-    let quoted = turn.last_message().message_id.as_str();
-    let mut first = true;
-    for part in parts.iter().filter(|p| p.outbound_id.is_none()) {
-        if let Some(since) = part.sending_since {
-            match settle(store, turn.id, part.index, since).await {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => return retry_later(format!("cannot settle a reply part: {e}")),
-            }
-        }
-        if !first && !graph.is_dry_run() {
-            tokio::time::sleep(graph.reply_part_interval()).await;
-        }
-        first = false;
-        let reply_to = (part.index == 0).then_some(quoted);
-        let callback = store.part_ref(turn.id, part.index).callback_data();
-        if let Err(e) = store.mark_part_sending(turn.id, part.index).await {
-            return retry_later(format!("cannot mark a reply part as sending: {e}"));
-        }
-        let sent = graph
-            .send_text_tagged(from, to, &part.text, reply_to, Some(&callback))
-            .await;
-        match sent {
-            Ok(sent) => {
-                metrics.inc(
-                    "wagate_graph_sends_total",
-                    &[("outcome", "accepted"), ("code", "")],
-                );
-                if let Err(e) = record_sent(store, turn.id, part.index, sent.id).await {
-                    // Meta has the part but we could not record it: stop here. The part stays
-                    // `sending`, so the resumed turn waits for its status instead of repeating it.
-                    tracing::error!(turn_id = turn.id, error = %e, "cannot record an accepted reply part");
-                    return retry_later(e.to_string());
-                }
-            }
-            Err(e) => {
-                // Meta answered with an error: it does not have the part. Without an answer
-                // (timeout, connection lost) it may have it: the part stays `sending`.
-                if e.api().is_some() {
-                    if let Err(e) = store.clear_part_sending(turn.id, part.index).await {
-                        tracing::warn!(turn_id = turn.id, error = %e, "cannot clear a refused part's sending mark");
-                    }
-                }
-                return failed_part(store, metrics, turn, part, e).await;
-            }
-        }
-    }
-    TurnOutcome::Done
+/// What sending needs besides the parts: the Graph client in force, the store, the clock of
+/// the 24-hour window and the template that reopens it.
+pub struct Sender<'a> {
+    pub graph: &'a GraphClient,
+    pub store: &'a Store,
+    pub metrics: &'a Metrics,
+    pub clock: &'a Clock,
+    /// `window.reopen_template`, when configured.
+    pub reopen_template: Option<OutgoingMessage>,
 }
 
-fn retry_later(reason: String) -> TurnOutcome {
-    TurnOutcome::RetryLater {
-        after: RETRY_TURN_AFTER,
-        reason,
+/// Whose parts go out, to whom.
+pub struct Delivery<'a> {
+    /// The parts' key: a turn id, or `outbox_key(id)` of an outbox message.
+    pub key: i64,
+    pub lane: &'a LaneKey,
+    /// The inbound message the first part quotes (a turn's reply), if any.
+    pub quote: Option<&'a str>,
+    /// When the customer last wrote (unix ms) as far as the caller knows cheaply (a turn's
+    /// own messages); the store is asked only when this says the window closed.
+    pub last_customer_at: Option<i64>,
+}
+
+/// How a delivery ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivered {
+    /// Every part is with Meta.
+    Done,
+    /// The window closed: the remaining parts wait for the customer's next message (the
+    /// reopen template is queued). `template_queued` when this call queued it.
+    Held { template_queued: bool },
+    /// A part failed for good (recorded on the part); the reason.
+    Failed(String),
+    /// Meta unreachable or a store error: try again later; the reason.
+    RetryLater(String),
+}
+
+impl Delivered {
+    /// What it means for a turn. A held reply is done for the turn: it goes out at the
+    /// conversation's next turn.
+    pub(super) fn into_turn_outcome(self) -> TurnOutcome {
+        match self {
+            Delivered::Done | Delivered::Held { .. } => TurnOutcome::Done,
+            Delivered::Failed(reason) => TurnOutcome::Failed(reason),
+            Delivered::RetryLater(reason) => TurnOutcome::RetryLater {
+                after: RETRY_TURN_AFTER,
+                reason,
+            },
+        }
     }
+}
+
+impl Sender<'_> {
+    fn now_ms(&self) -> i64 {
+        (self.clock)().as_millisecond()
+    }
+
+    /// Sends the parts Meta does not have yet, in order.
+    pub async fn send_parts(&self, delivery: &Delivery<'_>, parts: Vec<ReplyPart>) -> Delivered {
+        let (from, to) = (&delivery.lane.phone_number_id, &delivery.lane.user);
+        let quoted_index = parts
+            .iter()
+            .find(|p| p.message.may_quote())
+            .map(|p| p.index);
+        let mut last_customer_at = delivery.last_customer_at;
+        let mut first = true;
+        for part in parts.iter().filter(|p| p.outbound_id.is_none()) {
+            if let Some(since) = part.sending_since {
+                match settle(self.store, delivery.key, part.index, since).await {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => return retry_later(format!("cannot settle a part: {e}")),
+                }
+            }
+            if !part.message.is_template() {
+                match self.window_open(delivery.lane, &mut last_customer_at).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return self
+                            .outside_window(delivery, part, last_customer_at)
+                            .await
+                    }
+                    Err(e) => return retry_later(format!("cannot read the 24-hour window: {e}")),
+                }
+            }
+            if !first && !self.graph.is_dry_run() {
+                tokio::time::sleep(self.graph.reply_part_interval()).await;
+            }
+            first = false;
+            let reply_to = delivery.quote.filter(|_| Some(part.index) == quoted_index);
+            let callback = self.store.part_ref(delivery.key, part.index).callback_data();
+            if let Err(e) = self.store.mark_part_sending(delivery.key, part.index).await {
+                return retry_later(format!("cannot mark a part as sending: {e}"));
+            }
+            let sent = self
+                .graph
+                .send_message(from, to, &part.message, reply_to, Some(&callback))
+                .await;
+            match sent {
+                Ok(sent) => {
+                    self.metrics.inc(
+                        "wagate_graph_sends_total",
+                        &[("outcome", "accepted"), ("code", "")],
+                    );
+                    if let Err(e) = record_sent(self.store, delivery.key, part.index, sent.id).await
+                    {
+                        // Meta has the part but we could not record it: stop here. The part
+                        // stays `sending`, so the resumed owner waits for its status instead of
+                        // repeating it.
+                        tracing::error!(key = delivery.key, error = %e, "cannot record an accepted part");
+                        return retry_later(e.to_string());
+                    }
+                }
+                Err(e) => {
+                    // Meta answered with an error: it does not have the part. Without an
+                    // answer (timeout, connection lost) it may have it: the part stays
+                    // `sending`.
+                    if e.api().is_some() {
+                        if let Err(e) = self
+                            .store
+                            .clear_part_sending(delivery.key, part.index)
+                            .await
+                        {
+                            tracing::warn!(key = delivery.key, error = %e, "cannot clear a refused part's sending mark");
+                        }
+                    }
+                    if e.code() == Some(window::OUTSIDE_WINDOW_CODE) {
+                        // Meta's clock says the window closed (clock skew, a late delivery).
+                        self.metrics.inc(
+                            "wagate_graph_sends_total",
+                            &[("outcome", "final_error"), ("code", "131047")],
+                        );
+                        return self
+                            .outside_window(delivery, part, last_customer_at)
+                            .await;
+                    }
+                    return self.failed_part(delivery, part, e).await;
+                }
+            }
+        }
+        Delivered::Done
+    }
+
+    /// Whether free-form messages may go out now. The caller's cheap value first; only when
+    /// it says closed, the conversation's newest message from the store (the customer may have
+    /// written since).
+    async fn window_open(&self, lane: &LaneKey, last: &mut Option<i64>) -> Result<bool, StoreError> {
+        let now = self.now_ms();
+        if last.is_some_and(|at| window::is_open(at, now)) {
+            return Ok(true);
+        }
+        let stored = self.store.last_customer_at(lane.clone()).await?;
+        *last = match (*last, stored) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        // A conversation the customer never wrote in has no window to send in.
+        Ok(last.is_some_and(|at| window::is_open(at, now)))
+    }
+
+    /// The window is closed at `part`: hold the rest behind the reopen template, or fail.
+    async fn outside_window(
+        &self,
+        delivery: &Delivery<'_>,
+        part: &ReplyPart,
+        last_customer_at: Option<i64>,
+    ) -> Delivered {
+        let Some(template) = self.reopen_template.clone() else {
+            let reason = format!(
+                "{}: part {} not sent: {}",
+                window::OUTSIDE_WINDOW,
+                part.index + 1,
+                window::explanation(false)
+            );
+            tracing::warn!(key = delivery.key, part = part.index + 1, "outside the 24-hour window; not sent");
+            self.metrics.inc(
+                "wagate_window_outcomes_total",
+                &[("outcome", "failed")],
+            );
+            if let Err(e) = self
+                .store
+                .mark_part_failed(delivery.key, part.index, reason.clone())
+                .await
+            {
+                tracing::error!(key = delivery.key, error = %e, "cannot record a part failed for the window");
+            }
+            return Delivered::Failed(reason);
+        };
+        let held = self
+            .store
+            .hold_for_window(
+                delivery.lane.clone(),
+                delivery.key,
+                part.index,
+                Some(template),
+                last_customer_at.unwrap_or_default(),
+            )
+            .await;
+        match held {
+            Ok(queued) => {
+                tracing::info!(
+                    key = delivery.key,
+                    part = part.index + 1,
+                    template_queued = queued.is_some(),
+                    "outside the 24-hour window: held until the customer writes; reopen template queued"
+                );
+                self.metrics
+                    .inc("wagate_window_outcomes_total", &[("outcome", "held")]);
+                Delivered::Held {
+                    template_queued: queued.is_some(),
+                }
+            }
+            Err(e) => retry_later(format!("cannot hold parts for the 24-hour window: {e}")),
+        }
+    }
+
+    async fn failed_part(
+        &self,
+        delivery: &Delivery<'_>,
+        part: &ReplyPart,
+        error: GraphError,
+    ) -> Delivered {
+        let code = error.code().map(|c| c.to_string()).unwrap_or_default();
+        let reason = format!("part {} not sent: {error}", part.index + 1);
+        if error.is_retryable() {
+            // The client already retried with backoff; Meta is down or throttling hard. Keep
+            // the owner and try again later: the parts already accepted stay accepted.
+            self.metrics.inc(
+                "wagate_graph_sends_total",
+                &[("outcome", "retry_later"), ("code", &code)],
+            );
+            return retry_later(reason);
+        }
+        // Final (131026 undeliverable, 190 token, 100 bad parameter...): the client logged the
+        // code and details; record it on the part.
+        self.metrics.inc(
+            "wagate_graph_sends_total",
+            &[("outcome", "final_error"), ("code", &code)],
+        );
+        if let Err(e) = self
+            .store
+            .mark_part_failed(delivery.key, part.index, reason.clone())
+            .await
+        {
+            tracing::error!(key = delivery.key, error = %e, "cannot record a failed part");
+        }
+        Delivered::Failed(reason)
+    }
+
+    /// Whether free-form text may go out to `lane` now (for `error_reply`, sent outside the
+    /// parts): the same check as a part's.
+    pub(super) async fn may_send_free_form(&self, lane: &LaneKey, hint: Option<i64>) -> bool {
+        let mut last = hint;
+        // A store error must not silence the apology: let Meta decide then.
+        self.window_open(lane, &mut last).await.unwrap_or(true)
+    }
+}
+
+fn retry_later(reason: String) -> Delivered {
+    Delivered::RetryLater(reason)
 }
 
 /// A part an earlier attempt handed to Meta without recording the answer: `true` once its
@@ -89,30 +294,30 @@ fn retry_later(reason: String) -> TurnOutcome {
 /// then sent again). The deadline is [`CONFIRM_WINDOW`] after the later of the mark and this
 /// process's start, so notifications Meta held back while the server was down have time to
 /// arrive.
-async fn settle(store: &Store, turn_id: i64, index: usize, since: i64) -> Result<bool, StoreError> {
-    let window = i64::try_from(CONFIRM_WINDOW.as_millis()).unwrap_or(i64::MAX);
-    let deadline = since.max(store.opened_at_millis()).saturating_add(window);
+async fn settle(store: &Store, key: i64, index: usize, since: i64) -> Result<bool, StoreError> {
+    let confirm = i64::try_from(CONFIRM_WINDOW.as_millis()).unwrap_or(i64::MAX);
+    let deadline = since.max(store.opened_at_millis()).saturating_add(confirm);
     tracing::info!(
-        turn_id,
+        key,
         part = index + 1,
-        "reply part was handed to Meta before a restart; waiting for its status notification"
+        "part was handed to Meta before a restart; waiting for its status notification"
     );
     loop {
-        if store.part_outbound_id(turn_id, index).await?.is_some() {
+        if store.part_outbound_id(key, index).await?.is_some() {
             tracing::info!(
-                turn_id,
+                key,
                 part = index + 1,
-                "reply part confirmed by its status notification; not sent again"
+                "part confirmed by its status notification; not sent again"
             );
             return Ok(true);
         }
         let left = deadline - chrono::Utc::now().timestamp_millis();
         if left <= 0 {
             tracing::warn!(
-                turn_id,
+                key,
                 part = index + 1,
                 window_seconds = CONFIRM_WINDOW.as_secs(),
-                "no status notification for a reply part handed to Meta before a restart; sending it again"
+                "no status notification for a part handed to Meta before a restart; sending it again"
             );
             return Ok(false);
         }
@@ -121,23 +326,20 @@ async fn settle(store: &Store, turn_id: i64, index: usize, since: i64) -> Result
 }
 
 /// Meta has the part: recording it is what keeps it from being sent again, so a failed commit
-/// (a locked database, say) is tried a few more times before the turn gives up.
+/// (a locked database, say) is tried a few more times before the owner gives up.
 async fn record_sent(
     store: &Store,
-    turn_id: i64,
+    key: i64,
     index: usize,
     outbound_id: String,
 ) -> Result<(), StoreError> {
     let mut attempt = 1;
     loop {
-        match store
-            .mark_part_sent(turn_id, index, outbound_id.clone())
-            .await
-        {
+        match store.mark_part_sent(key, index, outbound_id.clone()).await {
             Ok(()) => return Ok(()),
             Err(e) if attempt >= 5 => return Err(e),
             Err(e) => {
-                tracing::warn!(turn_id, attempt, error = %e, "recording an accepted reply part failed; trying again");
+                tracing::warn!(key, attempt, error = %e, "recording an accepted part failed; trying again");
                 tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
                 attempt += 1;
             }
@@ -145,55 +347,31 @@ async fn record_sent(
     }
 }
 
-async fn failed_part(
-    store: &Store,
-    metrics: &Metrics,
-    turn: &Turn,
-    part: &ReplyPart,
-    error: GraphError,
-) -> TurnOutcome {
-    let code = error.code().map(|c| c.to_string()).unwrap_or_default();
-    let reason = format!("reply part {} not sent: {error}", part.index + 1);
-    if error.is_retryable() {
-        // The client already retried with backoff; Meta is down or throttling hard. Keep the
-        // turn and try again later: the parts already accepted stay accepted.
-        metrics.inc(
-            "wagate_graph_sends_total",
-            &[("outcome", "retry_later"), ("code", &code)],
-        );
-        return retry_later(reason);
-    }
-    // Final (131047 outside the 24 h window, 131026 undeliverable, 190 token, ...): the client
-    // logged the code and details; record it on the part and on the turn.
-    metrics.inc(
-        "wagate_graph_sends_total",
-        &[("outcome", "final_error"), ("code", &code)],
-    );
-    if let Err(e) = store
-        .mark_part_failed(turn.id, part.index, reason.clone())
-        .await
-    {
-        tracing::error!(turn_id = turn.id, error = %e, "cannot record a failed reply part");
-    }
-    TurnOutcome::Failed(reason)
-}
-
 /// Sends `error_reply` for a turn in which no model answered, and records the turn as failed
 /// with `reason`: `wagate inbox` lists it, `wagate retry` re-runs it, metrics count it failed.
 ///
 /// The error reply is not saved as the turn's reply: it is not an answer, so `wagate retry`
 /// must not see the turn as partly answered, and a resumed turn runs the agent again rather
-/// than repeat the apology.
+/// than repeat the apology. Outside the 24-hour window it is not sent at all.
 pub(super) async fn send_error_reply(
-    graph: &GraphClient,
-    metrics: &Metrics,
-    turn: &Turn,
+    sender: &Sender<'_>,
+    turn: &crate::inbox::Turn,
     error_reply: &str,
     reason: String,
 ) -> TurnOutcome {
+    let (graph, metrics) = (sender.graph, sender.metrics);
     let failed = TurnOutcome::Failed(format!("no reply from the agent: {reason}"));
     if error_reply.trim().is_empty() {
         return failed;
+    }
+    if !sender
+        .may_send_free_form(&turn.lane, turn_last_customer_at(turn))
+        .await
+    {
+        return TurnOutcome::Failed(format!(
+            "no reply from the agent: {reason}; error_reply not sent: {}",
+            window::OUTSIDE_WINDOW
+        ));
     }
     let from = &turn.lane.phone_number_id;
     let quoted = turn.last_message().message_id.as_str();
@@ -229,4 +407,15 @@ pub(super) async fn send_error_reply(
             ))
         }
     }
+}
+
+/// When the customer last wrote, as the turn's own messages tell (no store read). Without
+/// their arrival time, a timestamp older than Meta ever delivers counts as now (see
+/// `whatsapp::window`); a backlog that old is caught by Meta's 131047 instead.
+pub(super) fn turn_last_customer_at(turn: &crate::inbox::Turn) -> Option<i64> {
+    let now = chrono::Utc::now().timestamp_millis();
+    turn.messages
+        .iter()
+        .map(|m| window::customer_message_at(m.timestamp, now))
+        .max()
 }

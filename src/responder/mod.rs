@@ -7,7 +7,7 @@
 //! accepted before sending the next. A resumed turn (after a crash or a retry) that already
 //! saved its reply skips the agent and sends only what was not accepted.
 
-mod deliver;
+pub(crate) mod deliver;
 mod engines;
 mod inputs;
 mod typing;
@@ -22,7 +22,9 @@ use crate::memory;
 use crate::metrics::Metrics;
 use crate::runtime::{LoadedConfig, SharedConfig};
 use crate::transcription::Transcriber;
+use crate::whatsapp::graph::OutgoingMessage;
 use crate::whatsapp::{format, split};
+use deliver::{Delivered, Delivery, Sender};
 use engines::CurrentGeneration;
 use std::future::Future;
 use std::pin::Pin;
@@ -40,6 +42,8 @@ pub struct Responder {
     generation: CurrentGeneration,
     /// Human handoff: no turn while a person has the conversation; the `handoff_to_human` tool.
     handoff: Option<Arc<Handoff>>,
+    /// The time, for the 24-hour window (the handoff service's, injectable in tests).
+    clock: crate::handoff::Clock,
 }
 
 impl Responder {
@@ -60,11 +64,14 @@ impl Responder {
             factory,
             generation: CurrentGeneration::new(Generation { loaded, engines }),
             handoff: None,
+            clock: Arc::new(jiff::Timestamp::now),
         })
     }
 
-    /// Plug in human handoff (the server does; tools without it just answer).
+    /// Plug in human handoff (the server does; tools without it just answer). Its clock
+    /// becomes the responder's, so the 24-hour window reads the same time everywhere.
     pub fn set_handoff(&mut self, handoff: Arc<Handoff>) {
+        self.clock = handoff.clock();
         self.handoff = Some(handoff);
     }
 
@@ -108,23 +115,40 @@ impl Responder {
             return TurnOutcome::Done;
         };
 
+        let template = &channel.window.reopen_template;
+        let sender = Sender {
+            graph: &engines.graph,
+            store: &self.store,
+            metrics: &self.metrics,
+            clock: &self.clock,
+            reopen_template: template.is_set().then(|| OutgoingMessage::Template {
+                name: template.name.clone(),
+                language: template.language.clone(),
+                components: template.components.clone(),
+            }),
+        };
+        let last_customer_at = deliver::turn_last_customer_at(&turn);
+        // What earlier turns held for the window goes first: the customer wrote again.
+        if let Some(outcome) = self.send_held(&sender, &turn, last_customer_at).await {
+            return outcome;
+        }
+
         // A reply saved by an earlier attempt is sent as it was: never generate a second one.
         let parts = match self.store.load_reply(turn.id).await {
             Ok(Some(parts)) => parts,
             Ok(None) => {
                 let _typing = typing::start(&engines.graph, &turn);
-                let text = match self
+                let (sends, text) = match self
                     .generate(&turn, &loaded.config, engines, &agent_name)
                     .await
                 {
-                    Generated::Reply(text) => text,
+                    Generated::Reply { sends, text } => (sends, text),
                     Generated::Nothing => return TurnOutcome::Done, // reactions only, say
                     Generated::NoModelAnswered { reason } => {
                         // The customer hears error_reply; the turn is recorded as failed so
                         // operators see the outage (inbox, retry, metrics, alert).
                         return deliver::send_error_reply(
-                            &engines.graph,
-                            &self.metrics,
+                            &sender,
                             &turn,
                             &channel.error_reply,
                             reason,
@@ -132,24 +156,103 @@ impl Responder {
                         .await;
                     }
                 };
-                let chunks =
-                    split::split_message(&format::to_whatsapp(&text), split::WHATSAPP_TEXT_LIMIT);
-                if chunks.is_empty() {
+                let messages = self.reply_messages(&turn, sends, &text);
+                if messages.is_empty() {
                     return TurnOutcome::Done;
                 }
-                match self.store.save_reply(turn.id, chunks).await {
+                match self.store.save_reply_messages(turn.id, messages).await {
                     Ok(parts) => parts,
                     Err(e) => return retry_later(format!("cannot save the reply: {e}")),
                 }
             }
             Err(e) => return retry_later(format!("cannot read the saved reply: {e}")),
         };
-        let outcome =
-            deliver::send_parts(&engines.graph, &self.store, &self.metrics, &turn, parts).await;
+        let delivery = Delivery {
+            key: turn.id,
+            lane: &turn.lane,
+            quote: Some(turn.last_message().message_id.as_str()),
+            last_customer_at,
+        };
+        let delivered = sender.send_parts(&delivery, parts).await;
         if let Some(handoff) = &self.handoff {
+            if matches!(delivered, Delivered::Held { template_queued: true }) {
+                handoff.wake_outbox();
+            }
             handoff.agent_replied(&turn.lane);
         }
-        outcome
+        delivered.into_turn_outcome()
+    }
+
+    /// The turn's reply as messages, in the order they go out: what the tools sent (a
+    /// reaction names the turn's last message), then the text, formatted and split.
+    fn reply_messages(
+        &self,
+        turn: &Turn,
+        sends: Vec<OutgoingMessage>,
+        text: &str,
+    ) -> Vec<OutgoingMessage> {
+        let mut messages: Vec<OutgoingMessage> = sends
+            .into_iter()
+            .map(|message| match message {
+                OutgoingMessage::Reaction { message_id, emoji } if message_id.is_empty() => {
+                    OutgoingMessage::Reaction {
+                        message_id: turn.last_message().message_id.clone(),
+                        emoji,
+                    }
+                }
+                other => other,
+            })
+            .collect();
+        for sent in &messages {
+            self.metrics
+                .inc("wagate_tool_sends_total", &[("type", sent.graph_type())]);
+        }
+        messages.extend(
+            split::split_message(&format::to_whatsapp(text), split::WHATSAPP_TEXT_LIMIT)
+                .into_iter()
+                .map(OutgoingMessage::text),
+        );
+        messages
+    }
+
+    /// Sends the parts earlier turns of this conversation held for the 24-hour window, oldest
+    /// first. `Some(outcome)` when this turn must stop (Meta unreachable: retried later, so
+    /// the held parts keep their place before this turn's reply).
+    async fn send_held(
+        &self,
+        sender: &Sender<'_>,
+        turn: &Turn,
+        last_customer_at: Option<i64>,
+    ) -> Option<TurnOutcome> {
+        let held = match self.store.held_turns(turn.lane.clone()).await {
+            Ok(held) => held,
+            Err(e) => return Some(retry_later(format!("cannot read held parts: {e}"))),
+        };
+        for turn_id in held.into_iter().filter(|id| *id != turn.id) {
+            let parts = match self.store.load_reply(turn_id).await {
+                Ok(parts) => parts.unwrap_or_default(),
+                Err(e) => return Some(retry_later(format!("cannot read held parts: {e}"))),
+            };
+            let delivery = Delivery {
+                key: turn_id,
+                lane: &turn.lane,
+                quote: None,
+                last_customer_at,
+            };
+            match sender.send_parts(&delivery, parts).await {
+                Delivered::Done => {
+                    tracing::info!(turn_id, "parts held for the 24-hour window sent");
+                }
+                Delivered::Held { .. } => break, // still closed: this turn's reply waits too
+                Delivered::Failed(reason) => {
+                    tracing::warn!(turn_id, reason = %reason, "a part held for the 24-hour window failed");
+                }
+                Delivered::RetryLater(reason) => {
+                    return Some(deliver::Delivered::RetryLater(reason).into_turn_outcome())
+                }
+            }
+        }
+        None
     }
 
     /// Run the agent.
@@ -183,18 +286,27 @@ impl Responder {
         };
         let result = engines.agents.run(agent_name, request).await;
         if let (Some(asked), Some(handoff)) = (&result.handoff, &self.handoff) {
-            return Generated::Reply(
-                hand_to_person(handoff, &turn.lane, asked, &config.whatsapp).await,
-            );
+            return Generated::Reply {
+                sends: Vec::new(),
+                text: hand_to_person(handoff, &turn.lane, asked, &config.whatsapp).await,
+            };
         }
         match result.outcome {
-            TurnAnswer::Answered(reply) if !reply.trim().is_empty() => Generated::Reply(reply),
+            TurnAnswer::Answered(text) if !text.trim().is_empty() || !result.sends.is_empty() => {
+                Generated::Reply {
+                    sends: result.sends,
+                    text,
+                }
+            }
             TurnAnswer::Answered(_) => {
                 tracing::warn!(
                     agent = agent_name,
                     "the model answered with empty text; sending error_reply"
                 );
-                Generated::Reply(error_reply.to_owned())
+                Generated::Reply {
+                    sends: Vec::new(),
+                    text: error_reply.to_owned(),
+                }
             }
             TurnAnswer::Failed { error } => Generated::NoModelAnswered { reason: error },
             TurnAnswer::Nothing => Generated::Nothing,
@@ -204,8 +316,12 @@ impl Responder {
 
 /// What the agent made of a turn.
 enum Generated {
-    /// The reply to send.
-    Reply(String),
+    /// The reply to send: what the tools sent, then the text (may be empty when they sent
+    /// something).
+    Reply {
+        sends: Vec<OutgoingMessage>,
+        text: String,
+    },
     /// Nothing to answer (reactions only, say).
     Nothing,
     /// No model produced a reply: the customer gets `error_reply`, the turn is failed.

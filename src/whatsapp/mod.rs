@@ -8,9 +8,11 @@
 //!   typed errors, retries with backoff, the channel rate limit and per-user pacing.
 //! - [`format`]: the model's Markdown turned into WhatsApp's own markup.
 //! - [`split`]: replies longer than WhatsApp's 4096 characters cut at natural boundaries.
+//! - [`window`]: the 24-hour customer service window, outside which only templates go out.
 
 pub mod format;
 pub mod graph;
 pub mod payload;
 pub mod signature;
 pub mod split;
+pub mod window;

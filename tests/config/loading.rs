@@ -23,7 +23,7 @@ fn the_seed_config_loads_with_values_from_the_environment() {
         assistant.spec.model.primary.endpoint,
         "http://gpu-box:11434"
     );
-    assert_eq!(assistant.spec.model.primary.model, "llava:7b");
+    assert_eq!(assistant.spec.model.primary.model, "llama3.1:8b");
     let memory = assistant
         .spec
         .memory

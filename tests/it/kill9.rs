@@ -263,3 +263,76 @@ async fn repeated_kill_9_under_load_with_a_flaky_graph_sends_no_part_twice() {
     // message; every conversation had its last message quoted.
     drop(server);
 }
+
+/// A turn whose tool sent reply buttons before its text: the kill lands after Meta accepted
+/// the buttons and before wagate heard so. After the restart the buttons are confirmed by
+/// their status notification (never sent twice) and the text follows, once, after them.
+#[tokio::test]
+async fn a_kill_9_between_a_tool_send_and_the_text_sends_each_exactly_once_in_order() {
+    let graph = FakeGraph::start().await;
+    graph.hold_answers(Duration::from_secs(3));
+    let llm = FakeServer::start(|request, _| {
+        if request.uri.contains("/api/show") {
+            return fake_llm::Reply::status(404, serde_json::json!({"error": "not found"}));
+        }
+        let called = fake_llm::messages_of(request)
+            .iter()
+            .any(|m| m["role"] == "tool");
+        if called {
+            fake_llm::ollama_says("Tap one of the sizes.")
+        } else {
+            fake_llm::ollama_calls(
+                "reply_buttons",
+                serde_json::json!({"body": "Which size?", "buttons": ["Small", "Large"]}),
+            )
+        }
+    })
+    .await;
+    let config = live_config(&graph, &llm.url, "llama3.1:8b", "    debounce_ms: 0\n");
+    let agent = config.path().join("agents/whatsapp-assistant.agent.yaml");
+    let yaml = std::fs::read_to_string(&agent).unwrap()
+        + "  tools:\n    - {type: builtin, name: reply_buttons}\n";
+    std::fs::write(&agent, yaml).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let webhook = format!("http://127.0.0.1:{port}{WEBHOOK}");
+
+    let first = Server::start(config.path(), data.path(), port).await;
+    let body = text_body(&[("wamid.tool.kill", "15553000001", "a pizza")]);
+    let answer = reqwest::Client::new()
+        .post(&webhook)
+        .header("x-hub-signature-256", sign(&body))
+        .body(body)
+        .send()
+        .await
+        .expect("server answers");
+    assert_eq!(answer.status(), 200);
+    assert!(
+        eventually(20, || graph.accepted_sends().len() == 1).await,
+        "Meta accepted the buttons"
+    );
+    first.kill_9();
+    assert_eq!(graph.accepted_sends()[0].1.body["type"], "interactive");
+
+    graph.notify_statuses(webhook.clone(), SECRET.to_owned());
+    let restarted = Instant::now();
+    let _second = Server::start(config.path(), data.path(), port).await;
+    let db = data.path().join("wagate.db");
+    assert!(
+        eventually(30, || done_messages(&db).contains("wamid.tool.kill")).await,
+        "the message is answered after the restart"
+    );
+    assert!(
+        restarted.elapsed() < Duration::from_secs(50),
+        "settled by the status notification, not by the 60 s fallback"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_no_part_sent_twice(&graph);
+    let kinds: Vec<String> = graph
+        .accepted_sends()
+        .iter()
+        .map(|(_, s)| s.body["type"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(kinds, ["interactive", "text"]);
+    assert_eq!(llm.requests().iter().filter(|r| r.uri.contains("/api/chat")).count(), 2, "the agent ran once");
+}

@@ -158,9 +158,12 @@ impl FakeMedia {
 struct State {
     requests: Vec<RecordedRequest>,
     script: VecDeque<Reply>,
+    /// Answers for the next sends only (read receipts pass by), used before `script`.
+    send_script: VecDeque<Reply>,
     media: HashMap<String, FakeMedia>,
     sends_accepted: u64,
-    /// Every text send accepted (given a wamid), with that wamid.
+    /// Every send accepted (given a wamid), with that wamid: text, interactive, media,
+    /// location, reaction and template sends alike.
     accepted: Vec<(String, RecordedRequest)>,
     /// Refuse this many sends of every 10 (see [`FakeGraph::flaky`]).
     flaky_tenths: u64,
@@ -169,7 +172,7 @@ struct State {
     statuses: Option<tokio::sync::mpsc::UnboundedSender<Value>>,
     /// Status notifications of sends accepted before that, delivered first.
     held_statuses: Vec<Value>,
-    /// Answer accepted text sends only after this long (Meta has the message meanwhile).
+    /// Answer accepted sends only after this long (Meta has the message meanwhile).
     hold_answers: Duration,
 }
 
@@ -243,14 +246,19 @@ impl FakeGraph {
         self.lock().script.extend(replies);
     }
 
+    /// Answers for the next sends only, in order: read receipts do not use them up.
+    pub fn script_sends(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.lock().send_script.extend(replies);
+    }
+
     /// Refuses about `tenths` of every 10 sends not otherwise scripted, alternating 500, 429
     /// and 503, deterministically (by arrival count). Read receipts are never refused.
     pub fn flaky(&self, tenths: u64) {
         self.lock().flaky_tenths = tenths;
     }
 
-    /// Answers every accepted text send only `delay` after accepting it: a window in which Meta
-    /// has the message and the sender does not know yet.
+    /// Answers every accepted send only `delay` after accepting it: a window in which Meta has
+    /// the message and the sender does not know yet.
     pub fn hold_answers(&self, delay: Duration) {
         self.lock().hold_answers = delay;
     }
@@ -280,7 +288,7 @@ impl FakeGraph {
         });
     }
 
-    /// The text sends accepted (answered with a wamid), with that wamid, in order.
+    /// The sends accepted (answered with a wamid), with that wamid, in order.
     pub fn accepted_sends(&self) -> Vec<(String, RecordedRequest)> {
         self.lock().accepted.clone()
     }
@@ -306,6 +314,29 @@ impl FakeGraph {
             .into_iter()
             .filter(|r| r.method == "POST" && r.path.ends_with("/messages"))
             .collect()
+    }
+
+    /// Every send received (text, interactive, media, template...; not read receipts).
+    pub fn sends(&self) -> Vec<RecordedRequest> {
+        self.message_requests()
+            .into_iter()
+            .filter(|r| r.body["status"] != "read")
+            .collect()
+    }
+
+    /// Waits until at least `count` sends of any type arrived (or `timeout` passed).
+    pub async fn wait_for_sends(&self, count: usize, timeout: Duration) -> Vec<RecordedRequest> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let arrived = self.shared.arrived.notified();
+            let sends = self.sends();
+            if sends.len() >= count {
+                return sends;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return self.sends();
+            }
+        }
     }
 
     /// The text sends received (not read receipts).
@@ -423,7 +454,12 @@ fn route(
     match (method.as_str(), segments) {
         ("POST", [_version, phone, "messages"]) => {
             let read_receipt = request.body["status"] == "read";
-            let reply = state.script.pop_front().unwrap_or_else(|| {
+            let for_sends = if read_receipt {
+                None
+            } else {
+                state.send_script.pop_front()
+            };
+            let reply = for_sends.or_else(|| state.script.pop_front()).unwrap_or_else(|| {
                 if read_receipt {
                     return Reply::ok();
                 }
@@ -441,9 +477,7 @@ fn route(
                 } else {
                     state.sends_accepted += 1;
                     let id = format!("wamid.fake.{}", state.sends_accepted);
-                    if request.body["type"] == "text" {
-                        state.accepted.push((id.clone(), request.clone()));
-                    }
+                    state.accepted.push((id.clone(), request.clone()));
                     let status = sent_status(phone, &id, &request.body);
                     match &state.statuses {
                         Some(statuses) => {
@@ -460,7 +494,7 @@ fn route(
                 }
             });
             let accepted = reply.status == 200 && body.pointer("/messages/0/id").is_some();
-            let delay = if accepted && request.body["type"] == "text" {
+            let delay = if accepted && !read_receipt {
                 reply.delay.max(state.hold_answers)
             } else {
                 reply.delay

@@ -75,7 +75,8 @@ pub struct TurnRequest {
 /// What the turn produced for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TurnAnswer {
-    /// The reply to send, after output guardrails.
+    /// The reply to send, after output guardrails. Empty when the turn's only answer is what
+    /// its tools sent ([`TurnResult::sends`]).
     Answered(String),
     /// No reply could be produced; the caller sends the channel's `error_reply`.
     Failed { error: String },
@@ -100,6 +101,9 @@ pub struct TurnResult {
     pub duration: Duration,
     /// The agent called `handoff_to_human`: the caller hands the conversation to a person.
     pub handoff: Option<crate::agent::react::HandoffRequest>,
+    /// Messages the sending tools produced (buttons, a list, media, a location, a reaction),
+    /// in call order, after output guardrails: sent before the reply text.
+    pub sends: Vec<crate::whatsapp::graph::OutgoingMessage>,
 }
 
 impl TurnResult {
@@ -112,6 +116,7 @@ impl TurnResult {
             usage: Usage::default(),
             duration: Duration::ZERO,
             handoff: None,
+            sends: Vec::new(),
         }
     }
 

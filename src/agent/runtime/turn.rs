@@ -8,6 +8,7 @@ use crate::agent::react::{self, ReactError, ReactOutcome};
 use crate::guardrails;
 use crate::llm::ChatMessage;
 use crate::memory::{unix_now, Memory, MemoryEntry};
+use crate::whatsapp::graph::OutgoingMessage;
 
 /// Why a turn produced no reply.
 #[derive(Debug, thiserror::Error)]
@@ -55,13 +56,26 @@ pub(super) async fn run(
             result.tool_calls = outcome.tool_calls;
             result.usage = outcome.usage;
             result.handoff = outcome.handoff.clone();
-            // 5. Output guardrails, before the reply leaves and before memory.
+            // 5. Output guardrails, before the reply leaves and before memory: on the text and
+            // on what the sending tools say (bodies, captions).
             let reply = guardrails::apply(&agent.output_rules, &outcome.reply);
+            let sends: Vec<OutgoingMessage> = outcome
+                .sends
+                .into_iter()
+                .map(|m| guard_message(agent, m))
+                .collect();
+            // A model that sent buttons and then wrote the same question again says it once.
+            let reply = if sends.iter().any(|m| m.main_text().trim() == reply.trim()) {
+                String::new()
+            } else {
+                reply
+            };
             if result.handoff.is_some() {
                 Err(Failure::HandedOff)
-            } else if reply.trim().is_empty() {
+            } else if reply.trim().is_empty() && sends.is_empty() {
                 Err(Failure::EmptyReply)
             } else {
+                result.sends = sends;
                 Ok(reply)
             }
         }
@@ -73,11 +87,17 @@ pub(super) async fn run(
         }
     };
 
-    // 6. Memory: the user's side always, the reply only when there is one.
+    // 6. Memory: the user's side always, the reply only when there is one (what the tools
+    // sent first, as the customer saw it in order).
     let mut entries = vec![MemoryEntry::user(user.memory_text, unix_now())];
     match reply {
         Ok(reply) => {
-            entries.push(MemoryEntry::assistant(reply.clone(), unix_now()));
+            for sent in &result.sends {
+                entries.push(MemoryEntry::assistant(sent.memory_text(), unix_now()));
+            }
+            if !reply.trim().is_empty() {
+                entries.push(MemoryEntry::assistant(reply.clone(), unix_now()));
+            }
             result.outcome = TurnAnswer::Answered(reply);
         }
         Err(Failure::HandedOff) => result.outcome = TurnAnswer::Nothing,
@@ -105,6 +125,41 @@ pub(super) async fn run(
         }
     }
     result
+}
+
+/// The output rules on the free text of a message a tool sends (body, caption). Titles of
+/// buttons and rows are left as they are: they come back verbatim when tapped.
+fn guard_message(agent: &CompiledAgent, message: OutgoingMessage) -> OutgoingMessage {
+    let rules = &agent.output_rules;
+    if rules.is_empty() {
+        return message;
+    }
+    let guard = |text: String| guardrails::apply(rules, &text);
+    match message {
+        OutgoingMessage::Buttons { body, buttons } => OutgoingMessage::Buttons {
+            body: guard(body),
+            buttons,
+        },
+        OutgoingMessage::List { body, button, rows } => OutgoingMessage::List {
+            body: guard(body),
+            button,
+            rows,
+        },
+        OutgoingMessage::Image { link, caption } => OutgoingMessage::Image {
+            link,
+            caption: caption.map(guard),
+        },
+        OutgoingMessage::Document {
+            link,
+            caption,
+            filename,
+        } => OutgoingMessage::Document {
+            link,
+            caption: caption.map(guard),
+            filename,
+        },
+        other => other,
+    }
 }
 
 /// The input rules on every text part and every image caption.

@@ -1,14 +1,17 @@
 //! Tools built into wagate, chosen by name in the agent file (`type: builtin`).
 //!
-//! `current_time` answers in UTC, at a UTC offset, or in a named time zone (see `clock.rs`).
+//! `current_time` answers in UTC, at a UTC offset, or in a named time zone (see `clock.rs`);
+//! the tools that send WhatsApp messages (`reply_buttons`, `reply_list`, `react`,
+//! `send_image`, `send_document`, `send_location`) are in `whatsapp.rs`.
 
 use super::clock;
+use super::whatsapp::SendTool;
+use super::ToolOutput;
 use crate::llm::ToolDefinition;
 use serde_json::{json, Map, Value as Json};
 
-/// Names accepted for `type: builtin` tools. (`crate::config` has no `BUILTIN_TOOLS` const on
-/// this branch; config validation should use this list.)
-pub const BUILTIN_TOOLS: &[&str] = &["current_time", "handoff_to_human"];
+/// Names accepted for `type: builtin` tools (the config's list, which validation uses).
+pub use crate::config::BUILTIN_TOOLS;
 
 /// One built-in tool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +21,9 @@ pub(crate) enum Builtin {
     /// loop sees it (`ToolSet::handoff_reason`) and stops, and the responder moves the
     /// conversation to `human` and sends `handoff.message`.
     HandoffToHuman,
+    /// Sends a WhatsApp message (buttons, a list, a reaction, media, a location) in the turn's
+    /// order, before the reply text.
+    Send(SendTool),
 }
 
 impl Builtin {
@@ -26,7 +32,7 @@ impl Builtin {
         match name {
             "current_time" => Some(Builtin::CurrentTime),
             "handoff_to_human" => Some(Builtin::HandoffToHuman),
-            _ => None,
+            other => SendTool::named(other).map(Builtin::Send),
         }
     }
 
@@ -66,18 +72,30 @@ impl Builtin {
                     }
                 }),
             },
+            Builtin::Send(tool) => ToolDefinition {
+                name: tool.name().into(),
+                description: description.unwrap_or(tool.description()).into(),
+                parameters: tool.parameters(),
+            },
         }
     }
 
-    /// Runs the tool; the text goes back to the model.
-    pub(crate) fn call(self, arguments: &Map<String, Json>) -> String {
+    /// Runs the tool: the text goes back to the model, and a sending tool whose arguments
+    /// passed hands its message to the turn.
+    pub(crate) fn call(self, arguments: &Map<String, Json>) -> ToolOutput {
         match self {
-            Builtin::CurrentTime => clock::current_time(arguments),
-            Builtin::HandoffToHuman => {
+            Builtin::CurrentTime => ToolOutput::text(clock::current_time(arguments)),
+            Builtin::HandoffToHuman => ToolOutput::text(
                 "Done: a person from the team takes the conversation over now and the customer \
-                 has been told. Do not write anything more."
-                    .into()
-            }
+                 has been told. Do not write anything more.",
+            ),
+            Builtin::Send(tool) => match tool.build(arguments) {
+                Ok(message) => ToolOutput {
+                    text: tool.confirmation(&message),
+                    send: Some(message),
+                },
+                Err(fix) => ToolOutput::text(fix),
+            },
         }
     }
 }
@@ -89,7 +107,7 @@ mod tests {
 
     fn answer(args: Json) -> String {
         let map = args.as_object().cloned().unwrap_or_default();
-        Builtin::CurrentTime.call(&map)
+        Builtin::CurrentTime.call(&map).text
     }
 
     fn timestamp(text: &str) -> DateTime<FixedOffset> {

@@ -9,6 +9,7 @@ pub mod builtin;
 mod clock;
 pub mod http;
 pub mod mcp;
+mod whatsapp;
 
 use crate::config::ToolSpec;
 use crate::llm::{ToolArguments, ToolCall, ToolDefinition};
@@ -18,6 +19,23 @@ use mcp::McpServer;
 use serde_json::{Map, Value as Json};
 
 pub use builtin::BUILTIN_TOOLS;
+
+/// What a tool call produced: the text the model reads as its result, and, for a builtin that
+/// sends a WhatsApp message, that message (sent by the turn, in order, before the reply).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolOutput {
+    pub text: String,
+    pub send: Option<crate::whatsapp::graph::OutgoingMessage>,
+}
+
+impl ToolOutput {
+    fn text(text: impl Into<String>) -> ToolOutput {
+        ToolOutput {
+            text: text.into(),
+            send: None,
+        }
+    }
+}
 
 /// An agent's tools, ready to be offered to the model and called.
 #[derive(Debug, Default)]
@@ -142,12 +160,18 @@ impl ToolSet {
 
     /// Runs one call and returns the text fed back to the model as its result.
     pub async fn call(&self, call: &ToolCall) -> String {
+        self.run(call).await.text
+    }
+
+    /// Runs one call: the text fed back to the model, and the message a sending builtin
+    /// produced (nothing is sent here; the turn sends it).
+    pub async fn run(&self, call: &ToolCall) -> ToolOutput {
         let Some(tool) = self.tools.iter().find(|t| t.definition().name == call.name) else {
             if let Some(server) = self.server_of(&call.name) {
-                return match arguments_object(&call.arguments) {
+                return ToolOutput::text(match arguments_object(&call.arguments) {
                     Ok(arguments) => server.call(&call.name, arguments).await,
                     Err(problem) => format!("The tool `{}` was not called: {problem}", call.name),
-                };
+                });
             }
             let mut known: Vec<String> = self
                 .tools
@@ -157,7 +181,7 @@ impl ToolSet {
             for server in &self.servers {
                 known.extend(server.tools().iter().map(|t| t.definition.name.clone()));
             }
-            return format!(
+            return ToolOutput::text(format!(
                 "There is no tool named `{}`. Available tools: {}.",
                 call.name,
                 if known.is_empty() {
@@ -165,15 +189,20 @@ impl ToolSet {
                 } else {
                     known.join(", ")
                 }
-            );
+            ));
         };
         let arguments = match arguments_object(&call.arguments) {
             Ok(arguments) => arguments,
-            Err(problem) => return format!("The tool `{}` was not called: {problem}", call.name),
+            Err(problem) => {
+                return ToolOutput::text(format!(
+                    "The tool `{}` was not called: {problem}",
+                    call.name
+                ))
+            }
         };
         match tool {
             Tool::Builtin { tool, .. } => tool.call(&arguments),
-            Tool::Http(tool) => tool.call(&arguments).await,
+            Tool::Http(tool) => ToolOutput::text(tool.call(&arguments).await),
         }
     }
 

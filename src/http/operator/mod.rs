@@ -128,6 +128,8 @@ async fn messages(
                 "at": rfc3339(m.at),
                 "status": m.status,
                 "message_id": m.message_id,
+                "reply_id": m.reply_id,
+                "error": m.error,
             })
         })
         .collect();
@@ -178,8 +180,9 @@ pub struct Reply {
     text: String,
 }
 
-/// `POST /v1/conversations/{id}/messages`: a person's reply, `202 {"id"}`; `409` outside the
-/// 24-hour window.
+/// `POST /v1/conversations/{id}/messages`: a person's reply, `202 {"id"}`; outside the 24-hour
+/// window `409`, or with `window.reopen_template` set `202 {"id", "held": true}` (the template
+/// goes out and the reply waits for the customer).
 async fn reply(
     _: Operator,
     State(state): State<AppState>,
@@ -188,7 +191,15 @@ async fn reply(
 ) -> Result<(StatusCode, Json<Json_>), ApiError> {
     let lane = parse_conversation_id(&id).ok_or(ApiError::NotFound)?;
     match state.handoff.reply(&lane, &body.text).await {
-        Ok(id) => Ok((StatusCode::ACCEPTED, Json(json!({ "id": id.to_string() })))),
+        Ok(reply) => {
+            let mut answer = json!({ "id": reply.id.to_string() });
+            if reply.held {
+                // Outside the 24-hour window: the reopen template goes out, the reply waits.
+                answer["held"] = json!(true);
+                answer["reason"] = json!(crate::whatsapp::window::OUTSIDE_WINDOW);
+            }
+            Ok((StatusCode::ACCEPTED, Json(answer)))
+        }
         Err(HandoffError::UnknownConversation) => Err(ApiError::NotFound),
         Err(HandoffError::EmptyReply) => Err(ApiError::BadRequest("`text` is empty")),
         Err(e @ HandoffError::OutsideWindow) => Err(ApiError::Conflict {

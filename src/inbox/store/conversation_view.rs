@@ -31,6 +31,10 @@ pub struct MessageRow {
     pub status: String,
     /// Meta's id: the inbound wamid, or the wamid Meta gave an accepted outbound part.
     pub message_id: Option<String>,
+    /// In: the id of the button or list row the customer tapped. Out: none.
+    pub reply_id: Option<String>,
+    /// Out: why the part was not sent (`outside_24h_window: ...`, a Graph error).
+    pub error: Option<String>,
 }
 
 /// Newest activity first. One row per conversation a customer ever wrote in. One pass over
@@ -79,13 +83,23 @@ const INBOUND_TEXT: &str = "COALESCE(json_extract(r.raw, '$.text.body'),
     json_extract(r.raw, '$.document.caption'), json_extract(r.raw, '$.document.filename'),
     json_extract(r.raw, '$.reaction.emoji'), json_extract(r.raw, '$.location.name'), '')";
 
+/// The id of the button or list row a customer tapped (or a template button's payload).
+const INBOUND_REPLY_ID: &str = "COALESCE(json_extract(r.raw, '$.interactive.button_reply.id'),
+    json_extract(r.raw, '$.interactive.list_reply.id'), json_extract(r.raw, '$.button.payload'))";
+
+/// Meta's `type` of an outbound part (the part's message JSON names it; text has none).
+const PART_KIND: &str = "CASE json_extract(p.message, '$.type')
+    WHEN 'buttons' THEN 'interactive' WHEN 'list' THEN 'interactive'
+    ELSE COALESCE(json_extract(p.message, '$.type'), 'text') END";
+
 /// The delivery status of an outbound part: Meta's latest, else what we know from sending
-/// (`not_sent`: its turn or message was closed before it went out, a take-over say).
+/// (`held`: waiting for the customer to reopen the 24-hour window; `not_sent`: its turn or
+/// message was closed before it went out, a take-over say).
 fn part_status(owner_closed: &str) -> String {
     format!(
         "COALESCE(s.status, CASE WHEN p.outbound_id IS NOT NULL THEN 'sent'
-         WHEN p.error IS NOT NULL THEN 'failed' WHEN {owner_closed} THEN 'not_sent'
-         ELSE 'pending' END)"
+         WHEN p.error IS NOT NULL THEN 'failed' WHEN p.held_at IS NOT NULL THEN 'held'
+         WHEN {owner_closed} THEN 'not_sent' ELSE 'pending' END)"
     )
 }
 
@@ -94,17 +108,20 @@ fn messages(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<Option<Vec<Me
     let turn_status = part_status("t.state <> 'running'");
     let outbox_status = part_status("o.state <> 'pending'");
     let sql = format!(
-        "SELECT 1, 'customer', i.kind, {INBOUND_TEXT}, i.received_at, i.state, i.seq, i.message_id
+        "SELECT 1, 'customer', i.kind, {INBOUND_TEXT}, i.received_at, i.state, i.seq, i.message_id,
+                {INBOUND_REPLY_ID}, NULL
            FROM inbound i JOIN inbound_raw r ON r.seq = i.seq
            WHERE i.phone_number_id = ?1 AND i.user = ?2
          UNION ALL
-         SELECT 0, 'agent', 'text', p.text, COALESCE(p.sent_at, t.started_at), {turn_status}, p.idx, p.outbound_id
+         SELECT 0, 'agent', {PART_KIND}, p.text, COALESCE(p.sent_at, t.started_at), {turn_status}, p.idx, p.outbound_id,
+                NULL, p.error
            FROM turns t JOIN reply_parts p ON p.turn_id = t.id
            LEFT JOIN outbound_status s ON s.message_id = p.outbound_id
            WHERE t.phone_number_id = ?1 AND t.user = ?2
          UNION ALL
-         SELECT 0, o.author, 'text', p.text, COALESCE(p.sent_at, o.created_at), {outbox_status}, p.idx, p.outbound_id
-           FROM outbox o JOIN outbox_parts p ON p.outbox_id = o.id
+         SELECT 0, o.author, {PART_KIND}, p.text, COALESCE(p.sent_at, o.created_at), {outbox_status}, p.idx, p.outbound_id,
+                NULL, p.error
+           FROM outbox o JOIN reply_parts p ON p.turn_id = -o.id
            LEFT JOIN outbound_status s ON s.message_id = p.outbound_id
            WHERE o.phone_number_id = ?1 AND o.user = ?2
          ORDER BY 5, 7"
@@ -120,6 +137,8 @@ fn messages(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<Option<Vec<Me
                 at: r.get(4)?,
                 status: r.get(5)?,
                 message_id: r.get(7)?,
+                reply_id: r.get(8)?,
+                error: r.get(9)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -136,6 +155,25 @@ fn last_customer_timestamp(conn: &Connection, lane: &LaneKey) -> rusqlite::Resul
         "SELECT MAX(timestamp) FROM inbound WHERE phone_number_id = ?1 AND user = ?2",
     )?
     .query_row(params![lane.phone_number_id, lane.user], |r| r.get(0))
+}
+
+/// When (unix ms) the customer last wrote, for the 24-hour window: Meta's timestamp of each
+/// message, or its arrival time when that timestamp is implausibly old (see
+/// `whatsapp::window`). The one full pass over a conversation's messages; the hot path of a
+/// turn reads its own messages first and comes here only when those say the window closed.
+fn last_customer_at(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<Option<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT timestamp, received_at FROM inbound WHERE phone_number_id = ?1 AND user = ?2",
+    )?;
+    let rows = stmt.query_map(params![lane.phone_number_id, lane.user], |r| {
+        Ok(crate::whatsapp::window::customer_message_at(r.get(0)?, r.get(1)?))
+    })?;
+    let mut last = None;
+    for at in rows {
+        let at = at?;
+        last = Some(last.map_or(at, |l: i64| l.max(at)));
+    }
+    Ok(last)
 }
 
 /// Reads for operators go through the store's read connection: WAL lets it read beside the
@@ -203,7 +241,12 @@ impl Store {
         read(self, move |c| messages(c, &lane)).await
     }
 
-    /// Meta's timestamp of the customer's newest message (unix seconds), for the 24 h window.
+    /// When the customer last wrote (unix ms), as the 24-hour window counts it.
+    pub async fn last_customer_at(&self, lane: LaneKey) -> Result<Option<i64>, StoreError> {
+        read(self, move |c| last_customer_at(c, &lane)).await
+    }
+
+    /// Meta's timestamp of the customer's newest message (unix seconds).
     pub async fn last_customer_timestamp(&self, lane: LaneKey) -> Result<Option<i64>, StoreError> {
         read(self, move |c| last_customer_timestamp(c, &lane)).await
     }

@@ -37,16 +37,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (id) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS outbox_by_lane ON outbox (phone_number_id, user);
-
-CREATE TABLE IF NOT EXISTS outbox_parts (
-    outbox_id   INTEGER NOT NULL,
-    idx         INTEGER NOT NULL,
-    text        TEXT NOT NULL,
-    outbound_id TEXT,                               -- set once Meta accepted the part
-    sent_at     INTEGER,
-    error       TEXT,
-    PRIMARY KEY (outbox_id, idx)
-);
+-- An outbox message's parts are reply parts keyed by the negated outbox id (parts.rs).
 "#;
 
 /// Note on messages that arrive while a person has the conversation: kept and shown, never

@@ -74,7 +74,7 @@ pub enum StoreError {
 pub use operator::{
     DeadLetterRow, InboxSnapshot, OperatorDb, Requeue, TurnSummary, WaitingConversation,
 };
-pub use parts::{PartRef, CONFIRM_WINDOW};
+pub use parts::{outbox_key, PartRef, CONFIRM_WINDOW};
 pub use states::{MessageState, TurnState};
 pub use turns::MAX_MESSAGES_PER_TURN;
 pub use types::{
@@ -282,7 +282,28 @@ impl Store {
         turn_id: i64,
         parts: Vec<String>,
     ) -> Result<Vec<ReplyPart>, StoreError> {
-        self.call(move |c| parts::save_reply(c, turn_id, &parts))
+        let messages = parts
+            .into_iter()
+            .map(crate::whatsapp::graph::OutgoingMessage::text)
+            .collect();
+        self.save_reply_messages(turn_id, messages).await
+    }
+
+    /// [`save_reply`](Self::save_reply) for a reply of any messages (what the agent's tools
+    /// sent, then its text parts), in the order they go out.
+    pub async fn save_reply_messages(
+        &self,
+        turn_id: i64,
+        messages: Vec<crate::whatsapp::graph::OutgoingMessage>,
+    ) -> Result<Vec<ReplyPart>, StoreError> {
+        self.call(move |c| parts::save_messages(c, turn_id, &messages))
+            .await
+    }
+
+    /// The earlier turns of `lane` whose parts are held for the 24-hour window, oldest first.
+    pub async fn held_turns(&self, lane: LaneKey) -> Result<Vec<i64>, StoreError> {
+        self.reader
+            .read(move |c| parts::held_turns(c, &lane))
             .await
     }
 

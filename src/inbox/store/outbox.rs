@@ -1,11 +1,14 @@
 //! The outbox: messages to a customer that are not a turn's reply (an operator's replies, the
-//! handoff notice), saved with their parts before sending, each part marked once Meta accepted
-//! it, like a turn's reply.
+//! handoff notice, the window's reopen template), saved with their parts before sending. The
+//! parts are reply parts keyed by the negated outbox id (`parts::outbox_key`), sent through the
+//! same exactly-once path as a turn's reply.
 
 use super::ops::now_millis;
+use super::parts::{self, outbox_key};
 use super::{ReplyPart, Store, StoreError};
 use crate::inbox::LaneKey;
-use rusqlite::{params, Connection};
+use crate::whatsapp::graph::OutgoingMessage;
+use rusqlite::{params, Connection, OptionalExtension};
 
 /// A message of the outbox still to send.
 #[derive(Debug, Clone)]
@@ -46,12 +49,45 @@ pub(super) fn queue(
         now_millis()
     ])?;
     let id = conn.last_insert_rowid();
-    let mut insert =
-        conn.prepare_cached("INSERT INTO outbox_parts (outbox_id, idx, text) VALUES (?1, ?2, ?3)")?;
-    for (idx, part) in parts.iter().enumerate() {
-        insert.execute(params![id, idx as i64, part])?;
-    }
+    let messages: Vec<OutgoingMessage> = parts.iter().map(OutgoingMessage::text).collect();
+    parts::save_messages(conn, outbox_key(id), &messages)?;
     Ok(id)
+}
+
+/// Queue `template` for `lane` unless one was already queued to reopen the window closed
+/// since the customer message at `reopens` (unix ms): one template per silence, however many
+/// messages are held behind it. Returns its id when queued now.
+pub(super) fn queue_reopen_template(
+    conn: &Connection,
+    lane: &LaneKey,
+    template: &OutgoingMessage,
+    reopens: i64,
+) -> rusqlite::Result<Option<i64>> {
+    let queued: Option<i64> = conn
+        .prepare_cached(
+            "SELECT id FROM outbox WHERE phone_number_id = ?1 AND user = ?2 AND reopens = ?3",
+        )?
+        .query_row(params![lane.phone_number_id, lane.user, reopens], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if queued.is_some() {
+        return Ok(None);
+    }
+    conn.prepare_cached(
+        "INSERT INTO outbox (phone_number_id, user, author, text, created_at, state, reopens)
+         VALUES (?1, ?2, 'agent', ?3, ?4, 'pending', ?5)",
+    )?
+    .execute(params![
+        lane.phone_number_id,
+        lane.user,
+        template.describe(),
+        now_millis(),
+        reopens
+    ])?;
+    let id = conn.last_insert_rowid();
+    parts::save_messages(conn, outbox_key(id), std::slice::from_ref(template))?;
+    Ok(Some(id))
 }
 
 fn pending_outbox(conn: &Connection) -> rusqlite::Result<Vec<OutboxItem>> {
@@ -77,20 +113,8 @@ fn pending_outbox(conn: &Connection) -> rusqlite::Result<Vec<OutboxItem>> {
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut parts = conn.prepare_cached(
-        "SELECT idx, text, outbound_id FROM outbox_parts WHERE outbox_id = ?1 ORDER BY idx",
-    )?;
     for item in &mut items {
-        item.parts = parts
-            .query_map(params![item.id], |r| {
-                Ok(ReplyPart {
-                    index: r.get::<_, i64>(0)? as usize,
-                    text: r.get(1)?,
-                    outbound_id: r.get(2)?,
-                    sending_since: None,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        item.parts = parts::load_reply(conn, outbox_key(item.id))?.unwrap_or_default();
     }
     Ok(items)
 }
@@ -121,20 +145,24 @@ impl Store {
         self.call(pending_outbox).await
     }
 
-    /// Meta accepted this part: committed before the next part goes out.
-    pub async fn mark_outbox_part_sent(
+    /// Hold the parts of `key` (a turn, or [`outbox_key`] of a message) from `from` on for the
+    /// 24-hour window and, in the same commit, queue `template` (when given) to reopen it,
+    /// once per customer message `reopens` (unix ms). Returns the template's outbox id when it
+    /// was queued now.
+    pub async fn hold_for_window(
         &self,
-        id: i64,
-        index: usize,
-        outbound_id: String,
-    ) -> Result<(), StoreError> {
+        lane: LaneKey,
+        key: i64,
+        from: usize,
+        template: Option<OutgoingMessage>,
+        reopens: i64,
+    ) -> Result<Option<i64>, StoreError> {
         self.call(move |c| {
-            c.prepare_cached(
-                "UPDATE outbox_parts SET outbound_id = ?3, sent_at = ?4
-                 WHERE outbox_id = ?1 AND idx = ?2",
-            )?
-            .execute(params![id, index as i64, outbound_id, now_millis()])?;
-            Ok(())
+            parts::hold_parts(c, key, from)?;
+            match &template {
+                Some(template) => queue_reopen_template(c, &lane, template, reopens),
+                None => Ok(None),
+            }
         })
         .await
     }
@@ -151,10 +179,7 @@ impl Store {
             c.prepare_cached("UPDATE outbox SET state = ?2, error = ?3 WHERE id = ?1")?
                 .execute(params![id, state, error])?;
             if let (Some(index), Some(error)) = (failed_part, &error) {
-                c.prepare_cached(
-                    "UPDATE outbox_parts SET error = ?3 WHERE outbox_id = ?1 AND idx = ?2",
-                )?
-                .execute(params![id, index as i64, error])?;
+                parts::mark_part_failed(c, outbox_key(id), index, error)?;
             }
             Ok(())
         })

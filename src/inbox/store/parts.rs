@@ -7,11 +7,24 @@
 //! (matched by that callback data) says whether Meta has it, and only when none arrives within
 //! [`CONFIRM_WINDOW`] of the restart is it sent again. Every function runs inside the writer's
 //! transaction.
+//!
+//! The parts of outbox messages (operator replies, handoff notices, window templates) are
+//! reply parts too, keyed by the negated outbox id ([`outbox_key`]; turn ids are positive), so
+//! they go through the same marks and the same confirmation. A part is text or any other
+//! message ([`OutgoingMessage`], saved as JSON in `message`), and may be held for the 24-hour
+//! window (`held_at`) until the customer writes again.
 
 use super::ops::now_millis;
 use super::ReplyPart;
+use crate::inbox::LaneKey;
+use crate::whatsapp::graph::OutgoingMessage;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::time::Duration;
+
+/// The key under which an outbox message's parts are saved (turn ids are positive).
+pub fn outbox_key(outbox_id: i64) -> i64 {
+    -outbox_id
+}
 
 /// How long a resumed turn waits for the status notification of a part a crash left `sending`
 /// before it sends the part again (counted from the later of the restart and the mark). Meta
@@ -77,40 +90,75 @@ pub(super) fn database_id(conn: &Connection) -> rusqlite::Result<String> {
     )
 }
 
-/// Remember the reply before sending it, so a resumed turn sends the same text and skips the
-/// parts Meta already accepted. Saving twice keeps the first version.
-pub(super) fn save_reply(
+/// Remember the reply before sending it, so a resumed turn sends the same messages and skips
+/// the parts Meta already accepted. Saving twice keeps the first version.
+pub(super) fn save_messages(
     conn: &Connection,
-    turn_id: i64,
-    parts: &[String],
+    key: i64,
+    messages: &[OutgoingMessage],
 ) -> rusqlite::Result<Vec<ReplyPart>> {
     let mut insert = conn.prepare_cached(
-        "INSERT OR IGNORE INTO reply_parts (turn_id, idx, text) VALUES (?1, ?2, ?3)",
+        "INSERT OR IGNORE INTO reply_parts (turn_id, idx, text, message) VALUES (?1, ?2, ?3, ?4)",
     )?;
-    for (idx, text) in parts.iter().enumerate() {
-        insert.execute(params![turn_id, idx as i64, text])?;
+    for (idx, message) in messages.iter().enumerate() {
+        let (text, json) = match message {
+            OutgoingMessage::Text { body } => (body.clone(), None),
+            other => (
+                other.describe(),
+                Some(serde_json::to_string(other).unwrap_or_default()),
+            ),
+        };
+        insert.execute(params![key, idx as i64, text, json])?;
     }
-    load_reply(conn, turn_id).map(|r| r.unwrap_or_default())
+    load_reply(conn, key).map(|r| r.unwrap_or_default())
 }
 
-pub(super) fn load_reply(
-    conn: &Connection,
-    turn_id: i64,
-) -> rusqlite::Result<Option<Vec<ReplyPart>>> {
+pub(super) fn load_reply(conn: &Connection, key: i64) -> rusqlite::Result<Option<Vec<ReplyPart>>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT idx, text, outbound_id, sending_at FROM reply_parts WHERE turn_id = ?1 ORDER BY idx",
+        "SELECT idx, text, outbound_id, sending_at, message, held_at FROM reply_parts
+         WHERE turn_id = ?1 ORDER BY idx",
     )?;
     let parts = stmt
-        .query_map(params![turn_id], |r| {
+        .query_map(params![key], |r| {
+            let text: String = r.get(1)?;
+            let json: Option<String> = r.get(4)?;
+            // A message this version cannot read (written by a newer one) goes out as its text.
+            let message = json
+                .and_then(|j| serde_json::from_str(&j).ok())
+                .unwrap_or_else(|| OutgoingMessage::text(text.clone()));
             Ok(ReplyPart {
                 index: r.get::<_, i64>(0)? as usize,
-                text: r.get(1)?,
+                text,
+                message,
                 outbound_id: r.get(2)?,
                 sending_since: r.get(3)?,
+                held_since: r.get(5)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(if parts.is_empty() { None } else { Some(parts) })
+}
+
+/// The 24-hour window closed before these parts went out: hold every part of `key` from
+/// `from` on that Meta does not have, until the customer writes again.
+pub(super) fn hold_parts(conn: &Connection, key: i64, from: usize) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE reply_parts SET held_at = ?3, sending_at = NULL
+         WHERE turn_id = ?1 AND idx >= ?2 AND outbound_id IS NULL",
+    )?
+    .execute(params![key, from as i64, now_millis()])?;
+    Ok(())
+}
+
+/// Turns of `lane` with parts held for the window, oldest first (index `reply_parts_held`).
+pub(super) fn held_turns(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT p.turn_id FROM reply_parts p JOIN turns t ON t.id = p.turn_id
+         WHERE p.held_at IS NOT NULL AND t.phone_number_id = ?1 AND t.user = ?2
+         ORDER BY p.turn_id",
+    )?;
+    let rows = stmt.query_map(params![lane.phone_number_id, lane.user], |r| r.get(0))?;
+    rows.collect()
 }
 
 /// About to hand the part to Meta: from this commit on, a crash leaves it `sending`.
@@ -149,7 +197,7 @@ pub(super) fn mark_part_sent(
     outbound_id: &str,
 ) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "UPDATE reply_parts SET outbound_id = ?3, sent_at = ?4, sending_at = NULL
+        "UPDATE reply_parts SET outbound_id = ?3, sent_at = ?4, sending_at = NULL, held_at = NULL
          WHERE turn_id = ?1 AND idx = ?2 AND outbound_id IS NULL",
     )?
     .execute(params![turn_id, index as i64, outbound_id, now_millis()])?;
@@ -189,7 +237,8 @@ pub(super) fn mark_part_failed(
     error: &str,
 ) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "UPDATE reply_parts SET error = ?3, sending_at = NULL WHERE turn_id = ?1 AND idx = ?2",
+        "UPDATE reply_parts SET error = ?3, sending_at = NULL, held_at = NULL
+         WHERE turn_id = ?1 AND idx = ?2",
     )?
     .execute(params![turn_id, index as i64, error])?;
     Ok(())

@@ -130,7 +130,36 @@ pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(SCHEMA)?;
     conn.execute_batch(super::memory::SCHEMA)?;
     add_column(conn, "reply_parts", "sending_at", "INTEGER")?;
-    super::conversations::create(conn)
+    super::conversations::create(conn)?;
+    native_out(conn)
+}
+
+/// WhatsApp-native replies: a part may be any message (`message`, JSON; NULL for text) and may
+/// be held for the 24-hour window (`held_at`, indexed while held); a window template in the
+/// outbox names the customer message it reopens for (`reopens`, so it goes out once); outbox
+/// parts are reply parts keyed by the negated outbox id (moved from `outbox_parts`, once).
+fn native_out(conn: &Connection) -> rusqlite::Result<()> {
+    add_column(conn, "reply_parts", "message", "TEXT")?;
+    add_column(conn, "reply_parts", "held_at", "INTEGER")?;
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS reply_parts_held ON reply_parts (turn_id) WHERE held_at IS NOT NULL",
+    )?;
+    add_column(conn, "outbox", "reopens", "INTEGER")?;
+    let old_outbox_parts: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'outbox_parts'",
+        [],
+        |r| r.get(0),
+    )?;
+    if old_outbox_parts {
+        conn.execute_batch(
+            "BEGIN IMMEDIATE;
+             INSERT OR IGNORE INTO reply_parts (turn_id, idx, text, outbound_id, sent_at, error)
+                 SELECT -outbox_id, idx, text, outbound_id, sent_at, error FROM outbox_parts;
+             DROP TABLE outbox_parts;
+             COMMIT;",
+        )?;
+    }
+    Ok(())
 }
 
 /// Earlier layouts lack a column added since: add it (NULL in existing rows), once.

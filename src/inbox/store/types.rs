@@ -1,6 +1,7 @@
 //! The store's vocabulary: what callers hand it and what it gives back.
 
 use super::MessageState;
+use crate::whatsapp::graph::OutgoingMessage;
 use crate::inbox::LaneKey;
 use std::time::Duration;
 
@@ -107,11 +108,17 @@ pub enum TurnOutcome {
     RetryLater { after: Duration, reason: String },
 }
 
-/// One part of a saved reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One part of a saved reply (or of an outbox message).
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReplyPart {
     pub index: usize,
+    /// The text of a text part; for other messages, how they read in a text view.
     pub text: String,
+    /// What is sent: the text, or buttons, a list, media, a location, a reaction, a template.
+    pub message: OutgoingMessage,
+    /// Unix ms when it was held for the 24-hour window (a template went out instead); it goes
+    /// out when the customer writes again.
+    pub held_since: Option<i64>,
     /// `Some` once Meta accepted it: never send it again.
     pub outbound_id: Option<String>,
     /// Unix milliseconds when it was handed to Meta, while its answer is not recorded: a crash

@@ -128,6 +128,19 @@ impl TestServer {
         graph: wagate::whatsapp::graph::GraphOptions,
         http: HttpLimits,
     ) -> TestServer {
+        Self::start_with_clock(config, data, handler, graph, http, None).await
+    }
+
+    /// As [`TestServer::start_with_limits`], with the server's clock given (the 24-hour
+    /// window, opening hours): tests move time instead of waiting.
+    pub async fn start_with_clock(
+        config: Config,
+        data: &Path,
+        handler: Option<Arc<dyn TurnHandler>>,
+        graph: wagate::whatsapp::graph::GraphOptions,
+        http: HttpLimits,
+        clock: Option<wagate::handoff::Clock>,
+    ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -140,6 +153,7 @@ impl TestServer {
             graph,
             env_file: None,
             http,
+            clock,
         };
         let task = tokio::spawn(async move {
             server::run(listener, config, options, async {
