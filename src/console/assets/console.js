@@ -256,6 +256,7 @@ const TICKS = {
   played: ["✓✓", "played"],
   failed: ["✗ failed", "failed"],
   not_sent: ["✗ not sent", "not sent"],
+  held: ["⏸ held", "held: the customer's last message is over 24 hours old; it goes out when they write again"],
   pending: ["…", "waiting to be sent"],
 };
 
@@ -285,7 +286,9 @@ function renderMessages(messages) {
     ]);
     if (m.direction === "out") {
       const status = m.status || "pending";
-      const [mark, label] = TICKS[status] || ["…", status];
+      const [mark, known] = TICKS[status] || ["…", status];
+      // Why a part was not sent (outside_24h_window, a Graph error) is worth the hover.
+      const label = m.error ? known + ": " + m.error : known;
       const bad = status === "failed" || status === "not_sent";
       meta.append(
         el("span", { class: "tick " + (bad ? "failed" : status), title: label, "aria-hidden": "true", text: mark }),
@@ -294,6 +297,8 @@ function renderMessages(messages) {
     }
     let text = m.text;
     if (text === null || text === undefined || text === "") text = "[" + (m.type || "message") + "]";
+    // A tapped button or list row: its id too (the title is what the customer saw).
+    if (m.reply_id) text += " (" + m.reply_id + ")";
     const item = el("li", { class: "msg " + (m.direction === "out" ? "out" : "in") + " " + author }, [
       el("div", { class: "msg-text", text }),
       meta,
@@ -324,9 +329,11 @@ async function sendReply(event) {
   if (!text || !state.selected) return;
   $("send").disabled = true;
   try {
-    await api("POST", "/v1/conversations/" + encodeURIComponent(state.selected) + "/messages", { text });
+    const sent = await api("POST", "/v1/conversations/" + encodeURIComponent(state.selected) + "/messages", { text });
     box.value = "";
-    $("reply-note").textContent = "Sent to the outbound queue.";
+    $("reply-note").textContent = sent && sent.held
+      ? "Held: the customer's last message is over 24 hours old. The reopen template was sent; your reply goes out when they write."
+      : "Sent to the outbound queue.";
     await loadMessages();
   } catch (e) {
     $("reply-note").textContent = (e.status === 409 ? "Not sent: " : "Could not send: ") + e.message;

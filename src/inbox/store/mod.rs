@@ -465,6 +465,8 @@ fn slice(mut batch: Batch, size: usize) -> Vec<Batch> {
 #[cfg(test)]
 mod intake_tests;
 #[cfg(test)]
+mod native_tests;
+#[cfg(test)]
 mod plan_tests;
 #[cfg(test)]
 mod tests;

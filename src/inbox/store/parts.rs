@@ -153,7 +153,10 @@ pub(super) fn hold_parts(conn: &Connection, key: i64, from: usize) -> rusqlite::
 /// Turns of `lane` with parts held for the window, oldest first (index `reply_parts_held`).
 pub(super) fn held_turns(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<Vec<i64>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT DISTINCT p.turn_id FROM reply_parts p JOIN turns t ON t.id = p.turn_id
+        // Every turn asks: the partial index holds only the held parts (usually none), and
+        // the join reads each one's turn by its key, never scanning `turns`.
+        "SELECT DISTINCT p.turn_id FROM reply_parts p INDEXED BY reply_parts_held
+         CROSS JOIN turns t ON t.id = p.turn_id
          WHERE p.held_at IS NOT NULL AND t.phone_number_id = ?1 AND t.user = ?2
          ORDER BY p.turn_id",
     )?;

@@ -198,12 +198,13 @@ impl GraphClient {
     ) -> Result<SentMessage, GraphError> {
         if self.inner.dry_run {
             // Showing the text is the point of dry run (CONTRACT.md), hence info level.
+            let shown = message.describe();
             tracing::info!(
                 event = "outbound_dry_run",
                 from = from_phone_number_id,
                 to,
                 kind = message.graph_type(),
-                text = %message.describe(),
+                text = shown.as_str(),
                 reply_to,
                 "dry run: reply logged, not sent"
             );
