@@ -6,15 +6,17 @@
 //! - [`net`]: the accept loop below the router: connection cap, header and body timeouts,
 //!   graceful shutdown.
 //! - [`http`]: the axum router: Meta's webhook (handshake, signed POST), health, metrics.
-//! - [`whatsapp`]: Meta's protocol: signatures, the typed webhook payload, the Graph API client,
-//!   Markdown-to-WhatsApp formatting and reply splitting.
+//! - [`whatsapp`]: Meta's protocol: signatures, the typed webhook payload, the Graph API client
+//!   and the messages it sends (text, interactive, media by link, location, reaction, template),
+//!   Markdown-to-WhatsApp formatting, reply splitting, the 24-hour customer service window.
 //! - [`inbox`]: the durable SQLite inbox, the one owner of the database (record in bounded
 //!   slices, dedupe, statuses, reply parts, conversation memory, resume; one writer thread), and
 //!   the dispatcher that runs one ordered lane per conversation, with tasks only for running
 //!   turns (a feeder hands free slots to conversations waiting in the store, page by page).
 //! - [`responder`]: answers a turn on WhatsApp: read receipt, media, agent, format, split,
-//!   send each part exactly once (marked sending before the Graph call, confirmed by Meta's
-//!   status notifications after a crash).
+//!   send each part (what the agent's tools sent, then its text) exactly once (marked sending
+//!   before the Graph call, confirmed by Meta's status notifications after a crash), within
+//!   the 24-hour window; the outbox sends operator replies through the same path.
 //! - [`handoff`]: a person takes a conversation over (operator, keyword, the agent's tool) and
 //!   hands it back; operator replies, opening hours, the console's live events. Its HTTP side
 //!   (operator API, console login) is `http::operator`.

@@ -188,9 +188,19 @@ pub fn texts(graph: &FakeGraph) -> Vec<String> {
         .collect()
 }
 
-/// The text of the last message of the `index`-th model request, and the tool results in it.
+/// The chat requests the model received (not `/api/show`), in order.
+pub fn chats(llm: &FakeServer) -> Vec<fake_llm::Recorded> {
+    llm.requests()
+        .into_iter()
+        .filter(|r| r.uri.contains("/api/chat"))
+        .collect()
+}
+
+/// The messages of the `index`-th chat request (the last with `usize::MAX`).
 pub fn model_saw(llm: &FakeServer, index: usize) -> Vec<Value> {
-    fake_llm::messages_of(&llm.requests()[index])
+    let chats = chats(llm);
+    let index = index.min(chats.len().saturating_sub(1));
+    fake_llm::messages_of(&chats[index])
 }
 
 pub const WAIT: Duration = Duration::from_secs(10);
