@@ -78,6 +78,7 @@ fn serve(config_dir: &str, data_dir: &str, listen: &str, durability: Option<&str
             graph: Default::default(),
             env_file: None,
             http: Default::default(),
+            clock: None,
         };
         let stop = async {
             let mut term =
