@@ -61,7 +61,6 @@ pub type Clock = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;
 /// limit is shared with the agent's replies).
 pub type GraphSource = Arc<dyn Fn() -> Option<GraphClient> + Send + Sync>;
 
-
 /// An operator reply accepted for sending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OperatorReply {

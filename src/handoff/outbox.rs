@@ -8,8 +8,8 @@
 use super::{conversation_id, Handoff};
 use crate::inbox::store::{outbox_key, OutboxItem};
 use crate::inbox::LaneKey;
-use crate::responder::deliver::{Delivered, Delivery, Sender};
 use crate::memory::{self, MemoryEntry};
+use crate::responder::deliver::{Delivered, Delivery, Sender};
 use crate::whatsapp::graph::GraphClient;
 use serde_json::json;
 use std::sync::Arc;

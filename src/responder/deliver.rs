@@ -105,9 +105,7 @@ impl Sender<'_> {
                 match self.window_open(delivery.lane, &mut last_customer_at).await {
                     Ok(true) => {}
                     Ok(false) => {
-                        return self
-                            .outside_window(delivery, part, last_customer_at)
-                            .await
+                        return self.outside_window(delivery, part, last_customer_at).await
                     }
                     Err(e) => return retry_later(format!("cannot read the 24-hour window: {e}")),
                 }
@@ -117,7 +115,10 @@ impl Sender<'_> {
             }
             first = false;
             let reply_to = delivery.quote.filter(|_| Some(part.index) == quoted_index);
-            let callback = self.store.part_ref(delivery.key, part.index).callback_data();
+            let callback = self
+                .store
+                .part_ref(delivery.key, part.index)
+                .callback_data();
             if let Err(e) = self.store.mark_part_sending(delivery.key, part.index).await {
                 return retry_later(format!("cannot mark a part as sending: {e}"));
             }
@@ -159,9 +160,7 @@ impl Sender<'_> {
                             "wagate_graph_sends_total",
                             &[("outcome", "final_error"), ("code", "131047")],
                         );
-                        return self
-                            .outside_window(delivery, part, last_customer_at)
-                            .await;
+                        return self.outside_window(delivery, part, last_customer_at).await;
                     }
                     return self.failed_part(delivery, part, e).await;
                 }
@@ -173,7 +172,11 @@ impl Sender<'_> {
     /// Whether free-form messages may go out now. The caller's cheap value first; only when
     /// it says closed, the conversation's newest message from the store (the customer may have
     /// written since).
-    async fn window_open(&self, lane: &LaneKey, last: &mut Option<i64>) -> Result<bool, StoreError> {
+    async fn window_open(
+        &self,
+        lane: &LaneKey,
+        last: &mut Option<i64>,
+    ) -> Result<bool, StoreError> {
         let now = self.now_ms();
         if last.is_some_and(|at| window::is_open(at, now)) {
             return Ok(true);
@@ -201,11 +204,13 @@ impl Sender<'_> {
                 part.index + 1,
                 window::explanation(false)
             );
-            tracing::warn!(key = delivery.key, part = part.index + 1, "outside the 24-hour window; not sent");
-            self.metrics.inc(
-                "wagate_window_outcomes_total",
-                &[("outcome", "failed")],
+            tracing::warn!(
+                key = delivery.key,
+                part = part.index + 1,
+                "outside the 24-hour window; not sent"
             );
+            self.metrics
+                .inc("wagate_window_outcomes_total", &[("outcome", "failed")]);
             if let Err(e) = self
                 .store
                 .mark_part_failed(delivery.key, part.index, reason.clone())

@@ -175,7 +175,12 @@ impl Responder {
         };
         let delivered = sender.send_parts(&delivery, parts).await;
         if let Some(handoff) = &self.handoff {
-            if matches!(delivered, Delivered::Held { template_queued: true }) {
+            if matches!(
+                delivered,
+                Delivered::Held {
+                    template_queued: true
+                }
+            ) {
                 handoff.wake_outbox();
             }
             handoff.agent_replied(&turn.lane);

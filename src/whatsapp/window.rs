@@ -82,6 +82,9 @@ mod tests {
         // Six days late is still Meta's word.
         let late = arrived / 1000 - 6 * 24 * 3600;
         assert_eq!(customer_message_at(late, arrived), late * 1000);
-        assert!(!is_open(customer_message_at(late, arrived), arrived + HOUR_MS));
+        assert!(!is_open(
+            customer_message_at(late, arrived),
+            arrived + HOUR_MS
+        ));
     }
 }

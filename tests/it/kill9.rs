@@ -334,5 +334,12 @@ async fn a_kill_9_between_a_tool_send_and_the_text_sends_each_exactly_once_in_or
         .map(|(_, s)| s.body["type"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(kinds, ["interactive", "text"]);
-    assert_eq!(llm.requests().iter().filter(|r| r.uri.contains("/api/chat")).count(), 2, "the agent ran once");
+    assert_eq!(
+        llm.requests()
+            .iter()
+            .filter(|r| r.uri.contains("/api/chat"))
+            .count(),
+        2,
+        "the agent ran once"
+    );
 }

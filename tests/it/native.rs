@@ -109,7 +109,12 @@ pub fn webhook(from: &str, id: &str, age_seconds: i64, message: Value) -> Vec<u8
 impl World {
     /// A text from `from`, `age_seconds` old by Meta's timestamp, accepted.
     pub async fn says(&self, from: &str, id: &str, text: &str, age_seconds: i64) {
-        let body = webhook(from, id, age_seconds, json!({"type": "text", "text": {"body": text}}));
+        let body = webhook(
+            from,
+            id,
+            age_seconds,
+            json!({"type": "text", "text": {"body": text}}),
+        );
         assert_eq!(self.server.post_signed(&body).await.status(), 200);
     }
 
@@ -184,7 +189,12 @@ pub fn texts(graph: &FakeGraph) -> Vec<String> {
     graph
         .text_sends()
         .iter()
-        .map(|s| s.body["text"]["body"].as_str().unwrap_or_default().to_owned())
+        .map(|s| {
+            s.body["text"]["body"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect()
 }
 

@@ -459,18 +459,20 @@ fn route(
             } else {
                 state.send_script.pop_front()
             };
-            let reply = for_sends.or_else(|| state.script.pop_front()).unwrap_or_else(|| {
-                if read_receipt {
-                    return Reply::ok();
-                }
-                state.sends_seen += 1;
-                match state.sends_seen % 10 {
-                    n if n >= state.flaky_tenths => Reply::ok(),
-                    n if n % 3 == 0 => Reply::graph_error(500, 2),
-                    n if n % 3 == 1 => Reply::graph_error(429, 130429),
-                    _ => Reply::status(503),
-                }
-            });
+            let reply = for_sends
+                .or_else(|| state.script.pop_front())
+                .unwrap_or_else(|| {
+                    if read_receipt {
+                        return Reply::ok();
+                    }
+                    state.sends_seen += 1;
+                    match state.sends_seen % 10 {
+                        n if n >= state.flaky_tenths => Reply::ok(),
+                        n if n % 3 == 0 => Reply::graph_error(500, 2),
+                        n if n % 3 == 1 => Reply::graph_error(429, 130429),
+                        _ => Reply::status(503),
+                    }
+                });
             let body = reply.body.clone().unwrap_or_else(|| {
                 if read_receipt {
                     json!({ "success": true })

@@ -392,7 +392,11 @@ fn buttons(args: &Map<String, Json>) -> Result<OutgoingMessage, String> {
 fn list(args: &Map<String, Json>) -> Result<OutgoingMessage, String> {
     let body = required_text(args, "body", "the message above the list")?;
     at_most(&body, LIST_BODY_MAX, "`body`")?;
-    let button = required_text(args, "button", "the label of the button that opens the list")?;
+    let button = required_text(
+        args,
+        "button",
+        "the label of the button that opens the list",
+    )?;
     at_most(&button, LIST_BUTTON_MAX, "`button`")?;
     let items = items(args, "rows")?;
     if items.is_empty() {
@@ -410,7 +414,11 @@ fn list(args: &Map<String, Json>) -> Result<OutgoingMessage, String> {
         .map(|(i, item)| choice(item, i + 1, "row"))
         .collect::<Result<Vec<_>, _>>()?;
     for (i, row) in rows.iter().enumerate() {
-        at_most(&row.title, ROW_TITLE_MAX, &format!("the title of row {}", i + 1))?;
+        at_most(
+            &row.title,
+            ROW_TITLE_MAX,
+            &format!("the title of row {}", i + 1),
+        )?;
         if let Some(description) = &row.description {
             at_most(
                 description,
@@ -564,20 +572,33 @@ mod tests {
             json!({"body": "?", "buttons": ["a", "b", "c", "d"]}),
         )
         .unwrap_err();
-        assert!(four.contains("4 buttons") && four.contains("at most 3"), "{four}");
+        assert!(
+            four.contains("4 buttons") && four.contains("at most 3"),
+            "{four}"
+        );
         let rows: Vec<String> = (1..=11).map(|i| format!("row {i}")).collect();
         let eleven = build(
             SendTool::ReplyList,
             json!({"body": "?", "button": "Open", "rows": rows}),
         )
         .unwrap_err();
-        assert!(eleven.contains("11 rows") && eleven.contains("at most 10"), "{eleven}");
+        assert!(
+            eleven.contains("11 rows") && eleven.contains("at most 10"),
+            "{eleven}"
+        );
     }
 
     #[test]
     fn small_model_shapes_of_a_button_list_are_understood() {
-        for buttons in [json!("Yes, No"), json!("Yes | No"), json!("[\"Yes\",\"No\"]")] {
-            let sent = build(SendTool::ReplyButtons, json!({"body": "Ok?", "buttons": buttons}));
+        for buttons in [
+            json!("Yes, No"),
+            json!("Yes | No"),
+            json!("[\"Yes\",\"No\"]"),
+        ] {
+            let sent = build(
+                SendTool::ReplyButtons,
+                json!({"body": "Ok?", "buttons": buttons}),
+            );
             let Ok(OutgoingMessage::Buttons { buttons, .. }) = sent else {
                 panic!("{sent:?}")
             };

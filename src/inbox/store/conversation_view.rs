@@ -166,7 +166,10 @@ fn last_customer_at(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<Optio
         "SELECT timestamp, received_at FROM inbound WHERE phone_number_id = ?1 AND user = ?2",
     )?;
     let rows = stmt.query_map(params![lane.phone_number_id, lane.user], |r| {
-        Ok(crate::whatsapp::window::customer_message_at(r.get(0)?, r.get(1)?))
+        Ok(crate::whatsapp::window::customer_message_at(
+            r.get(0)?,
+            r.get(1)?,
+        ))
     })?;
     let mut last = None;
     for at in rows {

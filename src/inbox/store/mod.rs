@@ -302,9 +302,7 @@ impl Store {
 
     /// The earlier turns of `lane` whose parts are held for the 24-hour window, oldest first.
     pub async fn held_turns(&self, lane: LaneKey) -> Result<Vec<i64>, StoreError> {
-        self.reader
-            .read(move |c| parts::held_turns(c, &lane))
-            .await
+        self.reader.read(move |c| parts::held_turns(c, &lane)).await
     }
 
     /// The reply a turn saved before it was interrupted, if any.

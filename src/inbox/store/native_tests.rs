@@ -98,7 +98,10 @@ async fn held_parts_are_listed_for_their_conversation_and_one_template_reopens_e
     assert_eq!(again, None, "one template per silence");
     assert_eq!(store.held_turns(lane()).await.unwrap(), vec![turn_id]);
     let parts = store.load_reply(turn_id).await.unwrap().unwrap();
-    assert!(parts[0].held_since.is_none(), "an accepted part is never held");
+    assert!(
+        parts[0].held_since.is_none(),
+        "an accepted part is never held"
+    );
     assert!(parts[1].held_since.is_some());
     let outbox = store.pending_outbox().await.unwrap();
     assert_eq!(outbox.len(), 1);

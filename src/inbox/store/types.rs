@@ -1,8 +1,8 @@
 //! The store's vocabulary: what callers hand it and what it gives back.
 
 use super::MessageState;
-use crate::whatsapp::graph::OutgoingMessage;
 use crate::inbox::LaneKey;
+use crate::whatsapp::graph::OutgoingMessage;
 use std::time::Duration;
 
 /// A message as the webhook hands it to the store.

@@ -256,7 +256,12 @@ impl GraphClient {
                 reason: "no messages[0].id in the answer".into(),
             })
             .inspect_err(|err| log_failure(operation, err))?;
-        tracing::debug!(to, id, kind = message.graph_type(), "message accepted by Meta");
+        tracing::debug!(
+            to,
+            id,
+            kind = message.graph_type(),
+            "message accepted by Meta"
+        );
         Ok(SentMessage { id: id.to_owned() })
     }
 

@@ -91,9 +91,13 @@ impl Choice {
     fn labelled(&self) -> String {
         let id = &self.id;
         let derived = Choice::id_from_title(&self.title);
-        if id.is_empty() || *id == derived || id.strip_prefix(derived.as_str()).is_some_and(|rest| {
-            rest.strip_prefix('_').is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
-        }) {
+        if id.is_empty()
+            || *id == derived
+            || id.strip_prefix(derived.as_str()).is_some_and(|rest| {
+                rest.strip_prefix('_')
+                    .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+            })
+        {
             self.title.clone()
         } else {
             format!("{} ({id})", self.title)
@@ -360,7 +364,11 @@ mod tests {
 
     #[test]
     fn a_text_body_is_the_plain_text_shape_with_its_quote_and_callback_data() {
-        let body = OutgoingMessage::text("hi").request_body("155500", Some("wamid.in"), Some("wagate:ab:7:0"));
+        let body = OutgoingMessage::text("hi").request_body(
+            "155500",
+            Some("wamid.in"),
+            Some("wagate:ab:7:0"),
+        );
         assert_eq!(
             body,
             json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "155500",
@@ -377,7 +385,10 @@ mod tests {
         };
         let body = reaction.request_body("1", Some("wamid.in"), None);
         assert!(body.get("context").is_none());
-        assert_eq!(body["reaction"], json!({"message_id": "wamid.in", "emoji": "👍"}));
+        assert_eq!(
+            body["reaction"],
+            json!({"message_id": "wamid.in", "emoji": "👍"})
+        );
         let template = OutgoingMessage::Template {
             name: "hello".into(),
             language: "en_US".into(),
@@ -385,7 +396,10 @@ mod tests {
         };
         let body = template.request_body("1", Some("wamid.in"), None);
         assert!(body.get("context").is_none());
-        assert_eq!(body["template"], json!({"name": "hello", "language": {"code": "en_US"}}));
+        assert_eq!(
+            body["template"],
+            json!({"name": "hello", "language": {"code": "en_US"}})
+        );
     }
 
     #[test]
@@ -394,15 +408,26 @@ mod tests {
             body: "Pick".into(),
             button: "Menu".into(),
             rows: vec![
-                Choice { id: "sku-42".into(), title: "Blue shirt".into(), description: None },
-                Choice { id: "red_shirt".into(), title: "Red shirt".into(), description: None },
+                Choice {
+                    id: "sku-42".into(),
+                    title: "Blue shirt".into(),
+                    description: None,
+                },
+                Choice {
+                    id: "red_shirt".into(),
+                    title: "Red shirt".into(),
+                    description: None,
+                },
             ],
         };
         assert_eq!(
             list.memory_text(),
             "Pick\n[list \"Menu\": Blue shirt (sku-42) | Red shirt]"
         );
-        assert_eq!(list.describe(), "Pick\n[list \"Menu\": Blue shirt | Red shirt]");
+        assert_eq!(
+            list.describe(),
+            "Pick\n[list \"Menu\": Blue shirt | Red shirt]"
+        );
     }
 
     #[test]
@@ -417,6 +442,9 @@ mod tests {
             }],
         };
         let saved = serde_json::to_string(&list).unwrap();
-        assert_eq!(serde_json::from_str::<OutgoingMessage>(&saved).unwrap(), list);
+        assert_eq!(
+            serde_json::from_str::<OutgoingMessage>(&saved).unwrap(),
+            list
+        );
     }
 }

@@ -42,7 +42,11 @@ async fn with_a_template_an_operator_reply_outside_the_window_is_accepted_held_a
     let sends = w.graph.wait_for_sends(1, WAIT).await;
     assert_eq!(sends[0].body["type"], "template");
     let (status, _) = w
-        .api("POST", &format!("/v1/conversations/{id}/handoff"), json!({}))
+        .api(
+            "POST",
+            &format!("/v1/conversations/{id}/handoff"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200);
 
@@ -58,7 +62,11 @@ async fn with_a_template_an_operator_reply_outside_the_window_is_accepted_held_a
     assert_eq!(body["held"], true, "{body}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let sends = w.graph.sends();
-    assert_eq!(sends.len(), 1, "one template per silence, the reply held: {sends:?}");
+    assert_eq!(
+        sends.len(),
+        1,
+        "one template per silence, the reply held: {sends:?}"
+    );
     assert_eq!(
         body_without_callback(&sends[0], 0),
         json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": user,
@@ -108,5 +116,8 @@ async fn an_operator_reply_inside_the_window_names_its_part_for_exactly_once_del
     let sends = w.graph.wait_for_sends(2, WAIT).await;
     let callback = sends[1].body["biz_opaque_callback_data"].as_str().unwrap();
     let outbox_id: i64 = body["id"].as_str().unwrap().parse().unwrap();
-    assert!(callback.ends_with(&format!(":-{outbox_id}:0")), "{callback}");
+    assert!(
+        callback.ends_with(&format!(":-{outbox_id}:0")),
+        "{callback}"
+    );
 }

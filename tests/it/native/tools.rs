@@ -93,10 +93,10 @@ async fn every_sending_tool_goes_out_as_metas_exact_request_body_in_the_turns_or
             "interactive",
             "interactive",
             json!({"type": "list", "body": {"text": "Pick a pizza"}, "action": {"button": "Menu",
-                "sections": [{"rows": [
-                    {"id": "margherita", "title": "Margherita", "description": "Tomato, mozzarella"},
-                    {"id": "sku-42", "title": "Diavola"}
-                ]}]}}),
+            "sections": [{"rows": [
+                {"id": "margherita", "title": "Margherita", "description": "Tomato, mozzarella"},
+                {"id": "sku-42", "title": "Diavola"}
+            ]}]}}),
         ),
         envelope(
             "image",
@@ -121,7 +121,11 @@ async fn every_sending_tool_goes_out_as_metas_exact_request_body_in_the_turns_or
         ),
     ];
     for (index, (send, expected)) in sends.iter().zip(expected.iter()).enumerate() {
-        assert_eq!(&body_without_callback(send, index), expected, "part {index}");
+        assert_eq!(
+            &body_without_callback(send, index),
+            expected,
+            "part {index}"
+        );
     }
     // Each part went out once: one more moment shows no repeat.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -142,7 +146,15 @@ async fn every_sending_tool_goes_out_as_metas_exact_request_body_in_the_turns_or
     let kinds: Vec<&str> = out.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         kinds,
-        ["reaction", "interactive", "interactive", "image", "document", "location", "text"]
+        [
+            "reaction",
+            "interactive",
+            "interactive",
+            "image",
+            "document",
+            "location",
+            "text"
+        ]
     );
     assert!(out.iter().all(|(_, status)| status == "sent"), "{out:?}");
 }
@@ -158,17 +170,15 @@ async fn a_tool_call_meta_would_refuse_is_returned_to_the_model_to_fix_and_nothi
             "reply_buttons",
             json!({"body": "Which size?", "buttons": ["Small", "Extra large size please"]}),
         ),
-        (
-            "send_image",
-            json!({"url": "http://example.com/pizza.jpg"}),
-        ),
+        ("send_image", json!({"url": "http://example.com/pizza.jpg"})),
         (
             "reply_buttons",
             json!({"body": "Which size?", "buttons": ["Small", "Large"]}),
         ),
     ];
     let w = world("", scripted(calls, "")).await;
-    w.says("15550009002", "wamid.fix.1", "a pizza please", 0).await;
+    w.says("15550009002", "wamid.fix.1", "a pizza please", 0)
+        .await;
     w.graph.wait_for_sends(1, WAIT).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let sends = w.graph.sends();
@@ -196,7 +206,11 @@ async fn a_tool_call_meta_would_refuse_is_returned_to_the_model_to_fix_and_nothi
         "{}",
         results[1]
     );
-    assert!(results[2].contains("must start with https://"), "{}", results[2]);
+    assert!(
+        results[2].contains("must start with https://"),
+        "{}",
+        results[2]
+    );
     assert!(results[3].starts_with("Sent:"), "{}", results[3]);
     // The model wrote nothing after the buttons: no empty text and no error_reply.
     assert!(texts(&w.graph).is_empty(), "{:?}", texts(&w.graph));

@@ -23,7 +23,11 @@ async fn a_reply_to_a_message_25_hours_old_fails_outside_the_window_without_a_gr
         w.inbox_text()
     );
     assert_eq!(chats(&w.llm).len(), 1, "the agent answered");
-    assert!(w.graph.sends().is_empty(), "no Graph call: {:?}", w.graph.sends());
+    assert!(
+        w.graph.sends().is_empty(),
+        "no Graph call: {:?}",
+        w.graph.sends()
+    );
     let out: Vec<Value> = w
         .messages(user)
         .await
@@ -62,7 +66,11 @@ async fn with_a_reopen_template_the_template_goes_out_and_the_held_reply_follows
     assert_eq!(sends.len(), 1);
     assert_eq!(body_without_callback(&sends[0], 0), template_body(user));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(w.graph.sends().len(), 1, "the reply is held, the template sent once");
+    assert_eq!(
+        w.graph.sends().len(),
+        1,
+        "the reply is held, the template sent once"
+    );
     let statuses: Vec<(String, String)> = w
         .messages(user)
         .await
@@ -120,7 +128,10 @@ async fn a_reply_the_clock_pushed_past_24_hours_is_never_sent_as_free_text() {
     .await;
     let user = "15550009104";
     w.says(user, "wamid.late.1", "hello", 0).await;
-    assert!(eventually(5, || chats(&w.llm).len() == 1).await, "the turn started");
+    assert!(
+        eventually(5, || chats(&w.llm).len() == 1).await,
+        "the turn started"
+    );
     w.shift
         .store(DAY_AND_AN_HOUR * 1000, std::sync::atomic::Ordering::SeqCst);
     assert!(
