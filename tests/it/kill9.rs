@@ -343,3 +343,88 @@ async fn a_kill_9_between_a_tool_send_and_the_text_sends_each_exactly_once_in_or
         "the agent ran once"
     );
 }
+
+/// An operator's reply goes out through the same reply-part path: a kill -9 after Meta
+/// accepted it and before wagate heard so, and after the restart its status notification
+/// settles it: sent once, the message closed as sent.
+#[tokio::test]
+async fn an_operator_reply_meta_accepted_just_before_a_kill_9_is_not_sent_again() {
+    let graph = FakeGraph::start().await;
+    let llm = FakeServer::start(|_, _| fake_llm::ollama_says("agent answer")).await;
+    let token = "kill9-operator-token";
+    let extra = format!("    debounce_ms: 0\n    console:\n      token: \"{token}\"\n");
+    let config = live_config(&graph, &llm.url, "llama3.1:8b", &extra);
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let webhook = format!("{base}{WEBHOOK}");
+    let client = reqwest::Client::new();
+
+    let first = Server::start(config.path(), data.path(), port).await;
+    let user = "15553000002";
+    let body = text_body(&[("wamid.op.kill", user, "hello")]);
+    let answer = client
+        .post(&webhook)
+        .header("x-hub-signature-256", sign(&body))
+        .body(body)
+        .send()
+        .await
+        .expect("server answers");
+    assert_eq!(answer.status(), 200);
+    assert!(
+        eventually(20, || graph.accepted_sends().len() == 1).await,
+        "the agent answered"
+    );
+    // From now on Meta answers 3 s late: the kill lands after it accepted the reply.
+    graph.hold_answers(Duration::from_secs(3));
+    let id = wagate::handoff::conversation_id(&wagate::inbox::LaneKey {
+        phone_number_id: PHONE_NUMBER_ID.into(),
+        user: user.into(),
+    });
+    let reply = client
+        .post(format!("{base}/v1/conversations/{id}/messages"))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&serde_json::json!({"text": "a person here"}))
+        .send()
+        .await
+        .expect("server answers");
+    assert_eq!(reply.status(), 202);
+    assert!(
+        eventually(20, || graph.accepted_sends().len() == 2).await,
+        "Meta accepted the operator's reply"
+    );
+    first.kill_9();
+
+    graph.notify_statuses(webhook.clone(), SECRET.to_owned());
+    let restarted = Instant::now();
+    let _second = Server::start(config.path(), data.path(), port).await;
+    let db = data.path().join("wagate.db");
+    let outbox_sent = || {
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .and_then(|c| {
+                c.query_row(
+                    "SELECT COUNT(*) FROM outbox WHERE state = 'sent'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+            })
+            .unwrap_or(0)
+            == 1
+    };
+    assert!(
+        eventually(30, outbox_sent).await,
+        "the reply is closed as sent"
+    );
+    assert!(
+        restarted.elapsed() < Duration::from_secs(50),
+        "settled by the status notification, not by the 60 s fallback"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_no_part_sent_twice(&graph);
+    let operator_sends = graph
+        .accepted_sends()
+        .iter()
+        .filter(|(_, s)| s.body["text"]["body"] == "a person here")
+        .count();
+    assert_eq!(operator_sends, 1);
+}
