@@ -405,3 +405,27 @@ fn a_notify_url_that_is_not_absolute_is_an_error() {
     let p = one_problem(dir.path());
     assert_eq!(field(&p), "channels.whatsapp.handoff.notify_url");
 }
+
+#[test]
+fn a_reopen_template_without_its_language_is_an_error_naming_the_field() {
+    let channels = format!("{CHANNELS}    window:\n      reopen_template: {{name: hello_again}}\n");
+    let dir = config_dir(&channels, &[("helper.agent.yaml", &agent("helper", ""))]);
+    let p = one_problem(dir.path());
+    assert_eq!(
+        field(&p),
+        "channels.whatsapp.window.reopen_template.language"
+    );
+    assert!(p.message.contains("en_US"), "{p}");
+}
+
+#[test]
+fn a_reopen_template_with_name_and_language_loads() {
+    let channels = format!(
+        "{CHANNELS}    window:\n      reopen_template: {{name: hello_again, language: en_US, components: [{{type: body, parameters: [{{type: text, text: Ana}}]}}]}}\n"
+    );
+    let dir = config_dir(&channels, &[("helper.agent.yaml", &agent("helper", ""))]);
+    let config = wagate::config::Config::load(dir.path()).expect("valid");
+    let template = &config.whatsapp.window.reopen_template;
+    assert!(template.is_set());
+    assert_eq!(template.components[0]["parameters"][0]["text"], "Ana");
+}

@@ -403,6 +403,22 @@ mod tests {
     }
 
     #[test]
+    fn a_template_carries_its_components_as_written() {
+        let template = OutgoingMessage::Template {
+            name: "order_update".into(),
+            language: "es".into(),
+            components: vec![
+                json!({"type": "body", "parameters": [{"type": "text", "text": "Ana"}]}),
+            ],
+        };
+        assert_eq!(
+            template.request_body("1", None, None)["template"],
+            json!({"name": "order_update", "language": {"code": "es"},
+                   "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ana"}]}]})
+        );
+    }
+
+    #[test]
     fn memory_names_the_ids_that_say_more_than_their_titles() {
         let list = OutgoingMessage::List {
             body: "Pick".into(),
