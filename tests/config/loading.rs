@@ -24,6 +24,11 @@ fn the_seed_config_loads_with_values_from_the_environment() {
         "http://gpu-box:11434"
     );
     assert_eq!(assistant.spec.model.primary.model, "llama3.1:8b");
+    // The shipped agent answers choices with reply buttons (its text model takes tools; the
+    // vision model, for pictures, is declared without them).
+    let tools: Vec<&str> = assistant.spec.tools.iter().map(|t| t.name()).collect();
+    assert_eq!(tools, ["reply_buttons"]);
+    assert!(assistant.spec.prompts.system.contains("reply_buttons"));
     let memory = assistant
         .spec
         .memory
