@@ -130,3 +130,36 @@ async fn wagate_chat_with_an_unknown_agent_names_the_agents_it_has() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn wagate_chat_shows_what_a_sending_tool_sent_as_text() {
+    let model = FakeServer::start(|request, _| {
+        let called = super::fake_llm::messages_of(request)
+            .iter()
+            .any(|m| m["role"] == "tool");
+        if called {
+            super::fake_llm::ollama_says("")
+        } else {
+            super::fake_llm::ollama_calls(
+                "reply_buttons",
+                serde_json::json!({"body": "Which size?", "buttons": ["Small", "Large"]}),
+            )
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "  model:\n    primary: {}\n  tools:\n    - {{type: builtin, name: reply_buttons}}\n",
+            ollama_model(&model.url, "llama3.1:8b")
+        ),
+    );
+    let (stdout, stderr, ok) = chat(&config, &dir.path().join("data"), "a pizza\n").await;
+    assert!(ok, "stderr: {stderr}");
+    assert!(
+        stdout.contains("Which size?\n[buttons: Small | Large]"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("[error]"), "{stdout}");
+}
