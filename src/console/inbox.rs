@@ -100,7 +100,10 @@ pub async fn list(
         // The console is behind the operator's token; operators answer these people.
         show_numbers: true,
     };
-    let snapshot = state.store.inbox_snapshot(options.limit, options.all).await?;
+    let snapshot = state
+        .store
+        .inbox_snapshot(options.limit, options.all)
+        .await?;
     let r = report_from(snapshot, state.store.path(), &options);
     let open_messages = ["pending", "taken"]
         .iter()
@@ -190,7 +193,11 @@ pub async fn retry_dead_letter(
         Err(Refused::Unavailable) => return Err(InboxRouteError::Unavailable),
         Err(Refused::NotAnObject(reason)) => {
             // Never recorded as a dead letter (a webhook like it gets 400), so never here.
-            tracing::warn!(dead_letter = id, reason, "dead letter body is not a JSON object");
+            tracing::warn!(
+                dead_letter = id,
+                reason,
+                "dead letter body is not a JSON object"
+            );
             return Err(InboxRouteError::Unavailable);
         }
     };

@@ -94,7 +94,11 @@ pub fn report(data_dir: &Path, options: &InboxOptions) -> Result<InboxReport, Op
 }
 
 /// The report of a snapshot of the database at `database` (the CLI's, or the server's own).
-pub fn report_from(snapshot: InboxSnapshot, database: &Path, options: &InboxOptions) -> InboxReport {
+pub fn report_from(
+    snapshot: InboxSnapshot,
+    database: &Path,
+    options: &InboxOptions,
+) -> InboxReport {
     let now = chrono::Utc::now().timestamp_millis();
     let age = |at: i64| (now - at).max(0) / 1000;
     let show = |user: String| {

@@ -168,7 +168,8 @@ async fn a_failed_turn_is_listed_and_retrying_it_answers_the_customer() {
 #[tokio::test]
 async fn a_dead_letter_retried_is_answered_when_understood_and_listed_once_when_not() {
     let w = ConsoleWorld::start(|_, _| fake_llm::ollama_says("We open at nine.")).await;
-    let dead_letters = || async { w.api(reqwest::Method::GET, "/v1/inbox").await["dead_letters"].clone() };
+    let dead_letters =
+        || async { w.api(reqwest::Method::GET, "/v1/inbox").await["dead_letters"].clone() };
     let status = |path: String| {
         let client = w.server.client.clone();
         let url = w.server.url(&path);
@@ -195,13 +196,23 @@ async fn a_dead_letter_retried_is_answered_when_understood_and_listed_once_when_
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
     let first = listed[0]["id"].as_i64().unwrap();
     let retried = w
-        .api(reqwest::Method::POST, &format!("/v1/dead-letters/{first}/retry"))
+        .api(
+            reqwest::Method::POST,
+            &format!("/v1/dead-letters/{first}/retry"),
+        )
         .await;
     assert_eq!(retried["still_dead"], true, "{retried}");
     let listed = dead_letters().await;
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
-    assert_ne!(listed[0]["id"].as_i64().unwrap(), first, "the old row is replaced");
-    assert!(listed[0]["reason"].as_str().unwrap().contains("account_update"));
+    assert_ne!(
+        listed[0]["id"].as_i64().unwrap(),
+        first,
+        "the old row is replaced"
+    );
+    assert!(listed[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("account_update"));
     let still = listed[0]["id"].as_i64().unwrap();
 
     // A customer's message kept as a dead letter (as a wagate that did not understand it would
@@ -217,7 +228,10 @@ async fn a_dead_letter_retried_is_answered_when_understood_and_listed_once_when_
         .expect("the server's database");
     store
         .record(wagate::inbox::Batch {
-            dead_letters: vec![("not understood by an older wagate".into(), message.to_string())],
+            dead_letters: vec![(
+                "not understood by an older wagate".into(),
+                message.to_string(),
+            )],
             ..Default::default()
         })
         .await
@@ -233,7 +247,10 @@ async fn a_dead_letter_retried_is_answered_when_understood_and_listed_once_when_
         .unwrap();
     let sent_before = w.graph.text_sends().len();
     let retried = w
-        .api(reqwest::Method::POST, &format!("/v1/dead-letters/{kept}/retry"))
+        .api(
+            reqwest::Method::POST,
+            &format!("/v1/dead-letters/{kept}/retry"),
+        )
         .await;
     assert_eq!(retried["still_dead"], false, "{retried}");
     assert_eq!(retried["recorded"], 1, "{retried}");

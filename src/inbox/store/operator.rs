@@ -328,7 +328,11 @@ fn counts(conn: &Connection, sql: &str) -> rusqlite::Result<BTreeMap<String, i64
 /// of their own.
 impl super::Store {
     /// As [`OperatorDb::inbox`].
-    pub async fn inbox_snapshot(&self, limit: usize, all: bool) -> Result<InboxSnapshot, StoreError> {
+    pub async fn inbox_snapshot(
+        &self,
+        limit: usize,
+        all: bool,
+    ) -> Result<InboxSnapshot, StoreError> {
         self.reader
             .read(move |conn| {
                 // One read transaction: the counts and the lists agree.
