@@ -18,7 +18,7 @@ pub struct ConsoleWorld {
     pub llm: FakeServer,
     pub server: TestServer,
     _config: ConfigDir,
-    _data: tempfile::TempDir,
+    pub data: tempfile::TempDir,
 }
 
 impl ConsoleWorld {
@@ -48,7 +48,7 @@ impl ConsoleWorld {
             llm,
             server,
             _config: config,
-            _data: data,
+            data,
         }
     }
 

@@ -126,9 +126,13 @@ fn record(
     let (mut outcome, turns) = record_messages(conn, &batch.messages, claim)?;
     outcome.handed_over = handed_over;
     ops::record_statuses(conn, database, &batch.statuses)?;
+    if let Some(id) = batch.replaces_dead_letter {
+        ops::delete_dead_letter(conn, id)?;
+    }
     for (reason, body) in &batch.dead_letters {
         ops::record_dead_letter(conn, reason, body)?;
     }
+    outcome.new_dead_letters = batch.dead_letters.len();
     Ok(Recorded { outcome, turns })
 }
 

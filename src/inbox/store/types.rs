@@ -67,6 +67,9 @@ pub struct Batch {
     /// Customer messages that asked for a person (handoff): applied in the same commit as
     /// their message.
     pub handoffs: Vec<super::KeywordHandoff>,
+    /// A dead letter this body is the retry of: deleted in the same commit (a body still not
+    /// understood leaves a new one with today's reason).
+    pub replaces_dead_letter: Option<i64>,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -80,6 +83,8 @@ pub struct RecordOutcome {
     pub duplicates: usize,
     /// Conversations this commit handed to a person (a handoff keyword).
     pub handed_over: Vec<LaneKey>,
+    /// Dead letters recorded (what the body held that is not understood).
+    pub new_dead_letters: usize,
 }
 
 impl RecordOutcome {
@@ -94,6 +99,7 @@ impl RecordOutcome {
         self.new_skipped += later.new_skipped;
         self.duplicates += later.duplicates;
         self.handed_over.extend(later.handed_over);
+        self.new_dead_letters += later.new_dead_letters;
     }
 }
 
