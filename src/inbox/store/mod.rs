@@ -90,6 +90,9 @@ pub struct Store {
     identity: Arc<Identity>,
     /// The file the writer opened, to tell whether writes would still reach it.
     file: Arc<files::FileGuard>,
+    /// Some reply part is (or was, since this open) held for the 24-hour window: only then
+    /// does a turn look for held parts of its conversation (a read every turn would pay).
+    held_parts: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What this open of the database is.
@@ -122,12 +125,14 @@ impl Store {
             opened_at: ops::now_millis(),
         });
         let reader = reader::Reader::open(&path)?;
+        let held = reader.read_now(parts::any_held)?;
         Ok(Store {
             tx,
             reader,
             path,
             identity,
             file,
+            held_parts: Arc::new(std::sync::atomic::AtomicBool::new(held)),
         })
     }
 
@@ -302,6 +307,9 @@ impl Store {
 
     /// The earlier turns of `lane` whose parts are held for the 24-hour window, oldest first.
     pub async fn held_turns(&self, lane: LaneKey) -> Result<Vec<i64>, StoreError> {
+        if !self.held_parts.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(Vec::new());
+        }
         self.reader.read(move |c| parts::held_turns(c, &lane)).await
     }
 

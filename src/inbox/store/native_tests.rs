@@ -97,6 +97,10 @@ async fn held_parts_are_listed_for_their_conversation_and_one_template_reopens_e
         .unwrap();
     assert_eq!(again, None, "one template per silence");
     assert_eq!(store.held_turns(lane()).await.unwrap(), vec![turn_id]);
+    // A restart finds them too.
+    let reopened = open(&dir);
+    assert_eq!(reopened.held_turns(lane()).await.unwrap(), vec![turn_id]);
+    drop(reopened);
     let parts = store.load_reply(turn_id).await.unwrap().unwrap();
     assert!(
         parts[0].held_since.is_none(),

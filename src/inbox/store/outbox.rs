@@ -157,6 +157,9 @@ impl Store {
         template: Option<OutgoingMessage>,
         reopens: i64,
     ) -> Result<Option<i64>, StoreError> {
+        // Before the commit: a turn that runs after it must look for held parts.
+        self.held_parts
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.call(move |c| {
             parts::hold_parts(c, key, from)?;
             match &template {

@@ -150,6 +150,16 @@ pub(super) fn hold_parts(conn: &Connection, key: i64, from: usize) -> rusqlite::
     Ok(())
 }
 
+/// Whether any part is held for the window (index `reply_parts_held`).
+pub(super) fn any_held(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM reply_parts INDEXED BY reply_parts_held
+                        WHERE held_at IS NOT NULL)",
+        [],
+        |r| r.get(0),
+    )
+}
+
 /// Turns of `lane` with parts held for the window, oldest first (index `reply_parts_held`).
 pub(super) fn held_turns(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<Vec<i64>> {
     let mut stmt = conn.prepare_cached(

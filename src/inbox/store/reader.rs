@@ -32,6 +32,15 @@ impl Reader {
         })
     }
 
+    /// Run `op` now, on this thread: at open, before anything else uses the connection.
+    pub(super) fn read_now<T>(
+        &self,
+        op: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        op(&conn).map_err(StoreError::from)
+    }
+
     /// Run `op` on the read connection in a blocking thread.
     pub(super) async fn read<T: Send + 'static>(
         &self,
