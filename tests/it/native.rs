@@ -164,6 +164,18 @@ impl World {
         let report = wagate::ops::inbox::report(self.data.path(), &options).expect("inbox report");
         wagate::ops::inbox::render_text(&report)
     }
+
+    /// What `wagate inbox --json` prints (errors in full, not cut to the table's width).
+    pub fn inbox_json(&self) -> String {
+        let options = wagate::ops::inbox::InboxOptions {
+            all: true,
+            limit: 50,
+            show_body: false,
+            show_numbers: false,
+        };
+        let report = wagate::ops::inbox::report(self.data.path(), &options).expect("inbox report");
+        wagate::ops::inbox::render_json(&report).expect("json")
+    }
 }
 
 /// A send's body without its `biz_opaque_callback_data`, after checking that it names a

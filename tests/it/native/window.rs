@@ -141,3 +141,22 @@ async fn a_reply_the_clock_pushed_past_24_hours_is_never_sent_as_free_text() {
     );
     assert!(w.graph.text_sends().is_empty());
 }
+
+#[tokio::test]
+async fn error_reply_is_not_sent_as_free_text_outside_the_window_either() {
+    let w = world("", |_, _| {
+        fake_llm::Reply::status(500, json!({"error": "model crashed"}))
+    })
+    .await;
+    let user = "15550009105";
+    w.says(user, "wamid.err.1", "hello?", DAY_AND_AN_HOUR).await;
+    assert!(
+        eventually(10, || w
+            .inbox_json()
+            .contains("error_reply not sent: outside_24h_window"))
+        .await,
+        "{}",
+        w.inbox_json()
+    );
+    assert!(w.graph.sends().is_empty(), "{:?}", w.graph.sends());
+}
