@@ -336,3 +336,26 @@ async fn a_turn_whose_models_all_fail_returns_the_router_error() {
         other => panic!("expected NoCandidate, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_message_a_sending_tool_repeats_in_one_turn_is_sent_once_and_the_model_is_told() {
+    let args = json!({"body": "Which size?", "buttons": ["Small", "Large"]});
+    let model = FakeServer::start(move |_, index| match index {
+        0 | 1 => ollama_calls("reply_buttons", args.clone()),
+        _ => ollama_says(""),
+    })
+    .await;
+    let tools = tools("[{type: builtin, name: reply_buttons}]", "");
+    let outcome = run(
+        &router("ollama", &model.url),
+        &tools,
+        conversation("A pizza"),
+        4,
+    )
+    .await
+    .expect("the turn ends");
+    assert_eq!(outcome.sends.len(), 1, "{:?}", outcome.sends);
+    assert_eq!(outcome.tool_calls, ["reply_buttons", "reply_buttons"]);
+    let told = last_content(&model.requests()[2]);
+    assert!(told.starts_with("Already sent in this turn"), "{told}");
+}

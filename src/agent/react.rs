@@ -151,8 +151,16 @@ pub async fn run_with_history(
             tracing::debug!(tool = %call.name, "tool call");
             let output = tools.run(call).await;
             outcome.tool_calls.push(call.name.clone());
-            outcome.sends.extend(output.send);
-            let text = output.text;
+            let mut text = output.text;
+            if let Some(message) = output.send {
+                // Small models repeat a call they think failed: the customer gets it once.
+                if outcome.sends.contains(&message) {
+                    text = "Already sent in this turn: the customer has it. Do not send it again."
+                        .into();
+                } else {
+                    outcome.sends.push(message);
+                }
+            }
             if let Some(reason) = tools.handoff_reason(call) {
                 outcome.handoff = Some(HandoffRequest { reason });
             }
