@@ -126,7 +126,7 @@ pub(crate) async fn ingest(
     batch.replaces_dead_letter = replaces_dead_letter;
     // Handoff: customer messages asking for a person; the console's live view.
     state.handoff.mark_keywords(&mut batch, channel);
-    let (seen_lanes, status_ids) = event_subjects(&state, &batch);
+    let (seen_lanes, status_ids) = event_subjects(state, &batch);
     let (statuses, dead_letters) = (batch.statuses.len(), batch.dead_letters.len());
     let outcome = match state.dispatcher.accept(batch).await {
         Ok(outcome) => outcome,
