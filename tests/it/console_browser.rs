@@ -70,6 +70,18 @@ impl ConsoleWorld {
         response.json().await.unwrap_or(json!({}))
     }
 
+    /// The status of an operator `POST` to `path`, whatever it is.
+    pub async fn post_status(&self, path: &str) -> reqwest::StatusCode {
+        self.server
+            .client
+            .post(self.server.url(path))
+            .bearer_auth(CONSOLE_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
     /// A customer's text message, timestamped now (inside the 24-hour window).
     pub async fn customer_says(&self, id: &str, from: &str, name: &str, text: &str) {
         let body = json!({

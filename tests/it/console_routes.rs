@@ -147,21 +147,8 @@ async fn a_failed_turn_is_listed_and_retrying_it_answers_the_customer() {
     );
 
     // A turn that is no longer failed cannot be retried again; an unknown one does not exist.
-    let status = |path: String| {
-        let client = w.server.client.clone();
-        let url = w.server.url(&path);
-        async move {
-            client
-                .post(url)
-                .bearer_auth(CONSOLE_TOKEN)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
-    assert_eq!(status(format!("/v1/turns/{id}/retry")).await, 409);
-    assert_eq!(status("/v1/turns/999999/retry".into()).await, 404);
+    assert_eq!(w.post_status(&format!("/v1/turns/{id}/retry")).await, 409);
+    assert_eq!(w.post_status("/v1/turns/999999/retry").await, 404);
     w.server.stop().await;
 }
 
@@ -170,19 +157,6 @@ async fn a_dead_letter_retried_is_answered_when_understood_and_listed_once_when_
     let w = ConsoleWorld::start(|_, _| fake_llm::ollama_says("We open at nine.")).await;
     let dead_letters =
         || async { w.api(reqwest::Method::GET, "/v1/inbox").await["dead_letters"].clone() };
-    let status = |path: String| {
-        let client = w.server.client.clone();
-        let url = w.server.url(&path);
-        async move {
-            client
-                .post(url)
-                .bearer_auth(CONSOLE_TOKEN)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
 
     // A field wagate does not handle stays a dead letter when retried: one, with its reason.
     let unhandled = json!({"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [
@@ -271,7 +245,11 @@ async fn a_dead_letter_retried_is_answered_when_understood_and_listed_once_when_
     assert_eq!(ids, vec![still], "only the still-unhandled one is left");
 
     // Gone once retried; an unknown one does not exist.
-    assert_eq!(status(format!("/v1/dead-letters/{kept}/retry")).await, 404);
-    assert_eq!(status("/v1/dead-letters/999999/retry".into()).await, 404);
+    assert_eq!(
+        w.post_status(&format!("/v1/dead-letters/{kept}/retry"))
+            .await,
+        404
+    );
+    assert_eq!(w.post_status("/v1/dead-letters/999999/retry").await, 404);
     w.server.stop().await;
 }
