@@ -153,6 +153,16 @@ const CATALOGUE: &[(&str, Kind, &str)] = &[
         Kind::Counter,
         "Replies written by an operator (API or console) and queued for sending.",
     ),
+    (
+        "wagate_opt_outs_total",
+        Kind::Counter,
+        "Customers who opted out (an opt_out keyword, or a marketing stop in WhatsApp).",
+    ),
+    (
+        "wagate_opt_resumes_total",
+        Kind::Counter,
+        "Customers who opted back in (a resume keyword, or a marketing resume in WhatsApp).",
+    ),
 ];
 
 /// Series with fixed labels that are updated per webhook or per turn.

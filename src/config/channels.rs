@@ -74,6 +74,9 @@ pub struct WhatsAppChannel {
     /// Handing a conversation to a person (and back).
     #[serde(default)]
     pub handoff: HandoffSettings,
+    /// A customer's STOP: confirmed once, then silence until a resume keyword.
+    #[serde(default)]
+    pub opt_out: OptOutSettings,
 }
 
 /// Every key of `channels.whatsapp`; others get a "did you mean" warning. Keep in step with
@@ -96,6 +99,7 @@ pub(crate) const WHATSAPP_KEYS: &[&str] = &[
     "media_max_bytes",
     "console",
     "handoff",
+    "opt_out",
 ];
 
 /// Every key of `channels.whatsapp.console`.
@@ -110,6 +114,34 @@ pub(crate) const HANDOFF_KEYS: &[&str] = &[
     "closed_message",
     "notify_url",
 ];
+
+/// Every key of `channels.whatsapp.opt_out`.
+pub(crate) const OPT_OUT_KEYS: &[&str] = &["keywords", "resume_keywords", "reply"];
+
+/// `channels.whatsapp.opt_out`. Keywords match like handoff keywords: the whole message,
+/// trimmed, case-insensitive.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OptOutSettings {
+    /// A customer message equal to one of these opts the customer out.
+    #[serde(default = "default_opt_out_keywords")]
+    pub keywords: Vec<String>,
+    /// A customer message equal to one of these opts the customer back in (and is answered).
+    #[serde(default = "default_resume_keywords")]
+    pub resume_keywords: Vec<String>,
+    /// Sent once when the customer opts out. Empty: nothing is sent.
+    #[serde(default = "default_opt_out_reply")]
+    pub reply: String,
+}
+
+impl Default for OptOutSettings {
+    fn default() -> Self {
+        OptOutSettings {
+            keywords: default_opt_out_keywords(),
+            resume_keywords: default_resume_keywords(),
+            reply: default_opt_out_reply(),
+        }
+    }
+}
 
 /// Every key of `channels.whatsapp.handoff.hours`.
 pub(crate) const HOURS_KEYS: &[&str] = &["timezone", "days"];
@@ -270,6 +302,15 @@ fn default_handoff_message() -> String {
 fn default_closed_message() -> String {
     "Our team is away right now; we will reply when we are back.".into()
 }
+fn default_opt_out_keywords() -> Vec<String> {
+    vec!["STOP".into()]
+}
+fn default_resume_keywords() -> Vec<String> {
+    vec!["START".into()]
+}
+fn default_opt_out_reply() -> String {
+    "You will not receive more messages from us. Send START to talk again.".into()
+}
 fn default_release_after_seconds() -> u64 {
     86400
 }
@@ -325,5 +366,6 @@ mod tests {
         assert_eq!(debug_fields(&w.console), CONSOLE_KEYS);
         assert_eq!(debug_fields(&w.handoff), HANDOFF_KEYS);
         assert_eq!(debug_fields(&w.handoff.hours), HOURS_KEYS);
+        assert_eq!(debug_fields(&w.opt_out), OPT_OUT_KEYS);
     }
 }

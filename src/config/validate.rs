@@ -3,8 +3,8 @@
 //! The agent file's own checks are in `validate_agent.rs`.
 
 use super::channels::{
-    WhatsAppChannel, CONSOLE_KEYS, HANDOFF_KEYS, HOURS_KEYS, MEDIA_LIMIT_KEYS, RATE_LIMIT_KEYS,
-    WHATSAPP_KEYS,
+    WhatsAppChannel, CONSOLE_KEYS, HANDOFF_KEYS, HOURS_KEYS, MEDIA_LIMIT_KEYS, OPT_OUT_KEYS,
+    RATE_LIMIT_KEYS, WHATSAPP_KEYS,
 };
 use super::error::Problem;
 use super::parse::SourceFile;
@@ -58,6 +58,35 @@ pub(crate) fn check_channel(ch: &WhatsAppChannel, src: &SourceFile, out: &mut Fi
         ));
     }
     check_handoff(ch, src, &base, out);
+    check_opt_out(ch, src, &base, out);
+}
+
+/// `opt_out`: keywords with text, and no word that both stops and resumes.
+fn check_opt_out(ch: &WhatsAppChannel, src: &SourceFile, base: &FieldPath, out: &mut Findings) {
+    let opt_out = base.key("opt_out");
+    let lists = [
+        ("keywords", &ch.opt_out.keywords),
+        ("resume_keywords", &ch.opt_out.resume_keywords),
+    ];
+    for (key, list) in lists {
+        for (i, keyword) in list.iter().enumerate() {
+            if keyword.trim().is_empty() {
+                out.problems.push(src.problem(
+                    &opt_out.key(key).index(i),
+                    "is empty; a keyword must have text (remove the entry)".to_string(),
+                ));
+            }
+        }
+    }
+    let normal = |k: &String| k.trim().to_lowercase();
+    for (i, keyword) in ch.opt_out.resume_keywords.iter().enumerate() {
+        if ch.opt_out.keywords.iter().any(|k| normal(k) == normal(keyword)) {
+            out.problems.push(src.problem(
+                &opt_out.key("resume_keywords").index(i),
+                format!("`{keyword}` is also in opt_out.keywords; a word cannot both stop and resume (remove it from one list)"),
+            ));
+        }
+    }
 }
 
 /// `console` and `handoff`: hours that parse in a real time zone, URLs that are URLs.
@@ -159,13 +188,14 @@ pub(crate) fn check_routing(
 /// would otherwise silently leave the default in place.
 pub(crate) fn unknown_channel_keys(src: &SourceFile, out: &mut Findings) {
     let base = FieldPath::keys(&["channels", "whatsapp"]);
-    let sections: [(FieldPath, &[&str]); 6] = [
+    let sections: [(FieldPath, &[&str]); 7] = [
         (base.clone(), WHATSAPP_KEYS),
         (base.key("rate_limit"), RATE_LIMIT_KEYS),
         (base.key("media_max_bytes"), MEDIA_LIMIT_KEYS),
         (base.key("console"), CONSOLE_KEYS),
         (base.key("handoff"), HANDOFF_KEYS),
         (base.key("handoff").key("hours"), HOURS_KEYS),
+        (base.key("opt_out"), OPT_OUT_KEYS),
     ];
     for (path, known) in sections {
         let Some(Value::Mapping(map)) = lookup(&src.value, &path) else {

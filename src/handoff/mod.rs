@@ -15,6 +15,7 @@ pub mod events;
 pub mod hours;
 mod intake;
 mod notify;
+mod opt_out;
 pub mod outbox;
 pub mod sweeper;
 mod turn_guard;
@@ -72,6 +73,8 @@ pub enum HandoffError {
     EmptyReply,
     #[error("the customer's last message is older than 24 hours; WhatsApp only accepts a template message now")]
     OutsideWindow,
+    #[error("the customer opted out; nothing is sent until they write a resume keyword (opt_out.resume_keywords)")]
+    OptedOut,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -84,6 +87,8 @@ pub struct Handoff {
     clock: Clock,
     /// Conversations a person has (mirror of the store).
     humans: Mutex<HashMap<LaneKey, HumanConversation>>,
+    /// Opted-out customers (mirror of the store), with Meta's timestamp of their STOP.
+    opted_out: Mutex<HashMap<LaneKey, i64>>,
     /// Turns running now, to stop when their conversation is taken over.
     running: Mutex<HashMap<LaneKey, (u64, CancellationToken)>>,
     next_guard: std::sync::atomic::AtomicU64,
@@ -142,6 +147,12 @@ impl Handoff {
             .into_iter()
             .map(|h| (h.lane.clone(), h))
             .collect();
+        let opted_out = store
+            .opted_out_conversations()
+            .await?
+            .into_iter()
+            .map(|o| (o.lane, o.timestamp))
+            .collect();
         let handoff = Arc::new(Handoff {
             store,
             config,
@@ -149,6 +160,7 @@ impl Handoff {
             events: Events::default(),
             clock: clock.unwrap_or_else(|| Arc::new(jiff::Timestamp::now)),
             humans: Mutex::new(humans),
+            opted_out: Mutex::new(opted_out),
             running: Mutex::new(HashMap::new()),
             next_guard: std::sync::atomic::AtomicU64::new(0),
             graph: OnceLock::new(),
@@ -290,6 +302,9 @@ impl Handoff {
     /// An operator's reply: checked against the 24 h window, queued (formatted and split like
     /// the agent's replies) and sent by the outbox. Returns its id.
     pub async fn reply(&self, lane: &LaneKey, text: &str) -> Result<i64, HandoffError> {
+        if self.store.is_opted_out(lane.clone()).await? {
+            return Err(HandoffError::OptedOut);
+        }
         let last = self
             .store
             .last_customer_timestamp(lane.clone())

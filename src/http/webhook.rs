@@ -7,8 +7,9 @@
 
 use super::{raw_json, ApiError, AppState};
 use crate::config::WhatsAppChannel;
+use crate::inbox::store::{OptChange, OptSource};
 use crate::inbox::{Batch, InboundState, LaneKey, NewInbound, StatusUpdate};
-use crate::whatsapp::payload::{self, PayloadError, Webhook};
+use crate::whatsapp::payload::{self, PayloadError, PreferenceValue, Webhook};
 use crate::whatsapp::signature;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -86,8 +87,16 @@ pub async fn receive(
         }
     };
 
-    let mut batch = to_batch(webhook, channel, &body, raw_json::message_texts(&body));
-    // Handoff: customer messages asking for a person; the console's live view.
+    let answers_reactions = |number: &str| config.config.answers_reactions(number);
+    let mut batch = to_batch(
+        webhook,
+        channel,
+        &answers_reactions,
+        &body,
+        raw_json::message_texts(&body),
+    );
+    // Opt-out and resume keywords, then handoff keywords; the console's live view.
+    state.handoff.mark_opt_keywords(&mut batch, channel);
     state.handoff.mark_keywords(&mut batch, channel);
     let (seen_lanes, status_ids) = event_subjects(&state, &batch);
     let (statuses, dead_letters) = (batch.statuses.len(), batch.dead_letters.len());
@@ -165,6 +174,7 @@ fn event_subjects(state: &AppState, batch: &Batch) -> (Vec<LaneKey>, Vec<String>
 fn to_batch(
     webhook: Webhook,
     channel: &WhatsAppChannel,
+    answers_reactions: &dyn Fn(&str) -> bool,
     body: &[u8],
     texts: Option<Vec<Vec<&str>>>,
 ) -> Batch {
@@ -179,6 +189,10 @@ fn to_batch(
             .as_ref()
             .and_then(|t| t.get(index))
             .filter(|t| t.len() == messages.len());
+        if change.field == payload::USER_PREFERENCES_FIELD {
+            preferences(&change, &mut batch, &mut unhandled);
+            continue;
+        }
         if change.field != "messages" {
             unhandled.push(format!("field `{}` is not handled", change.field));
             continue;
@@ -202,8 +216,12 @@ fn to_batch(
                 unhandled.push("message without an id".into());
                 continue;
             }
-            let (state, note) =
-                initial_state(channel, &metadata.phone_number_id, &message.kind_name);
+            let (state, note) = initial_state(
+                channel,
+                answers_reactions,
+                &metadata.phone_number_id,
+                &message.kind_name,
+            );
             batch.messages.push(NewInbound {
                 lane: LaneKey {
                     phone_number_id: metadata.phone_number_id.clone(),
@@ -261,9 +279,46 @@ fn to_batch(
     batch
 }
 
-/// Reactions are kept on record but not answered; so are messages to a number no agent serves.
+/// A `user_preferences` change: each marketing stop or resume becomes an opt-out or a resume
+/// of that customer's conversation with the business number (applied in the commit; Meta's
+/// own stop sends the customer nothing). Other values (`signup`) change nothing.
+fn preferences(change: &payload::Change, batch: &mut Batch, unhandled: &mut Vec<String>) {
+    let Some(phone_number_id) = change.phone_number_id() else {
+        unhandled.push("user_preferences without metadata.phone_number_id".into());
+        return;
+    };
+    for preference in &change.user_preferences {
+        let opt_out = match &preference.value {
+            PreferenceValue::Stop => true,
+            PreferenceValue::Resume => false,
+            PreferenceValue::Other(value) => {
+                tracing::info!(value = %value, category = %preference.category, "user_preferences notification with nothing to do");
+                continue;
+            }
+        };
+        let Some(user) = preference.user() else {
+            unhandled.push("user_preferences entry without wa_id".into());
+            continue;
+        };
+        batch.opt_changes.push(OptChange {
+            lane: LaneKey {
+                phone_number_id: phone_number_id.to_owned(),
+                user: user.to_owned(),
+            },
+            message_id: None,
+            opt_out,
+            source: OptSource::UserPreferences,
+            timestamp: preference.timestamp,
+            reply: Vec::new(),
+        });
+    }
+}
+
+/// Reactions are kept on record but not answered (unless the agent wants them: the store then
+/// keeps only emoji on our own messages); so are messages to a number no agent serves.
 fn initial_state(
     channel: &WhatsAppChannel,
+    answers_reactions: &dyn Fn(&str) -> bool,
     phone_number_id: &str,
     kind: &str,
 ) -> (InboundState, Option<String>) {
@@ -279,7 +334,7 @@ fn initial_state(
             )),
         );
     }
-    if kind == "reaction" {
+    if kind == "reaction" && !answers_reactions(phone_number_id) {
         return (
             InboundState::Skipped,
             Some("reactions are recorded, not answered".into()),
@@ -312,7 +367,13 @@ mod tests {
 
     fn batch_of(body: &[u8]) -> Batch {
         let webhook = payload::parse(body).expect("parses");
-        to_batch(webhook, &channel(), body, raw_json::message_texts(body))
+        to_batch(
+            webhook,
+            &channel(),
+            &|_| false,
+            body,
+            raw_json::message_texts(body),
+        )
     }
 
     const BODY: &[u8] = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[
@@ -335,7 +396,7 @@ mod tests {
     #[test]
     fn without_the_sent_text_the_parsed_message_is_stored() {
         let webhook = payload::parse(BODY).expect("parses");
-        let batch = to_batch(webhook, &channel(), BODY, None);
+        let batch = to_batch(webhook, &channel(), &|_| false, BODY, None);
         let stored: serde_json::Value = serde_json::from_str(&batch.messages[0].raw).unwrap();
         assert_eq!(stored["text"]["body"], "olá");
     }

@@ -15,6 +15,7 @@ mod e2e;
 mod handoff;
 mod kill9;
 mod model_outage;
+mod native_in;
 mod process;
 mod reload;
 mod voice;

@@ -66,6 +66,8 @@ pub struct Batch {
     /// Customer messages that asked for a person (handoff): applied in the same commit as
     /// their message.
     pub handoffs: Vec<super::KeywordHandoff>,
+    /// Opt-outs and resumes (keywords, Meta's `user_preferences`): applied in the same commit.
+    pub opt_changes: Vec<super::OptChange>,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -79,6 +81,10 @@ pub struct RecordOutcome {
     pub duplicates: usize,
     /// Conversations this commit handed to a person (a handoff keyword).
     pub handed_over: Vec<LaneKey>,
+    /// Conversations this commit opted out, with Meta's timestamp of the STOP.
+    pub opted_out: Vec<(LaneKey, i64)>,
+    /// Conversations this commit opted back in.
+    pub resumed: Vec<LaneKey>,
 }
 
 impl RecordOutcome {
@@ -93,6 +99,16 @@ impl RecordOutcome {
         self.new_skipped += later.new_skipped;
         self.duplicates += later.duplicates;
         self.handed_over.extend(later.handed_over);
+        for (lane, at) in later.opted_out {
+            self.resumed.retain(|l| *l != lane);
+            self.opted_out.retain(|(l, _)| *l != lane);
+            self.opted_out.push((lane, at));
+        }
+        for lane in later.resumed {
+            self.opted_out.retain(|(l, _)| *l != lane);
+            self.resumed.retain(|l| *l != lane);
+            self.resumed.push(lane);
+        }
     }
 }
 
