@@ -116,6 +116,7 @@ impl MemoryEntry {
     pub fn with_media(mut self, media: Vec<MediaRef>) -> Self {
         self.media = media;
         self
+    }
 
     /// An assistant reply remembered at `created_at` (unix seconds).
     pub fn assistant(content: impl Into<String>, created_at: i64) -> Self {
