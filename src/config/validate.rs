@@ -80,7 +80,12 @@ fn check_opt_out(ch: &WhatsAppChannel, src: &SourceFile, base: &FieldPath, out: 
     }
     let normal = |k: &String| k.trim().to_lowercase();
     for (i, keyword) in ch.opt_out.resume_keywords.iter().enumerate() {
-        if ch.opt_out.keywords.iter().any(|k| normal(k) == normal(keyword)) {
+        if ch
+            .opt_out
+            .keywords
+            .iter()
+            .any(|k| normal(k) == normal(keyword))
+        {
             out.problems.push(src.problem(
                 &opt_out.key("resume_keywords").index(i),
                 format!("`{keyword}` is also in opt_out.keywords; a word cannot both stop and resume (remove it from one list)"),

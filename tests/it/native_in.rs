@@ -154,7 +154,12 @@ impl World {
         self.graph
             .text_sends()
             .iter()
-            .map(|s| s.body["text"]["body"].as_str().unwrap_or_default().to_owned())
+            .map(|s| {
+                s.body["text"]["body"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
             .collect()
     }
 

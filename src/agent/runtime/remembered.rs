@@ -57,7 +57,9 @@ pub async fn fetch(
     match source.fetch_image(media).await {
         Some(image) => vec![(index, vec![image])],
         None => {
-            tracing::debug!("a remembered image could not be downloaded again; the model gets its description");
+            tracing::debug!(
+                "a remembered image could not be downloaded again; the model gets its description"
+            );
             Vec::new()
         }
     }
@@ -91,7 +93,11 @@ mod tests {
     #[test]
     fn an_image_older_than_metas_media_id_lifetime_is_not_fetched_again() {
         let now = 1_800_000_000;
-        let history = vec![with_image("[Image]", now - MEDIA_ID_LIFETIME_SECS - 1, "gone")];
+        let history = vec![with_image(
+            "[Image]",
+            now - MEDIA_ID_LIFETIME_SECS - 1,
+            "gone",
+        )];
         assert!(pick(&history, now).is_none());
         let history = vec![MemoryEntry::user("no image here", now)];
         assert!(pick(&history, now).is_none());

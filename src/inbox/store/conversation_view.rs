@@ -89,16 +89,14 @@ fn list(conn: &Connection, only_human: bool) -> rusqlite::Result<Vec<Conversatio
                 opted_out: true,
             });
         }
-        rows.sort_by(|a, b| b.last_message_at.cmp(&a.last_message_at));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.last_message_at));
     }
     Ok(rows)
 }
 
 fn holder_of(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<Holder> {
     let state: String = conn
-        .prepare_cached(
-            "SELECT state FROM conversations WHERE phone_number_id = ?1 AND user = ?2",
-        )?
+        .prepare_cached("SELECT state FROM conversations WHERE phone_number_id = ?1 AND user = ?2")?
         .query_row(params![lane.phone_number_id, lane.user], |r| r.get(0))?;
     Ok(if state == "human" {
         Holder::Human

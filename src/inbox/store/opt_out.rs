@@ -7,8 +7,8 @@
 //! closing of what was still waiting and the confirmation queued in the outbox are one commit,
 //! so a redelivered STOP (its message id is already recorded) changes nothing and sends nothing.
 
-use super::conversations::ASKED_FOR_PERSON;
 use super::conversation_view::read;
+use super::conversations::ASKED_FOR_PERSON;
 use super::ops::now_millis;
 use super::outbox::queue;
 use super::schema::add_column;
@@ -70,22 +70,28 @@ pub struct OptedOut {
 
 /// Columns added to `conversations` (see `conversations.rs` for the table).
 pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
-    add_column(conn, "conversations", "opted_out", "INTEGER NOT NULL DEFAULT 0")?;
+    add_column(
+        conn,
+        "conversations",
+        "opted_out",
+        "INTEGER NOT NULL DEFAULT 0",
+    )?;
     add_column(conn, "conversations", "opted_out_at", "INTEGER")?; // unix ms of the change
     add_column(conn, "conversations", "opt_source", "TEXT")?; // keyword | user_preferences
     add_column(conn, "conversations", "opt_ts", "INTEGER")?; // Meta's seconds of the change
     Ok(())
 }
 
+/// What one batch changed: the conversations it opted out (with Meta's timestamp of the STOP)
+/// and those it opted back in.
+pub(super) type Applied = (Vec<(LaneKey, i64)>, Vec<LaneKey>);
+
 /// The intake step, before the handoff's: applies the batch's notifications, then walks its
 /// messages in arrival order so a message after a STOP of the same body is not answered and
 /// one after a resume is. A message of an opted-out customer is kept without a turn (and asks
 /// for no person). Idempotent, as the record job may run twice. Returns the conversations
 /// this batch opted out (with Meta's timestamp) and those it resumed.
-pub(super) fn apply(
-    conn: &Connection,
-    batch: &mut Batch,
-) -> rusqlite::Result<(Vec<(LaneKey, i64)>, Vec<LaneKey>)> {
+pub(super) fn apply(conn: &Connection, batch: &mut Batch) -> rusqlite::Result<Applied> {
     let Batch {
         messages,
         opt_changes,

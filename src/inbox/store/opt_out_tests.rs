@@ -32,7 +32,11 @@ fn change(id: &str, opt_out: bool, at: i64) -> OptChange {
         opt_out,
         source: OptSource::Keyword,
         timestamp: at,
-        reply: if opt_out { vec!["bye".into()] } else { Vec::new() },
+        reply: if opt_out {
+            vec!["bye".into()]
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -90,5 +94,8 @@ async fn an_older_notification_delivered_late_does_not_undo_a_newer_choice() {
     let late = store.record(notification(true, 100)).await.unwrap();
     assert!(late.opted_out.is_empty());
     assert!(!store.is_opted_out(lane()).await.unwrap());
-    assert!(store.pending_outbox().await.unwrap().is_empty(), "Meta's stop sends nothing");
+    assert!(
+        store.pending_outbox().await.unwrap().is_empty(),
+        "Meta's stop sends nothing"
+    );
 }

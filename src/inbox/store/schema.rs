@@ -138,7 +138,12 @@ pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Earlier layouts lack a column added since: add it (NULL in existing rows), once.
-pub(super) fn add_column(conn: &Connection, table: &str, column: &str, kind: &str) -> rusqlite::Result<()> {
+pub(super) fn add_column(
+    conn: &Connection,
+    table: &str,
+    column: &str,
+    kind: &str,
+) -> rusqlite::Result<()> {
     let present: bool = conn.query_row(
         "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
         rusqlite::params![table, column],

@@ -42,17 +42,25 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[tokio::test]
 async fn an_image_is_still_seen_two_messages_later_downloaded_again_and_never_stored() {
     let w = world("llava:7b", "", "", |_, _| fake_llm::ollama_says("Noted.")).await;
-    w.graph
-        .add_media("MEDIA-SOFA", FakeMedia::honest("image/jpeg", PIXELS.to_vec()));
+    w.graph.add_media(
+        "MEDIA-SOFA",
+        FakeMedia::honest("image/jpeg", PIXELS.to_vec()),
+    );
     let user = "15550006001";
     w.post(&image("wamid.mm.1", user, "MEDIA-SOFA", "my new sofa"))
         .await;
-    w.graph.wait_for_text_sends(1, Duration::from_secs(10)).await;
+    w.graph
+        .wait_for_text_sends(1, Duration::from_secs(10))
+        .await;
     w.customer_says("wamid.mm.2", user, "nice, right?").await;
-    w.graph.wait_for_text_sends(2, Duration::from_secs(10)).await;
+    w.graph
+        .wait_for_text_sends(2, Duration::from_secs(10))
+        .await;
     w.customer_says("wamid.mm.3", user, "what colour is it?")
         .await;
-    w.graph.wait_for_text_sends(3, Duration::from_secs(10)).await;
+    w.graph
+        .wait_for_text_sends(3, Duration::from_secs(10))
+        .await;
 
     let chats = w.chats();
     assert_eq!(chats.len(), 3);
@@ -92,15 +100,21 @@ async fn a_model_without_vision_is_not_sent_remembered_images_and_nothing_is_dow
         fake_llm::ollama_says("Noted.")
     })
     .await;
-    w.graph
-        .add_media("MEDIA-TEXT", FakeMedia::honest("image/jpeg", PIXELS.to_vec()));
+    w.graph.add_media(
+        "MEDIA-TEXT",
+        FakeMedia::honest("image/jpeg", PIXELS.to_vec()),
+    );
     let user = "15550006002";
     w.post(&image("wamid.mt.1", user, "MEDIA-TEXT", "a photo"))
         .await;
     // No model can see it: the customer gets error_reply, the image stays in memory as text.
-    w.graph.wait_for_text_sends(1, Duration::from_secs(10)).await;
+    w.graph
+        .wait_for_text_sends(1, Duration::from_secs(10))
+        .await;
     w.customer_says("wamid.mt.2", user, "did you see it?").await;
-    w.graph.wait_for_text_sends(2, Duration::from_secs(10)).await;
+    w.graph
+        .wait_for_text_sends(2, Duration::from_secs(10))
+        .await;
     assert_eq!(w.graph.requests_under("/media-download/").len(), 1);
     let chats = w.chats();
     let last = chats.last().expect("the text turn reached the model");

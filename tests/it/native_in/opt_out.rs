@@ -18,13 +18,18 @@ async fn a_stop_keyword_is_confirmed_once_and_silences_the_agent_until_start() {
     .await;
     let user = "15550004001";
     w.customer_says("wamid.oo.1", user, "hi").await;
-    w.graph.wait_for_text_sends(1, Duration::from_secs(10)).await;
+    w.graph
+        .wait_for_text_sends(1, Duration::from_secs(10))
+        .await;
     assert_eq!(w.chats().len(), 1);
 
     // STOP, in any case and with spaces, delivered twice by Meta: one confirmation.
     let stop = text("wamid.oo.2", user, "  sToP ");
     w.post(&stop).await;
-    let sends = w.graph.wait_for_text_sends(2, Duration::from_secs(10)).await;
+    let sends = w
+        .graph
+        .wait_for_text_sends(2, Duration::from_secs(10))
+        .await;
     assert_eq!(sends[1].body["text"]["body"], CONFIRMATION);
     assert_eq!(sends[1].body["to"], user);
     w.post(&stop).await;
@@ -45,15 +50,14 @@ async fn a_stop_keyword_is_confirmed_once_and_silences_the_agent_until_start() {
         .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"], "opted_out");
-    assert!(
-        w.server
-            .wait_for_metric("wagate_opt_outs_total 1", 5)
-            .await
-    );
+    assert!(w.server.wait_for_metric("wagate_opt_outs_total 1", 5).await);
 
     // START is answered by the agent as usual, and only START (not what came while opted out).
     w.customer_says("wamid.oo.4", user, "Start").await;
-    let sends = w.graph.wait_for_text_sends(3, Duration::from_secs(10)).await;
+    let sends = w
+        .graph
+        .wait_for_text_sends(3, Duration::from_secs(10))
+        .await;
     assert_eq!(sends[2].body["text"]["body"], "agent answer");
     let chats = w.chats();
     assert_eq!(chats.len(), 2);
@@ -77,7 +81,10 @@ async fn an_opted_out_customer_stays_silenced_across_a_restart() {
     .await;
     let user = "15550004002";
     w.customer_says("wamid.oor.1", user, "STOP").await;
-    let sends = w.graph.wait_for_text_sends(1, Duration::from_secs(10)).await;
+    let sends = w
+        .graph
+        .wait_for_text_sends(1, Duration::from_secs(10))
+        .await;
     assert_eq!(sends[0].body["text"]["body"], CONFIRMATION);
 
     let World {
@@ -116,7 +123,9 @@ async fn metas_marketing_stop_is_recorded_shown_as_opted_out_and_resume_undoes_i
     // The user of the fixtures.
     let user = "16505551234";
     w.customer_says("wamid.up.1", user, "hi").await;
-    w.graph.wait_for_text_sends(1, Duration::from_secs(10)).await;
+    w.graph
+        .wait_for_text_sends(1, Duration::from_secs(10))
+        .await;
     assert_eq!(w.listed(user).await["opted_out"], false);
 
     w.post(&fixture("derived__user_marketing_preferences__stop"))
@@ -130,21 +139,22 @@ async fn metas_marketing_stop_is_recorded_shown_as_opted_out_and_resume_undoes_i
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(w.chats().len(), 1, "no agent turn while opted out");
     assert_eq!(w.sent_texts().len(), 1, "Meta's own stop sends nothing");
-    assert!(
-        w.server
-            .wait_for_metric("wagate_opt_outs_total 1", 5)
-            .await
-    );
+    assert!(w.server.wait_for_metric("wagate_opt_outs_total 1", 5).await);
     // Understood, so not a dead letter.
     let metrics = w.server.get("/metrics").await.text().await.unwrap();
-    assert!(!metrics.contains("wagate_dead_letters_total 1"), "{metrics}");
+    assert!(
+        !metrics.contains("wagate_dead_letters_total 1"),
+        "{metrics}"
+    );
 
     w.post(&fixture("pywa__user_marketing_preferences__resume"))
         .await;
     let line = w.listed_until(user, |l| l["opted_out"] == false).await;
     assert_eq!(line["opted_out"], false);
     w.customer_says("wamid.up.3", user, "back again").await;
-    w.graph.wait_for_text_sends(2, Duration::from_secs(10)).await;
+    w.graph
+        .wait_for_text_sends(2, Duration::from_secs(10))
+        .await;
     assert_eq!(w.chats().len(), 2);
 }
 

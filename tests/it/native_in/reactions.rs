@@ -19,12 +19,13 @@ fn reaction(id: &str, from: &str, target: &str, emoji: &str) -> Vec<u8> {
 /// gave the answer, once the answer is recorded as sent.
 async fn answered(w: &World, user: &str) -> (String, String) {
     w.customer_says("wamid.r.hi", user, "how much is it?").await;
-    w.graph.wait_for_text_sends(1, Duration::from_secs(10)).await;
+    w.graph
+        .wait_for_text_sends(1, Duration::from_secs(10))
+        .await;
     let wamid = w.graph.accepted_sends()[0].0.clone();
     let id = w.listed(user).await["id"].as_str().unwrap().to_owned();
     for _ in 0..250 {
-        if w
-            .messages(&id)
+        if w.messages(&id)
             .await
             .iter()
             .any(|m| m["message_id"] == wamid.as_str())
@@ -83,7 +84,10 @@ async fn with_reactions_to_agent_the_model_reads_the_emoji_and_the_message_it_wa
     let (_, wamid) = answered(&w, user).await;
 
     w.post(&reaction("wamid.r.4", user, &wamid, "👎")).await;
-    let sends = w.graph.wait_for_text_sends(2, Duration::from_secs(10)).await;
+    let sends = w
+        .graph
+        .wait_for_text_sends(2, Duration::from_secs(10))
+        .await;
     assert_eq!(
         sends[1].body["text"]["body"],
         "Sorry to hear that! What went wrong?"
