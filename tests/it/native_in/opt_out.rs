@@ -74,6 +74,31 @@ async fn a_stop_keyword_is_confirmed_once_and_silences_the_agent_until_start() {
 }
 
 #[tokio::test]
+async fn a_reply_still_being_written_when_the_customer_sends_stop_never_goes_out() {
+    let w = world("llama3.1:8b", "", "", |_, _| {
+        fake_llm::ollama_says("a slow agent answer").after(Duration::from_millis(1500))
+    })
+    .await;
+    let user = "15550004003";
+    w.customer_says("wamid.oos.1", user, "tell me about your plans")
+        .await;
+    // The model is thinking when STOP arrives.
+    for _ in 0..200 {
+        if w.llm.count() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(w.llm.count(), 1, "the turn is running");
+    w.customer_says("wamid.oos.2", user, "STOP").await;
+    w.graph
+        .wait_for_text_sends(1, Duration::from_secs(10))
+        .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(w.sent_texts(), vec![CONFIRMATION.to_owned()]);
+}
+
+#[tokio::test]
 async fn an_opted_out_customer_stays_silenced_across_a_restart() {
     let w = world("llama3.1:8b", "", "", |_, _| {
         fake_llm::ollama_says("agent answer")
@@ -86,6 +111,21 @@ async fn an_opted_out_customer_stays_silenced_across_a_restart() {
         .wait_for_text_sends(1, Duration::from_secs(10))
         .await;
     assert_eq!(sends[0].body["text"]["body"], CONFIRMATION);
+    // Stop once the confirmation is recorded as accepted (the outbox's own business).
+    let id = w.listed(user).await["id"].as_str().unwrap().to_owned();
+    let mut recorded = false;
+    for _ in 0..250 {
+        let messages = w.messages(&id).await;
+        if messages
+            .iter()
+            .any(|m| m["direction"] == "out" && m["message_id"].is_string())
+        {
+            recorded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(recorded, "the confirmation was recorded as sent");
 
     let World {
         graph,
@@ -106,7 +146,7 @@ async fn an_opted_out_customer_stays_silenced_across_a_restart() {
     w.customer_says("wamid.oor.2", user, "are you there?").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(w.chats().len(), 0, "no agent turn after the restart either");
-    assert_eq!(w.sent_texts().len(), 1);
+    assert_eq!(w.sent_texts(), vec![CONFIRMATION.to_owned()]);
     assert_eq!(w.listed(user).await["opted_out"], true);
 }
 
