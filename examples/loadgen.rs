@@ -10,6 +10,9 @@
 //! same router, inbox, group commit and dispatcher as `wagate serve`) with the log-only turn
 //! handler, so the benchmark measures intake plus the dispatcher's claim/finish per turn, not
 //! the agent or the Graph API. `normal` opts into `synchronous=NORMAL` (default FULL).
+//! `LOADGEN_TURN_HOLD_MS` makes each turn take that long before it closes (default 0): with a
+//! long hold every turn slot stays busy and the rest of the work waits in the store, which is
+//! what `bench/backlog.sh` measures the memory of.
 
 use std::future::Future;
 use std::io::BufRead;
@@ -40,13 +43,19 @@ fn main() {
     open_loop(&args[1], &args[2], &args[3], &args[4]);
 }
 
-/// Logs each turn (at debug) and closes it: what the dispatcher does with no agent wired.
-struct LogOnly;
+/// Logs each turn (at debug) and closes it after `hold`: what the dispatcher does with no agent
+/// wired (hold 0), or with a model that takes that long.
+struct LogOnly {
+    hold: Duration,
+}
 
 impl TurnHandler for LogOnly {
     fn handle(&self, turn: Turn) -> Pin<Box<dyn Future<Output = TurnOutcome> + Send + '_>> {
         Box::pin(async move {
             tracing::debug!(turn_id = turn.id, messages = turn.messages.len(), "turn");
+            if !self.hold.is_zero() {
+                tokio::time::sleep(self.hold).await;
+            }
             TurnOutcome::Done
         })
     }
@@ -69,8 +78,14 @@ fn serve(config_dir: &str, data_dir: &str, listen: &str, durability: Option<&str
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .expect("listen address free");
+        let hold = Duration::from_millis(
+            std::env::var("LOADGEN_TURN_HOLD_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        );
         let handler: HandlerFactory =
-            Box::new(|_: &Services| Arc::new(LogOnly) as Arc<dyn TurnHandler>);
+            Box::new(move |_: &Services| Arc::new(LogOnly { hold }) as Arc<dyn TurnHandler>);
         let options = ServeOptions {
             data_dir: data_dir.into(),
             durability,

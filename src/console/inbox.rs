@@ -1,18 +1,21 @@
-//! `GET /v1/inbox` and `POST /v1/turns/{id}/retry`: the console's view of failed turns and dead
-//! letters, and its retry button. They call the same functions as `wagate inbox` and
-//! `wagate retry` (one home for that SQL: `ops`), on the server's own database, then wake the
-//! dispatcher so a re-queued turn is answered now instead of at the next inbox scan.
+//! `GET /v1/inbox`, `POST /v1/turns/{id}/retry` and `POST /v1/dead-letters/{id}/retry`: the
+//! console's view of failed turns and dead letters, and their retry buttons. The reports and the
+//! re-queue are the store's, as for `wagate inbox` and `wagate retry`, but through the server's
+//! own store (its read connection and its one writer); a re-queued turn wakes the dispatcher so
+//! it is answered now instead of at the next inbox scan. A dead letter is retried by recording
+//! its body again exactly as a webhook is: what today's wagate understands of it is answered.
 
 use crate::http::operator::auth::Operator;
+use crate::http::webhook::{ingest, Refused};
 use crate::http::AppState;
-use crate::ops::inbox::{report, InboxOptions};
+use crate::inbox::StoreError;
+use crate::ops::inbox::{report_from, InboxOptions};
 use crate::ops::{retry, OpsError};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 
 /// Most failed turns and dead letters listed (the CLI shows more with `--limit`).
 const LIST_LIMIT: usize = 100;
@@ -21,14 +24,20 @@ const LIST_LIMIT: usize = 100;
 pub enum InboxRouteError {
     #[error(transparent)]
     Ops(#[from] OpsError),
-    #[error("the inbox query did not finish: {0}")]
-    Join(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no dead letter {0}")]
+    DeadLetterNotFound(i64),
+    #[error("the inbox cannot record it now; try again")]
+    Unavailable,
 }
 
 impl IntoResponse for InboxRouteError {
     fn into_response(self) -> Response {
         let status = match &self {
-            InboxRouteError::Ops(OpsError::TurnNotFound(_)) => StatusCode::NOT_FOUND,
+            InboxRouteError::Ops(OpsError::TurnNotFound(_))
+            | InboxRouteError::DeadLetterNotFound(_) => StatusCode::NOT_FOUND,
+            InboxRouteError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             InboxRouteError::Ops(
                 OpsError::TurnNotFailed { .. }
                 | OpsError::NothingToRequeue(_)
@@ -80,20 +89,10 @@ pub struct DeadLetterView {
     pub reason: String,
 }
 
-fn data_dir(state: &AppState) -> PathBuf {
-    state
-        .store
-        .path()
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default()
-}
-
 pub async fn list(
     _: Operator,
     State(state): State<AppState>,
 ) -> Result<Json<InboxView>, InboxRouteError> {
-    let dir = data_dir(&state);
     let options = InboxOptions {
         all: false,
         limit: LIST_LIMIT,
@@ -101,7 +100,11 @@ pub async fn list(
         // The console is behind the operator's token; operators answer these people.
         show_numbers: true,
     };
-    let r = tokio::task::spawn_blocking(move || report(&dir, &options)).await??;
+    let snapshot = state
+        .store
+        .inbox_snapshot(options.limit, options.all)
+        .await?;
+    let r = report_from(snapshot, state.store.path(), &options);
     let open_messages = ["pending", "taken"]
         .iter()
         .map(|s| r.messages.get(*s).copied().unwrap_or(0))
@@ -153,8 +156,8 @@ pub async fn retry_turn(
     Path(id): Path<i64>,
     Query(query): Query<RetryQuery>,
 ) -> Result<Json<serde_json::Value>, InboxRouteError> {
-    let dir = data_dir(&state);
-    let done = tokio::task::spawn_blocking(move || retry::retry(&dir, id, query.force)).await??;
+    let requeue = state.store.requeue_turn(id, query.force).await?;
+    let done = retry::outcome(id, requeue)?;
     tracing::info!(
         turn = id,
         messages = done.messages,
@@ -168,5 +171,45 @@ pub async fn retry_turn(
         "turn_id": done.turn_id,
         "messages": done.messages,
         "parts_already_sent": done.parts_already_sent,
+    })))
+}
+
+/// `POST /v1/dead-letters/{id}/retry`: the body recorded again as a webhook would be (after an
+/// upgrade or a config change, what is understood now is answered). `200 {"recorded",
+/// "duplicates", "still_dead"}`: `still_dead` when part of it is still not understood (it is
+/// then the newest dead letter, with today's reason); `404` for an unknown dead letter.
+pub async fn retry_dead_letter(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<serde_json::Value>, InboxRouteError> {
+    let letter = state
+        .store
+        .dead_letter(id)
+        .await?
+        .ok_or(InboxRouteError::DeadLetterNotFound(id))?;
+    let outcome = match ingest(&state, letter.body.as_bytes(), Some(id)).await {
+        Ok(outcome) => outcome,
+        Err(Refused::Unavailable) => return Err(InboxRouteError::Unavailable),
+        Err(Refused::NotAnObject(reason)) => {
+            // Never recorded as a dead letter (a webhook like it gets 400), so never here.
+            tracing::warn!(
+                dead_letter = id,
+                reason,
+                "dead letter body is not a JSON object"
+            );
+            return Err(InboxRouteError::Unavailable);
+        }
+    };
+    tracing::info!(
+        dead_letter = id,
+        recorded = outcome.new_pending_messages + outcome.new_skipped,
+        still_dead = outcome.new_dead_letters > 0,
+        "operator retried a dead letter"
+    );
+    Ok(Json(serde_json::json!({
+        "recorded": outcome.new_pending_messages + outcome.new_skipped,
+        "duplicates": outcome.duplicates,
+        "still_dead": outcome.new_dead_letters > 0,
     })))
 }

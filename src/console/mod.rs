@@ -25,6 +25,10 @@ pub fn routes() -> Router<AppState> {
         .route("/console/console.js", get(script))
         .route("/v1/inbox", get(inbox::list))
         .route("/v1/turns/{id}/retry", post(inbox::retry_turn))
+        .route(
+            "/v1/dead-letters/{id}/retry",
+            post(inbox::retry_dead_letter),
+        )
 }
 
 /// `GET /console/`: the console for a signed-in operator, the login form for anyone else.

@@ -5,7 +5,7 @@ mod error;
 mod health;
 pub mod operator;
 mod raw_json;
-mod webhook;
+pub(crate) mod webhook;
 
 pub use error::ApiError;
 

@@ -8,7 +8,7 @@
 use super::{raw_json, ApiError, AppState};
 use crate::config::WhatsAppChannel;
 use crate::inbox::store::{OptChange, OptSource};
-use crate::inbox::{Batch, InboundState, LaneKey, NewInbound, StatusUpdate};
+use crate::inbox::{Batch, InboundState, LaneKey, NewInbound, RecordOutcome, StatusUpdate};
 use crate::whatsapp::payload::{self, PayloadError, PreferenceValue, Webhook};
 use crate::whatsapp::signature;
 use axum::body::Bytes;
@@ -75,12 +75,48 @@ pub async fn receive(
         }
     }
 
-    let webhook = match payload::parse(&body) {
+    match ingest(&state, &body, None).await {
+        Ok(_) => {
+            metrics.inc("wagate_webhooks_total", &[("outcome", "accepted")]);
+            Ok("")
+        }
+        Err(Refused::NotAnObject(reason)) => {
+            metrics.inc("wagate_webhooks_total", &[("outcome", "bad_request")]);
+            Err(ApiError::BadRequest(reason))
+        }
+        Err(Refused::Unavailable) => {
+            metrics.inc("wagate_webhooks_total", &[("outcome", "unavailable")]);
+            Err(ApiError::Unavailable)
+        }
+    }
+}
+
+/// Why a body was not recorded.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// Not a JSON object: nothing in it can be understood, now or later.
+    NotAnObject(&'static str),
+    /// The inbox could not commit it: nothing is promised, the sender should try again.
+    Unavailable,
+}
+
+/// An authenticated body, recorded: parsed tolerantly, everything in it kept (messages,
+/// statuses, a dead letter for what is not understood), the turns it calls for started. The
+/// webhook's POST, and the console's retry of a dead letter (`replaces_dead_letter`: that row
+/// is deleted in the same commit, so a body still not understood stays one dead letter).
+pub(crate) async fn ingest(
+    state: &AppState,
+    body: &[u8],
+    replaces_dead_letter: Option<i64>,
+) -> Result<RecordOutcome, Refused> {
+    let config = state.config.current();
+    let channel = &config.config.whatsapp;
+    let metrics = &state.metrics;
+    let webhook = match payload::parse(body) {
         Ok(webhook) => webhook,
         Err(e) => {
-            metrics.inc("wagate_webhooks_total", &[("outcome", "bad_request")]);
             tracing::warn!(reason = %e, "webhook refused: body is not a JSON object");
-            return Err(ApiError::BadRequest(match e {
+            return Err(Refused::NotAnObject(match e {
                 PayloadError::NotJson(_) => "body is not JSON",
                 PayloadError::NotAnObject => "body is not a JSON object",
             }));
@@ -92,26 +128,25 @@ pub async fn receive(
         webhook,
         channel,
         &answers_reactions,
-        &body,
-        raw_json::message_texts(&body),
+        body,
+        raw_json::message_texts(body),
     );
+    batch.replaces_dead_letter = replaces_dead_letter;
     // Opt-out and resume keywords, then handoff keywords; the console's live view.
     state.handoff.mark_opt_keywords(&mut batch, channel);
     state.handoff.mark_keywords(&mut batch, channel);
-    let (seen_lanes, status_ids) = event_subjects(&state, &batch);
+    let (seen_lanes, status_ids) = event_subjects(state, &batch);
     let (statuses, dead_letters) = (batch.statuses.len(), batch.dead_letters.len());
     let outcome = match state.dispatcher.accept(batch).await {
         Ok(outcome) => outcome,
         Err(e) => {
-            metrics.inc("wagate_webhooks_total", &[("outcome", "unavailable")]);
             tracing::error!(error = %e, "webhook not recorded; answering 503 so Meta redelivers");
-            return Err(ApiError::Unavailable);
+            return Err(Refused::Unavailable);
         }
     };
 
     state.handoff.after_intake(&outcome, &seen_lanes);
     state.handoff.statuses_recorded(status_ids);
-    metrics.inc("wagate_webhooks_total", &[("outcome", "accepted")]);
     if outcome.new_pending_messages > 0 {
         metrics.add(
             "wagate_messages_recorded_total",
@@ -143,7 +178,7 @@ pub async fn receive(
     if dead_letters > 0 {
         metrics.add("wagate_dead_letters_total", &[], dead_letters as f64);
     }
-    Ok("")
+    Ok(outcome)
 }
 
 /// The conversations with new messages and the messages with new statuses, for the console's

@@ -2,7 +2,7 @@
 //! understood. Read-only; safe beside a running server.
 
 use super::{human_age, mask_number, one_line, utc_millis, OpsError};
-use crate::inbox::store::OperatorDb;
+use crate::inbox::store::{InboxSnapshot, OperatorDb};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -90,6 +90,15 @@ pub struct DeadLetter {
 pub fn report(data_dir: &Path, options: &InboxOptions) -> Result<InboxReport, OpsError> {
     let db = OperatorDb::open_read_only(data_dir)?;
     let snapshot = db.inbox(options.limit, options.all)?;
+    Ok(report_from(snapshot, db.path(), options))
+}
+
+/// The report of a snapshot of the database at `database` (the CLI's, or the server's own).
+pub fn report_from(
+    snapshot: InboxSnapshot,
+    database: &Path,
+    options: &InboxOptions,
+) -> InboxReport {
     let now = chrono::Utc::now().timestamp_millis();
     let age = |at: i64| (now - at).max(0) / 1000;
     let show = |user: String| {
@@ -99,8 +108,8 @@ pub fn report(data_dir: &Path, options: &InboxOptions) -> Result<InboxReport, Op
             mask_number(&user)
         }
     };
-    Ok(InboxReport {
-        database: db.path().display().to_string(),
+    InboxReport {
+        database: database.display().to_string(),
         messages: snapshot.messages,
         turns: snapshot.turns,
         dead_letters: snapshot.dead_letters,
@@ -147,7 +156,7 @@ pub fn report(data_dir: &Path, options: &InboxOptions) -> Result<InboxReport, Op
                 body: options.show_body.then_some(d.body),
             })
             .collect(),
-    })
+    }
 }
 
 /// The report as JSON, for scripts.

@@ -23,7 +23,12 @@ pub struct Requeued {
 /// unless `force`: the customer already has part of an answer, and the new turn writes another.
 pub fn retry(data_dir: &Path, turn_id: i64, force: bool) -> Result<Requeued, OpsError> {
     let mut db = OperatorDb::open_read_write(data_dir)?;
-    match db.requeue(turn_id, force)? {
+    outcome(turn_id, db.requeue(turn_id, force)?)
+}
+
+/// What the store's re-queue of `turn_id` means for the operator (the CLI's or the console's).
+pub fn outcome(turn_id: i64, requeue: Requeue) -> Result<Requeued, OpsError> {
+    match requeue {
         Requeue::Done {
             messages,
             parts_already_sent,

@@ -18,7 +18,7 @@ pub struct ConsoleWorld {
     pub llm: FakeServer,
     pub server: TestServer,
     _config: ConfigDir,
-    _data: tempfile::TempDir,
+    pub data: tempfile::TempDir,
 }
 
 impl ConsoleWorld {
@@ -48,7 +48,7 @@ impl ConsoleWorld {
             llm,
             server,
             _config: config,
-            _data: data,
+            data,
         }
     }
 
@@ -68,6 +68,18 @@ impl ConsoleWorld {
             response.status()
         );
         response.json().await.unwrap_or(json!({}))
+    }
+
+    /// The status of an operator `POST` to `path`, whatever it is.
+    pub async fn post_status(&self, path: &str) -> reqwest::StatusCode {
+        self.server
+            .client
+            .post(self.server.url(path))
+            .bearer_auth(CONSOLE_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status()
     }
 
     /// A customer's text message, timestamped now (inside the 24-hour window).

@@ -147,20 +147,109 @@ async fn a_failed_turn_is_listed_and_retrying_it_answers_the_customer() {
     );
 
     // A turn that is no longer failed cannot be retried again; an unknown one does not exist.
-    let status = |path: String| {
-        let client = w.server.client.clone();
-        let url = w.server.url(&path);
-        async move {
-            client
-                .post(url)
-                .bearer_auth(CONSOLE_TOKEN)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
-    assert_eq!(status(format!("/v1/turns/{id}/retry")).await, 409);
-    assert_eq!(status("/v1/turns/999999/retry".into()).await, 404);
+    assert_eq!(w.post_status(&format!("/v1/turns/{id}/retry")).await, 409);
+    assert_eq!(w.post_status("/v1/turns/999999/retry").await, 404);
+    w.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_dead_letter_retried_is_answered_when_understood_and_listed_once_when_not() {
+    let w = ConsoleWorld::start(|_, _| fake_llm::ollama_says("We open at nine.")).await;
+    let dead_letters =
+        || async { w.api(reqwest::Method::GET, "/v1/inbox").await["dead_letters"].clone() };
+
+    // A field wagate does not handle stays a dead letter when retried: one, with its reason.
+    let unhandled = json!({"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [
+        {"field": "account_update", "value": {"event": "VERIFIED_ACCOUNT"}}]}]});
+    let response = w
+        .server
+        .post_signed(&serde_json::to_vec(&unhandled).unwrap())
+        .await;
+    assert_eq!(response.status(), 200);
+    let listed = dead_letters().await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    let first = listed[0]["id"].as_i64().unwrap();
+    let retried = w
+        .api(
+            reqwest::Method::POST,
+            &format!("/v1/dead-letters/{first}/retry"),
+        )
+        .await;
+    assert_eq!(retried["still_dead"], true, "{retried}");
+    let listed = dead_letters().await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_ne!(
+        listed[0]["id"].as_i64().unwrap(),
+        first,
+        "the old row is replaced"
+    );
+    assert!(listed[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("account_update"));
+    let still = listed[0]["id"].as_i64().unwrap();
+
+    // A customer's message kept as a dead letter (as a wagate that did not understand it would
+    // have): retried, it is recorded and answered, and the dead letter is gone.
+    let message = json!({"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550000000", "phone_number_id": PHONE_NUMBER_ID},
+        "contacts": [{"profile": {"name": "Ana"}, "wa_id": "15551230077"}],
+        "messages": [{"from": "15551230077", "id": "wamid.dead.1", "timestamp": chrono::Utc::now().timestamp().to_string(),
+                      "type": "text", "text": {"body": "When do you open?"}}]
+    }}]}]});
+    let store = wagate::inbox::Store::open(w.data.path(), wagate::inbox::store::Durability::Full)
+        .expect("the server's database");
+    store
+        .record(wagate::inbox::Batch {
+            dead_letters: vec![(
+                "not understood by an older wagate".into(),
+                message.to_string(),
+            )],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let listed = dead_letters().await;
+    let kept = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"].as_i64() != Some(still))
+        .expect("the recorded dead letter is listed")["id"]
+        .as_i64()
+        .unwrap();
+    let sent_before = w.graph.text_sends().len();
+    let retried = w
+        .api(
+            reqwest::Method::POST,
+            &format!("/v1/dead-letters/{kept}/retry"),
+        )
+        .await;
+    assert_eq!(retried["still_dead"], false, "{retried}");
+    assert_eq!(retried["recorded"], 1, "{retried}");
+    let sends = w
+        .graph
+        .wait_for_text_sends(sent_before + 1, Duration::from_secs(10))
+        .await;
+    let reply = sends.last().unwrap();
+    assert_eq!(reply.body["to"], "15551230077");
+    assert_eq!(reply.body["text"]["body"], "We open at nine.");
+    let ids: Vec<i64> = dead_letters()
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["id"].as_i64())
+        .collect();
+    assert_eq!(ids, vec![still], "only the still-unhandled one is left");
+
+    // Gone once retried; an unknown one does not exist.
+    assert_eq!(
+        w.post_status(&format!("/v1/dead-letters/{kept}/retry"))
+            .await,
+        404
+    );
+    assert_eq!(w.post_status("/v1/dead-letters/999999/retry").await, 404);
     w.server.stop().await;
 }

@@ -394,11 +394,14 @@ function renderProblems() {
   const dead = $("dead");
   dead.replaceChildren();
   for (const d of state.inbox.dead_letters) {
+    const button = el("button", { type: "button", text: "Retry", "aria-label": "Retry dead letter " + d.id });
+    button.addEventListener("click", () => retryDeadLetter(d.id, button));
     dead.append(el("li", { class: "card" }, [
       el("div", { class: "grow" }, [
         el("strong", { text: "#" + d.id + " · " + clock(toDate(d.received_at)) }),
         el("div", { class: "error", text: d.reason }),
       ]),
+      el("div", { class: "actions" }, [button]),
     ]));
   }
   $("dead-empty").hidden = state.inbox.dead_letters.length > 0;
@@ -413,6 +416,22 @@ async function retryTurn(id, button) {
   } catch (e) {
     button.disabled = false;
     showError("Could not retry turn " + id + ": " + e.message);
+  }
+}
+
+// A dead letter is recorded again as a webhook would be: what wagate understands of it now
+// (after an upgrade or a config change) is answered; what it still does not stays listed.
+async function retryDeadLetter(id, button) {
+  button.disabled = true;
+  try {
+    const r = await api("POST", "/v1/dead-letters/" + encodeURIComponent(id) + "/retry");
+    showNote(r.still_dead
+      ? "Dead letter " + id + " retried: still not understood, kept with today's reason."
+      : "Dead letter " + id + " retried: " + (r.recorded || 0) + " message(s) recorded.");
+    await loadInbox();
+  } catch (e) {
+    button.disabled = false;
+    showError("Could not retry dead letter " + id + ": " + e.message);
   }
 }
 

@@ -132,9 +132,13 @@ fn record(
     outcome.opted_out = opted_out;
     outcome.resumed = resumed;
     ops::record_statuses(conn, database, &batch.statuses)?;
+    if let Some(id) = batch.replaces_dead_letter {
+        ops::delete_dead_letter(conn, id)?;
+    }
     for (reason, body) in &batch.dead_letters {
         ops::record_dead_letter(conn, reason, body)?;
     }
+    outcome.new_dead_letters = batch.dead_letters.len();
     Ok(Recorded { outcome, turns })
 }
 

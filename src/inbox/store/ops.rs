@@ -65,6 +65,13 @@ pub(super) fn record_dead_letter(
     Ok(())
 }
 
+/// A dead letter gone: its body was retried (and recorded anew in the same commit).
+pub(super) fn delete_dead_letter(conn: &Connection, id: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM dead_letters WHERE id = ?1")?
+        .execute(params![id])?;
+    Ok(())
+}
+
 /// Inbox depth and the age of the oldest unanswered message, for /metrics and alerts
 /// (index `inbound_open_by_lane`).
 pub(super) fn backlog(conn: &Connection) -> rusqlite::Result<(u64, Option<i64>)> {

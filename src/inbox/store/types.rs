@@ -68,6 +68,9 @@ pub struct Batch {
     pub handoffs: Vec<super::KeywordHandoff>,
     /// Opt-outs and resumes (keywords, Meta's `user_preferences`): applied in the same commit.
     pub opt_changes: Vec<super::OptChange>,
+    /// A dead letter this body is the retry of: deleted in the same commit (a body still not
+    /// understood leaves a new one with today's reason).
+    pub replaces_dead_letter: Option<i64>,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -85,6 +88,8 @@ pub struct RecordOutcome {
     pub opted_out: Vec<(LaneKey, i64)>,
     /// Conversations this commit opted back in.
     pub resumed: Vec<LaneKey>,
+    /// Dead letters recorded (what the body held that is not understood).
+    pub new_dead_letters: usize,
 }
 
 impl RecordOutcome {
@@ -109,6 +114,7 @@ impl RecordOutcome {
             self.resumed.retain(|l| *l != lane);
             self.resumed.push(lane);
         }
+        self.new_dead_letters += later.new_dead_letters;
     }
 }
 
