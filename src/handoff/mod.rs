@@ -9,6 +9,7 @@
 //! - [`hours`]: `handoff.hours` in an IANA time zone.
 //! - [`outbox`]: sends operator replies and handoff notices, part by part, exactly once.
 //! - [`sweeper`]: gives conversations back after `release_after_seconds` without a reply.
+//! - `opt_out`: STOP and START keywords at intake, and what follows an opt-out's commit.
 //! - [`events`]: server-sent events for the console.
 
 pub mod events;

@@ -7,9 +7,8 @@
 
 use super::{raw_json, ApiError, AppState};
 use crate::config::WhatsAppChannel;
-use crate::inbox::store::{OptChange, OptSource};
 use crate::inbox::{Batch, InboundState, LaneKey, NewInbound, RecordOutcome, StatusUpdate};
-use crate::whatsapp::payload::{self, PayloadError, PreferenceValue, Webhook};
+use crate::whatsapp::payload::{self, PayloadError, Webhook};
 use crate::whatsapp::signature;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -17,6 +16,8 @@ use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
+
+mod preferences;
 
 #[derive(Deserialize)]
 pub struct Handshake {
@@ -225,7 +226,7 @@ fn to_batch(
             .and_then(|t| t.get(index))
             .filter(|t| t.len() == messages.len());
         if change.field == payload::USER_PREFERENCES_FIELD {
-            preferences(&change, &mut batch, &mut unhandled);
+            preferences::record(&change, &mut batch, &mut unhandled);
             continue;
         }
         if change.field != "messages" {
@@ -312,41 +313,6 @@ fn to_batch(
         ));
     }
     batch
-}
-
-/// A `user_preferences` change: each marketing stop or resume becomes an opt-out or a resume
-/// of that customer's conversation with the business number (applied in the commit; Meta's
-/// own stop sends the customer nothing). Other values (`signup`) change nothing.
-fn preferences(change: &payload::Change, batch: &mut Batch, unhandled: &mut Vec<String>) {
-    let Some(phone_number_id) = change.phone_number_id() else {
-        unhandled.push("user_preferences without metadata.phone_number_id".into());
-        return;
-    };
-    for preference in &change.user_preferences {
-        let opt_out = match &preference.value {
-            PreferenceValue::Stop => true,
-            PreferenceValue::Resume => false,
-            PreferenceValue::Other(value) => {
-                tracing::info!(value = %value, category = %preference.category, "user_preferences notification with nothing to do");
-                continue;
-            }
-        };
-        let Some(user) = preference.user() else {
-            unhandled.push("user_preferences entry without wa_id".into());
-            continue;
-        };
-        batch.opt_changes.push(OptChange {
-            lane: LaneKey {
-                phone_number_id: phone_number_id.to_owned(),
-                user: user.to_owned(),
-            },
-            message_id: None,
-            opt_out,
-            source: OptSource::UserPreferences,
-            timestamp: preference.timestamp,
-            reply: Vec::new(),
-        });
-    }
 }
 
 /// Reactions are kept on record but not answered (unless the agent wants them: the store then
