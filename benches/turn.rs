@@ -133,6 +133,7 @@ async fn run() {
             contact_name: Some("Ana".into()),
             phone: "5511999999999".into(),
             parts: vec![ResolvedPart::Text(text.clone())],
+            media: None,
         };
         let started = Instant::now();
         let result = agents.run("bench", request).await;

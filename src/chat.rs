@@ -108,6 +108,7 @@ async fn converse(
             contact_name: contact_name.clone(),
             phone: String::new(),
             parts: vec![ResolvedPart::Text(text.to_owned())],
+            media: None,
         };
         let result = runtime.run(agent, request).await;
         // What a tool sent reads as WhatsApp would show it, in text: `[buttons: A | B]`.

@@ -18,14 +18,16 @@
 //!   before the Graph call, confirmed by Meta's status notifications after a crash), within
 //!   the 24-hour window; the outbox sends operator replies through the same path.
 //! - [`handoff`]: a person takes a conversation over (operator, keyword, the agent's tool) and
-//!   hands it back; operator replies, opening hours, the console's live events. Its HTTP side
+//!   hands it back; operator replies, opening hours, the console's live events; a customer's
+//!   opt-out (STOP keywords, Meta's `user_preferences`) around the store's commit. Its HTTP side
 //!   (operator API, console login) is `http::operator`.
 //! - [`transcription`]: speech to text for voice notes (OpenAI-compatible or whisper.cpp).
 //! - [`agent`]: one turn of an agent: input, guardrails, memory, prompt, ReAct loop (tool calls
 //!   native or written as text), tools (builtin, HTTP, MCP servers).
 //! - [`llm`]: model providers (Ollama, OpenAI-compatible), the router between them, and context
 //!   budgets (token estimates, each server's window, requests fitted to it).
-//! - [`memory`]: sliding-window conversation memory, kept by the inbox store.
+//! - [`memory`]: sliding-window conversation memory, kept by the inbox store; images as media
+//!   ids, downloaded again for later turns (`agent::runtime::remembered`).
 //! - [`guardrails`]: PII redaction and length limits on input and output.
 //! - [`secret`]: a string type that never prints its value.
 //! - [`runtime`]: the config in force, swapped atomically on reload; [`reload`]: file watch

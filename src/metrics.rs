@@ -163,6 +163,16 @@ const CATALOGUE: &[(&str, Kind, &str)] = &[
         Kind::Counter,
         "WhatsApp messages the agent's sending tools produced (saved to send), by Meta type (interactive, image, document, location, reaction).",
     ),
+    (
+        "wagate_opt_outs_total",
+        Kind::Counter,
+        "Customers who opted out (an opt_out keyword, or a marketing stop in WhatsApp).",
+    ),
+    (
+        "wagate_opt_resumes_total",
+        Kind::Counter,
+        "Customers who opted back in (a resume keyword, or a marketing resume in WhatsApp).",
+    ),
 ];
 
 /// Series with fixed labels that are updated per webhook or per turn.

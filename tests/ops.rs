@@ -388,6 +388,51 @@ async fn history_prints_the_remembered_conversation_in_order() {
     assert!(stderr(&out).contains("wa_15550000000"), "{}", stderr(&out));
 }
 
+#[tokio::test]
+async fn history_marks_a_customer_who_opted_out_and_the_images_kept_as_media_ids() {
+    use wagate::inbox::store::{OptChange, OptSource};
+    use wagate::memory::MediaRef;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Durability::Normal).unwrap();
+    let key = format!("wa_{USER}");
+    let photo = MediaRef {
+        media_id: "MEDIA-1".into(),
+        mime_type: Some("image/jpeg".into()),
+        caption: Some("my sofa".into()),
+    };
+    Memory::new(store.clone())
+        .append(
+            &key,
+            1,
+            &[MemoryEntry::user("[Image] my sofa", 1_735_689_600).with_media(vec![photo])],
+        )
+        .await
+        .unwrap();
+    let stop = Batch {
+        messages: vec![message("wamid.stop", "STOP")],
+        opt_changes: vec![OptChange {
+            lane: lane(),
+            message_id: Some("wamid.stop".into()),
+            opt_out: true,
+            source: OptSource::Keyword,
+            timestamp: 1_700_000_000,
+            reply: vec!["bye".into()],
+        }],
+        ..Batch::default()
+    };
+    store.record(stop).await.unwrap();
+
+    let out = wagate(&["history", USER, "--data", dir_arg(dir.path())]).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("OPTED OUT of business number {BUSINESS}")),
+        "{text}"
+    );
+    assert!(text.contains("sent an opt-out keyword"), "{text}");
+    assert!(text.contains("1 image(s) kept as media ids"), "{text}");
+}
+
 // ---- wagate check --online ----
 
 /// A fake Ollama with `models` pulled, each with its reported capabilities.

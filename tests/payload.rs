@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use wagate::whatsapp::payload::{parse, InteractiveReply, Media, MessageKind, StatusKind, Webhook};
+use wagate::whatsapp::payload::{
+    parse, InteractiveReply, Media, MessageKind, PreferenceValue, StatusKind, Webhook,
+};
 
 const CORPUS_DIR: &str = "/work/shared/corpus/webhooks";
 
@@ -169,6 +171,39 @@ fn media_fixtures_keep_what_the_agent_needs_to_describe_them() {
             ..
         })
     ));
+}
+
+#[test]
+fn a_customers_marketing_stop_and_resume_are_read_with_who_and_when() {
+    let read = |name: &str| {
+        let webhook = fixture(name);
+        let change = &webhook.changes[0];
+        assert_eq!(change.field, "user_preferences");
+        assert_eq!(change.phone_number_id(), Some("106540352242922"));
+        assert!(change.messages.is_empty());
+        change.user_preferences[0].clone()
+    };
+    let stop = read("derived__user_marketing_preferences__stop");
+    assert_eq!(stop.value, PreferenceValue::Stop);
+    assert_eq!(stop.user(), Some("16505551234"));
+    assert_eq!(stop.category, "marketing_messages");
+    assert_eq!(stop.timestamp, 1_731_705_700);
+    let resume = read("pywa__user_marketing_preferences__resume");
+    assert_eq!(resume.value, PreferenceValue::Resume);
+    assert_eq!(resume.timestamp, 1_731_705_721);
+    let signup = read("pywa__user_marketing_preferences__signup");
+    assert_eq!(signup.value, PreferenceValue::Other("signup".into()));
+}
+
+#[test]
+fn a_reaction_names_the_reacted_message_and_the_emoji() {
+    assert_eq!(
+        kind_of("pywa__message__reaction"),
+        MessageKind::Reaction {
+            message_id: Some("wamid.yzxyzx=".into()),
+            emoji: Some("😮".into()),
+        }
+    );
 }
 
 #[test]

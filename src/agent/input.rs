@@ -131,6 +131,29 @@ fn describe_message(kind: &str, raw: &Json) -> InputPart {
 
 const UNSUPPORTED: &str = "[Unsupported message]";
 
+/// The longest quote of our own message in a reaction line, in characters.
+const REACTION_QUOTE_CHARS: usize = 200;
+
+/// What the model reads when the customer reacted to one of its messages (agents with
+/// `spec.whatsapp.reactions_to_agent`): `[Reaction 👍 to your message: "…"]`, the quote on
+/// one line and cut to 200 characters.
+pub fn reaction_text(emoji: &str, quoted: &str) -> String {
+    let one_line = quoted.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut quote: String = one_line.chars().take(REACTION_QUOTE_CHARS).collect();
+    if quote.len() < one_line.len() {
+        quote.push('…');
+    }
+    format!("[Reaction {emoji} to your message: \"{quote}\"]")
+}
+
+/// The reacted message's id and the emoji of a reaction message; `None` for a removal.
+pub fn reaction_of(record: &InboundRecord) -> Option<(&str, &str)> {
+    let reaction = record.raw.get("reaction")?;
+    let target = str_field(reaction, "message_id")?;
+    let emoji = str_field(reaction, "emoji")?;
+    Some((target, emoji.trim()))
+}
+
 /// An edit carries the new version of an earlier message: the model sees it marked as such.
 fn edited(edit: Option<&Json>) -> InputPart {
     let Some(message) = edit.and_then(|e| e.get("message")) else {

@@ -226,7 +226,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
             Ok(report(
                 "history",
                 ops::history::history(&data, &key, limit)
-                    .map(|entries| ops::history::render(&key, &entries)),
+                    .map(|history| ops::history::render(&key, &history)),
             ))
         }
         Command::Healthcheck { url, listen } => healthcheck(url, listen),

@@ -50,6 +50,18 @@ pub struct AgentSpec {
     /// Optional speech-to-text for audio messages (voice notes).
     #[serde(default)]
     pub transcription: Option<TranscriptionSpec>,
+    /// WhatsApp-specific behaviour of this agent.
+    #[serde(default)]
+    pub whatsapp: AgentWhatsApp,
+}
+
+/// `spec.whatsapp`.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct AgentWhatsApp {
+    /// A customer's reaction to one of the agent's messages starts a turn in which the model
+    /// reads `[Reaction 👍 to your message: "…"]`. Off: reactions are recorded, not answered.
+    #[serde(default)]
+    pub reactions_to_agent: bool,
 }
 
 /// `spec.identity`: descriptive only; wagate does not act on it.

@@ -77,6 +77,9 @@ pub struct WhatsAppChannel {
     /// The 24-hour customer service window: what to send when a reply falls outside it.
     #[serde(default)]
     pub window: WindowSettings,
+    /// A customer's STOP: confirmed once, then silence until a resume keyword.
+    #[serde(default)]
+    pub opt_out: OptOutSettings,
 }
 
 /// Every key of `channels.whatsapp`; others get a "did you mean" warning. Keep in step with
@@ -100,6 +103,7 @@ pub(crate) const WHATSAPP_KEYS: &[&str] = &[
     "console",
     "handoff",
     "window",
+    "opt_out",
 ];
 
 /// Every key of `channels.whatsapp.console`.
@@ -149,6 +153,34 @@ impl TemplateSettings {
     /// A template is configured.
     pub fn is_set(&self) -> bool {
         !self.name.trim().is_empty()
+    }
+}
+
+/// Every key of `channels.whatsapp.opt_out`.
+pub(crate) const OPT_OUT_KEYS: &[&str] = &["keywords", "resume_keywords", "reply"];
+
+/// `channels.whatsapp.opt_out`. Keywords match like handoff keywords: the whole message,
+/// trimmed, case-insensitive.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OptOutSettings {
+    /// A customer message equal to one of these opts the customer out.
+    #[serde(default = "default_opt_out_keywords")]
+    pub keywords: Vec<String>,
+    /// A customer message equal to one of these opts the customer back in (and is answered).
+    #[serde(default = "default_resume_keywords")]
+    pub resume_keywords: Vec<String>,
+    /// Sent once when the customer opts out. Empty: nothing is sent.
+    #[serde(default = "default_opt_out_reply")]
+    pub reply: String,
+}
+
+impl Default for OptOutSettings {
+    fn default() -> Self {
+        OptOutSettings {
+            keywords: default_opt_out_keywords(),
+            resume_keywords: default_resume_keywords(),
+            reply: default_opt_out_reply(),
+        }
     }
 }
 
@@ -311,6 +343,15 @@ fn default_handoff_message() -> String {
 fn default_closed_message() -> String {
     "Our team is away right now; we will reply when we are back.".into()
 }
+fn default_opt_out_keywords() -> Vec<String> {
+    vec!["STOP".into()]
+}
+fn default_resume_keywords() -> Vec<String> {
+    vec!["START".into()]
+}
+fn default_opt_out_reply() -> String {
+    "You will not receive more messages from us. Send START to talk again.".into()
+}
 fn default_release_after_seconds() -> u64 {
     86400
 }
@@ -368,5 +409,6 @@ mod tests {
         assert_eq!(debug_fields(&w.handoff.hours), HOURS_KEYS);
         assert_eq!(debug_fields(&w.window), WINDOW_KEYS);
         assert_eq!(debug_fields(&w.window.reopen_template), TEMPLATE_KEYS);
+        assert_eq!(debug_fields(&w.opt_out), OPT_OUT_KEYS);
     }
 }

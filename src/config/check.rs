@@ -102,6 +102,12 @@ fn summary(config: &Config, out: &mut String) {
         w.handoff.keywords.len(),
         w.handoff.release_after_seconds
     );
+    let _ = writeln!(
+        out,
+        "  opt-out: keywords [{}], resume keywords [{}]",
+        w.opt_out.keywords.join(", "),
+        w.opt_out.resume_keywords.join(", ")
+    );
     let _ = writeln!(out, "  default agent: {}", w.default_agent);
     if w.numbers.is_empty() {
         let _ = writeln!(

@@ -59,3 +59,14 @@ pub struct Config {
     /// one line each, naming the file. `serve` logs them at start; `check` prints them.
     pub warnings: Vec<String>,
 }
+
+impl Config {
+    /// Whether the agent answering `phone_number_id` is told about the customer's reactions to
+    /// its messages (`spec.whatsapp.reactions_to_agent`).
+    pub fn answers_reactions(&self, phone_number_id: &str) -> bool {
+        self.whatsapp
+            .agent_for_number(phone_number_id)
+            .and_then(|name| self.agents.get(name))
+            .is_some_and(|agent| agent.spec.whatsapp.reactions_to_agent)
+    }
+}

@@ -3,8 +3,8 @@
 //! The agent file's own checks are in `validate_agent.rs`.
 
 use super::channels::{
-    WhatsAppChannel, CONSOLE_KEYS, HANDOFF_KEYS, HOURS_KEYS, MEDIA_LIMIT_KEYS, RATE_LIMIT_KEYS,
-    TEMPLATE_KEYS, WHATSAPP_KEYS, WINDOW_KEYS,
+    WhatsAppChannel, CONSOLE_KEYS, HANDOFF_KEYS, HOURS_KEYS, MEDIA_LIMIT_KEYS, OPT_OUT_KEYS,
+    RATE_LIMIT_KEYS, TEMPLATE_KEYS, WHATSAPP_KEYS, WINDOW_KEYS,
 };
 use super::error::Problem;
 use super::parse::SourceFile;
@@ -59,6 +59,7 @@ pub(crate) fn check_channel(ch: &WhatsAppChannel, src: &SourceFile, out: &mut Fi
     }
     check_handoff(ch, src, &base, out);
     check_window(ch, src, &base, out);
+    check_opt_out(ch, src, &base, out);
 }
 
 /// `window.reopen_template`: a template Meta can find needs its language too.
@@ -76,6 +77,39 @@ fn check_window(ch: &WhatsAppChannel, src: &SourceFile, base: &FieldPath, out: &
             &path.key("name"),
             "the template's `name` is missing (its language alone names no template)",
         ));
+    }
+}
+
+/// `opt_out`: keywords with text, and no word that both stops and resumes.
+fn check_opt_out(ch: &WhatsAppChannel, src: &SourceFile, base: &FieldPath, out: &mut Findings) {
+    let opt_out = base.key("opt_out");
+    let lists = [
+        ("keywords", &ch.opt_out.keywords),
+        ("resume_keywords", &ch.opt_out.resume_keywords),
+    ];
+    for (key, list) in lists {
+        for (i, keyword) in list.iter().enumerate() {
+            if keyword.trim().is_empty() {
+                out.problems.push(src.problem(
+                    &opt_out.key(key).index(i),
+                    "is empty; a keyword must have text (remove the entry)".to_string(),
+                ));
+            }
+        }
+    }
+    let normal = |k: &String| k.trim().to_lowercase();
+    for (i, keyword) in ch.opt_out.resume_keywords.iter().enumerate() {
+        if ch
+            .opt_out
+            .keywords
+            .iter()
+            .any(|k| normal(k) == normal(keyword))
+        {
+            out.problems.push(src.problem(
+                &opt_out.key("resume_keywords").index(i),
+                format!("`{keyword}` is also in opt_out.keywords; a word cannot both stop and resume (remove it from one list)"),
+            ));
+        }
     }
 }
 
@@ -178,7 +212,7 @@ pub(crate) fn check_routing(
 /// would otherwise silently leave the default in place.
 pub(crate) fn unknown_channel_keys(src: &SourceFile, out: &mut Findings) {
     let base = FieldPath::keys(&["channels", "whatsapp"]);
-    let sections: [(FieldPath, &[&str]); 8] = [
+    let sections: [(FieldPath, &[&str]); 9] = [
         (base.clone(), WHATSAPP_KEYS),
         (base.key("rate_limit"), RATE_LIMIT_KEYS),
         (base.key("media_max_bytes"), MEDIA_LIMIT_KEYS),
@@ -187,6 +221,7 @@ pub(crate) fn unknown_channel_keys(src: &SourceFile, out: &mut Findings) {
         (base.key("handoff").key("hours"), HOURS_KEYS),
         (base.key("window"), WINDOW_KEYS),
         (base.key("window").key("reopen_template"), TEMPLATE_KEYS),
+        (base.key("opt_out"), OPT_OUT_KEYS),
     ];
     for (path, known) in sections {
         let Some(Value::Mapping(map)) = lookup(&src.value, &path) else {

@@ -59,8 +59,10 @@ impl Handoff {
         }
     }
 
-    /// After a webhook's commit: conversations handed over by a keyword, live events.
+    /// After a webhook's commit: opt-outs and resumes, conversations handed over by a
+    /// keyword, live events.
     pub fn after_intake(&self, outcome: &RecordOutcome, lanes: &[LaneKey]) {
+        self.after_opt_changes(outcome);
         for lane in &outcome.handed_over {
             self.went_human(lane, Trigger::Keyword, None);
         }
@@ -84,7 +86,7 @@ impl Handoff {
 
 /// What the customer typed or tapped: a text's body, a quick-reply button's text, an
 /// interactive reply's title.
-fn typed_text(message: &serde_json::Value) -> Option<String> {
+pub(super) fn typed_text(message: &serde_json::Value) -> Option<String> {
     let candidates = [
         &message["text"]["body"],
         &message["button"]["text"],

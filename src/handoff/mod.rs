@@ -9,12 +9,14 @@
 //! - [`hours`]: `handoff.hours` in an IANA time zone.
 //! - [`outbox`]: sends operator replies and handoff notices, part by part, exactly once.
 //! - [`sweeper`]: gives conversations back after `release_after_seconds` without a reply.
+//! - `opt_out`: STOP and START keywords at intake, and what follows an opt-out's commit.
 //! - [`events`]: server-sent events for the console.
 
 pub mod events;
 pub mod hours;
 mod intake;
 mod notify;
+mod opt_out;
 pub mod outbox;
 pub mod sweeper;
 mod turn_guard;
@@ -78,6 +80,8 @@ pub enum HandoffError {
     EmptyReply,
     #[error("the customer's last message is older than 24 hours; WhatsApp only accepts a template message now (set window.reopen_template to send one and hold the reply)")]
     OutsideWindow,
+    #[error("the customer opted out; nothing is sent until they write a resume keyword (opt_out.resume_keywords)")]
+    OptedOut,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -90,6 +94,8 @@ pub struct Handoff {
     clock: Clock,
     /// Conversations a person has (mirror of the store).
     humans: Mutex<HashMap<LaneKey, HumanConversation>>,
+    /// Opted-out customers (mirror of the store), with Meta's timestamp of their STOP.
+    opted_out: Mutex<HashMap<LaneKey, i64>>,
     /// Turns running now, to stop when their conversation is taken over.
     running: Mutex<HashMap<LaneKey, (u64, CancellationToken)>>,
     next_guard: std::sync::atomic::AtomicU64,
@@ -150,6 +156,12 @@ impl Handoff {
             .into_iter()
             .map(|h| (h.lane.clone(), h))
             .collect();
+        let opted_out = store
+            .opted_out_conversations()
+            .await?
+            .into_iter()
+            .map(|o| (o.lane, o.timestamp))
+            .collect();
         let handoff = Arc::new(Handoff {
             store,
             config,
@@ -157,6 +169,7 @@ impl Handoff {
             events: Events::default(),
             clock: clock.unwrap_or_else(|| Arc::new(jiff::Timestamp::now)),
             humans: Mutex::new(humans),
+            opted_out: Mutex::new(opted_out),
             running: Mutex::new(HashMap::new()),
             next_guard: std::sync::atomic::AtomicU64::new(0),
             graph: OnceLock::new(),
@@ -324,6 +337,9 @@ impl Handoff {
     /// unless `window.reopen_template` is set: then it is queued and held, and the outbox sends
     /// the template first. Returns its id and whether it is held.
     pub async fn reply(&self, lane: &LaneKey, text: &str) -> Result<OperatorReply, HandoffError> {
+        if self.store.is_opted_out(lane.clone()).await? {
+            return Err(HandoffError::OptedOut);
+        }
         let last = self
             .store
             .last_customer_at(lane.clone())

@@ -17,6 +17,8 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+mod preferences;
+
 #[derive(Deserialize)]
 pub struct Handshake {
     #[serde(rename = "hub.mode")]
@@ -122,9 +124,17 @@ pub(crate) async fn ingest(
         }
     };
 
-    let mut batch = to_batch(webhook, channel, body, raw_json::message_texts(body));
+    let answers_reactions = |number: &str| config.config.answers_reactions(number);
+    let mut batch = to_batch(
+        webhook,
+        channel,
+        &answers_reactions,
+        body,
+        raw_json::message_texts(body),
+    );
     batch.replaces_dead_letter = replaces_dead_letter;
-    // Handoff: customer messages asking for a person; the console's live view.
+    // Opt-out and resume keywords, then handoff keywords; the console's live view.
+    state.handoff.mark_opt_keywords(&mut batch, channel);
     state.handoff.mark_keywords(&mut batch, channel);
     let (seen_lanes, status_ids) = event_subjects(state, &batch);
     let (statuses, dead_letters) = (batch.statuses.len(), batch.dead_letters.len());
@@ -200,6 +210,7 @@ fn event_subjects(state: &AppState, batch: &Batch) -> (Vec<LaneKey>, Vec<String>
 fn to_batch(
     webhook: Webhook,
     channel: &WhatsAppChannel,
+    answers_reactions: &dyn Fn(&str) -> bool,
     body: &[u8],
     texts: Option<Vec<Vec<&str>>>,
 ) -> Batch {
@@ -214,6 +225,10 @@ fn to_batch(
             .as_ref()
             .and_then(|t| t.get(index))
             .filter(|t| t.len() == messages.len());
+        if change.field == payload::USER_PREFERENCES_FIELD {
+            preferences::record(&change, &mut batch, &mut unhandled);
+            continue;
+        }
         if change.field != "messages" {
             unhandled.push(format!("field `{}` is not handled", change.field));
             continue;
@@ -237,8 +252,12 @@ fn to_batch(
                 unhandled.push("message without an id".into());
                 continue;
             }
-            let (state, note) =
-                initial_state(channel, &metadata.phone_number_id, &message.kind_name);
+            let (state, note) = initial_state(
+                channel,
+                answers_reactions,
+                &metadata.phone_number_id,
+                &message.kind_name,
+            );
             batch.messages.push(NewInbound {
                 lane: LaneKey {
                     phone_number_id: metadata.phone_number_id.clone(),
@@ -296,9 +315,11 @@ fn to_batch(
     batch
 }
 
-/// Reactions are kept on record but not answered; so are messages to a number no agent serves.
+/// Reactions are kept on record but not answered (unless the agent wants them: the store then
+/// keeps only emoji on our own messages); so are messages to a number no agent serves.
 fn initial_state(
     channel: &WhatsAppChannel,
+    answers_reactions: &dyn Fn(&str) -> bool,
     phone_number_id: &str,
     kind: &str,
 ) -> (InboundState, Option<String>) {
@@ -314,7 +335,7 @@ fn initial_state(
             )),
         );
     }
-    if kind == "reaction" {
+    if kind == "reaction" && !answers_reactions(phone_number_id) {
         return (
             InboundState::Skipped,
             Some("reactions are recorded, not answered".into()),
@@ -347,7 +368,13 @@ mod tests {
 
     fn batch_of(body: &[u8]) -> Batch {
         let webhook = payload::parse(body).expect("parses");
-        to_batch(webhook, &channel(), body, raw_json::message_texts(body))
+        to_batch(
+            webhook,
+            &channel(),
+            &|_| false,
+            body,
+            raw_json::message_texts(body),
+        )
     }
 
     const BODY: &[u8] = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[
@@ -370,7 +397,7 @@ mod tests {
     #[test]
     fn without_the_sent_text_the_parsed_message_is_stored() {
         let webhook = payload::parse(BODY).expect("parses");
-        let batch = to_batch(webhook, &channel(), BODY, None);
+        let batch = to_batch(webhook, &channel(), &|_| false, BODY, None);
         let stored: serde_json::Value = serde_json::from_str(&batch.messages[0].raw).unwrap();
         assert_eq!(stored["text"]["body"], "olá");
     }

@@ -165,6 +165,17 @@ impl Router {
         self
     }
 
+    /// Whether a request carrying an image has a model that sees it: with `capability_match`
+    /// any candidate with vision (images go only to those), otherwise every candidate.
+    pub fn sees_images(&self) -> bool {
+        let mut vision = self.candidates.iter().map(|c| c.capabilities.vision);
+        if self.strategy == RoutingStrategy::CapabilityMatch {
+            vision.any(|v| v)
+        } else {
+            vision.all(|v| v)
+        }
+    }
+
     /// `provider/model` of every candidate, in registration order.
     pub fn models(&self) -> Vec<String> {
         self.candidates.iter().map(|c| c.label.clone()).collect()

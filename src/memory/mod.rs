@@ -68,7 +68,8 @@ impl MemoryRole {
     }
 }
 
-/// One remembered message. Images are stored as a placeholder text, never as bytes.
+/// One remembered message. Images are stored as a placeholder text plus where to fetch them
+/// again ([`MediaRef`]), never as bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemoryEntry {
     /// Who said it.
@@ -77,7 +78,28 @@ pub struct MemoryEntry {
     pub content: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// The customer's images in this message, in order: a later turn may download the newest
+    /// one again for a vision model (see `agent::runtime`), within Meta's media id lifetime.
+    pub media: Vec<MediaRef>,
 }
+
+/// A customer's image as memory keeps it: the Graph API media id to download it again, and
+/// what the webhook said about it. Never the bytes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MediaRef {
+    /// The id for `GET /{media_id}`; Meta keeps an inbound media id for 7 days.
+    pub media_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    /// After input guardrails, like the remembered text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+}
+
+/// How long Meta keeps the media id of an inbound message retrievable (its developer
+/// documentation: "Media IDs in webhooks expire after 7 days"); a remembered image older than
+/// this is not downloaded again.
+pub const MEDIA_ID_LIFETIME_SECS: i64 = 7 * 24 * 3600;
 
 impl MemoryEntry {
     /// A user message remembered at `created_at` (unix seconds).
@@ -86,7 +108,14 @@ impl MemoryEntry {
             role: MemoryRole::User,
             content: content.into(),
             created_at,
+            media: Vec::new(),
         }
+    }
+
+    /// The same entry, remembering the customer's images `media`.
+    pub fn with_media(mut self, media: Vec<MediaRef>) -> Self {
+        self.media = media;
+        self
     }
 
     /// An assistant reply remembered at `created_at` (unix seconds).
@@ -95,6 +124,7 @@ impl MemoryEntry {
             role: MemoryRole::Assistant,
             content: content.into(),
             created_at,
+            media: Vec::new(),
         }
     }
 

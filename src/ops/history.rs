@@ -16,6 +16,16 @@ pub struct HistoryEntry {
     pub content: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// Images kept as media ids (downloaded again for vision models, never stored).
+    pub images: usize,
+}
+
+/// The conversation and whether the customer opted out of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    pub entries: Vec<HistoryEntry>,
+    /// (business phone_number_id, unix ms since, `keyword` or `user_preferences`).
+    pub opted_out: Vec<(String, i64, String)>,
 }
 
 /// The memory key of a phone number as an operator types it: `+1 555-123-4567`,
@@ -37,26 +47,45 @@ pub fn key_for_phone(phone: &str) -> String {
     }
 }
 
-/// The newest `limit` messages remembered under `key`, oldest first, expired or not.
-pub fn history(data_dir: &Path, key: &str, limit: usize) -> Result<Vec<HistoryEntry>, OpsError> {
+/// The newest `limit` messages remembered under `key`, oldest first, expired or not, and the
+/// customer's opt-outs.
+pub fn history(data_dir: &Path, key: &str, limit: usize) -> Result<History, OpsError> {
     let db = OperatorDb::open_read_only(data_dir)?;
     let entries = db.history(key, limit)?.unwrap_or_default();
-    if entries.is_empty() {
+    let user = key.strip_prefix("wa_").unwrap_or(key);
+    let opted_out = db.opted_out_of(user)?;
+    if entries.is_empty() && opted_out.is_empty() {
         return Err(OpsError::NoHistory(key.to_string()));
     }
-    Ok(entries
+    let entries = entries
         .into_iter()
         .map(|e| HistoryEntry {
             role: e.role.as_str().to_string(),
+            images: e.media.len(),
             content: e.content,
             created_at: e.created_at,
         })
-        .collect())
+        .collect();
+    Ok(History { entries, opted_out })
 }
 
-/// The conversation as the terminal shows it: one block per message, continuation lines indented.
-pub fn render(key: &str, entries: &[HistoryEntry]) -> String {
+/// The conversation as the terminal shows it: the opt-out mark first, then one block per
+/// message, continuation lines indented.
+pub fn render(key: &str, history: &History) -> String {
     let mut out = String::new();
+    for (number, since, source) in &history.opted_out {
+        let how = if source == "user_preferences" {
+            "stopped marketing messages in WhatsApp"
+        } else {
+            "sent an opt-out keyword"
+        };
+        let _ = writeln!(
+            out,
+            "OPTED OUT of business number {number} since {} ({how}): nothing is sent until a resume keyword",
+            utc_seconds(since / 1000)
+        );
+    }
+    let entries = &history.entries;
     let _ = writeln!(
         out,
         "{key}: {} message(s), oldest first (as stored: after redaction)",
@@ -68,6 +97,13 @@ pub fn render(key: &str, entries: &[HistoryEntry]) -> String {
         let _ = writeln!(out, "{}  {:<9}  {first}", utc_seconds(e.created_at), e.role);
         for line in lines {
             let _ = writeln!(out, "{:36}{line}", "");
+        }
+        if e.images > 0 {
+            let _ = writeln!(
+                out,
+                "{:36}({} image(s) kept as media ids, not bytes: shown again to vision models for 7 days)",
+                "", e.images
+            );
         }
     }
     out

@@ -4,12 +4,18 @@
 //! loses the message.
 
 use crate::agent::input::{self, InputPart, MediaKind, MediaOutcome, MediaRequest, ResolvedPart};
+use crate::agent::runtime::remembered::MediaSource;
 use crate::config::TranscriptionSpec;
-use crate::inbox::Turn;
+use crate::inbox::{InboundRecord, Store, Turn};
+use crate::llm::ImageData;
+use crate::memory::MediaRef;
 use crate::metrics::Metrics;
 use crate::transcription::{self, Transcriber, TranscriptionError};
 use crate::whatsapp::graph::{self, GraphClient, MediaError};
 use bytes::Bytes;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 /// Speech to text for the turn's audio: the agent's `spec.transcription` and the transcriber.
 pub(super) struct Speech<'a> {
@@ -19,12 +25,20 @@ pub(super) struct Speech<'a> {
 
 pub(super) async fn resolve(
     graph: &GraphClient,
+    store: &Store,
     metrics: &Metrics,
     turn: &Turn,
     speech: Option<&Speech<'_>>,
 ) -> Vec<ResolvedPart> {
     let mut parts = Vec::with_capacity(turn.messages.len());
     for record in &turn.messages {
+        // A reaction reaches a turn only when the agent asked for them (intake decides).
+        if record.kind == "reaction" {
+            if let Some(text) = reaction(store, record).await {
+                parts.push(ResolvedPart::Text(text));
+            }
+            continue;
+        }
         match input::describe(record) {
             InputPart::Skip => {}
             InputPart::Text(text) => parts.push(ResolvedPart::Text(text)),
@@ -42,6 +56,51 @@ pub(super) async fn resolve(
         }
     }
     parts
+}
+
+/// `[Reaction 👍 to your message: "…"]` quoting the message we sent; `None` (nothing for the
+/// model) when it is a removal or not one of our messages.
+async fn reaction(store: &Store, record: &InboundRecord) -> Option<String> {
+    let (target, emoji) = input::reaction_of(record)?;
+    match store.sent_message_text(target.to_owned()).await {
+        Ok(Some(quoted)) => Some(input::reaction_text(emoji, &quoted)),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the message a reaction is about; the model is not told");
+            None
+        }
+    }
+}
+
+/// Remembered images downloaded again through the Graph API, for a later turn; the bytes stay
+/// in memory (never on disk), like every download.
+pub(super) struct GraphImages {
+    pub graph: GraphClient,
+    pub metrics: Arc<Metrics>,
+}
+
+impl MediaSource for GraphImages {
+    fn fetch_image<'a>(
+        &'a self,
+        media: &'a MediaRef,
+    ) -> Pin<Box<dyn Future<Output = Option<ImageData>> + Send + 'a>> {
+        Box::pin(async move {
+            let request = MediaRequest {
+                media_id: media.media_id.clone(),
+                kind: MediaKind::Image,
+                mime_type: media.mime_type.clone(),
+                caption: media.caption.clone(),
+                filename: None,
+                file_size: None,
+                voice: false,
+            };
+            match input::resolve_media(&request, fetch(&self.graph, &self.metrics, &request).await)
+            {
+                ResolvedPart::Image { image, .. } => Some(image),
+                ResolvedPart::Text(_) => None,
+            }
+        })
+    }
 }
 
 /// A downloaded audio becomes its transcript; on failure, the description with a note saying

@@ -277,7 +277,14 @@ impl Responder {
                 transcriber: &self.transcriber,
                 spec,
             });
-        let parts = inputs::resolve(&engines.graph, &self.metrics, turn, speech.as_ref()).await;
+        let parts = inputs::resolve(
+            &engines.graph,
+            &self.store,
+            &self.metrics,
+            turn,
+            speech.as_ref(),
+        )
+        .await;
         if parts.is_empty() {
             return Generated::Nothing;
         }
@@ -288,6 +295,11 @@ impl Responder {
             contact_name: last.contact_name.clone(),
             phone: turn.lane.user.clone(),
             parts,
+            // Remembered images are downloaded again through the same client (and limits).
+            media: Some(Arc::new(inputs::GraphImages {
+                graph: engines.graph.clone(),
+                metrics: Arc::clone(&self.metrics),
+            })),
         };
         let result = engines.agents.run(agent_name, request).await;
         if let (Some(asked), Some(handoff)) = (&result.handoff, &self.handoff) {
@@ -364,6 +376,10 @@ impl TurnHandler for Responder {
             let Some(handoff) = &self.handoff else {
                 return self.answer(turn).await;
             };
+            // The customer opted out after these messages: nothing more goes out.
+            if handoff.silenced_by_opt_out(&turn) {
+                return TurnOutcome::Done;
+            }
             // A person has the conversation: no agent turn (its messages are closed unanswered).
             let Some(guard) = handoff.enter_turn(&turn.lane) else {
                 return TurnOutcome::Done;
@@ -373,7 +389,7 @@ impl TurnHandler for Responder {
             tokio::select! {
                 biased;
                 _ = guard.stopped() => {
-                    tracing::info!(turn_id, "turn stopped: a person took the conversation over");
+                    tracing::info!(turn_id, "turn stopped: a person took the conversation over, or the customer opted out");
                     TurnOutcome::Done
                 }
                 outcome = self.answer(turn) => outcome,

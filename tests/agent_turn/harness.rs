@@ -96,6 +96,7 @@ impl Harness {
             contact_name: Some("Ana".into()),
             phone: "5511999999999".into(),
             parts,
+            media: None,
         };
         self.runtime.run(AGENT, request).await
     }

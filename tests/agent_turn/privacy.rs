@@ -100,6 +100,7 @@ async fn an_image_caption_is_redacted_and_memory_keeps_a_placeholder_not_the_ima
     let parts = vec![ResolvedPart::Image {
         image,
         caption: Some(format!("receipt, questions to {EMAIL}")),
+        media_id: None,
     }];
 
     harness.turn("wa_1", 1, parts).await;

@@ -129,6 +129,7 @@ async fn an_unknown_agent_name_fails_the_turn_instead_of_panicking() {
         contact_name: None,
         phone: "1".into(),
         parts: vec!["hi".to_owned().into()],
+        media: None,
     };
 
     let result = harness.runtime.run("nobody", request).await;

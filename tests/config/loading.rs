@@ -336,6 +336,22 @@ fn trailing_slashes_on_base_urls_are_dropped() {
 }
 
 #[test]
+fn opt_out_has_its_documented_defaults_and_reactions_are_not_told_to_the_agent() {
+    let config = Config::load_with_env(&fixture("defaults"), &no_env).expect("loads");
+    let o = &config.whatsapp.opt_out;
+    assert_eq!(o.keywords, ["STOP"]);
+    assert_eq!(o.resume_keywords, ["START"]);
+    assert_eq!(
+        o.reply,
+        "You will not receive more messages from us. Send START to talk again."
+    );
+    assert!(config
+        .agents
+        .values()
+        .all(|a| !a.spec.whatsapp.reactions_to_agent));
+}
+
+#[test]
 fn the_console_is_off_and_handoff_has_its_documented_defaults() {
     let config = Config::load_with_env(&fixture("defaults"), &no_env).expect("loads");
     let w = &config.whatsapp;

@@ -399,6 +399,32 @@ fn a_handoff_day_that_is_not_a_range_is_an_error_saying_how_to_write_it() {
 }
 
 #[test]
+fn a_word_that_both_stops_and_resumes_is_an_error_naming_the_entry() {
+    let channels = format!(
+        "{CHANNELS}    opt_out:\n      keywords: [STOP, Baja]\n      resume_keywords: [start, \" baja \"]\n"
+    );
+    let dir = config_dir(&channels, &[("helper.agent.yaml", &agent("helper", ""))]);
+    let p = one_problem(dir.path());
+    assert_eq!(field(&p), "channels.whatsapp.opt_out.resume_keywords[1]");
+    assert!(p.message.contains("cannot both stop and resume"), "{p}");
+}
+
+#[test]
+fn a_misspelt_opt_out_key_is_a_warning_with_the_right_name() {
+    let channels = format!("{CHANNELS}    opt_out:\n      resume_keyword: [START]\n");
+    let dir = config_dir(&channels, &[("helper.agent.yaml", &agent("helper", ""))]);
+    let config = Config::load_with_env(dir.path(), &no_env).expect("a warning, not an error");
+    assert!(
+        config
+            .warnings
+            .iter()
+            .any(|w| w.contains("resume_keyword") && w.contains("resume_keywords")),
+        "{:?}",
+        config.warnings
+    );
+}
+
+#[test]
 fn a_notify_url_that_is_not_absolute_is_an_error() {
     let channels = format!("{CHANNELS}    handoff:\n      notify_url: \"/hooks/slack\"\n");
     let dir = config_dir(&channels, &[("helper.agent.yaml", &agent("helper", ""))]);

@@ -19,6 +19,7 @@ fn the_check_report_summarizes_a_valid_config_without_showing_secrets() {
         "default agent: whatsapp-assistant",
         "operator console: off (console.token is empty)",
         "handoff: 0 keyword(s), back to the agent after 86400 s without an operator reply",
+        "opt-out: keywords [STOP], resume keywords [START]",
         "model primary: ollama/llama3.1:8b at http://localhost:11434, capabilities: inferred",
         "model fallback: ollama/llava:7b at http://localhost:11434, capabilities: vision (declared)",
         "guardrails input: pii_detection (redact), max_length (2000 chars)",

@@ -16,6 +16,7 @@ mod handoff;
 mod kill9;
 mod model_outage;
 mod native;
+mod native_in;
 mod process;
 mod reload;
 mod voice;

@@ -2,6 +2,7 @@
 //! for memory.
 
 use crate::llm::{ChatMessage, ImageData};
+use crate::memory::MediaRef;
 
 /// One message of the turn, ready for the model.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +15,8 @@ pub enum ResolvedPart {
         image: ImageData,
         /// The text the user typed under the image.
         caption: Option<String>,
+        /// The Graph API media id, for memory to download it again in a later turn.
+        media_id: Option<String>,
     },
 }
 
@@ -30,6 +33,8 @@ pub struct UserInput {
     pub message: ChatMessage,
     /// The same message as memory stores it: images as `[Image] caption`, never bytes.
     pub memory_text: String,
+    /// The images' media ids and metadata, for memory (never the bytes).
+    pub media: Vec<MediaRef>,
 }
 
 /// What memory stores for one part: the text, or `[Image] caption` for an image.
@@ -51,10 +56,22 @@ pub fn combine(parts: Vec<ResolvedPart>) -> UserInput {
     let memory_text = parts.iter().map(memory_text).collect::<Vec<_>>().join("\n");
     let mut lines = Vec::with_capacity(parts.len());
     let mut images = Vec::new();
+    let mut media = Vec::new();
     for part in parts {
         match part {
             ResolvedPart::Text(text) => lines.push(text),
-            ResolvedPart::Image { image, caption } => {
+            ResolvedPart::Image {
+                image,
+                caption,
+                media_id,
+            } => {
+                if let Some(media_id) = media_id {
+                    media.push(MediaRef {
+                        media_id,
+                        mime_type: Some(image.mime_type.clone()),
+                        caption: caption.clone(),
+                    });
+                }
                 lines.push(caption.unwrap_or_else(|| "[Image]".into()));
                 images.push(image);
             }
@@ -65,5 +82,6 @@ pub fn combine(parts: Vec<ResolvedPart>) -> UserInput {
     UserInput {
         message,
         memory_text,
+        media,
     }
 }

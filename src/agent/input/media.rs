@@ -113,6 +113,7 @@ pub fn resolve_media(request: &MediaRequest, outcome: MediaOutcome) -> ResolvedP
             ResolvedPart::Image {
                 image: ImageData { mime_type, data },
                 caption: request.caption.clone(),
+                media_id: Some(request.media_id.clone()),
             }
         }
         MediaOutcome::Downloaded { data, .. } => {

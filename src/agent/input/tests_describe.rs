@@ -172,6 +172,23 @@ fn a_reaction_gets_no_reply() {
 }
 
 #[test]
+fn a_reaction_told_to_the_agent_quotes_its_message_on_one_short_line() {
+    let reaction = json!({"type": "reaction",
+        "reaction": {"message_id": "wamid.out", "emoji": " 👎 "}});
+    let removed = json!({"type": "reaction", "reaction": {"message_id": "wamid.out", "emoji": ""}});
+    assert_eq!(reaction_of(&record(reaction)), Some(("wamid.out", "👎")));
+    assert_eq!(reaction_of(&record(removed)), None);
+
+    assert_eq!(
+        reaction_text("👍", "Our price:\n\n10 EUR."),
+        "[Reaction 👍 to your message: \"Our price: 10 EUR.\"]"
+    );
+    let long = reaction_text("❤️", &"é".repeat(300));
+    assert!(long.ends_with("…\"]"), "{long}");
+    assert_eq!(long.matches('é').count(), 200);
+}
+
+#[test]
 fn a_deleted_message_or_an_unknown_type_gets_no_reply() {
     let revoke = json!({"type": "revoke", "revoke": {"original_message_id": "wamid.ORIG"}});
     let novel = json!({"type": "hologram", "hologram": {"id": "1"}});

@@ -115,6 +115,7 @@ fn a_downloaded_image_goes_to_the_model_as_itself() {
         ResolvedPart::Image {
             image: jpeg(b"\xff\xd8\xff jpeg bytes"),
             caption: Some("what plant is this?".into()),
+            media_id: Some(image.media_id.clone()),
         }
     );
 }
@@ -171,10 +172,12 @@ fn memory_keeps_a_placeholder_for_images_never_their_bytes() {
     let with_caption = ResolvedPart::Image {
         image: jpeg(b"secret pixels"),
         caption: Some("my rash".into()),
+        media_id: None,
     };
     let without = ResolvedPart::Image {
         image: jpeg(b"secret pixels"),
         caption: None,
+        media_id: None,
     };
 
     assert_eq!(memory_text(&with_caption), "[Image] my rash");
@@ -188,11 +191,13 @@ fn several_messages_of_a_turn_become_one_user_message_in_arrival_order() {
         ResolvedPart::Image {
             image: jpeg(b"first"),
             caption: Some("this one".into()),
+            media_id: None,
         },
         ResolvedPart::Text("[Location: (1, 2)]".into()),
         ResolvedPart::Image {
             image: jpeg(b"second"),
             caption: None,
+            media_id: None,
         },
         ResolvedPart::Text("which is cheaper?".into()),
     ];
@@ -216,6 +221,7 @@ fn memory_text_of_a_combined_turn_never_contains_image_bytes() {
     let input = combine(vec![ResolvedPart::Image {
         image: jpeg(b"PIXELDATA"),
         caption: Some("look".into()),
+        media_id: None,
     }]);
 
     assert_eq!(input.message.images.len(), 1);

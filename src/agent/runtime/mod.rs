@@ -3,7 +3,8 @@
 //!
 //! One turn, in this order (every step on every turn; see `turn.rs`):
 //! 1. input guardrails on every text part and image caption, before the model and memory;
-//! 2. the memory window of the conversation, when the agent has conversational memory;
+//! 2. the memory window of the conversation, when the agent has conversational memory, with
+//!    the newest remembered image downloaded again for a vision model (`remembered.rs`);
 //! 3. the system prompt, rendered once;
 //! 4. the ReAct loop over `[system, history.., user]`, the whole turn bounded by
 //!    `orchestration.timeout_seconds`;
@@ -17,6 +18,7 @@
 //! models tried, tool calls, tokens, duration and outcome when it ends.
 
 mod compiled;
+pub mod remembered;
 mod turn;
 
 use crate::agent::input::ResolvedPart;
@@ -70,6 +72,9 @@ pub struct TurnRequest {
     pub phone: String,
     /// The turn's messages in arrival order, already resolved (media downloaded or described).
     pub parts: Vec<ResolvedPart>,
+    /// Where remembered images are downloaded again (WhatsApp: the Graph API); `None` keeps
+    /// them as text (`wagate chat`).
+    pub media: Option<Arc<dyn remembered::MediaSource>>,
 }
 
 /// What the turn produced for the user.

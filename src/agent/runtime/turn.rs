@@ -1,6 +1,7 @@
 //! The steps of one turn, in order. See the module documentation of `runtime` for the list.
 
 use super::compiled::CompiledAgent;
+use super::remembered::{self, MediaSource};
 use super::{TurnAnswer, TurnRequest, TurnResult};
 use crate::agent::input::{combine, ResolvedPart};
 use crate::agent::prompt::{PromptError, PromptVars};
@@ -38,12 +39,24 @@ pub(super) async fn run(
     // 1. Input guardrails, before the model and before memory.
     let parts = guard_parts(agent, request.parts);
     let user = combine(parts);
+    // Images are shown again only to routing that can take them, and only when the new
+    // message brings none of its own.
+    let media = request
+        .media
+        .filter(|_| user.message.images.is_empty() && agent.router.sees_images());
     let vars = PromptVars::new(request.contact_name.as_deref(), &request.phone, &agent.name);
 
     // 2-4. Memory window, system prompt, ReAct loop: all inside the turn's timeout.
     let exchange = tokio::time::timeout(
         agent.timeout,
-        converse(agent, memory, &request.memory_key, &vars, user.message),
+        converse(
+            agent,
+            memory,
+            &request.memory_key,
+            &vars,
+            user.message,
+            media.as_deref(),
+        ),
     )
     .await
     .unwrap_or(Err(Failure::Timeout(agent.timeout.as_secs())));
@@ -89,7 +102,7 @@ pub(super) async fn run(
 
     // 6. Memory: the user's side always, the reply only when there is one (what the tools
     // sent first, as the customer saw it in order).
-    let mut entries = vec![MemoryEntry::user(user.memory_text, unix_now())];
+    let mut entries = vec![MemoryEntry::user(user.memory_text, unix_now()).with_media(user.media)];
     match reply {
         Ok(reply) => {
             for sent in &result.sends {
@@ -172,9 +185,14 @@ fn guard_parts(agent: &CompiledAgent, parts: Vec<ResolvedPart>) -> Vec<ResolvedP
         .into_iter()
         .map(|part| match part {
             ResolvedPart::Text(text) => ResolvedPart::Text(guardrails::apply(rules, &text)),
-            ResolvedPart::Image { image, caption } => ResolvedPart::Image {
+            ResolvedPart::Image {
+                image,
+                caption,
+                media_id,
+            } => ResolvedPart::Image {
                 image,
                 caption: caption.map(|c| guardrails::apply(rules, &c)),
+                media_id,
             },
         })
         .collect()
@@ -187,6 +205,7 @@ async fn converse(
     memory_key: &str,
     vars: &PromptVars,
     user_message: ChatMessage,
+    media: Option<&dyn MediaSource>,
 ) -> Result<ReactOutcome, Failure> {
     let history = match agent.memory {
         Some(window) => match memory.load(memory_key, window.max_turns, window.ttl).await {
@@ -206,8 +225,18 @@ async fn converse(
     if !system.trim().is_empty() {
         messages.push(ChatMessage::system(system));
     }
+    let images = match media {
+        Some(source) => remembered::fetch(source, &history, unix_now()).await,
+        None => Vec::new(),
+    };
     let remembered = messages.len()..messages.len() + history.len();
-    messages.extend(history.iter().map(MemoryEntry::to_chat_message));
+    messages.extend(history.iter().enumerate().map(|(i, entry)| {
+        let mut message = entry.to_chat_message();
+        if let Some((_, images)) = images.iter().find(|(at, _)| *at == i) {
+            message.images = images.clone();
+        }
+        message
+    }));
     messages.push(user_message);
     react::run_with_history(
         &agent.router,

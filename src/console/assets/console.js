@@ -232,6 +232,11 @@ function renderHead() {
   $("takeover").hidden = human;
   $("handback").hidden = !human;
   $("reply-note").textContent = human ? "" : "Sending a reply does not stop the agent: take over first to keep it silent.";
+  if (c.opted_out) {
+    // Nothing reaches the customer until they send a resume keyword (the API answers 409).
+    $("conv-state").textContent = said + " · the customer opted out";
+    $("reply-note").textContent = "The customer opted out: nothing is sent to them until they write a resume keyword.";
+  }
 }
 
 async function loadMessages() {
@@ -294,6 +299,8 @@ function renderMessages(messages) {
         el("span", { class: "tick " + (bad ? "failed" : status), title: label, "aria-hidden": "true", text: mark }),
         el("span", { class: "visually-hidden", text: label }),
       );
+      // The customer's reaction to this message (WhatsApp shows it under the bubble).
+      if (m.reaction) meta.append(el("span", { class: "reaction", title: "the customer's reaction", text: m.reaction }));
     }
     let text = m.text;
     if (text === null || text === undefined || text === "") text = "[" + (m.type || "message") + "]";

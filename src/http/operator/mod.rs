@@ -84,8 +84,7 @@ async fn list(
                 "contact_name": row.contact_name,
                 "state": row.holder.as_str(),
                 "last_message_at": rfc3339(row.last_message_at),
-                // Opt-out arrives with its own change; until then nobody is opted out.
-                "opted_out": false,
+                "opted_out": row.opted_out,
                 "handoff": handoff,
             })
         })
@@ -113,13 +112,21 @@ async fn messages(
     let lane = parse_conversation_id(&id).ok_or(ApiError::NotFound)?;
     let rows = state
         .store
-        .conversation_messages(lane)
+        .conversation_messages(lane.clone())
         .await
         .map_err(internal)?
         .ok_or(ApiError::NotFound)?;
+    let reactions = state.store.reactions(lane).await.map_err(internal)?;
     let messages: Vec<Json_> = rows
         .into_iter()
         .map(|m| {
+            // The customer's current emoji on this message, if any.
+            let reaction = m.message_id.as_deref().and_then(|id| {
+                reactions
+                    .iter()
+                    .find(|r| r.target_id == id)
+                    .map(|r| r.emoji.as_str())
+            });
             json!({
                 "direction": if m.inbound { "in" } else { "out" },
                 "author": m.author,
@@ -130,6 +137,7 @@ async fn messages(
                 "message_id": m.message_id,
                 "reply_id": m.reply_id,
                 "error": m.error,
+                "reaction": reaction,
             })
         })
         .collect();
@@ -204,6 +212,10 @@ async fn reply(
         Err(HandoffError::EmptyReply) => Err(ApiError::BadRequest("`text` is empty")),
         Err(e @ HandoffError::OutsideWindow) => Err(ApiError::Conflict {
             code: "outside_24h_window",
+            reason: e.to_string(),
+        }),
+        Err(e @ HandoffError::OptedOut) => Err(ApiError::Conflict {
+            code: "opted_out",
             reason: e.to_string(),
         }),
         Err(HandoffError::Store(e)) => Err(internal(e)),

@@ -14,6 +14,8 @@ pub struct ConversationRow {
     pub holder: Holder,
     /// Unix ms of the newest message in or out.
     pub last_message_at: i64,
+    /// The customer opted out (a STOP keyword or WhatsApp's marketing stop).
+    pub opted_out: bool,
 }
 
 /// One message of a conversation, in or out.
@@ -47,7 +49,8 @@ fn list(conn: &Connection, only_human: bool) -> rusqlite::Result<Vec<Conversatio
                    AND contact_name IS NOT NULL ORDER BY seq DESC LIMIT 1)),
                 COALESCE(c.state, 'agent'),
                 MAX(i.received_at, COALESCE((SELECT MAX(created_at) FROM outbox o
-                   WHERE o.phone_number_id = l.phone_number_id AND o.user = l.user), 0)) AS last
+                   WHERE o.phone_number_id = l.phone_number_id AND o.user = l.user), 0)) AS last,
+                COALESCE(c.opted_out, 0) <> 0
          FROM (SELECT phone_number_id, user, contact_name, MAX(seq) AS seq
                FROM inbound GROUP BY phone_number_id, user) l
          JOIN inbound i ON i.seq = l.seq
@@ -69,9 +72,41 @@ fn list(conn: &Connection, only_human: bool) -> rusqlite::Result<Vec<Conversatio
                 Holder::Agent
             },
             last_message_at: r.get(4)?,
+            opted_out: r.get(5)?,
         })
     })?;
-    rows.collect()
+    let mut rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    // A customer who stopped marketing messages in WhatsApp before ever writing is listed too.
+    let mut silent = super::opt_out::opted_out(conn)?;
+    silent.retain(|o| !rows.iter().any(|r| r.lane == o.lane));
+    if !silent.is_empty() {
+        for o in silent {
+            let holder = holder_of(conn, &o.lane)?;
+            if only_human && holder != Holder::Human {
+                continue;
+            }
+            rows.push(ConversationRow {
+                lane: o.lane,
+                contact_name: None,
+                holder,
+                last_message_at: o.since,
+                opted_out: true,
+            });
+        }
+        rows.sort_by_key(|r| std::cmp::Reverse(r.last_message_at));
+    }
+    Ok(rows)
+}
+
+fn holder_of(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<Holder> {
+    let state: String = conn
+        .prepare_cached("SELECT state FROM conversations WHERE phone_number_id = ?1 AND user = ?2")?
+        .query_row(params![lane.phone_number_id, lane.user], |r| r.get(0))?;
+    Ok(if state == "human" {
+        Holder::Human
+    } else {
+        Holder::Agent
+    })
 }
 
 /// Text the console shows for an inbound message, from Meta's JSON.

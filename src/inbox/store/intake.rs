@@ -121,10 +121,16 @@ fn record(
     claim: &[LaneKey],
     database: &str,
 ) -> rusqlite::Result<Recorded> {
+    // Opt-out first: an opted-out customer's message gets no turn and asks for no person.
+    let (opted_out, resumed) = super::opt_out::apply(conn, batch)?;
     // Handoff: conversations a person has get no turn (their messages are kept, skipped).
     let handed_over = super::conversations::hold_for_people(conn, batch)?;
+    // Reactions: which of our messages, which emoji; answered only when the agent wants them.
+    super::reactions::record(conn, batch)?;
     let (mut outcome, turns) = record_messages(conn, &batch.messages, claim)?;
     outcome.handed_over = handed_over;
+    outcome.opted_out = opted_out;
+    outcome.resumed = resumed;
     ops::record_statuses(conn, database, &batch.statuses)?;
     if let Some(id) = batch.replaces_dead_letter {
         ops::delete_dead_letter(conn, id)?;

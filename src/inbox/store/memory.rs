@@ -3,7 +3,7 @@
 //! on the writer thread like every other write (one connection, no "database is locked" between
 //! two writers), loads on the store's reader.
 
-use crate::memory::{MemoryEntry, MemoryRole};
+use crate::memory::{MediaRef, MemoryEntry, MemoryRole};
 use rusqlite::{params, Connection};
 
 /// Purges delete in slices so no writer batch holds a huge DELETE.
@@ -33,10 +33,13 @@ pub(super) fn append(
     entries: &[MemoryEntry],
 ) -> rusqlite::Result<()> {
     let mut insert = conn.prepare_cached(
-        "INSERT OR IGNORE INTO memory (key, turn_id, position, role, content, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT OR IGNORE INTO memory (key, turn_id, position, role, content, created_at, media)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     for (position, entry) in entries.iter().enumerate() {
+        // Ids and metadata only (the `media` column, added by `schema`); NULL without images.
+        let media = (!entry.media.is_empty())
+            .then(|| serde_json::to_string(&entry.media).unwrap_or_default());
         insert.execute(params![
             key,
             turn_id,
@@ -44,6 +47,7 @@ pub(super) fn append(
             entry.role.as_str(),
             entry.content,
             entry.created_at,
+            media,
         ])?;
     }
     Ok(())
@@ -64,7 +68,7 @@ pub(super) fn newest(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     // Same-second entries keep insertion order through the rowid.
     let mut select = conn.prepare_cached(
-        "SELECT id, role, content, created_at FROM memory
+        "SELECT id, role, content, created_at, media FROM memory
          WHERE key = ?1 AND created_at >= ?2
          ORDER BY created_at DESC, id DESC
          LIMIT ?3",
@@ -75,19 +79,25 @@ pub(super) fn newest(
             row.get::<_, String>(1)?,
             row.get::<_, String>(2)?,
             row.get::<_, i64>(3)?,
+            row.get::<_, Option<String>>(4)?,
         ))
     })?;
     let mut entries = Vec::new();
     for row in rows {
-        let (row_id, role, content, created_at) = row?;
+        let (row_id, role, content, created_at, media) = row?;
         let Some(role) = MemoryRole::parse(&role) else {
             tracing::warn!(row_id, role, "memory row with an unknown role skipped");
             continue;
         };
+        // A value this version cannot read only costs the re-download, never the message.
+        let media: Vec<MediaRef> = media
+            .and_then(|m| serde_json::from_str(&m).ok())
+            .unwrap_or_default();
         entries.push(MemoryEntry {
             role,
             content,
             created_at,
+            media,
         });
     }
     entries.reverse();

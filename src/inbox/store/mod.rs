@@ -18,9 +18,11 @@ mod lock;
 mod memory;
 mod operator;
 mod ops;
+mod opt_out;
 mod outbox;
 mod pace;
 mod parts;
+mod reactions;
 mod reader;
 mod schema;
 mod states;
@@ -35,7 +37,9 @@ pub use conversation_view::{ConversationRow, MessageRow};
 pub use conversations::{
     Holder, HumanConversation, KeywordHandoff, ASKED_FOR_PERSON, CLOSED_AT_HANDOFF, HELD_FOR_PERSON,
 };
+pub use opt_out::{OptChange, OptSource, OptedOut, OPTED_OUT_BY_KEYWORD, WHILE_OPTED_OUT};
 pub use outbox::OutboxItem;
+pub use reactions::{Reaction, REACTION_NOT_TO_AGENT, REACTION_REMOVED};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -442,6 +446,7 @@ fn slice(mut batch: Batch, size: usize) -> Vec<Batch> {
     let mut slices: Vec<Batch> = Vec::new();
     let mut messages = std::mem::take(&mut batch.messages).into_iter();
     let handoffs = std::mem::take(&mut batch.handoffs);
+    let opt_changes = std::mem::take(&mut batch.opt_changes);
     let mut first = Some(batch);
     loop {
         let chunk: Vec<NewInbound> = messages.by_ref().take(size).collect();
@@ -465,6 +470,15 @@ fn slice(mut batch: Batch, size: usize) -> Vec<Batch> {
             .unwrap_or(0);
         slices[home].handoffs.push(handoff);
     }
+    // Likewise an opt-out or resume keyword; a notification (no message) with the first.
+    for change in opt_changes {
+        let home = change.message_id.as_deref().and_then(|id| {
+            slices
+                .iter()
+                .position(|s| s.messages.iter().any(|m| m.message_id == id))
+        });
+        slices[home.unwrap_or(0)].opt_changes.push(change);
+    }
     slices
 }
 
@@ -472,6 +486,8 @@ fn slice(mut batch: Batch, size: usize) -> Vec<Batch> {
 mod intake_tests;
 #[cfg(test)]
 mod native_tests;
+#[cfg(test)]
+mod opt_out_tests;
 #[cfg(test)]
 mod plan_tests;
 #[cfg(test)]

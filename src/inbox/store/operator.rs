@@ -163,6 +163,25 @@ impl OperatorDb {
         Ok(Some(memory::newest(&self.conn, key, limit, i64::MIN)?))
     }
 
+    /// The business numbers `user` is opted out of: (phone_number_id, unix ms since, source).
+    /// Empty for a database from before opt-out.
+    pub fn opted_out_of(&self, user: &str) -> Result<Vec<(String, i64, String)>, StoreError> {
+        let has_column: bool = self.conn.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('conversations') WHERE name = 'opted_out'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_column {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT phone_number_id, COALESCE(opted_out_at, since), COALESCE(opt_source, 'keyword')
+             FROM conversations WHERE user = ?1 AND opted_out <> 0 ORDER BY phone_number_id",
+        )?;
+        let rows = stmt.query_map([user], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Put failed turn `turn_id`'s messages back to pending, so the next claim of the
     /// conversation answers them in a new turn; the turn becomes `requeued` and keeps its reply
     /// parts (the record of what was, or was not, sent). Refused when Meta accepted part of its

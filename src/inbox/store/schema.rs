@@ -131,6 +131,10 @@ pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(super::memory::SCHEMA)?;
     add_column(conn, "reply_parts", "sending_at", "INTEGER")?;
     super::conversations::create(conn)?;
+    // Opt-out, reactions, media kept in memory (issue 13, inbound side).
+    super::opt_out::create(conn)?;
+    super::reactions::create(conn)?;
+    add_column(conn, "memory", "media", "TEXT")?;
     native_out(conn)
 }
 
@@ -163,7 +167,12 @@ fn native_out(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Earlier layouts lack a column added since: add it (NULL in existing rows), once.
-fn add_column(conn: &Connection, table: &str, column: &str, kind: &str) -> rusqlite::Result<()> {
+pub(super) fn add_column(
+    conn: &Connection,
+    table: &str,
+    column: &str,
+    kind: &str,
+) -> rusqlite::Result<()> {
     let present: bool = conn.query_row(
         "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
         rusqlite::params![table, column],

@@ -67,6 +67,8 @@ pub struct Batch {
     /// Customer messages that asked for a person (handoff): applied in the same commit as
     /// their message.
     pub handoffs: Vec<super::KeywordHandoff>,
+    /// Opt-outs and resumes (keywords, Meta's `user_preferences`): applied in the same commit.
+    pub opt_changes: Vec<super::OptChange>,
     /// A dead letter this body is the retry of: deleted in the same commit (a body still not
     /// understood leaves a new one with today's reason).
     pub replaces_dead_letter: Option<i64>,
@@ -83,6 +85,10 @@ pub struct RecordOutcome {
     pub duplicates: usize,
     /// Conversations this commit handed to a person (a handoff keyword).
     pub handed_over: Vec<LaneKey>,
+    /// Conversations this commit opted out, with Meta's timestamp of the STOP.
+    pub opted_out: Vec<(LaneKey, i64)>,
+    /// Conversations this commit opted back in.
+    pub resumed: Vec<LaneKey>,
     /// Dead letters recorded (what the body held that is not understood).
     pub new_dead_letters: usize,
 }
@@ -99,6 +105,16 @@ impl RecordOutcome {
         self.new_skipped += later.new_skipped;
         self.duplicates += later.duplicates;
         self.handed_over.extend(later.handed_over);
+        for (lane, at) in later.opted_out {
+            self.resumed.retain(|l| *l != lane);
+            self.opted_out.retain(|(l, _)| *l != lane);
+            self.opted_out.push((lane, at));
+        }
+        for lane in later.resumed {
+            self.opted_out.retain(|(l, _)| *l != lane);
+            self.resumed.retain(|l| *l != lane);
+            self.resumed.push(lane);
+        }
         self.new_dead_letters += later.new_dead_letters;
     }
 }

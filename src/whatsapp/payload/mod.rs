@@ -12,6 +12,7 @@ mod error_object;
 mod kind;
 mod lenient;
 mod message;
+mod preference;
 mod status;
 
 pub use error_object::WebhookError;
@@ -19,6 +20,7 @@ pub use kind::{
     InteractiveReply, Location, Media, MessageKind, Order, ProductItem, SharedContact, SystemEvent,
 };
 pub use message::{Message, MessageContext, ReferredProduct};
+pub use preference::{PreferenceValue, UserPreference, USER_PREFERENCES_FIELD};
 pub use status::{Pricing, Status, StatusKind};
 
 use serde_json::Value;
@@ -61,6 +63,8 @@ pub struct Change {
     pub statuses: Vec<Status>,
     /// Errors about the change as a whole (e.g. a payload Meta could not build).
     pub errors: Vec<WebhookError>,
+    /// A customer's marketing stop/resume (`user_preferences` changes only).
+    pub user_preferences: Vec<UserPreference>,
     /// The whole `value` for changes that are not about messages (account, template, call
     /// updates), so nothing is lost; `null` for `messages` changes, which are read above.
     pub raw_value: Value,
@@ -146,6 +150,11 @@ impl Change {
             .map(Contact::from_value)
             .collect();
         let errors = WebhookError::list(&value, "errors");
+        let user_preferences = if field == USER_PREFERENCES_FIELD {
+            UserPreference::list(&value)
+        } else {
+            Vec::new()
+        };
         // Typed lists only for message changes (or a change that forgot its field): a `calls`
         // change also has `statuses`, but those are about calls, not messages we sent.
         let is_messages = field == MESSAGES_FIELD || field.is_empty();
@@ -169,6 +178,7 @@ impl Change {
             messages,
             statuses,
             errors,
+            user_preferences,
             raw_value,
         }
     }
