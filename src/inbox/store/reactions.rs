@@ -102,17 +102,10 @@ pub(super) fn record(conn: &Connection, batch: &mut Batch) -> rusqlite::Result<(
     Ok(())
 }
 
-/// The text of our message `target` (a part of an agent reply, else of an outbox message),
-/// `None` when we did not send it.
+/// The text of our message `target` (a part of an agent reply or of an operator's message:
+/// both are reply parts), `None` when we did not send it.
 fn sent_by_us(conn: &Connection, target: &str) -> rusqlite::Result<Option<String>> {
-    let reply: Option<String> = conn
-        .prepare_cached("SELECT text FROM reply_parts WHERE outbound_id = ?1 LIMIT 1")?
-        .query_row(params![target], |r| r.get(0))
-        .optional()?;
-    if reply.is_some() {
-        return Ok(reply);
-    }
-    conn.prepare_cached("SELECT text FROM outbox_parts WHERE outbound_id = ?1 LIMIT 1")?
+    conn.prepare_cached("SELECT text FROM reply_parts WHERE outbound_id = ?1 LIMIT 1")?
         .query_row(params![target], |r| r.get(0))
         .optional()
 }
