@@ -175,6 +175,7 @@ pub async fn run(
     net::serve(listener, app, &options.http, stop_http).await;
     tracing::info!("HTTP stopped; waiting for running turns");
     dispatcher.shutdown(grace).await;
+    services.handoff.stopped(grace).await;
     tracing::info!("shutdown complete");
     Ok(())
 }

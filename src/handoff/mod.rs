@@ -108,6 +108,8 @@ pub struct Handoff {
     notify_backoff: Duration,
     /// Cancelled at shutdown: ends the console's event streams and the background tasks.
     stopping: CancellationToken,
+    /// The outbox sender, awaited at shutdown so a send in flight is recorded before exit.
+    outbox_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -182,6 +184,7 @@ impl Handoff {
             outbox_holds: std::sync::atomic::AtomicBool::new(true),
             notify_backoff: Duration::from_secs(2),
             stopping: CancellationToken::new(),
+            outbox_task: Mutex::new(None),
         });
         handoff.refresh_metrics();
         Ok(handoff)
@@ -356,7 +359,8 @@ impl Handoff {
         let id = self
             .store
             .queue_operator_reply(lane.clone(), text.to_owned(), parts)
-            .await?;
+            .await?
+            .ok_or(HandoffError::OptedOut)?;
         if let Some(h) = lock(&self.humans).get_mut(lane) {
             h.last_operator_at = Some(millis(self.now()));
         }
@@ -428,7 +432,8 @@ impl Handoff {
             .whatsapp
             .handoff
             .release_after_seconds;
-        tokio::spawn(outbox::run(Arc::clone(self), self.stopping.clone()));
+        let outbox = tokio::spawn(outbox::run(Arc::clone(self), self.stopping.clone()));
+        *lock(&self.outbox_task) = Some(outbox);
         tokio::spawn(sweeper::run(
             Arc::clone(self),
             sweeper::period(release_after),
@@ -438,6 +443,17 @@ impl Handoff {
 
     pub fn stop(&self) {
         self.stopping.cancel();
+    }
+
+    /// After [`Handoff::stop`]: wait (up to `grace`) for the outbox to finish the round it is
+    /// in, so a message Meta accepted is recorded as sent before the process exits.
+    pub async fn stopped(&self, grace: Duration) {
+        let task = lock(&self.outbox_task).take();
+        if let Some(task) = task {
+            if tokio::time::timeout(grace, task).await.is_err() {
+                tracing::warn!("the outbox was still sending at the end of the grace period");
+            }
+        }
     }
 
     /// The `human` conversations (mirror), for the sweeper.

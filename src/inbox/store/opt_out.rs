@@ -228,7 +228,7 @@ fn change_state(conn: &Connection, change: &OptChange) -> rusqlite::Result<bool>
     Ok(true)
 }
 
-fn is_opted_out(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<bool> {
+pub(super) fn is_opted_out(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<bool> {
     let out: Option<bool> = conn
         .prepare_cached(
             "SELECT opted_out <> 0 FROM conversations WHERE phone_number_id = ?1 AND user = ?2",

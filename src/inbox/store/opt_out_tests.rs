@@ -99,3 +99,49 @@ async fn an_older_notification_delivered_late_does_not_undo_a_newer_choice() {
         "Meta's stop sends nothing"
     );
 }
+
+#[tokio::test]
+async fn an_operator_reply_queued_after_a_stop_is_refused_in_the_same_commit() {
+    // The operator's check of the conversation and the queueing are two steps; a STOP that
+    // commits between them must still win: the queueing itself refuses.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Durability::Normal).unwrap();
+    store
+        .record(Batch {
+            messages: vec![message("hello", 10)],
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+    let queued = store
+        .queue_operator_reply(lane(), "Hi, Ana here.".into(), vec!["Hi, Ana here.".into()])
+        .await
+        .unwrap();
+    assert!(queued.is_some(), "before the STOP a reply is queued");
+
+    store
+        .record(Batch {
+            messages: vec![message("STOP", 11)],
+            opt_changes: vec![change("STOP", true, 11)],
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+    let refused = store
+        .queue_operator_reply(
+            lane(),
+            "One more thing".into(),
+            vec!["One more thing".into()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused, None);
+    let texts: Vec<String> = store
+        .pending_outbox()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|item| item.text)
+        .collect();
+    assert!(!texts.contains(&"One more thing".to_string()), "{texts:?}");
+}

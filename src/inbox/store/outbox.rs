@@ -121,21 +121,26 @@ fn pending_outbox(conn: &Connection) -> rusqlite::Result<Vec<OutboxItem>> {
 
 impl Store {
     /// Queue an operator's reply (formatted `parts`) and note the reply on the conversation,
-    /// which restarts its `release_after_seconds`. Returns the message id.
+    /// which restarts its `release_after_seconds`. Returns the message id; `None` (nothing
+    /// queued) when the customer has opted out.
     pub async fn queue_operator_reply(
         &self,
         lane: LaneKey,
         text: String,
         parts: Vec<String>,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
         self.call(move |c| {
+            // In the same commit as the queueing: a STOP recorded a moment ago wins.
+            if super::opt_out::is_opted_out(c, &lane)? {
+                return Ok(None);
+            }
             let id = queue(c, &lane, "operator", &text, &parts)?;
             c.prepare_cached(
                 "UPDATE conversations SET last_operator_at = ?3
                  WHERE phone_number_id = ?1 AND user = ?2",
             )?
             .execute(params![lane.phone_number_id, lane.user, now_millis()])?;
-            Ok(id)
+            Ok(Some(id))
         })
         .await
     }
