@@ -34,7 +34,8 @@
 //!   and SIGHUP.
 //! - [`metrics`]: the Prometheus registry behind `/metrics`.
 //! - [`retry_after`]: the one clamped `Retry-After` parser of every HTTP client.
-//! - [`console`]: the operator console at `/console/` (embedded page, failed turns and retry).
+//! - [`console`]: the operator console at `/console/` (embedded page; failed turns and dead
+//!   letters, each with its retry).
 //! - [`server`]: wiring it all together; [`cli`] and [`simulate`]: the command line.
 //! - `text`: how errors, URLs and MIME types are shown: one home for each such helper.
 //! - [`chat`]: `wagate chat`, a terminal conversation with an agent through the same runtime.
