@@ -4,7 +4,7 @@
 use super::{conversation_id, hours, Handoff, Trigger};
 use crate::config::WhatsAppChannel;
 use crate::inbox::store::{KeywordHandoff, ASKED_FOR_PERSON};
-use crate::inbox::{Batch, InboundState, LaneKey, RecordOutcome};
+use crate::inbox::{Batch, InboundState, LaneKey, NewInbound, RecordOutcome};
 use crate::whatsapp::{format, split};
 use serde_json::json;
 
@@ -37,16 +37,8 @@ impl Handoff {
             if m.state != InboundState::Pending {
                 continue;
             }
-            let text = match &m.json {
-                Some(json) => typed_text(json),
-                None => serde_json::from_str(&m.raw)
-                    .ok()
-                    .and_then(|j| typed_text(&j)),
-            };
-            let Some(text) = text else { continue };
-            let text = text.trim();
-            let text = text.to_lowercase();
-            if !keywords.iter().any(|k| k.trim().to_lowercase() == text) {
+            let Some(text) = typed_text(m) else { continue };
+            if !is_keyword(keywords, &text) {
                 continue;
             }
             m.state = InboundState::Skipped;
@@ -84,9 +76,26 @@ impl Handoff {
     }
 }
 
+/// Whether a customer's message is one of `keywords` (handoff, opt-out, resume): the whole
+/// text, trimmed, case-insensitive.
+pub(super) fn is_keyword(keywords: &[String], text: &str) -> bool {
+    let text = text.trim().to_lowercase();
+    keywords.iter().any(|k| k.trim().to_lowercase() == text)
+}
+
+/// What the customer typed or tapped in `m` (from its parsed JSON when the webhook kept it).
+pub(super) fn typed_text(m: &NewInbound) -> Option<String> {
+    match &m.json {
+        Some(json) => typed_text_of(json),
+        None => serde_json::from_str(&m.raw)
+            .ok()
+            .and_then(|j| typed_text_of(&j)),
+    }
+}
+
 /// What the customer typed or tapped: a text's body, a quick-reply button's text, an
 /// interactive reply's title.
-pub(super) fn typed_text(message: &serde_json::Value) -> Option<String> {
+fn typed_text_of(message: &serde_json::Value) -> Option<String> {
     let candidates = [
         &message["text"]["body"],
         &message["button"]["text"],

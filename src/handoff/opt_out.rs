@@ -3,7 +3,7 @@
 //! (after): the mirror for the turn gate, stopping a running turn, the outbox, events, metrics.
 //! The state itself and its rules live in the store (`inbox::store::opt_out`).
 
-use super::intake::typed_text;
+use super::intake::{is_keyword, typed_text};
 use super::{conversation_id, lock, Handoff};
 use crate::config::WhatsAppChannel;
 use crate::inbox::store::{OptChange, OptSource};
@@ -12,11 +12,6 @@ use crate::whatsapp::{format, split};
 use serde_json::json;
 
 /// Whether `text` equals one of `keywords` (trimmed, case-insensitive), like handoff keywords.
-fn matches(keywords: &[String], text: &str) -> bool {
-    let text = text.trim().to_lowercase();
-    keywords.iter().any(|k| k.trim().to_lowercase() == text)
-}
-
 impl Handoff {
     /// Webhook intake: customer messages equal to an `opt_out.keywords` or `resume_keywords`
     /// entry become opt changes, applied by the store in the same commit as the message (which
@@ -31,16 +26,10 @@ impl Handoff {
             if m.state != InboundState::Pending {
                 continue;
             }
-            let text = match &m.json {
-                Some(json) => typed_text(json),
-                None => serde_json::from_str(&m.raw)
-                    .ok()
-                    .and_then(|j| typed_text(&j)),
-            };
-            let Some(text) = text else { continue };
-            let opt_out = if matches(&settings.keywords, &text) {
+            let Some(text) = typed_text(m) else { continue };
+            let opt_out = if is_keyword(&settings.keywords, &text) {
                 true
-            } else if matches(&settings.resume_keywords, &text) {
+            } else if is_keyword(&settings.resume_keywords, &text) {
                 false
             } else {
                 continue;
@@ -122,9 +111,9 @@ mod tests {
     #[test]
     fn keywords_match_the_whole_message_trimmed_and_in_any_case() {
         let keywords = vec!["STOP".to_owned(), " Baja ".to_owned()];
-        assert!(matches(&keywords, "  stop "));
-        assert!(matches(&keywords, "BAJA"));
-        assert!(!matches(&keywords, "please stop"));
-        assert!(!matches(&keywords, ""));
+        assert!(is_keyword(&keywords, "  stop "));
+        assert!(is_keyword(&keywords, "BAJA"));
+        assert!(!is_keyword(&keywords, "please stop"));
+        assert!(!is_keyword(&keywords, ""));
     }
 }
