@@ -104,9 +104,7 @@ pub async fn run(
         handoff,
     };
     let config_dir = services.config.current().config.dir.clone();
-    services
-        .metrics
-        .gauge_set("wagate_config_generation", &[], 1.0);
+    services.metrics.config_generation.set(1);
     let graph_options = options.graph.clone();
     let (handler, responder) = match options.handler {
         Some(factory) => (factory(&services), None),
