@@ -150,6 +150,7 @@ pub async fn run(
         max_body_bytes,
         options.http.body_read_timeout,
     );
+    let app = http::count_refused_webhooks(app, Arc::clone(&services.metrics));
     let stop = CancellationToken::new();
     let stop_http = stop.clone();
     tokio::spawn({

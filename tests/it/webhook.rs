@@ -140,6 +140,11 @@ async fn a_body_over_the_limit_gets_413() {
     let (server, _c, _d, _r) = server("    max_body_bytes: 1024\n").await;
     let body = text_body(&[("wamid.big", "15551230001", &"x".repeat(2000))]);
     assert_eq!(server.post_signed(&body).await.status(), 413);
+    let metrics = server.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("wagate_webhooks_total{outcome=\"too_large\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
