@@ -330,6 +330,11 @@ impl Metrics {
                 code: String::new(),
             }));
         }
+        // The access token rejected: its own alert and dashboard panel.
+        drop(self.graph_sends.get_or_create(&SendLabels {
+            outcome: SendOutcome::FinalError,
+            code: "190".to_owned(),
+        }));
         for &outcome in ReloadOutcome::ALL {
             drop(self.config_reloads.get_or_create(&ReloadLabels { outcome }));
         }
@@ -586,6 +591,7 @@ mod tests {
             "wagate_turns_total{outcome=\"failed\"} 0",
             "wagate_graph_sends_total{outcome=\"final_error\",code=\"\"} 0",
             "wagate_graph_sends_total{outcome=\"accepted\",code=\"\"} 0",
+            "wagate_graph_sends_total{outcome=\"final_error\",code=\"190\"} 0",
             "wagate_config_reloads_total{outcome=\"rejected\"} 0",
             "wagate_handoffs_total{trigger=\"keyword\"} 0",
             "wagate_dead_letters_total 0",
