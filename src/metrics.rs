@@ -537,7 +537,8 @@ impl Metrics {
             .inc();
     }
 
-    /// The Prometheus text format (0.0.4): HELP and TYPE for every metric, then its series.
+    /// The Prometheus text format (0.0.4): HELP, TYPE and the series of every metric that has
+    /// one (a family whose labels are not known in advance is left out until its first event).
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(8192);
         // Writing to a String cannot fail.
