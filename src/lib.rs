@@ -32,7 +32,8 @@
 //! - [`secret`]: a string type that never prints its value.
 //! - [`runtime`]: the config in force, swapped atomically on reload; [`reload`]: file watch
 //!   and SIGHUP.
-//! - [`metrics`]: the Prometheus registry behind `/metrics`.
+//! - [`metrics`]: the typed Prometheus metrics behind `/metrics` (`prometheus-client`, one
+//!   struct of families registered once; the series alerts read pre-created with 0).
 //! - [`retry_after`]: the one clamped `Retry-After` parser of every HTTP client.
 //! - [`console`]: the operator console at `/console/` (embedded page; failed turns and dead
 //!   letters, each with its retry).

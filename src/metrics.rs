@@ -1,249 +1,258 @@
-//! Prometheus metrics, rendered in the text exposition format at `/metrics`.
+//! Prometheus metrics, rendered in the Prometheus text format (0.0.4) at `/metrics`.
 //!
-//! A small registry instead of a metrics framework, and each server (and each test) owns its
-//! own registry instead of sharing a global one. The series every webhook or turn touches (the
-//! `HOT` list) are atomics: an update takes no lock and allocates nothing. Every other series
-//! lives in a map from (name, labels) to a value behind one mutex.
+//! One typed [`Metrics`] struct built on `prometheus-client`: a field per metric, label sets
+//! as structs and enums, so a wrong metric name or label is a compile error. Every metric is
+//! registered once in [`Metrics::new`], which also creates, with value 0, the series that the
+//! alerts (`deploy/prometheus-alerts.yml`) and the dashboard use: `increase()` then sees the
+//! first event after a restart, and panels show 0 instead of "No data". Each server (and each
+//! test) owns its own `Metrics`; there is no global registry.
+//!
+//! Counters are registered without the `_total` suffix (the encoder adds it); help texts
+//! without their final period (the encoder adds it).
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::fmt::Write as _;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+/// The `Content-Type` of `/metrics` (the Prometheus text format, version 0.0.4).
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// Upper bounds of the latency histograms, in seconds.
 const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0,
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Counter,
-    Gauge,
-    Histogram,
-}
-
-/// Every metric wagate exports, with its help text. Names not listed here are refused in debug
-/// builds, so the list below is the documentation.
-const CATALOGUE: &[(&str, Kind, &str)] = &[
-    (
-        "wagate_webhooks_total",
-        Kind::Counter,
-        "Webhook POSTs by outcome (accepted, unauthorized, bad_request, too_large, unavailable).",
-    ),
-    (
-        "wagate_messages_recorded_total",
-        Kind::Counter,
-        "Inbound messages newly recorded in the inbox, by state (pending, skipped).",
-    ),
-    (
-        "wagate_duplicates_dropped_total",
-        Kind::Counter,
-        "Inbound messages dropped because their id was already recorded.",
-    ),
-    (
-        "wagate_statuses_recorded_total",
-        Kind::Counter,
-        "Delivery statuses received for outbound messages.",
-    ),
-    (
-        "wagate_dead_letters_total",
-        Kind::Counter,
-        "Webhook content kept as a dead letter because it was not understood.",
-    ),
-    (
-        "wagate_lanes_active",
-        Kind::Gauge,
-        "Conversations with a running or waiting turn.",
-    ),
-    (
-        "wagate_lanes_waiting",
-        Kind::Gauge,
-        "Conversations waiting for a free turn slot (lane queue depth).",
-    ),
-    (
-        "wagate_inbox_open_messages",
-        Kind::Gauge,
-        "Messages recorded and not yet answered.",
-    ),
-    (
-        "wagate_inbox_oldest_pending_age_seconds",
-        Kind::Gauge,
-        "Age of the oldest unanswered message (0 when none).",
-    ),
-    (
-        "wagate_turns_total",
-        Kind::Counter,
-        "Turns by outcome (done, failed, retry_later).",
-    ),
-    (
-        "wagate_turn_duration_seconds",
-        Kind::Histogram,
-        "Wall time of one turn, from claim to outcome.",
-    ),
-    (
-        "wagate_graph_sends_total",
-        Kind::Counter,
-        "Reply parts sent to the Graph API by outcome (accepted, retry_later, final_error) and Meta error code.",
-    ),
-    ("wagate_media_bytes_total", Kind::Counter, "Inbound media bytes downloaded, by kind."),
-    (
-        "wagate_model_calls_total",
-        Kind::Counter,
-        "Model calls by provider, model and outcome (ok, error, timeout).",
-    ),
-    (
-        "wagate_model_call_duration_seconds",
-        Kind::Histogram,
-        "Wall time of one model call, by provider and model.",
-    ),
-    ("wagate_tokens_total", Kind::Counter, "Tokens by provider, model and kind (prompt, completion)."),
-    (
-        "wagate_graph_retries_total",
-        Kind::Counter,
-        "Graph API calls retried, by operation and Meta error code (empty: HTTP or transport error).",
-    ),
-    (
-        "wagate_rate_limiter_wait_seconds_total",
-        Kind::Counter,
-        "Seconds sends spent waiting for the channel rate limit and per-user pacing.",
-    ),
-    (
-        "wagate_config_reloads_total",
-        Kind::Counter,
-        "Config reloads by outcome (applied, rejected: the previous config stayed in force).",
-    ),
-    ("wagate_config_generation", Kind::Gauge, "Generation of the config in force (1 at start, +1 per reload)."),
-    (
-        "wagate_transcriptions_total",
-        Kind::Counter,
-        "Audio transcriptions by provider and outcome (ok, error, timeout, too_long).",
-    ),
-    (
-        "wagate_transcription_audio_bytes_total",
-        Kind::Counter,
-        "Bytes of audio transcribed successfully, by provider.",
-    ),
-    (
-        "wagate_transcription_duration_seconds",
-        Kind::Histogram,
-        "Wall time of one transcription upload, until the answer or the timeout, by provider.",
-    ),
-    (
-        "wagate_handoffs_total",
-        Kind::Counter,
-        "Conversations handed to a person, by trigger (operator, keyword, tool).",
-    ),
-    (
-        "wagate_handoff_releases_total",
-        Kind::Counter,
-        "Conversations given back to the agent, by trigger (operator, timeout).",
-    ),
-    (
-        "wagate_handoff_waiting_conversations",
-        Kind::Gauge,
-        "Conversations handed over by a keyword or the agent with no operator reply yet (waiting for a person).",
-    ),
-    (
-        "wagate_handoff_oldest_wait_seconds",
-        Kind::Gauge,
-        "How long the longest-waiting conversation has waited for a person (0 when none).",
-    ),
-    (
-        "wagate_operator_replies_total",
-        Kind::Counter,
-        "Replies written by an operator (API or console) and queued for sending.",
-    ),
-    (
-        "wagate_window_outcomes_total",
-        Kind::Counter,
-        "Messages that met a closed 24-hour window, by outcome (held behind the reopen template, failed).",
-    ),
-    (
-        "wagate_tool_sends_total",
-        Kind::Counter,
-        "WhatsApp messages the agent's sending tools produced (saved to send), by Meta type (interactive, image, document, location, reaction).",
-    ),
-    (
-        "wagate_opt_outs_total",
-        Kind::Counter,
-        "Customers who opted out (an opt_out keyword, or a marketing stop in WhatsApp).",
-    ),
-    (
-        "wagate_opt_resumes_total",
-        Kind::Counter,
-        "Customers who opted back in (a resume keyword, or a marketing resume in WhatsApp).",
-    ),
-];
-
-/// Series with fixed labels that are updated per webhook or per turn.
-const HOT: [(&str, &[(&str, &str)]); 9] = [
-    ("wagate_webhooks_total", &[("outcome", "accepted")]),
-    ("wagate_messages_recorded_total", &[("state", "pending")]),
-    ("wagate_messages_recorded_total", &[("state", "skipped")]),
-    ("wagate_duplicates_dropped_total", &[]),
-    ("wagate_statuses_recorded_total", &[]),
-    ("wagate_lanes_active", &[]),
-    ("wagate_lanes_waiting", &[]),
-    ("wagate_turns_total", &[("outcome", "done")]),
-    ("wagate_turns_total", &[("outcome", "retry_later")]),
-];
-
-/// The one histogram observed per turn (no labels).
-const HOT_HISTOGRAM: &str = "wagate_turn_duration_seconds";
-
-fn hot_slot(name: &str, labels: &[(&'static str, &str)]) -> Option<usize> {
-    HOT.iter().position(|(n, l)| {
-        *n == name && l.len() == labels.len() && l.iter().zip(labels).all(|(a, b)| a == b)
-    })
-}
-
-/// An f64 in an atomic; `touched` once updated, so untouched series are not rendered.
-#[derive(Default)]
-struct HotValue {
-    bits: AtomicU64,
-    touched: AtomicBool,
-}
-
-impl HotValue {
-    fn update(&self, f: impl Fn(f64) -> f64) {
-        let _ = self
-            .bits
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-                Some(f(f64::from_bits(bits)).to_bits())
-            });
-        if !self.touched.load(Ordering::Relaxed) {
-            self.touched.store(true, Ordering::Relaxed);
+/// A label value from a fixed set: an enum with the text each value renders as.
+macro_rules! label_values {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($variant),+
         }
+
+        impl $name {
+            /// Every value, in the order of the help text.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl EncodeLabelValue for $name {
+            fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+                encoder.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+label_values!(
+    /// `wagate_webhooks_total{outcome}`.
+    WebhookOutcome {
+        Accepted => "accepted",
+        Unauthorized => "unauthorized",
+        BadRequest => "bad_request",
+        TooLarge => "too_large",
+        Unavailable => "unavailable",
     }
+);
+label_values!(
+    /// `wagate_messages_recorded_total{state}`.
+    RecordedState { Pending => "pending", Skipped => "skipped" }
+);
+label_values!(
+    /// `wagate_turns_total{outcome}`.
+    TurnOutcome { Done => "done", Failed => "failed", RetryLater => "retry_later" }
+);
+label_values!(
+    /// `wagate_graph_sends_total{outcome}`.
+    SendOutcome { Accepted => "accepted", RetryLater => "retry_later", FinalError => "final_error" }
+);
+label_values!(
+    /// `wagate_model_calls_total{outcome}`.
+    CallOutcome { Ok => "ok", Error => "error", Timeout => "timeout" }
+);
+label_values!(
+    /// `wagate_tokens_total{kind}`.
+    TokenKind { Prompt => "prompt", Completion => "completion" }
+);
+label_values!(
+    /// `wagate_config_reloads_total{outcome}`.
+    ReloadOutcome { Applied => "applied", Rejected => "rejected" }
+);
+label_values!(
+    /// `wagate_transcriptions_total{outcome}`.
+    TranscriptionOutcome {
+        Ok => "ok",
+        Error => "error",
+        Timeout => "timeout",
+        TooLong => "too_long",
+    }
+);
+label_values!(
+    /// `wagate_handoffs_total{trigger}`.
+    HandoffTrigger { Operator => "operator", Keyword => "keyword", Tool => "tool" }
+);
+label_values!(
+    /// `wagate_handoff_releases_total{trigger}`.
+    ReleaseTrigger { Operator => "operator", Timeout => "timeout" }
+);
+label_values!(
+    /// `wagate_window_outcomes_total{outcome}`.
+    WindowOutcome { Held => "held", Failed => "failed" }
+);
 
-    fn get(&self) -> f64 {
-        f64::from_bits(self.bits.load(Ordering::Relaxed))
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct WebhookLabels {
+    pub outcome: WebhookOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RecordedLabels {
+    pub state: RecordedState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct TurnLabels {
+    pub outcome: TurnOutcome,
+}
+
+/// A reply part sent: the outcome and Meta's error code (empty when none).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct SendLabels {
+    pub outcome: SendOutcome,
+    pub code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct MediaLabels {
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ModelLabels {
+    pub provider: String,
+    pub model: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ModelCallLabels {
+    pub provider: String,
+    pub model: String,
+    pub outcome: CallOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct TokenLabels {
+    pub provider: String,
+    pub model: String,
+    pub kind: TokenKind,
+}
+
+/// A Graph API call retried: the operation and Meta's error code (empty: HTTP or transport).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RetryLabels {
+    pub operation: String,
+    pub code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ReloadLabels {
+    pub outcome: ReloadOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct TranscriptionLabels {
+    pub provider: String,
+    pub outcome: TranscriptionOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ProviderLabels {
+    pub provider: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct HandoffLabels {
+    pub trigger: HandoffTrigger,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ReleaseLabels {
+    pub trigger: ReleaseTrigger,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct WindowLabels {
+    pub outcome: WindowOutcome,
+}
+
+/// `wagate_tool_sends_total{type}`: Meta's message type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ToolSendLabels {
+    pub r#type: String,
+}
+
+/// Builds the latency histograms of a family, all with [`BUCKETS`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Buckets;
+
+impl MetricConstructor<Histogram> for Buckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(BUCKETS)
     }
 }
 
-#[derive(Default)]
-struct HotHistogram {
-    /// Count per bucket (not cumulative), then +Inf.
-    buckets: [AtomicU64; BUCKETS.len() + 1],
-    sum: HotValue,
-    count: AtomicU64,
-}
+/// A counter of seconds (fractional).
+pub type SecondsCounter = Counter<f64, AtomicU64>;
+/// A gauge of seconds (fractional).
+pub type SecondsGauge = Gauge<f64, AtomicU64>;
 
-#[derive(Default, Clone)]
-struct Series {
-    value: f64,
-    /// Histogram only: count per bucket (not cumulative), then +Inf.
-    buckets: Vec<u64>,
-    count: u64,
-}
-
-type Key = (&'static str, Vec<(&'static str, String)>);
-
-#[derive(Default)]
+/// Every metric wagate exports. The help texts are in [`Metrics::new`].
 pub struct Metrics {
-    hot: [HotValue; HOT.len()],
-    turn_durations: HotHistogram,
-    series: Mutex<BTreeMap<Key, Series>>,
+    registry: Registry,
+    pub webhooks: Family<WebhookLabels, Counter>,
+    pub messages_recorded: Family<RecordedLabels, Counter>,
+    pub duplicates_dropped: Counter,
+    pub statuses_recorded: Counter,
+    pub dead_letters: Counter,
+    pub lanes_active: Gauge,
+    pub lanes_waiting: Gauge,
+    pub inbox_open_messages: Gauge,
+    pub inbox_oldest_pending_age_seconds: SecondsGauge,
+    pub turns: Family<TurnLabels, Counter>,
+    pub turn_duration_seconds: Histogram,
+    pub graph_sends: Family<SendLabels, Counter>,
+    pub media_bytes: Family<MediaLabels, Counter>,
+    pub model_calls: Family<ModelCallLabels, Counter>,
+    pub model_call_duration_seconds: Family<ModelLabels, Histogram, Buckets>,
+    pub tokens: Family<TokenLabels, Counter>,
+    pub graph_retries: Family<RetryLabels, Counter>,
+    pub rate_limiter_wait_seconds: SecondsCounter,
+    pub config_reloads: Family<ReloadLabels, Counter>,
+    pub config_generation: Gauge,
+    pub transcriptions: Family<TranscriptionLabels, Counter>,
+    pub transcription_audio_bytes: Family<ProviderLabels, Counter>,
+    pub transcription_duration_seconds: Family<ProviderLabels, Histogram, Buckets>,
+    pub handoffs: Family<HandoffLabels, Counter>,
+    pub handoff_releases: Family<ReleaseLabels, Counter>,
+    pub handoff_waiting_conversations: Gauge,
+    pub handoff_oldest_wait_seconds: SecondsGauge,
+    pub operator_replies: Counter,
+    pub window_outcomes: Family<WindowLabels, Counter>,
+    pub tool_sends: Family<ToolSendLabels, Counter>,
+    pub opt_outs: Counter,
+    pub opt_resumes: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -252,186 +261,289 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-fn bucket(seconds: f64) -> usize {
-    BUCKETS
-        .iter()
-        .position(|b| seconds <= *b)
-        .unwrap_or(BUCKETS.len())
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Metrics {
+    /// Every metric registered, and the series alerts and dashboards read created with 0.
     pub fn new() -> Self {
-        Self::default()
+        let m = Metrics {
+            registry: Registry::default(),
+            webhooks: Family::default(),
+            messages_recorded: Family::default(),
+            duplicates_dropped: Counter::default(),
+            statuses_recorded: Counter::default(),
+            dead_letters: Counter::default(),
+            lanes_active: Gauge::default(),
+            lanes_waiting: Gauge::default(),
+            inbox_open_messages: Gauge::default(),
+            inbox_oldest_pending_age_seconds: SecondsGauge::default(),
+            turns: Family::default(),
+            turn_duration_seconds: Histogram::new(BUCKETS),
+            graph_sends: Family::default(),
+            media_bytes: Family::default(),
+            model_calls: Family::default(),
+            model_call_duration_seconds: Family::new_with_constructor(Buckets),
+            tokens: Family::default(),
+            graph_retries: Family::default(),
+            rate_limiter_wait_seconds: SecondsCounter::default(),
+            config_reloads: Family::default(),
+            config_generation: Gauge::default(),
+            transcriptions: Family::default(),
+            transcription_audio_bytes: Family::default(),
+            transcription_duration_seconds: Family::new_with_constructor(Buckets),
+            handoffs: Family::default(),
+            handoff_releases: Family::default(),
+            handoff_waiting_conversations: Gauge::default(),
+            handoff_oldest_wait_seconds: SecondsGauge::default(),
+            operator_replies: Counter::default(),
+            window_outcomes: Family::default(),
+            tool_sends: Family::default(),
+            opt_outs: Counter::default(),
+            opt_resumes: Counter::default(),
+        };
+        m.precreate();
+        m.register()
     }
 
-    pub fn inc(&self, name: &'static str, labels: &[(&'static str, &str)]) {
-        self.add(name, labels, 1.0);
-    }
-
-    pub fn add(&self, name: &'static str, labels: &[(&'static str, &str)], by: f64) {
-        match hot_slot(name, labels) {
-            Some(i) => self.hot[i].update(|v| v + by),
-            None => self.update(name, labels, |s| s.value += by),
+    /// The series an alert or a dashboard panel reads, created with 0: `increase()` needs a
+    /// sample before the first event to see it.
+    fn precreate(&self) {
+        for &outcome in WebhookOutcome::ALL {
+            drop(self.webhooks.get_or_create(&WebhookLabels { outcome }));
+        }
+        for &state in RecordedState::ALL {
+            drop(
+                self.messages_recorded
+                    .get_or_create(&RecordedLabels { state }),
+            );
+        }
+        for &outcome in TurnOutcome::ALL {
+            drop(self.turns.get_or_create(&TurnLabels { outcome }));
+        }
+        for &outcome in SendOutcome::ALL {
+            drop(self.graph_sends.get_or_create(&SendLabels {
+                outcome,
+                code: String::new(),
+            }));
+        }
+        // The access token rejected: its own alert and dashboard panel.
+        drop(self.graph_sends.get_or_create(&SendLabels {
+            outcome: SendOutcome::FinalError,
+            code: "190".to_owned(),
+        }));
+        for &outcome in ReloadOutcome::ALL {
+            drop(self.config_reloads.get_or_create(&ReloadLabels { outcome }));
+        }
+        for &trigger in HandoffTrigger::ALL {
+            drop(self.handoffs.get_or_create(&HandoffLabels { trigger }));
+        }
+        for &trigger in ReleaseTrigger::ALL {
+            drop(
+                self.handoff_releases
+                    .get_or_create(&ReleaseLabels { trigger }),
+            );
+        }
+        for &outcome in WindowOutcome::ALL {
+            drop(
+                self.window_outcomes
+                    .get_or_create(&WindowLabels { outcome }),
+            );
         }
     }
 
-    pub fn gauge_set(&self, name: &'static str, labels: &[(&'static str, &str)], value: f64) {
-        match hot_slot(name, labels) {
-            Some(i) => self.hot[i].update(|_| value),
-            None => self.update(name, labels, |s| s.value = value),
-        }
-    }
-
-    pub fn gauge_add(&self, name: &'static str, labels: &[(&'static str, &str)], by: f64) {
-        self.add(name, labels, by);
-    }
-
-    pub fn observe(&self, name: &'static str, labels: &[(&'static str, &str)], seconds: f64) {
-        if name == HOT_HISTOGRAM && labels.is_empty() {
-            let h = &self.turn_durations;
-            h.buckets[bucket(seconds)].fetch_add(1, Ordering::Relaxed);
-            h.count.fetch_add(1, Ordering::Relaxed);
-            h.sum.update(|v| v + seconds);
-            return;
-        }
-        self.update(name, labels, |s| {
-            if s.buckets.is_empty() {
-                s.buckets = vec![0; BUCKETS.len() + 1];
-            }
-            s.buckets[bucket(seconds)] += 1;
-            s.count += 1;
-            s.value += seconds;
-        });
-    }
-
-    /// The current value of a counter or gauge (tests and `/readyz` read it).
-    pub fn value(&self, name: &'static str, labels: &[(&'static str, &str)]) -> f64 {
-        if let Some(i) = hot_slot(name, labels) {
-            return self.hot[i].get();
-        }
-        let key = key(name, labels);
-        self.lock().get(&key).map_or(0.0, |s| s.value)
-    }
-
-    fn update(
-        &self,
-        name: &'static str,
-        labels: &[(&'static str, &str)],
-        f: impl FnOnce(&mut Series),
-    ) {
-        debug_assert!(
-            CATALOGUE.iter().any(|(n, _, _)| *n == name),
-            "metric {name} is not in the catalogue"
+    fn register(mut self) -> Self {
+        let r = &mut self.registry;
+        r.register(
+            "wagate_webhooks",
+            "Webhook POSTs by outcome (accepted, unauthorized, bad_request, too_large, unavailable)",
+            self.webhooks.clone(),
         );
-        f(self.lock().entry(key(name, labels)).or_default());
+        r.register(
+            "wagate_messages_recorded",
+            "Inbound messages newly recorded in the inbox, by state (pending, skipped)",
+            self.messages_recorded.clone(),
+        );
+        r.register(
+            "wagate_duplicates_dropped",
+            "Inbound messages dropped because their id was already recorded",
+            self.duplicates_dropped.clone(),
+        );
+        r.register(
+            "wagate_statuses_recorded",
+            "Delivery statuses received for outbound messages",
+            self.statuses_recorded.clone(),
+        );
+        r.register(
+            "wagate_dead_letters",
+            "Webhook content kept as a dead letter because it was not understood",
+            self.dead_letters.clone(),
+        );
+        r.register(
+            "wagate_lanes_active",
+            "Conversations with a running or waiting turn",
+            self.lanes_active.clone(),
+        );
+        r.register(
+            "wagate_lanes_waiting",
+            "Conversations waiting for a free turn slot (lane queue depth)",
+            self.lanes_waiting.clone(),
+        );
+        r.register(
+            "wagate_inbox_open_messages",
+            "Messages recorded and not yet answered",
+            self.inbox_open_messages.clone(),
+        );
+        r.register(
+            "wagate_inbox_oldest_pending_age_seconds",
+            "Age of the oldest unanswered message (0 when none)",
+            self.inbox_oldest_pending_age_seconds.clone(),
+        );
+        r.register(
+            "wagate_turns",
+            "Turns by outcome (done, failed, retry_later)",
+            self.turns.clone(),
+        );
+        r.register(
+            "wagate_turn_duration_seconds",
+            "Wall time of one turn, from claim to outcome",
+            self.turn_duration_seconds.clone(),
+        );
+        r.register(
+            "wagate_graph_sends",
+            "Reply parts sent to the Graph API by outcome (accepted, retry_later, final_error) and Meta error code",
+            self.graph_sends.clone(),
+        );
+        r.register(
+            "wagate_media_bytes",
+            "Inbound media bytes downloaded, by kind",
+            self.media_bytes.clone(),
+        );
+        r.register(
+            "wagate_model_calls",
+            "Model calls by provider, model and outcome (ok, error, timeout)",
+            self.model_calls.clone(),
+        );
+        r.register(
+            "wagate_model_call_duration_seconds",
+            "Wall time of one model call, by provider and model",
+            self.model_call_duration_seconds.clone(),
+        );
+        r.register(
+            "wagate_tokens",
+            "Tokens by provider, model and kind (prompt, completion)",
+            self.tokens.clone(),
+        );
+        r.register(
+            "wagate_graph_retries",
+            "Graph API calls retried, by operation and Meta error code (empty: HTTP or transport error)",
+            self.graph_retries.clone(),
+        );
+        r.register(
+            "wagate_rate_limiter_wait_seconds",
+            "Seconds sends spent waiting for the channel rate limit and per-user pacing",
+            self.rate_limiter_wait_seconds.clone(),
+        );
+        r.register(
+            "wagate_config_reloads",
+            "Config reloads by outcome (applied, rejected: the previous config stayed in force)",
+            self.config_reloads.clone(),
+        );
+        r.register(
+            "wagate_config_generation",
+            "Generation of the config in force (1 at start, +1 per reload)",
+            self.config_generation.clone(),
+        );
+        r.register(
+            "wagate_transcriptions",
+            "Audio transcriptions by provider and outcome (ok, error, timeout, too_long)",
+            self.transcriptions.clone(),
+        );
+        r.register(
+            "wagate_transcription_audio_bytes",
+            "Bytes of audio transcribed successfully, by provider",
+            self.transcription_audio_bytes.clone(),
+        );
+        r.register(
+            "wagate_transcription_duration_seconds",
+            "Wall time of one transcription upload, until the answer or the timeout, by provider",
+            self.transcription_duration_seconds.clone(),
+        );
+        r.register(
+            "wagate_handoffs",
+            "Conversations handed to a person, by trigger (operator, keyword, tool)",
+            self.handoffs.clone(),
+        );
+        r.register(
+            "wagate_handoff_releases",
+            "Conversations given back to the agent, by trigger (operator, timeout)",
+            self.handoff_releases.clone(),
+        );
+        r.register(
+            "wagate_handoff_waiting_conversations",
+            "Conversations handed over by a keyword or the agent with no operator reply yet (waiting for a person)",
+            self.handoff_waiting_conversations.clone(),
+        );
+        r.register(
+            "wagate_handoff_oldest_wait_seconds",
+            "How long the longest-waiting conversation has waited for a person (0 when none)",
+            self.handoff_oldest_wait_seconds.clone(),
+        );
+        r.register(
+            "wagate_operator_replies",
+            "Replies written by an operator (API or console) and queued for sending",
+            self.operator_replies.clone(),
+        );
+        r.register(
+            "wagate_window_outcomes",
+            "Messages that met a closed 24-hour window, by outcome (held behind the reopen template, failed)",
+            self.window_outcomes.clone(),
+        );
+        r.register(
+            "wagate_tool_sends",
+            "WhatsApp messages the agent's sending tools produced (saved to send), by Meta type (interactive, image, document, location, reaction)",
+            self.tool_sends.clone(),
+        );
+        r.register(
+            "wagate_opt_outs",
+            "Customers who opted out (an opt_out keyword, or a marketing stop in WhatsApp)",
+            self.opt_outs.clone(),
+        );
+        r.register(
+            "wagate_opt_resumes",
+            "Customers who opted back in (a resume keyword, or a marketing resume in WhatsApp)",
+            self.opt_resumes.clone(),
+        );
+        self
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Key, Series>> {
-        self.series.lock().unwrap_or_else(|p| p.into_inner())
+    /// One webhook POST answered.
+    pub fn webhook(&self, outcome: WebhookOutcome) {
+        self.webhooks
+            .get_or_create(&WebhookLabels { outcome })
+            .inc();
     }
 
-    /// Every series, hot ones included, in one map (for rendering).
-    fn snapshot(&self) -> BTreeMap<Key, Series> {
-        let mut all = self.lock().clone();
-        for (i, (name, labels)) in HOT.iter().enumerate() {
-            if self.hot[i].touched.load(Ordering::Relaxed) {
-                let series = Series {
-                    value: self.hot[i].get(),
-                    ..Series::default()
-                };
-                all.insert(key(name, labels), series);
-            }
-        }
-        let h = &self.turn_durations;
-        let count = h.count.load(Ordering::Relaxed);
-        if count > 0 {
-            let series = Series {
-                value: h.sum.get(),
-                buckets: h
-                    .buckets
-                    .iter()
-                    .map(|b| b.load(Ordering::Relaxed))
-                    .collect(),
-                count,
-            };
-            all.insert((HOT_HISTOGRAM, Vec::new()), series);
-        }
-        all
+    /// One reply part sent (or refused); `code` is Meta's error code, empty when none.
+    pub fn graph_send(&self, outcome: SendOutcome, code: &str) {
+        self.graph_sends
+            .get_or_create(&SendLabels {
+                outcome,
+                code: code.to_owned(),
+            })
+            .inc();
     }
 
-    /// The Prometheus text format: HELP and TYPE for every catalogued metric, then its series.
+    /// The Prometheus text format (0.0.4): HELP, TYPE and the series of every metric that has
+    /// one (a family whose labels are not known in advance is left out until its first event).
     pub fn render(&self) -> String {
-        let series = self.snapshot();
-        let mut out = String::with_capacity(4096);
-        for (name, kind, help) in CATALOGUE {
-            let type_name = match kind {
-                Kind::Counter => "counter",
-                Kind::Gauge => "gauge",
-                Kind::Histogram => "histogram",
-            };
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {type_name}");
-            for ((_, labels), s) in series
-                .range((*name, Vec::new())..)
-                .take_while(|((n, _), _)| n == name)
-            {
-                match kind {
-                    Kind::Histogram => render_histogram(&mut out, name, labels, s),
-                    _ => {
-                        let _ = writeln!(out, "{name}{} {}", label_text(labels, None), s.value);
-                    }
-                }
-            }
-        }
+        let mut out = String::with_capacity(8192);
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
         out
-    }
-}
-
-fn render_histogram(out: &mut String, name: &str, labels: &[(&'static str, String)], s: &Series) {
-    let mut cumulative = 0;
-    for (i, bound) in BUCKETS.iter().enumerate() {
-        cumulative += s.buckets.get(i).copied().unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "{name}_bucket{} {cumulative}",
-            label_text(labels, Some(&bound.to_string()))
-        );
-    }
-    let _ = writeln!(
-        out,
-        "{name}_bucket{} {}",
-        label_text(labels, Some("+Inf")),
-        s.count
-    );
-    let _ = writeln!(out, "{name}_sum{} {}", label_text(labels, None), s.value);
-    let _ = writeln!(out, "{name}_count{} {}", label_text(labels, None), s.count);
-}
-
-fn key(name: &'static str, labels: &[(&'static str, &'_ str)]) -> Key {
-    (
-        name,
-        labels.iter().map(|(k, v)| (*k, (*v).to_string())).collect(),
-    )
-}
-
-fn label_text(labels: &[(&'static str, String)], le: Option<&str>) -> String {
-    let mut parts: Vec<String> = labels
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{k}=\"{}\"",
-                v.replace('\\', "\\\\")
-                    .replace('"', "\\\"")
-                    .replace('\n', "\\n")
-            )
-        })
-        .collect();
-    if let Some(le) = le {
-        parts.push(format!("le=\"{le}\""));
-    }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("{{{}}}", parts.join(","))
     }
 }
 
@@ -442,9 +554,9 @@ mod tests {
     #[test]
     fn counters_render_with_help_type_and_labels() {
         let m = Metrics::new();
-        m.inc("wagate_webhooks_total", &[("outcome", "accepted")]);
-        m.inc("wagate_webhooks_total", &[("outcome", "accepted")]);
-        m.inc("wagate_webhooks_total", &[("outcome", "unauthorized")]);
+        m.webhook(WebhookOutcome::Accepted);
+        m.webhook(WebhookOutcome::Accepted);
+        m.webhook(WebhookOutcome::Unauthorized);
         let text = m.render();
         assert!(text.contains("# TYPE wagate_webhooks_total counter"));
         assert!(text.contains("wagate_webhooks_total{outcome=\"accepted\"} 2"));
@@ -454,12 +566,41 @@ mod tests {
     #[test]
     fn histograms_are_cumulative_with_sum_and_count() {
         let m = Metrics::new();
-        m.observe("wagate_turn_duration_seconds", &[], 0.003);
-        m.observe("wagate_turn_duration_seconds", &[], 0.2);
+        m.turn_duration_seconds.observe(0.003);
+        m.turn_duration_seconds.observe(0.2);
         let text = m.render();
         assert!(text.contains("wagate_turn_duration_seconds_bucket{le=\"0.005\"} 1"));
         assert!(text.contains("wagate_turn_duration_seconds_bucket{le=\"0.25\"} 2"));
         assert!(text.contains("wagate_turn_duration_seconds_bucket{le=\"+Inf\"} 2"));
         assert!(text.contains("wagate_turn_duration_seconds_count 2"));
+    }
+
+    #[test]
+    fn help_texts_end_with_one_period() {
+        let text = Metrics::new().render();
+        assert!(text
+            .contains("# HELP wagate_turns_total Turns by outcome (done, failed, retry_later).\n"));
+        assert!(!text.contains(".."));
+    }
+
+    #[test]
+    fn the_series_alerts_read_exist_with_zero_before_any_event() {
+        let text = Metrics::new().render();
+        for line in [
+            "wagate_webhooks_total{outcome=\"unauthorized\"} 0",
+            "wagate_webhooks_total{outcome=\"too_large\"} 0",
+            "wagate_turns_total{outcome=\"failed\"} 0",
+            "wagate_graph_sends_total{outcome=\"final_error\",code=\"\"} 0",
+            "wagate_graph_sends_total{outcome=\"accepted\",code=\"\"} 0",
+            "wagate_graph_sends_total{outcome=\"final_error\",code=\"190\"} 0",
+            "wagate_config_reloads_total{outcome=\"rejected\"} 0",
+            "wagate_handoffs_total{trigger=\"keyword\"} 0",
+            "wagate_dead_letters_total 0",
+            "wagate_duplicates_dropped_total 0",
+            "wagate_opt_outs_total 0",
+            "wagate_turn_duration_seconds_count 0",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
     }
 }

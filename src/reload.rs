@@ -7,7 +7,7 @@
 //! watched like the config files), so a rotated token written there is picked up at once.
 
 use crate::config::{Config, ConfigError};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ReloadLabels, ReloadOutcome};
 use crate::responder::{EngineError, Responder};
 use crate::runtime::SharedConfig;
 use std::path::{Path, PathBuf};
@@ -77,14 +77,21 @@ impl Reloader {
         match &result {
             Ok(generation) => {
                 self.metrics
-                    .inc("wagate_config_reloads_total", &[("outcome", "applied")]);
-                self.metrics
-                    .gauge_set("wagate_config_generation", &[], *generation as f64);
+                    .config_reloads
+                    .get_or_create(&ReloadLabels {
+                        outcome: ReloadOutcome::Applied,
+                    })
+                    .inc();
+                self.metrics.config_generation.set(*generation as i64);
                 tracing::info!(generation, trigger, "configuration reloaded");
             }
             Err(e) => {
                 self.metrics
-                    .inc("wagate_config_reloads_total", &[("outcome", "rejected")]);
+                    .config_reloads
+                    .get_or_create(&ReloadLabels {
+                        outcome: ReloadOutcome::Rejected,
+                    })
+                    .inc();
                 tracing::error!(
                     trigger,
                     "configuration reload refused; the previous configuration stays in force:\n{e}"

@@ -104,9 +104,7 @@ pub async fn run(
         handoff,
     };
     let config_dir = services.config.current().config.dir.clone();
-    services
-        .metrics
-        .gauge_set("wagate_config_generation", &[], 1.0);
+    services.metrics.config_generation.set(1);
     let graph_options = options.graph.clone();
     let (handler, responder) = match options.handler {
         Some(factory) => (factory(&services), None),
@@ -152,6 +150,7 @@ pub async fn run(
         max_body_bytes,
         options.http.body_read_timeout,
     );
+    let app = http::count_refused_webhooks(app, Arc::clone(&services.metrics));
     let stop = CancellationToken::new();
     let stop_http = stop.clone();
     tokio::spawn({

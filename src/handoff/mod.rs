@@ -26,7 +26,7 @@ pub use turn_guard::TurnGuard;
 use crate::inbox::store::HumanConversation;
 use crate::inbox::{LaneKey, Store, StoreError};
 use crate::memory::Memory;
-use crate::metrics::Metrics;
+use crate::metrics::{HandoffLabels, HandoffTrigger, Metrics, ReleaseLabels, ReleaseTrigger};
 use crate::runtime::SharedConfig;
 use crate::whatsapp::graph::GraphClient;
 use crate::whatsapp::{format, split};
@@ -47,6 +47,15 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// The trigger as `wagate_handoffs_total` labels it.
+    pub fn label(self) -> HandoffTrigger {
+        match self {
+            Trigger::Operator => HandoffTrigger::Operator,
+            Trigger::Keyword => HandoffTrigger::Keyword,
+            Trigger::Tool => HandoffTrigger::Tool,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Trigger::Operator => "operator",
@@ -274,7 +283,11 @@ impl Handoff {
             }
         }
         self.metrics
-            .inc("wagate_handoffs_total", &[("trigger", trigger.as_str())]);
+            .handoffs
+            .get_or_create(&HandoffLabels {
+                trigger: trigger.label(),
+            })
+            .inc();
         self.refresh_metrics();
         tracing::info!(trigger = trigger.as_str(), conversation = %conversation_id(lane), "conversation handed to a person");
         self.events.send(
@@ -314,7 +327,13 @@ impl Handoff {
     }
 
     /// Give a conversation back to the agent (`trigger`: operator or timeout). Idempotent.
-    pub async fn release(&self, lane: &LaneKey, trigger: &'static str) -> Result<bool, StoreError> {
+    pub async fn release(
+        &self,
+        lane: &LaneKey,
+        trigger: ReleaseTrigger,
+    ) -> Result<bool, StoreError> {
+        let trigger_label = trigger;
+        let trigger = trigger.as_str();
         let info = self.human_info(lane);
         let changed = self.store.release(lane.clone(), trigger).await?;
         lock(&self.humans).remove(lane);
@@ -324,7 +343,11 @@ impl Handoff {
         }
         if changed {
             self.metrics
-                .inc("wagate_handoff_releases_total", &[("trigger", trigger)]);
+                .handoff_releases
+                .get_or_create(&ReleaseLabels {
+                    trigger: trigger_label,
+                })
+                .inc();
             tracing::info!(trigger, conversation = %conversation_id(lane), "conversation back with the agent");
             self.events.send(
                 "conversation",
@@ -364,7 +387,7 @@ impl Handoff {
         if let Some(h) = lock(&self.humans).get_mut(lane) {
             h.last_operator_at = Some(millis(self.now()));
         }
-        self.metrics.inc("wagate_operator_replies_total", &[]);
+        self.metrics.operator_replies.inc();
         self.refresh_metrics();
         self.events.send(
             "message",
@@ -404,13 +427,10 @@ impl Handoff {
             .iter()
             .min()
             .map_or(0.0, |since| ((now - since).max(0) as f64) / 1000.0);
-        self.metrics.gauge_set(
-            "wagate_handoff_waiting_conversations",
-            &[],
-            waiting.len() as f64,
-        );
         self.metrics
-            .gauge_set("wagate_handoff_oldest_wait_seconds", &[], oldest);
+            .handoff_waiting_conversations
+            .set(waiting.len() as i64);
+        self.metrics.handoff_oldest_wait_seconds.set(oldest);
     }
 
     /// What the console shows about a conversation a person has.

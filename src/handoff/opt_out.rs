@@ -66,7 +66,7 @@ impl Handoff {
             if let Some((_, token)) = lock(&self.running).get(lane) {
                 token.cancel();
             }
-            self.metrics.inc("wagate_opt_outs_total", &[]);
+            self.metrics.opt_outs.inc();
             tracing::info!(conversation = %conversation_id(lane), "customer opted out");
             self.events.send(
                 "conversation",
@@ -75,7 +75,7 @@ impl Handoff {
         }
         for lane in &outcome.resumed {
             lock(&self.opted_out).remove(lane);
-            self.metrics.inc("wagate_opt_resumes_total", &[]);
+            self.metrics.opt_resumes.inc();
             tracing::info!(conversation = %conversation_id(lane), "customer opted back in");
             self.events.send(
                 "conversation",

@@ -40,7 +40,10 @@ impl Handoff {
             if now - last < (release_after as i64).saturating_mul(1000) {
                 continue;
             }
-            match self.release(&h.lane, "timeout").await {
+            match self
+                .release(&h.lane, crate::metrics::ReleaseTrigger::Timeout)
+                .await
+            {
                 Ok(true) => released += 1,
                 Ok(false) => {}
                 Err(e) => {

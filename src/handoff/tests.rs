@@ -191,7 +191,7 @@ async fn messages_waiting_at_handoff_and_arriving_after_it_are_kept_but_never_an
         h.store().open_lanes().await.unwrap().is_empty(),
         "no work for the agent"
     );
-    h.release(&lane(), "operator").await.unwrap();
+    h.release(&lane(), ReleaseTrigger::Operator).await.unwrap();
     assert!(h.store().claim_turn(lane()).await.unwrap().is_none());
     let messages = h
         .store()
@@ -246,7 +246,7 @@ async fn a_turn_running_at_take_over_is_told_to_stop_but_not_one_that_asked_for_
         .await
         .unwrap();
     assert!(!guard.token.is_cancelled(), "the agent's own request");
-    h.release(&lane(), "operator").await.unwrap();
+    h.release(&lane(), ReleaseTrigger::Operator).await.unwrap();
     drop(guard);
     let guard = h.enter_turn(&lane()).expect("agent has it again");
     h.take_over(&lane(), Trigger::Operator, None, Vec::new())

@@ -31,7 +31,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         "config_loaded_at": loaded.loaded_at.to_rfc3339(),
         "signature_check": !channel.app_secret.is_empty(),
         "dry_run": channel.dry_run(),
-        "inbox_open_messages": state.metrics.value("wagate_inbox_open_messages", &[]),
+        "inbox_open_messages": state.metrics.inbox_open_messages.get(),
     });
     let status = if db_ok {
         StatusCode::OK
@@ -45,10 +45,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     refresh_backlog(&state).await;
     state.handoff.refresh_metrics();
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         state.metrics.render(),
     )
 }
@@ -73,14 +70,11 @@ async fn refresh_backlog(state: &AppState) -> bool {
                 .oldest_received_at
                 .map(|t| ((chrono::Utc::now().timestamp_millis() - t).max(0) as f64) / 1000.0)
                 .unwrap_or(0.0);
-            state.metrics.gauge_set(
-                "wagate_inbox_open_messages",
-                &[],
-                backlog.open_messages as f64,
-            );
             state
                 .metrics
-                .gauge_set("wagate_inbox_oldest_pending_age_seconds", &[], age);
+                .inbox_open_messages
+                .set(backlog.open_messages as i64);
+            state.metrics.inbox_oldest_pending_age_seconds.set(age);
             true
         }
         Ok(Err(e)) => {

@@ -32,6 +32,26 @@ pub struct AppState {
     pub handoff: Arc<Handoff>,
 }
 
+/// Counts the webhook POSTs refused with 413 as `wagate_webhooks_total{outcome="too_large"}`:
+/// the body limit answers them before the router (see [`crate::net::with_body_deadline`]), so
+/// this layer goes around that one.
+pub fn count_refused_webhooks(app: Router, metrics: Arc<Metrics>) -> Router {
+    app.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let metrics = Arc::clone(&metrics);
+            async move {
+                let webhook = request.method() == axum::http::Method::POST
+                    && request.uri().path() == WEBHOOK_PATH;
+                let response = next.run(request).await;
+                if webhook && response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    metrics.webhook(crate::metrics::WebhookOutcome::TooLarge);
+                }
+                response
+            }
+        },
+    ))
+}
+
 /// The router. `max_body_bytes` is fixed at start (a reload does not resize it).
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()

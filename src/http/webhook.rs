@@ -8,6 +8,7 @@
 use super::{raw_json, ApiError, AppState};
 use crate::config::WhatsAppChannel;
 use crate::inbox::{Batch, InboundState, LaneKey, NewInbound, RecordOutcome, StatusUpdate};
+use crate::metrics::{RecordedLabels, RecordedState, WebhookOutcome};
 use crate::whatsapp::payload::{self, PayloadError, Webhook};
 use crate::whatsapp::signature;
 use axum::body::Bytes;
@@ -70,7 +71,7 @@ pub async fn receive(
             .get("x-hub-signature-256")
             .and_then(|v| v.to_str().ok());
         if let Err(e) = signature::verify(channel.app_secret.expose().as_bytes(), &body, header) {
-            metrics.inc("wagate_webhooks_total", &[("outcome", "unauthorized")]);
+            metrics.webhook(WebhookOutcome::Unauthorized);
             tracing::warn!(reason = %e, "webhook refused: signature check failed");
             return Err(ApiError::Unauthorized);
         }
@@ -78,15 +79,15 @@ pub async fn receive(
 
     match ingest(&state, &body, None).await {
         Ok(_) => {
-            metrics.inc("wagate_webhooks_total", &[("outcome", "accepted")]);
+            metrics.webhook(WebhookOutcome::Accepted);
             Ok("")
         }
         Err(Refused::NotAnObject(reason)) => {
-            metrics.inc("wagate_webhooks_total", &[("outcome", "bad_request")]);
+            metrics.webhook(WebhookOutcome::BadRequest);
             Err(ApiError::BadRequest(reason))
         }
         Err(Refused::Unavailable) => {
-            metrics.inc("wagate_webhooks_total", &[("outcome", "unavailable")]);
+            metrics.webhook(WebhookOutcome::Unavailable);
             Err(ApiError::Unavailable)
         }
     }
@@ -149,35 +150,33 @@ pub(crate) async fn ingest(
     state.handoff.after_intake(&outcome, &seen_lanes);
     state.handoff.statuses_recorded(status_ids);
     if outcome.new_pending_messages > 0 {
-        metrics.add(
-            "wagate_messages_recorded_total",
-            &[("state", "pending")],
-            outcome.new_pending_messages as f64,
-        );
+        metrics
+            .messages_recorded
+            .get_or_create(&RecordedLabels {
+                state: RecordedState::Pending,
+            })
+            .inc_by(outcome.new_pending_messages as u64);
     }
     if outcome.new_skipped > 0 {
-        metrics.add(
-            "wagate_messages_recorded_total",
-            &[("state", "skipped")],
-            outcome.new_skipped as f64,
-        );
+        metrics
+            .messages_recorded
+            .get_or_create(&RecordedLabels {
+                state: RecordedState::Skipped,
+            })
+            .inc_by(outcome.new_skipped as u64);
     }
     if outcome.duplicates > 0 {
-        metrics.add(
-            "wagate_duplicates_dropped_total",
-            &[],
-            outcome.duplicates as f64,
-        );
+        metrics.duplicates_dropped.inc_by(outcome.duplicates as u64);
         tracing::debug!(
             duplicates = outcome.duplicates,
             "redelivered messages dropped"
         );
     }
     if statuses > 0 {
-        metrics.add("wagate_statuses_recorded_total", &[], statuses as f64);
+        metrics.statuses_recorded.inc_by(statuses as u64);
     }
     if dead_letters > 0 {
-        metrics.add("wagate_dead_letters_total", &[], dead_letters as f64);
+        metrics.dead_letters.inc_by(dead_letters as u64);
     }
     Ok(outcome)
 }

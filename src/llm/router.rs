@@ -24,7 +24,7 @@ use super::error::ProviderError;
 use super::provider;
 use super::types::{ChatRequest, ChatResponse};
 use crate::config::{ModelEndpoint, ModelSpec, RoutingStrategy};
-use crate::metrics::Metrics;
+use crate::metrics::{CallOutcome, Metrics, ModelCallLabels, ModelLabels, TokenKind, TokenLabels};
 use crate::text::display_url;
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
@@ -42,8 +42,8 @@ pub struct Router {
     candidates: Vec<Candidate>,
     strategy: RoutingStrategy,
     http: reqwest::Client,
-    /// Where model calls are counted; `None` in tools that do not export metrics.
-    metrics: Option<Arc<Metrics>>,
+    /// Where model calls are counted: a registry of its own until [`Router::observed_by`].
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Debug)]
@@ -155,13 +155,13 @@ impl Router {
             candidates,
             strategy: spec.routing.strategy,
             http,
-            metrics: None,
+            metrics: Arc::new(Metrics::new()),
         }
     }
 
     /// Count every model call in `metrics` (calls by outcome, latency, tokens).
     pub fn observed_by(mut self, metrics: Arc<Metrics>) -> Router {
-        self.metrics = Some(metrics);
+        self.metrics = metrics;
         self
     }
 
@@ -330,36 +330,44 @@ impl Router {
         result: &Result<ChatResponse, ProviderError>,
         took: Duration,
     ) {
-        let Some(metrics) = &self.metrics else { return };
+        let metrics = &self.metrics;
         let provider = candidate.endpoint.provider.name();
         let model = candidate.endpoint.model.as_str();
         let outcome = match result {
-            Ok(_) => "ok",
-            Err(ProviderError::Timeout { .. }) => "timeout",
-            Err(_) => "error",
+            Ok(_) => CallOutcome::Ok,
+            Err(ProviderError::Timeout { .. }) => CallOutcome::Timeout,
+            Err(_) => CallOutcome::Error,
         };
-        let labels = [("provider", provider), ("model", model)];
-        metrics.inc(
-            "wagate_model_calls_total",
-            &[labels[0], labels[1], ("outcome", outcome)],
-        );
-        metrics.observe(
-            "wagate_model_call_duration_seconds",
-            &labels,
-            took.as_secs_f64(),
-        );
+        metrics
+            .model_calls
+            .get_or_create(&ModelCallLabels {
+                provider: provider.to_owned(),
+                model: model.to_owned(),
+                outcome,
+            })
+            .inc();
+        metrics
+            .model_call_duration_seconds
+            .get_or_create(&ModelLabels {
+                provider: provider.to_owned(),
+                model: model.to_owned(),
+            })
+            .observe(took.as_secs_f64());
         if let Ok(response) = result {
             let usage = response.usage;
-            metrics.add(
-                "wagate_tokens_total",
-                &[labels[0], labels[1], ("kind", "prompt")],
-                usage.prompt_tokens as f64,
-            );
-            metrics.add(
-                "wagate_tokens_total",
-                &[labels[0], labels[1], ("kind", "completion")],
-                usage.completion_tokens as f64,
-            );
+            for (kind, tokens) in [
+                (TokenKind::Prompt, usage.prompt_tokens),
+                (TokenKind::Completion, usage.completion_tokens),
+            ] {
+                metrics
+                    .tokens
+                    .get_or_create(&TokenLabels {
+                        provider: provider.to_owned(),
+                        model: model.to_owned(),
+                        kind,
+                    })
+                    .inc_by(tokens);
+            }
         }
     }
 }

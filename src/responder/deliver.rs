@@ -17,7 +17,7 @@
 
 use crate::handoff::Clock;
 use crate::inbox::{LaneKey, ReplyPart, Store, StoreError, TurnOutcome, CONFIRM_WINDOW};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, SendOutcome, WindowLabels, WindowOutcome};
 use crate::whatsapp::graph::{GraphClient, GraphError, OutgoingMessage};
 use crate::whatsapp::window;
 use std::time::Duration;
@@ -128,10 +128,7 @@ impl Sender<'_> {
                 .await;
             match sent {
                 Ok(sent) => {
-                    self.metrics.inc(
-                        "wagate_graph_sends_total",
-                        &[("outcome", "accepted"), ("code", "")],
-                    );
+                    self.metrics.graph_send(SendOutcome::Accepted, "");
                     if let Err(e) = record_sent(self.store, delivery.key, part.index, sent.id).await
                     {
                         // Meta has the part but we could not record it: stop here. The part
@@ -156,10 +153,7 @@ impl Sender<'_> {
                     }
                     if e.code() == Some(window::OUTSIDE_WINDOW_CODE) {
                         // Meta's clock says the window closed (clock skew, a late delivery).
-                        self.metrics.inc(
-                            "wagate_graph_sends_total",
-                            &[("outcome", "final_error"), ("code", "131047")],
-                        );
+                        self.metrics.graph_send(SendOutcome::FinalError, "131047");
                         return self.outside_window(delivery, part, last_customer_at).await;
                     }
                     return self.failed_part(delivery, part, e).await;
@@ -210,7 +204,11 @@ impl Sender<'_> {
                 "outside the 24-hour window; not sent"
             );
             self.metrics
-                .inc("wagate_window_outcomes_total", &[("outcome", "failed")]);
+                .window_outcomes
+                .get_or_create(&WindowLabels {
+                    outcome: WindowOutcome::Failed,
+                })
+                .inc();
             if let Err(e) = self
                 .store
                 .mark_part_failed(delivery.key, part.index, reason.clone())
@@ -239,7 +237,11 @@ impl Sender<'_> {
                     "outside the 24-hour window: held until the customer writes; reopen template queued"
                 );
                 self.metrics
-                    .inc("wagate_window_outcomes_total", &[("outcome", "held")]);
+                    .window_outcomes
+                    .get_or_create(&WindowLabels {
+                        outcome: WindowOutcome::Held,
+                    })
+                    .inc();
                 Delivered::Held {
                     template_queued: queued.is_some(),
                 }
@@ -259,18 +261,12 @@ impl Sender<'_> {
         if error.is_retryable() {
             // The client already retried with backoff; Meta is down or throttling hard. Keep
             // the owner and try again later: the parts already accepted stay accepted.
-            self.metrics.inc(
-                "wagate_graph_sends_total",
-                &[("outcome", "retry_later"), ("code", &code)],
-            );
+            self.metrics.graph_send(SendOutcome::RetryLater, &code);
             return retry_later(reason);
         }
         // Final (131026 undeliverable, 190 token, 100 bad parameter...): the client logged the
         // code and details; record it on the part.
-        self.metrics.inc(
-            "wagate_graph_sends_total",
-            &[("outcome", "final_error"), ("code", &code)],
-        );
+        self.metrics.graph_send(SendOutcome::FinalError, &code);
         if let Err(e) = self
             .store
             .mark_part_failed(delivery.key, part.index, reason.clone())
@@ -385,17 +381,11 @@ pub(super) async fn send_error_reply(
         .await
     {
         Ok(_) => {
-            metrics.inc(
-                "wagate_graph_sends_total",
-                &[("outcome", "accepted"), ("code", "")],
-            );
+            metrics.graph_send(SendOutcome::Accepted, "");
             failed
         }
         Err(e) if e.is_retryable() => {
-            metrics.inc(
-                "wagate_graph_sends_total",
-                &[("outcome", "retry_later"), ("code", "")],
-            );
+            metrics.graph_send(SendOutcome::RetryLater, "");
             TurnOutcome::RetryLater {
                 after: RETRY_TURN_AFTER,
                 reason: format!("error_reply not sent: {e}"),
@@ -403,10 +393,7 @@ pub(super) async fn send_error_reply(
         }
         Err(e) => {
             let code = e.code().map(|c| c.to_string()).unwrap_or_default();
-            metrics.inc(
-                "wagate_graph_sends_total",
-                &[("outcome", "final_error"), ("code", &code)],
-            );
+            metrics.graph_send(SendOutcome::FinalError, &code);
             TurnOutcome::Failed(format!(
                 "no reply from the agent: {reason}; error_reply not sent: {e}"
             ))

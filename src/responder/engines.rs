@@ -46,7 +46,7 @@ impl EngineFactory {
             config,
             self.memory.clone(),
             self.http.clone(),
-            Some(Arc::clone(&self.metrics)),
+            Arc::clone(&self.metrics),
         )?;
         let graph_settings = GraphSettings::of(&config.whatsapp);
         let graph = match previous {

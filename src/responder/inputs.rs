@@ -9,7 +9,7 @@ use crate::config::TranscriptionSpec;
 use crate::inbox::{InboundRecord, Store, Turn};
 use crate::llm::ImageData;
 use crate::memory::MediaRef;
-use crate::metrics::Metrics;
+use crate::metrics::{MediaLabels, Metrics};
 use crate::transcription::{self, Transcriber, TranscriptionError};
 use crate::whatsapp::graph::{self, GraphClient, MediaError};
 use bytes::Bytes;
@@ -133,7 +133,7 @@ async fn transcribe(
             MediaOutcome::Transcribed(text)
         }
         Err(e) => {
-            tracing::warn!(provider, bytes, outcome = e.outcome(), error = %e, "transcription failed; the model gets the attachment description");
+            tracing::warn!(provider, bytes, outcome = e.outcome().as_str(), error = %e, "transcription failed; the model gets the attachment description");
             MediaOutcome::NotTranscribed {
                 bytes,
                 note: failure_note(&e),
@@ -166,11 +166,12 @@ async fn fetch(
         .await
     {
         Ok((info, data)) => {
-            metrics.add(
-                "wagate_media_bytes_total",
-                &[("kind", kind_label(request.kind))],
-                data.len() as f64,
-            );
+            metrics
+                .media_bytes
+                .get_or_create(&MediaLabels {
+                    kind: kind_label(request.kind).to_owned(),
+                })
+                .inc_by(data.len() as u64);
             let mime_type = (!info.mime_type.is_empty()).then(|| info.mime_type.clone());
             MediaOutcome::Downloaded { data, mime_type }
         }

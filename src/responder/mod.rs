@@ -210,7 +210,11 @@ impl Responder {
             .collect();
         for sent in &messages {
             self.metrics
-                .inc("wagate_tool_sends_total", &[("type", sent.graph_type())]);
+                .tool_sends
+                .get_or_create(&crate::metrics::ToolSendLabels {
+                    r#type: sent.graph_type().to_owned(),
+                })
+                .inc();
         }
         messages.extend(
             split::split_message(&format::to_whatsapp(text), split::WHATSAPP_TEXT_LIMIT)

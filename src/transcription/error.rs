@@ -39,11 +39,11 @@ pub enum TranscriptionError {
 
 impl TranscriptionError {
     /// The `outcome` label of `wagate_transcriptions_total`: `timeout`, `too_long` or `error`.
-    pub fn outcome(&self) -> &'static str {
+    pub fn outcome(&self) -> TranscriptionOutcome {
         match self {
-            TranscriptionError::Timeout { .. } => "timeout",
-            TranscriptionError::TooLong { .. } => "too_long",
-            _ => "error",
+            TranscriptionError::Timeout { .. } => TranscriptionOutcome::Timeout,
+            TranscriptionError::TooLong { .. } => TranscriptionOutcome::TooLong,
+            _ => TranscriptionOutcome::Error,
         }
     }
 
@@ -86,6 +86,7 @@ pub(super) fn server_message(body: &str, status: u16, api_key: &str) -> String {
     cut_chars(&message, MAX_MESSAGE_CHARS)
 }
 
+use crate::metrics::TranscriptionOutcome;
 use crate::text::{cut_chars, error_chain};
 
 #[cfg(test)]
@@ -126,6 +127,6 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("--convert"), "{text}");
         assert!(text.contains("audio/ogg"), "{text}");
-        assert_eq!(err.outcome(), "error");
+        assert_eq!(err.outcome().as_str(), "error");
     }
 }

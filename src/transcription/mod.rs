@@ -18,7 +18,7 @@ mod whisper_cpp;
 pub use error::TranscriptionError;
 
 use crate::config::{TranscriptionProvider, TranscriptionSpec};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ProviderLabels, TranscriptionLabels, TranscriptionOutcome};
 use bytes::Bytes;
 use reqwest::multipart::Part;
 use std::sync::Arc;
@@ -49,13 +49,16 @@ impl Transcriber {
         let provider = provider_label(spec.provider);
         let result = self.attempt(spec, audio, mime_type).await;
         let outcome = match &result {
-            Ok(_) => "ok",
+            Ok(_) => TranscriptionOutcome::Ok,
             Err(e) => e.outcome(),
         };
-        self.metrics.inc(
-            "wagate_transcriptions_total",
-            &[("provider", provider), ("outcome", outcome)],
-        );
+        self.metrics
+            .transcriptions
+            .get_or_create(&TranscriptionLabels {
+                provider: provider.to_owned(),
+                outcome,
+            })
+            .inc();
         result
     }
 
@@ -87,17 +90,18 @@ impl Transcriber {
                 whisper_cpp::transcribe(&upload, audio, &essence).await
             }
         };
-        self.metrics.observe(
-            "wagate_transcription_duration_seconds",
-            &[("provider", provider)],
-            started.elapsed().as_secs_f64(),
-        );
+        let labels = ProviderLabels {
+            provider: provider.to_owned(),
+        };
+        self.metrics
+            .transcription_duration_seconds
+            .get_or_create(&labels)
+            .observe(started.elapsed().as_secs_f64());
         if result.is_ok() {
-            self.metrics.add(
-                "wagate_transcription_audio_bytes_total",
-                &[("provider", provider)],
-                bytes as f64,
-            );
+            self.metrics
+                .transcription_audio_bytes
+                .get_or_create(&labels)
+                .inc_by(bytes as u64);
         }
         result.map(|text| text.trim().to_owned())
     }

@@ -140,6 +140,11 @@ async fn a_body_over_the_limit_gets_413() {
     let (server, _c, _d, _r) = server("    max_body_bytes: 1024\n").await;
     let body = text_body(&[("wamid.big", "15551230001", &"x".repeat(2000))]);
     assert_eq!(server.post_signed(&body).await.status(), 413);
+    let metrics = server.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("wagate_webhooks_total{outcome=\"too_large\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -259,4 +264,58 @@ async fn health_readiness_and_metrics_answer() {
     ] {
         assert!(text.contains(name), "missing {name} in\n{text}");
     }
+}
+
+#[tokio::test]
+async fn the_series_an_alert_uses_are_present_with_zero_before_any_event() {
+    let (server, _c, _d, _r) = server("").await;
+    let text = server.get("/metrics").await.text().await.unwrap();
+    // deploy/prometheus-alerts.yml and the dashboard: increase() sees the first event only
+    // when the series already has a sample, and a panel shows 0 instead of "No data".
+    for line in [
+        "wagate_webhooks_total{outcome=\"accepted\"} 0",
+        "wagate_webhooks_total{outcome=\"unauthorized\"} 0",
+        "wagate_webhooks_total{outcome=\"bad_request\"} 0",
+        "wagate_webhooks_total{outcome=\"too_large\"} 0",
+        "wagate_webhooks_total{outcome=\"unavailable\"} 0",
+        "wagate_turns_total{outcome=\"done\"} 0",
+        "wagate_turns_total{outcome=\"failed\"} 0",
+        "wagate_turns_total{outcome=\"retry_later\"} 0",
+        "wagate_graph_sends_total{outcome=\"accepted\",code=\"\"} 0",
+        "wagate_graph_sends_total{outcome=\"final_error\",code=\"\"} 0",
+        "wagate_config_reloads_total{outcome=\"rejected\"} 0",
+        "wagate_handoffs_total{trigger=\"operator\"} 0",
+        "wagate_handoffs_total{trigger=\"keyword\"} 0",
+        "wagate_handoffs_total{trigger=\"tool\"} 0",
+        "wagate_dead_letters_total 0",
+        "wagate_duplicates_dropped_total 0",
+        "wagate_opt_outs_total 0",
+        "wagate_lanes_waiting 0",
+        "wagate_config_generation 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_are_served_in_the_text_format_prometheus_accepts() {
+    let (server, _c, _d, _r) = server("").await;
+    let metrics = server.get("/metrics").await;
+    assert_eq!(metrics.status(), 200);
+    assert_eq!(
+        metrics.headers()["content-type"].to_str().unwrap(),
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = metrics.text().await.unwrap();
+    // Every sample line is `name{labels} value`, every family has HELP and TYPE, no `# EOF`.
+    assert!(!text.contains("# EOF"), "{text}");
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = line.rsplit_once(' ').expect("a sample line");
+        assert!(series.starts_with("wagate_"), "{line}");
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
+    assert!(text.contains(
+        "# HELP wagate_turns_total Turns by outcome (done, failed, retry_later).\n\
+         # TYPE wagate_turns_total counter\n"
+    ));
 }

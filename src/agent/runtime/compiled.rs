@@ -40,7 +40,7 @@ impl CompiledAgent {
         name: &str,
         file: &AgentFile,
         http: &reqwest::Client,
-        metrics: Option<&Arc<Metrics>>,
+        metrics: &Arc<Metrics>,
     ) -> Result<CompiledAgent, AgentError> {
         let spec = &file.spec;
         let prompt =
@@ -62,12 +62,7 @@ impl CompiledAgent {
             });
         Ok(CompiledAgent {
             name: name.to_owned(),
-            router: match metrics {
-                Some(metrics) => {
-                    Router::new(&spec.model, http.clone()).observed_by(Arc::clone(metrics))
-                }
-                None => Router::new(&spec.model, http.clone()),
-            },
+            router: Router::new(&spec.model, http.clone()).observed_by(Arc::clone(metrics)),
             tools,
             prompt,
             input_rules: spec.guardrails.input.clone(),

@@ -148,7 +148,7 @@ impl AgentRuntime {
         memory: Memory,
         http: reqwest::Client,
     ) -> Result<AgentRuntime, AgentError> {
-        Self::build_observed(config, memory, http, None)
+        Self::build_observed(config, memory, http, Arc::new(Metrics::new()))
     }
 
     /// As [`build`](Self::build), counting every model call in `metrics`.
@@ -156,13 +156,13 @@ impl AgentRuntime {
         config: &Config,
         memory: Memory,
         http: reqwest::Client,
-        metrics: Option<Arc<Metrics>>,
+        metrics: Arc<Metrics>,
     ) -> Result<AgentRuntime, AgentError> {
         let mut agents = BTreeMap::new();
         for (name, file) in &config.agents {
             agents.insert(
                 name.clone(),
-                CompiledAgent::build(name, file, &http, metrics.as_ref())?,
+                CompiledAgent::build(name, file, &http, &metrics)?,
             );
         }
         Ok(AgentRuntime {

@@ -177,7 +177,7 @@ async fn release(
     let lane = known(&state, &id).await?;
     let changed = state
         .handoff
-        .release(&lane, "operator")
+        .release(&lane, crate::metrics::ReleaseTrigger::Operator)
         .await
         .map_err(internal)?;
     Ok(conversation_json(&state, &lane, changed))

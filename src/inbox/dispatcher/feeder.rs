@@ -61,9 +61,7 @@ pub(super) async fn feed(dispatcher: &Arc<Dispatcher>) -> Result<usize, StoreErr
             left -= 1;
             match dispatcher.slots.start_waiting(dispatcher, &lane) {
                 FromBacklog::Started(slot) => {
-                    dispatcher
-                        .metrics
-                        .gauge_add("wagate_lanes_active", &[], 1.0);
+                    dispatcher.metrics.lanes_active.inc();
                     let start = Start {
                         turn: None,
                         slot: Some(slot),
@@ -77,9 +75,7 @@ pub(super) async fn feed(dispatcher: &Arc<Dispatcher>) -> Result<usize, StoreErr
                     // This conversation comes first in the next page. Those left in the page
                     // wait for a slot (a lower bound: further pages are not counted).
                     dispatcher.slots.set_cursor(last);
-                    dispatcher
-                        .metrics
-                        .gauge_set("wagate_lanes_waiting", &[], (left + 1) as f64);
+                    dispatcher.metrics.lanes_waiting.set((left + 1) as i64);
                     return Ok(started);
                 }
             }
@@ -90,9 +86,7 @@ pub(super) async fn feed(dispatcher: &Arc<Dispatcher>) -> Result<usize, StoreErr
             if cursor.is_none() {
                 // A whole sweep from the start: every conversation with work has a task.
                 dispatcher.slots.served(generation);
-                dispatcher
-                    .metrics
-                    .gauge_set("wagate_lanes_waiting", &[], 0.0);
+                dispatcher.metrics.lanes_waiting.set(0);
             }
         } else {
             dispatcher.slots.set_cursor(last);

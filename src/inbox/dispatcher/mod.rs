@@ -24,7 +24,7 @@ mod feeder;
 mod slots;
 
 use super::{LaneKey, Store, Turn, TurnOutcome, MAX_MESSAGES_PER_TURN};
-use crate::metrics::Metrics;
+use crate::metrics::{self, Metrics};
 use slots::{Slot, Slots};
 use std::future::Future;
 use std::pin::Pin;
@@ -170,7 +170,7 @@ impl Dispatcher {
         }
         // An idle lane has no interrupted turn: its last claim found none.
         if self.slots.mark_or_insert(&lane) {
-            self.metrics.gauge_add("wagate_lanes_active", &[], 1.0);
+            self.metrics.lanes_active.inc();
             let start = Start {
                 turn: None,
                 slot: None,
@@ -188,7 +188,7 @@ impl Dispatcher {
             return None;
         }
         let slot = self.slots.reserve(self, lane)?;
-        self.metrics.gauge_add("wagate_lanes_active", &[], 1.0);
+        self.metrics.lanes_active.inc();
         Some(Reservation {
             dispatcher: Arc::clone(self),
             lane: lane.clone(),
@@ -263,7 +263,7 @@ impl Dispatcher {
                 match self.slots.take_or_leave(&self, &lane) {
                     Some(slot) => held = Some(slot),
                     None => {
-                        self.metrics.gauge_add("wagate_lanes_active", &[], -1.0);
+                        self.metrics.lanes_active.dec();
                         return;
                     }
                 }
@@ -288,7 +288,7 @@ impl Dispatcher {
                     maybe_interrupted = false;
                     held = None;
                     if self.slots.idle_or_continue(&lane) {
-                        self.metrics.gauge_add("wagate_lanes_active", &[], -1.0);
+                        self.metrics.lanes_active.dec();
                         return;
                     }
                 }
@@ -313,7 +313,7 @@ impl Dispatcher {
         // inbox and is resumed at the next start.
         drop(held);
         if self.slots.remove(&lane) {
-            self.metrics.gauge_add("wagate_lanes_active", &[], -1.0);
+            self.metrics.lanes_active.dec();
         }
     }
 
@@ -354,11 +354,9 @@ impl Dispatcher {
         let attempt = turn.attempt;
         let started = Instant::now();
         let mut outcome = self.handler.handle(turn).await;
-        self.metrics.observe(
-            "wagate_turn_duration_seconds",
-            &[],
-            started.elapsed().as_secs_f64(),
-        );
+        self.metrics
+            .turn_duration_seconds
+            .observe(started.elapsed().as_secs_f64());
         if let TurnOutcome::RetryLater { reason, .. } = &outcome {
             if attempt + 1 >= MAX_ATTEMPTS {
                 outcome =
@@ -366,12 +364,14 @@ impl Dispatcher {
             }
         }
         let label = match &outcome {
-            TurnOutcome::Done => "done",
-            TurnOutcome::Failed(_) => "failed",
-            TurnOutcome::RetryLater { .. } => "retry_later",
+            TurnOutcome::Done => metrics::TurnOutcome::Done,
+            TurnOutcome::Failed(_) => metrics::TurnOutcome::Failed,
+            TurnOutcome::RetryLater { .. } => metrics::TurnOutcome::RetryLater,
         };
         self.metrics
-            .inc("wagate_turns_total", &[("outcome", label)]);
+            .turns
+            .get_or_create(&metrics::TurnLabels { outcome: label })
+            .inc();
         if let TurnOutcome::Failed(reason) = &outcome {
             tracing::warn!(turn_id, reason = %reason, "turn failed; `wagate inbox` lists it");
         }

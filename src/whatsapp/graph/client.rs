@@ -70,6 +70,9 @@ pub struct SentMessage {
 #[derive(Clone)]
 pub struct GraphClient {
     pub(super) inner: Arc<Inner>,
+    /// Where retries and rate-limit waits are counted: a registry of its own until
+    /// [`GraphClient::observed_by`] (outside `inner`, so a client already shared can be observed).
+    pub(super) metrics: Arc<Metrics>,
 }
 
 pub(super) struct Inner {
@@ -83,8 +86,6 @@ pub(super) struct Inner {
     pub(super) options: GraphOptions,
     pub(super) media_limits: MediaLimits,
     pacer: Pacer,
-    /// Where retries and rate-limit waits are counted (`None` unless [`GraphClient::observed_by`]).
-    pub(super) metrics: Option<Arc<Metrics>>,
 }
 
 impl fmt::Debug for GraphClient {
@@ -126,17 +127,15 @@ impl GraphClient {
                 dry_run: channel.dry_run(),
                 media_limits: channel.media_max_bytes.clone(),
                 pacer: Pacer::new(&channel.rate_limit, options.per_user_interval),
-                metrics: None,
                 options,
             }),
+            metrics: Arc::new(Metrics::new()),
         })
     }
 
     /// Count retries and rate-limit waits in `metrics`. Call right after construction.
     pub fn observed_by(mut self, metrics: Arc<Metrics>) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.metrics = Some(metrics);
-        }
+        self.metrics = metrics;
         self
     }
 
@@ -228,14 +227,13 @@ impl GraphClient {
         let payload = message.request_body(to, reply_to, callback_data);
         let operation = operation_name(message);
         let inner = &self.inner;
-        let metrics = inner.metrics.as_deref();
+        let metrics = &*self.metrics;
         let answer = with_retries(&inner.options.retry, operation, metrics, |_| async {
             let waiting = std::time::Instant::now();
             inner.pacer.wait_turn(from_phone_number_id, to).await;
-            if let Some(metrics) = metrics {
-                let waited = waiting.elapsed().as_secs_f64();
-                metrics.add("wagate_rate_limiter_wait_seconds_total", &[], waited);
-            }
+            metrics
+                .rate_limiter_wait_seconds
+                .inc_by(waiting.elapsed().as_secs_f64());
             let result = self.post_json(&url, &payload).await;
             if let Err(err) = &result {
                 if err.code() == Some(PAIR_RATE_LIMIT_CODE) {
@@ -298,7 +296,7 @@ impl GraphClient {
                 .min(Duration::from_secs(5)),
             ..self.inner.options.retry.with_max_attempts(2)
         };
-        let metrics = self.inner.metrics.as_deref();
+        let metrics = &*self.metrics;
         with_retries(&policy, "mark_read", metrics, |_| {
             self.post_json(&url, &payload)
         })

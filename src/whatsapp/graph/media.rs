@@ -142,7 +142,7 @@ impl GraphClient {
             .endpoint(media_id, None)
             .map_err(MediaError::Metadata)?;
         let policy = &self.inner.options.media_retry;
-        let metrics = self.inner.metrics.as_deref();
+        let metrics = &*self.metrics;
         let answer = with_retries(policy, "media_metadata", metrics, |_| self.get_json(&url))
             .await
             .inspect_err(|err| log_failure("media_metadata", err))
@@ -163,7 +163,7 @@ impl GraphClient {
         }
         self.check_media_url(&info.url)?;
         let policy = &self.inner.options.media_retry;
-        let metrics = self.inner.metrics.as_deref();
+        let metrics = &*self.metrics;
         with_retries(policy, "media_download", metrics, |_| {
             self.download_once(info, max_bytes)
         })

@@ -6,7 +6,7 @@
 //! back at once. Attempts and total time are both bounded, so a turn cannot hang here.
 
 use super::error::{GraphError, PAIR_RATE_LIMIT_CODE};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RetryLabels};
 use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -102,7 +102,7 @@ impl Retryable for GraphError {
 pub(crate) async fn with_retries<T, E, F, Fut>(
     policy: &RetryPolicy,
     operation: &'static str,
-    metrics: Option<&Metrics>,
+    metrics: &Metrics,
     mut attempt: F,
 ) -> Result<T, E>
 where
@@ -152,13 +152,13 @@ where
             wait_ms = delay.as_millis() as u64,
             "Graph API call failed; retrying"
         );
-        if let Some(metrics) = metrics {
-            let code = err.code().map(|c| c.to_string()).unwrap_or_default();
-            metrics.inc(
-                "wagate_graph_retries_total",
-                &[("operation", operation), ("code", &code)],
-            );
-        }
+        metrics
+            .graph_retries
+            .get_or_create(&RetryLabels {
+                operation: operation.to_owned(),
+                code: err.code().map(|c| c.to_string()).unwrap_or_default(),
+            })
+            .inc();
         tokio::time::sleep(delay).await;
         number += 1;
     }

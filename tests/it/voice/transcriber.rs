@@ -10,7 +10,7 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wagate::config::{Config, ConfigError, TranscriptionProvider, TranscriptionSpec};
-use wagate::metrics::Metrics;
+use wagate::metrics::{Metrics, ProviderLabels, TranscriptionLabels, TranscriptionOutcome};
 use wagate::secret::Secret;
 use wagate::transcription::{Transcriber, TranscriptionError};
 
@@ -27,6 +27,17 @@ fn spec(provider: TranscriptionProvider, endpoint: &str) -> TranscriptionSpec {
         max_seconds: 300,
         timeout_seconds: 5,
     }
+}
+
+/// `wagate_transcriptions_total{provider, outcome}`.
+fn transcriptions(metrics: &Metrics, provider: &str, outcome: TranscriptionOutcome) -> u64 {
+    metrics
+        .transcriptions
+        .get_or_create(&TranscriptionLabels {
+            provider: provider.into(),
+            outcome,
+        })
+        .get()
 }
 
 fn transcriber() -> (Transcriber, Arc<Metrics>) {
@@ -70,13 +81,17 @@ async fn an_openai_upload_carries_the_file_as_voice_ogg_with_model_language_and_
     assert_eq!(field("language"), Some("en"));
     assert_eq!(field("prompt"), Some("Restaurant bookings."));
     assert_eq!(field("response_format"), Some("json"));
-    let ok = [("provider", "openai"), ("outcome", "ok")];
-    assert_eq!(metrics.value("wagate_transcriptions_total", &ok), 1.0);
-    let bytes = metrics.value(
-        "wagate_transcription_audio_bytes_total",
-        &[("provider", "openai")],
+    assert_eq!(
+        transcriptions(&metrics, "openai", TranscriptionOutcome::Ok),
+        1
     );
-    assert_eq!(bytes, 4_000.0);
+    let bytes = metrics
+        .transcription_audio_bytes
+        .get_or_create(&ProviderLabels {
+            provider: "openai".into(),
+        })
+        .get();
+    assert_eq!(bytes, 4_000);
     assert!(metrics
         .render()
         .contains("wagate_transcription_duration_seconds_count{provider=\"openai\"} 1"));
@@ -139,8 +154,10 @@ async fn whisper_cpp_without_convert_fails_with_an_error_that_names_the_fix() {
             "{text}"
         );
         assert!(text.contains("failed to read WAV file"), "{text}");
-        let error = [("provider", "whisper_cpp"), ("outcome", "error")];
-        assert_eq!(metrics.value("wagate_transcriptions_total", &error), 1.0);
+        assert_eq!(
+            transcriptions(&metrics, "whisper_cpp", TranscriptionOutcome::Error),
+            1
+        );
     }
 }
 
@@ -190,8 +207,10 @@ async fn a_slow_transcription_server_times_out_after_timeout_seconds() {
         "{err:?}"
     );
     assert!(started.elapsed() < Duration::from_millis(3_000));
-    let timeout = [("provider", "openai"), ("outcome", "timeout")];
-    assert_eq!(metrics.value("wagate_transcriptions_total", &timeout), 1.0);
+    assert_eq!(
+        transcriptions(&metrics, "openai", TranscriptionOutcome::Timeout),
+        1
+    );
 }
 
 #[tokio::test]
@@ -218,8 +237,10 @@ async fn audio_estimated_longer_than_max_seconds_is_refused_without_uploading() 
         "{err:?}"
     );
     assert!(stt.uploads().is_empty(), "nothing was uploaded");
-    let too_long = [("provider", "openai"), ("outcome", "too_long")];
-    assert_eq!(metrics.value("wagate_transcriptions_total", &too_long), 1.0);
+    assert_eq!(
+        transcriptions(&metrics, "openai", TranscriptionOutcome::TooLong),
+        1
+    );
 }
 
 #[test]
