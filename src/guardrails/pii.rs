@@ -184,10 +184,13 @@ pub fn redact_pii(text: &str) -> Redacted {
     Redacted { text: out, kinds }
 }
 
-/// A number written right before `@` ends in an e-mail's local part (`4111 ... 1111 42@x.io`,
-/// found by the property tests): its last group is left to be found as part of the e-mail.
+/// A number written right before an e-mail's local part ends in it (`4111 ... 1111 42@x.io`,
+/// `... 0004 0%@a.io`: found by the property tests): its last group is left to be found as part
+/// of the e-mail.
 fn without_local_part<'t>(candidate: &'t str, after: &str) -> &'t str {
-    if !after.starts_with('@') || candidate.contains('@') {
+    let rest_of_local_part =
+        after.trim_start_matches(|c: char| c.is_ascii_alphanumeric() || "._%+-".contains(c));
+    if !rest_of_local_part.starts_with('@') || candidate.contains('@') {
         return candidate;
     }
     match candidate.rfind([' ', '-', '.']) {
