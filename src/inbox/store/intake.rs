@@ -234,3 +234,52 @@ fn record_messages(
     opened.retain(|t| !(t.earlier.is_empty() && t.new.is_empty()));
     Ok((outcome, opened))
 }
+
+/// Messages per writer job when a body is recorded in slices: a few milliseconds of the
+/// writer's time each.
+pub(super) const INTAKE_SLICE: usize = 500;
+
+/// `batch` cut into slices of at most `size` messages (at least one slice); the statuses and
+/// dead letters go with the first, each keyword handoff with its message.
+pub(super) fn slice(mut batch: Batch, size: usize) -> Vec<Batch> {
+    if batch.messages.len() <= size {
+        return vec![batch];
+    }
+    let mut slices: Vec<Batch> = Vec::new();
+    let mut messages = std::mem::take(&mut batch.messages).into_iter();
+    let handoffs = std::mem::take(&mut batch.handoffs);
+    let opt_changes = std::mem::take(&mut batch.opt_changes);
+    let mut first = Some(batch);
+    loop {
+        let chunk: Vec<NewInbound> = messages.by_ref().take(size).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let mut slice = first.take().unwrap_or_default();
+        slice.messages = chunk;
+        slices.push(slice);
+    }
+    // A keyword handoff goes with the slice that holds its message: it is applied (and checked
+    // for redelivery) in the same commit as that message.
+    for handoff in handoffs {
+        let home = slices
+            .iter()
+            .position(|s| {
+                s.messages
+                    .iter()
+                    .any(|m| m.message_id == handoff.message_id)
+            })
+            .unwrap_or(0);
+        slices[home].handoffs.push(handoff);
+    }
+    // Likewise an opt-out or resume keyword; a notification (no message) with the first.
+    for change in opt_changes {
+        let home = change.message_id.as_deref().and_then(|id| {
+            slices
+                .iter()
+                .position(|s| s.messages.iter().any(|m| m.message_id == id))
+        });
+        slices[home.unwrap_or(0)].opt_changes.push(change);
+    }
+    slices
+}

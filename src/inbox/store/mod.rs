@@ -199,7 +199,7 @@ impl Store {
         // bounded slices, each its own writer job, so no request holds the writer for long;
         // the caller still hears back only after the last slice is committed. The turns are
         // claimed with the last slice, so they see every message of the body.
-        let mut slices = slice(batch, INTAKE_SLICE);
+        let mut slices = intake::slice(batch, intake::INTAKE_SLICE);
         let last = slices.pop().unwrap_or_default();
         let mut outcome = RecordOutcome::default();
         for slice in slices {
@@ -431,55 +431,6 @@ impl Store {
         })
         .await
     }
-}
-
-/// Messages per writer job when a body is recorded in slices: a few milliseconds of the
-/// writer's time each.
-const INTAKE_SLICE: usize = 500;
-
-/// `batch` cut into slices of at most `size` messages (at least one slice); the statuses and
-/// dead letters go with the first, each keyword handoff with its message.
-fn slice(mut batch: Batch, size: usize) -> Vec<Batch> {
-    if batch.messages.len() <= size {
-        return vec![batch];
-    }
-    let mut slices: Vec<Batch> = Vec::new();
-    let mut messages = std::mem::take(&mut batch.messages).into_iter();
-    let handoffs = std::mem::take(&mut batch.handoffs);
-    let opt_changes = std::mem::take(&mut batch.opt_changes);
-    let mut first = Some(batch);
-    loop {
-        let chunk: Vec<NewInbound> = messages.by_ref().take(size).collect();
-        if chunk.is_empty() {
-            break;
-        }
-        let mut slice = first.take().unwrap_or_default();
-        slice.messages = chunk;
-        slices.push(slice);
-    }
-    // A keyword handoff goes with the slice that holds its message: it is applied (and checked
-    // for redelivery) in the same commit as that message.
-    for handoff in handoffs {
-        let home = slices
-            .iter()
-            .position(|s| {
-                s.messages
-                    .iter()
-                    .any(|m| m.message_id == handoff.message_id)
-            })
-            .unwrap_or(0);
-        slices[home].handoffs.push(handoff);
-    }
-    // Likewise an opt-out or resume keyword; a notification (no message) with the first.
-    for change in opt_changes {
-        let home = change.message_id.as_deref().and_then(|id| {
-            slices
-                .iter()
-                .position(|s| s.messages.iter().any(|m| m.message_id == id))
-        });
-        slices[home.unwrap_or(0)].opt_changes.push(change);
-    }
-    slices
 }
 
 #[cfg(test)]
