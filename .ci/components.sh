@@ -50,6 +50,26 @@ if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; the
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
 fi
 export WAGATE_TEST_CHROMEDRIVER="$(command -v chromedriver)"
+# PostgreSQL (issue: several replicas on one database): Debian's server, and a throwaway cluster
+# owned by the `postgres` user (the server refuses to run as root) on 127.0.0.1:$PG_PORT with
+# trust authentication, data under /tmp so each boot starts clean. Tests create one fresh
+# database per test from WAGATE_TEST_POSTGRES_URL (an administrator's URL); a test that must stop
+# and start PostgreSQL itself starts its own cluster with the binaries in WAGATE_TEST_POSTGRES_BIN.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
+fi
+PG_BIN="$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")"
+PG_PORT="${WAGATE_CI_PG_PORT:-55432}"
+PG_DATA="/tmp/wagate-ci-pg-$PG_PORT"
+if ! runuser -u postgres -- "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; then
+  rm -rf "$PG_DATA"
+  install -d -o postgres -g postgres -m 0700 "$PG_DATA"
+  runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust -E UTF8 >/dev/null
+  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/server.log" -w start \
+    -o "-h 127.0.0.1 -p $PG_PORT -k /tmp -c max_connections=400 -c fsync=on" >/dev/null
+fi
+export WAGATE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+export WAGATE_TEST_POSTGRES_BIN="$PG_BIN"
 # A missing component fails its tests here instead of skipping them.
 export WAGATE_REQUIRE_EXTERNAL=1
 
