@@ -321,6 +321,33 @@ on_both_backends! {
         assert_eq!(window(10, 0).await.unwrap(), entries[1..]);
     }
 
+    async fn an_outbox_messages_parts_go_through_the_same_marks_without_a_turn(db: Backing) {
+        let store = db.open().await;
+        let key = outbox_key(7);
+        let parts = store
+            .save_reply(key, vec!["an operator's reply".into(), "part two".into()])
+            .await
+            .unwrap();
+        assert_eq!(parts.len(), 2);
+        store.mark_part_sending(key, 0).await.unwrap();
+        store
+            .mark_part_sent(key, 0, "wamid.op.0".into())
+            .await
+            .unwrap();
+        store.mark_part_sending(key, 1).await.unwrap();
+        store
+            .mark_part_failed(key, 1, "refused".into())
+            .await
+            .unwrap();
+        let parts = store.load_reply(key).await.unwrap().unwrap();
+        assert_eq!(parts[0].outbound_id.as_deref(), Some("wamid.op.0"));
+        assert_eq!((parts[1].outbound_id.as_deref(), parts[1].sending_since), (None, None));
+        assert_eq!(
+            store.part_outbound_id(key, 0).await.unwrap().as_deref(),
+            Some("wamid.op.0")
+        );
+    }
+
     async fn a_flood_from_one_conversation_is_answered_in_turns_of_at_most_the_cap(db: Backing) {
         let store = db.open().await;
         let flood: Vec<NewInbound> = (0..MAX_MESSAGES_PER_TURN * 2 + 7)
