@@ -44,6 +44,8 @@ mod wake;
 pub(crate) mod testdb;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;
 
 pub use url::{DatabaseUrl, DatabaseUrlError};
 pub use wake::{wake_payload, WakeUp, WakeUps, WAKE_CHANNEL};

@@ -397,3 +397,31 @@ async fn a_replicas_conversations_go_to_the_others_when_it_stops_or_its_leases_e
     );
     assert!(c.claim_turn(lane("u1")).await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn sslmode_require_refuses_a_server_without_tls_and_prefer_falls_back_to_plain() {
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    // The test cluster has no TLS, as many development servers.
+    let with = |mode: &str| -> super::DatabaseUrl {
+        format!("{}?sslmode={mode}", db.url).parse().unwrap()
+    };
+    let refused = Store::open_postgres(&with("require")).await.err();
+    assert!(
+        matches!(refused, Some(StoreError::Unreachable { .. })),
+        "require never talks in the clear: {refused:?}"
+    );
+    Store::open_postgres(&with("prefer"))
+        .await
+        .expect("prefer talks in the clear to a server without TLS");
+}
+
+#[tokio::test]
+async fn an_unreadable_sslrootcert_is_named_in_the_error() {
+    let url = "postgres://app@127.0.0.1:1/db?sslmode=verify-full&sslrootcert=/no/such/ca.pem"
+        .parse()
+        .unwrap();
+    let error = Store::open_postgres(&url).await.err().expect("refused");
+    assert!(error.to_string().contains("/no/such/ca.pem"), "{error}");
+}
