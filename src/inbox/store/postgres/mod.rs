@@ -41,11 +41,11 @@ mod url;
 mod wake;
 
 #[cfg(test)]
+mod connect_tests;
+#[cfg(test)]
 pub(crate) mod testdb;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tls_tests;
 
 pub use url::{DatabaseUrl, DatabaseUrlError};
 pub use wake::{wake_payload, WakeUp, WakeUps, WAKE_CHANNEL};

@@ -253,69 +253,6 @@ async fn two_replicas_starting_together_on_a_fresh_database_migrate_it_once() {
 }
 
 #[tokio::test]
-async fn a_webhook_refused_while_postgresql_is_unreachable_is_not_recorded() {
-    let Some(db) = TestDb::fresh().await else {
-        return;
-    };
-    let store = open(&db).await;
-    store
-        .writable()
-        .await
-        .expect("ready while PostgreSQL answers");
-    // PostgreSQL goes away for this database: open connections are cut, new ones refused.
-    let name = db.url.rsplit('/').next().unwrap().to_owned();
-    db.execute_as_admin(&format!(
-        "ALTER DATABASE {name} ALLOW_CONNECTIONS false;
-         SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE datname = '{name}' AND pid <> pg_backend_pid();"
-    ))
-    .await;
-
-    let refused = store.record(batch(vec![message("m-lost", "u1")])).await;
-    assert!(
-        matches!(refused, Err(StoreError::Unreachable { .. })),
-        "the webhook's 503: {refused:?}"
-    );
-    assert!(store.writable().await.is_err(), "/readyz says not ready");
-
-    db.execute_as_admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
-        .await;
-    assert_eq!(
-        db.query_text("SELECT COUNT(*) FROM inbound").await,
-        "0",
-        "nothing was recorded for the refused webhook"
-    );
-    // Meta redelivers: now it is recorded, once.
-    let outcome = store
-        .record(batch(vec![message("m-lost", "u1")]))
-        .await
-        .unwrap();
-    assert_eq!(outcome.new_pending_messages, 1);
-    store.writable().await.expect("ready again");
-}
-
-#[tokio::test]
-async fn an_unreachable_server_fails_fast_naming_the_database_but_not_the_password() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port(); // closed once the listener is dropped
-    let url = format!("postgres://app:pw-do-not-show@127.0.0.1:{port}/wagate?sslmode=disable")
-        .parse()
-        .unwrap();
-    let started = std::time::Instant::now();
-    let error = Store::open_postgres(&url).await.err().expect("refused");
-    let shown = error.to_string();
-    assert!(started.elapsed() < std::time::Duration::from_secs(10));
-    assert!(
-        shown.contains(&format!("127.0.0.1:{port}/wagate")),
-        "{shown}"
-    );
-    assert!(!shown.contains("pw-do-not-show"), "{shown}");
-}
-
-#[tokio::test]
 async fn the_heartbeat_keeps_a_long_turns_conversation_and_forgets_one_taken_over() {
     let Some(db) = TestDb::fresh().await else {
         return;
@@ -396,32 +333,4 @@ async fn a_replicas_conversations_go_to_the_others_when_it_stops_or_its_leases_e
         "expired leases are anyone's"
     );
     assert!(c.claim_turn(lane("u1")).await.unwrap().is_some());
-}
-
-#[tokio::test]
-async fn sslmode_require_refuses_a_server_without_tls_and_prefer_falls_back_to_plain() {
-    let Some(db) = TestDb::fresh().await else {
-        return;
-    };
-    // The test cluster has no TLS, as many development servers.
-    let with = |mode: &str| -> super::DatabaseUrl {
-        format!("{}?sslmode={mode}", db.url).parse().unwrap()
-    };
-    let refused = Store::open_postgres(&with("require")).await.err();
-    assert!(
-        matches!(refused, Some(StoreError::Unreachable { .. })),
-        "require never talks in the clear: {refused:?}"
-    );
-    Store::open_postgres(&with("prefer"))
-        .await
-        .expect("prefer talks in the clear to a server without TLS");
-}
-
-#[tokio::test]
-async fn an_unreadable_sslrootcert_is_named_in_the_error() {
-    let url = "postgres://app@127.0.0.1:1/db?sslmode=verify-full&sslrootcert=/no/such/ca.pem"
-        .parse()
-        .unwrap();
-    let error = Store::open_postgres(&url).await.err().expect("refused");
-    assert!(error.to_string().contains("/no/such/ca.pem"), "{error}");
 }
