@@ -334,3 +334,37 @@ async fn a_replicas_conversations_go_to_the_others_when_it_stops_or_its_leases_e
     );
     assert!(c.claim_turn(lane("u1")).await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn wake_ups_hear_what_another_process_notifies() {
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    let store = open(&db).await;
+    let mut wake_ups = store.wake_ups().await.unwrap();
+    db.execute(&format!(
+        "SELECT pg_notify('{}', '{}'); NOTIFY {};",
+        super::WAKE_CHANNEL,
+        super::wake_payload(&lane("u1")),
+        super::WAKE_CHANNEL
+    ))
+    .await;
+    let within = std::time::Duration::from_secs(5);
+    let first = tokio::time::timeout(within, wake_ups.next()).await;
+    assert_eq!(first.unwrap(), Some(super::WakeUp::Lane(lane("u1"))));
+    let second = tokio::time::timeout(within, wake_ups.next()).await;
+    assert_eq!(
+        second.unwrap(),
+        Some(super::WakeUp::Any),
+        "no payload: sweep"
+    );
+}
+
+#[tokio::test]
+async fn on_sqlite_no_wake_up_ever_comes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), crate::inbox::store::Durability::Normal).unwrap();
+    let mut wake_ups = store.wake_ups().await.unwrap();
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(50), wake_ups.next()).await;
+    assert!(waited.is_err(), "one process owns an SQLite database");
+}
