@@ -110,6 +110,11 @@ async fn an_expired_lease_is_taken_over_with_a_higher_fence_and_the_old_owner_is
         .unwrap();
     assert!(new_fence > old_fence, "{new_fence} > {old_fence}");
 
+    assert!(
+        !old.holds_turn(turn.id).await.unwrap(),
+        "the old owner knows"
+    );
+    assert!(new.holds_turn(turn.id).await.unwrap());
     // Meta's answer reaches the old owner: the fact is kept (part one is not sent twice), but
     // the old owner is told to stop.
     let late = old.mark_part_sent(turn.id, 0, "wamid.old".into()).await;
