@@ -1,7 +1,7 @@
 //! Each inbound message type, as Meta sends it, and what the model is told.
 
 use super::*;
-use serde_json::json;
+use serde_json::{json, Value as Json};
 
 /// A recorded message whose kind is Meta's `type` (empty when the sender left it out).
 fn record(raw: Json) -> InboundRecord {

@@ -34,7 +34,7 @@ pub(super) fn spawn(dispatcher: &Arc<Dispatcher>) {
             }
             if let Err(e) = feed(&dispatcher).await {
                 tracing::error!(error = %e, "cannot read the inbox for waiting conversations; trying again in 1 s");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(crate::retry::FEEDER_AFTER_STORE_ERROR).await;
                 dispatcher.feed.notify_one();
             }
         }

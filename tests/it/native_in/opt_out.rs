@@ -2,7 +2,7 @@
 //! Meta's `user_preferences` stop and resume are recorded the same way; the state survives a
 //! restart.
 
-use super::{text, world, World};
+use super::{text, world};
 use crate::support::fake_llm;
 use crate::support::*;
 use serde_json::json;
@@ -12,7 +12,7 @@ const CONFIRMATION: &str = "You will not receive more messages from us. Send STA
 
 #[tokio::test]
 async fn a_stop_keyword_is_confirmed_once_and_silences_the_agent_until_start() {
-    let w = world("llama3.1:8b", "", "", |_, _| {
+    let w = world("llama3.1:8b", |a| a, |_, _| {
         fake_llm::ollama_says("agent answer")
     })
     .await;
@@ -75,7 +75,7 @@ async fn a_stop_keyword_is_confirmed_once_and_silences_the_agent_until_start() {
 
 #[tokio::test]
 async fn a_reply_still_being_written_when_the_customer_sends_stop_never_goes_out() {
-    let w = world("llama3.1:8b", "", "", |_, _| {
+    let w = world("llama3.1:8b", |a| a, |_, _| {
         fake_llm::ollama_says("a slow agent answer").after(Duration::from_millis(1500))
     })
     .await;
@@ -100,7 +100,7 @@ async fn a_reply_still_being_written_when_the_customer_sends_stop_never_goes_out
 
 #[tokio::test]
 async fn an_opted_out_customer_stays_silenced_across_a_restart() {
-    let w = world("llama3.1:8b", "", "", |_, _| {
+    let w = world("llama3.1:8b", |a| a, |_, _| {
         fake_llm::ollama_says("agent answer")
     })
     .await;
@@ -127,22 +127,7 @@ async fn an_opted_out_customer_stays_silenced_across_a_restart() {
     }
     assert!(recorded, "the confirmation was recorded as sent");
 
-    let World {
-        graph,
-        llm,
-        server,
-        config,
-        data,
-    } = w;
-    server.stop().await;
-    let server = TestServer::start(config.load(), data.path(), None).await;
-    let w = World {
-        graph,
-        llm,
-        server,
-        config,
-        data,
-    };
+    let w = w.restart().await;
     w.customer_says("wamid.oor.2", user, "are you there?").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(w.chats().len(), 0, "no agent turn after the restart either");
@@ -156,7 +141,7 @@ fn fixture(name: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn metas_marketing_stop_is_recorded_shown_as_opted_out_and_resume_undoes_it() {
-    let w = world("llama3.1:8b", "", "", |_, _| {
+    let w = world("llama3.1:8b", |a| a, |_, _| {
         fake_llm::ollama_says("agent answer")
     })
     .await;
@@ -200,7 +185,7 @@ async fn metas_marketing_stop_is_recorded_shown_as_opted_out_and_resume_undoes_i
 
 #[tokio::test]
 async fn a_customer_who_stopped_in_whatsapp_before_writing_is_listed_as_opted_out() {
-    let w = world("llama3.1:8b", "", "", |_, _| {
+    let w = world("llama3.1:8b", |a| a, |_, _| {
         fake_llm::ollama_says("agent answer")
     })
     .await;
