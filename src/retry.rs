@@ -73,9 +73,7 @@ impl Backoff {
         let failed = failed.max(1);
         let wait = match self.growth {
             Growth::Linear => self.first.saturating_mul(failed),
-            Growth::Doubling => self
-                .first
-                .saturating_mul(1u32 << (failed - 1).min(31)),
+            Growth::Doubling => self.first.saturating_mul(1u32 << (failed - 1).min(31)),
         };
         wait.min(self.max)
     }
@@ -175,7 +173,13 @@ mod tests {
         let ms = Duration::from_millis;
         assert_eq!(
             waits,
-            vec![Some(ms(100)), Some(ms(200)), Some(ms(300)), Some(ms(400)), None]
+            vec![
+                Some(ms(100)),
+                Some(ms(200)),
+                Some(ms(300)),
+                Some(ms(400)),
+                None
+            ]
         );
     }
 
@@ -183,10 +187,7 @@ mod tests {
     fn a_doubling_backoff_stops_growing_at_its_cap() {
         let secs = Duration::from_secs;
         let waits: Vec<Duration> = (1..=8).map(|n| MCP_RESTART.wait(n)).collect();
-        assert_eq!(
-            waits,
-            [1, 2, 4, 8, 16, 32, 60, 60].map(secs).to_vec()
-        );
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60].map(secs).to_vec());
         assert_eq!(MCP_RESTART.after(1000), Some(secs(60)), "never gives up");
         assert_eq!(MCP_RESTART.wait(u32::MAX), secs(60), "no overflow");
     }

@@ -16,9 +16,9 @@ mod combine;
 mod media;
 mod structured;
 
+pub use crate::whatsapp::payload::MediaKind;
 pub use combine::{combine, memory_text, ResolvedPart, UserInput};
 pub use media::{media_description, resolve_media, voice_transcript, MediaOutcome};
-pub use crate::whatsapp::payload::MediaKind;
 
 use crate::inbox::InboundRecord;
 use crate::whatsapp::payload::{self, MessageKind};

@@ -5,8 +5,8 @@ use super::{conversation_id, hours, Handoff, Trigger};
 use crate::config::WhatsAppChannel;
 use crate::inbox::store::{KeywordHandoff, ASKED_FOR_PERSON};
 use crate::inbox::{Batch, InboundState, LaneKey, NewInbound, RecordOutcome};
-use crate::whatsapp::{format, split};
 use crate::whatsapp::payload::MessageKind;
+use crate::whatsapp::{format, split};
 use serde_json::json;
 
 impl Handoff {

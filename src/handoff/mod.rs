@@ -316,11 +316,7 @@ impl Handoff {
             "reason": reason,
             "console_url": console,
         });
-        notify::spawn(
-            self.http.clone(),
-            channel.handoff.notify_url.clone(),
-            body,
-        );
+        notify::spawn(self.http.clone(), channel.handoff.notify_url.clone(), body);
     }
 
     /// Give a conversation back to the agent (`trigger`: operator or timeout). Idempotent.

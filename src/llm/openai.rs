@@ -36,7 +36,8 @@ pub(crate) async fn chat(
             .send()
             .await
             .map_err(|e| ProviderError::from_reqwest(e, endpoint.timeout_seconds))?;
-        if response.status() == StatusCode::TOO_MANY_REQUESTS && retries < MODEL_RATE_LIMIT_RETRIES {
+        if response.status() == StatusCode::TOO_MANY_REQUESTS && retries < MODEL_RATE_LIMIT_RETRIES
+        {
             if let Some(wait) = crate::retry_after::from_headers(response.headers()) {
                 if wait <= MODEL_LONGEST_RETRY_AFTER && Instant::now() + wait < deadline {
                     retries += 1;

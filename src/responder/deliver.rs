@@ -15,10 +15,10 @@
 //! per silence) in the same commit; without it, the part fails with `outside_24h_window` and no
 //! Graph call is made. Meta's 131047 (the window closed by its clock) is handled the same way.
 
-use crate::retry;
 use crate::handoff::Clock;
 use crate::inbox::{LaneKey, ReplyPart, Store, StoreError, TurnOutcome, CONFIRM_WINDOW};
 use crate::metrics::{Metrics, SendOutcome, WindowLabels, WindowOutcome};
+use crate::retry;
 use crate::whatsapp::graph::{GraphClient, GraphError, OutgoingMessage};
 use crate::whatsapp::window;
 use std::time::Duration;

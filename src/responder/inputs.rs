@@ -187,4 +187,3 @@ async fn fetch(
         }
     }
 }
-

@@ -27,17 +27,18 @@ struct Setup {
 }
 
 async fn setup(limits: HttpLimits) -> Setup {
-    let config = ConfigDir::dry_run(|c| c);
-    let data = tempfile::tempdir().unwrap();
     let recorder = recorder::Recorder::new(Duration::ZERO);
-    let server = TestServer::start_with_limits(
-        config.load(),
-        data.path(),
-        Some(recorder.clone()),
-        fake_graph::fast_options(),
-        limits,
-    )
-    .await;
+    let TestApp {
+        server,
+        config,
+        data,
+        ..
+    } = TestApp::builder()
+        .dry_run()
+        .handler(recorder.clone())
+        .http_limits(limits)
+        .start()
+        .await;
     Setup {
         server,
         recorder,

@@ -455,11 +455,7 @@ async fn a_kill_9_with_300_messages_in_flight_loses_and_repeats_nothing() {
         fake_llm::ollama_says("answer").after(Duration::from_millis(2000))
     })
     .await;
-    let config = chaos_config(
-        graph.base_url(),
-        &llm.url,
-        |c| c.max_concurrent_turns(512),
-    );
+    let config = chaos_config(graph.base_url(), &llm.url, |c| c.max_concurrent_turns(512));
     let data = tempfile::tempdir().unwrap();
     let bodies: Vec<(String, Vec<u8>)> = (0..300)
         .map(|i| {

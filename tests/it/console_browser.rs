@@ -3,8 +3,8 @@
 //! what reaches the fake Graph API. Skipped without `WAGATE_TEST_CHROMEDRIVER` (see .ci/run).
 
 use crate::support::browser::Browser;
-use crate::support::fake_graph::{FakeGraph, Reply};
-use crate::support::fake_llm::{self, FakeServer};
+use crate::support::fake_graph::Reply;
+use crate::support::fake_llm;
 use crate::support::*;
 use serde_json::json;
 use std::time::Duration;

@@ -30,9 +30,11 @@ fn body_of(send: &crate::support::fake_graph::RecordedRequest) -> String {
 
 #[tokio::test]
 async fn a_customer_message_is_answered_through_the_graph_api() {
-    let w = world("llama3.1:8b", |c| c, |_, _| {
-        fake_llm::ollama_says("**Hello** Ana, see [the docs](https://example.com/docs)")
-    })
+    let w = world(
+        "llama3.1:8b",
+        |c| c,
+        |_, _| fake_llm::ollama_says("**Hello** Ana, see [the docs](https://example.com/docs)"),
+    )
     .await;
     let response = w
         .server
@@ -146,7 +148,12 @@ async fn a_long_reply_goes_out_in_order_and_only_the_first_part_quotes() {
         .map(|i| format!("Paragraph {i}. {}", "word ".repeat(600)))
         .collect();
     let reply = paragraphs.join("\n\n");
-    let w = world("llama3.1:8b", |c| c, move |_, _| fake_llm::ollama_says(&reply)).await;
+    let w = world(
+        "llama3.1:8b",
+        |c| c,
+        move |_, _| fake_llm::ollama_says(&reply),
+    )
+    .await;
     w.server
         .post_signed(&text_body(&[(
             "wamid.long",
@@ -253,9 +260,11 @@ async fn when_every_model_fails_the_customer_gets_the_error_reply() {
 
 #[tokio::test]
 async fn several_messages_of_a_burst_become_one_turn_and_one_reply() {
-    let w = world("llama3.1:8b", |c| c.debounce_ms(300), |_, _| {
-        fake_llm::ollama_says("got both")
-    })
+    let w = world(
+        "llama3.1:8b",
+        |c| c.debounce_ms(300),
+        |_, _| fake_llm::ollama_says("got both"),
+    )
     .await;
     w.server
         .post_signed(&text_body(&[("wamid.burst.a", "15551230007", "first")]))
@@ -282,9 +291,11 @@ async fn several_messages_of_a_burst_become_one_turn_and_one_reply() {
 
 #[tokio::test]
 async fn reactions_are_recorded_but_not_answered() {
-    let w = world("llama3.1:8b", |c| c, |_, _| {
-        fake_llm::ollama_says("should not happen")
-    })
+    let w = world(
+        "llama3.1:8b",
+        |c| c,
+        |_, _| fake_llm::ollama_says("should not happen"),
+    )
     .await;
     let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "messages", "value": {
         "messaging_product": "whatsapp",
@@ -308,7 +319,10 @@ async fn reactions_are_recorded_but_not_answered() {
 async fn a_message_for_a_number_no_agent_serves_is_not_answered_and_others_reply_from_their_number()
 {
     let numbers = |c: Channel| c.set("numbers", json!({"200000000000001": ASSISTANT}));
-    let w = world("llama3.1:8b", numbers, |_, _| fake_llm::ollama_says("hello")).await;
+    let w = world("llama3.1:8b", numbers, |_, _| {
+        fake_llm::ollama_says("hello")
+    })
+    .await;
     let to_number = |pnid: &str, id: &str| {
         String::from_utf8(text_body(&[(id, "15551230009", "hi")]))
             .unwrap()
@@ -411,30 +425,27 @@ async fn delivery_statuses_update_the_sent_reply_and_never_move_backwards() {
 
 #[tokio::test]
 async fn parts_of_one_reply_are_paced_but_replies_to_a_busy_user_are_not_held_back() {
-    let graph = FakeGraph::start().await;
     let long = format!("{}\n\n{}", "a ".repeat(2500), "b ".repeat(2500));
-    let llm = FakeServer::start(move |request, _| {
-        let asked = fake_llm::messages_of(request).last().unwrap()["content"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        if asked == "long" {
-            fake_llm::ollama_says(&long)
-        } else {
-            fake_llm::ollama_says("short")
-        }
-    })
-    .await;
-    let config = ConfigDir::write(
-        &Channel::live(graph.base_url(), FAKE_TOKEN),
-        &[Agent::assistant(&llm.url)],
-    );
-    let data = tempfile::tempdir().unwrap();
     let mut options = crate::support::fake_graph::fast_options();
     options.reply_part_interval = Duration::from_millis(400);
     // The production default for pacing between separate replies.
     options.per_user_interval = wagate::whatsapp::graph::GraphOptions::default().per_user_interval;
-    let server = TestServer::start_with(config.load(), data.path(), None, options).await;
+    let w = TestApp::builder()
+        .graph_options(options)
+        .llm(move |request, _| {
+            let asked = fake_llm::messages_of(request).last().unwrap()["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if asked == "long" {
+                fake_llm::ollama_says(&long)
+            } else {
+                fake_llm::ollama_says("short")
+            }
+        })
+        .start()
+        .await;
+    let (graph, server) = (&w.graph, &w.server);
 
     server
         .post_signed(&text_body(&[("wamid.pace.long", "15551233001", "long")]))

@@ -499,8 +499,10 @@ fn config_dir(ollama: &str, model: &str, graph: Option<&str>) -> ConfigDir {
             .set("phone_number_id", json!(BUSINESS))
             .set("graph_api_base", json!(base));
     }
-    let agent = Agent::new("assistant", Model::ollama(ollama, model))
-        .set("model", json!({"routing": {"strategy": "capability_match"}}));
+    let agent = Agent::new("assistant", Model::ollama(ollama, model)).set(
+        "model",
+        json!({"routing": {"strategy": "capability_match"}}),
+    );
     ConfigDir::write(&channel, &[agent])
 }
 

@@ -379,7 +379,10 @@ async fn a_token_rotated_in_the_env_file_is_used_after_the_reload_without_a_rest
     let graph = FakeGraph::start().await;
     let llm = FakeServer::start(|_, _| fake_llm::ollama_says("hi")).await;
     let config = ConfigDir::live(graph.base_url(), &llm.url, |c| {
-        c.set("access_token", serde_json::json!("${WHATSAPP_ACCESS_TOKEN}"))
+        c.set(
+            "access_token",
+            serde_json::json!("${WHATSAPP_ACCESS_TOKEN}"),
+        )
     });
     let data = tempfile::tempdir().unwrap();
     let env_file = data.path().join("wagate.env");

@@ -130,7 +130,7 @@ async fn a_turn_running_during_a_reload_finishes_with_the_config_it_started_with
 /// that agent.
 fn write_generation(dir: &std::path::Path, channel: &Channel, agent: &str, llm: &str) {
     let channel = channel.clone().set("default_agent", json!(agent));
-    write_dir(dir, &channel, &[Agent::named_assistant(agent, llm)]);
+    crate::support::config::write_dir(dir, &channel, &[Agent::named_assistant(agent, llm)]);
 }
 
 mod race {

@@ -8,8 +8,8 @@
 mod fake_stt;
 mod transcriber;
 
-use crate::support::fake_graph::{FakeGraph, FakeMedia};
-use crate::support::fake_llm::{self, FakeServer, Reply};
+use crate::support::fake_graph::FakeMedia;
+use crate::support::fake_llm::{self, Reply};
 use crate::support::*;
 use fake_stt::{says, FakeStt};
 use serde_json::{json, Value};
@@ -106,7 +106,7 @@ async fn a_voice_note_reaches_the_model_as_its_transcript_and_memory_keeps_the_t
     let w = world(transcription(
         "openai",
         &format!("{}/v1", stt.url),
-        "",
+        json!({}),
     ))
     .await;
 

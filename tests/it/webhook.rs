@@ -3,16 +3,27 @@
 use crate::support::*;
 use std::time::Duration;
 
-async fn server(channel: impl FnOnce(Channel) -> Channel) -> (
+/// A dry run, `channel` applied, whose turns go to a recorder.
+async fn server(
+    channel: impl FnOnce(Channel) -> Channel + 'static,
+) -> (
     TestServer,
     ConfigDir,
     tempfile::TempDir,
     std::sync::Arc<recorder::Recorder>,
 ) {
-    let config = ConfigDir::dry_run(channel);
-    let data = tempfile::tempdir().unwrap();
     let recorder = recorder::Recorder::new(Duration::ZERO);
-    let server = TestServer::start(config.load(), data.path(), Some(recorder.clone())).await;
+    let TestApp {
+        server,
+        config,
+        data,
+        ..
+    } = TestApp::builder()
+        .dry_run()
+        .channel(channel)
+        .handler(recorder.clone())
+        .start()
+        .await;
     (server, config, data, recorder)
 }
 

@@ -2,8 +2,8 @@
 //! download (or its failure, or a transcript) turns it into.
 
 use super::{non_blank, InputPart, MediaKind, MediaRequest, ResolvedPart};
-use crate::whatsapp::payload::Media;
 use crate::llm::ImageData;
+use crate::whatsapp::payload::Media;
 use bytes::Bytes;
 
 /// What the caller got when it tried to fetch a media attachment.

@@ -187,7 +187,6 @@ pub struct SystemEvent {
     pub customer: Option<String>,
 }
 
-
 impl MessageKind {
     /// Reads one message object: its `type` (inferred from the payload key when missing) and
     /// its content. Never fails.

@@ -1,7 +1,7 @@
 //! `wagate chat` as a user runs it: the built binary, lines piped into stdin.
 
-use crate::support::fake_llm::FakeServer;
 use super::harness::{agent, echo, ollama_model, roles_and_contents, write_config};
+use crate::support::fake_llm::FakeServer;
 use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 
@@ -100,10 +100,7 @@ async fn wagate_chat_stops_at_quit_and_prints_a_failed_turns_error_then_goes_on(
 #[tokio::test]
 async fn wagate_chat_with_an_unknown_agent_names_the_agents_it_has() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(
-        dir.path(),
-        &agent(ollama_model("http://127.0.0.1:9", "m")),
-    );
+    let config = write_config(dir.path(), &agent(ollama_model("http://127.0.0.1:9", "m")));
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_wagate"))
         .args(["chat", "--agent", "nobody", "--config"])
         .arg(&config)

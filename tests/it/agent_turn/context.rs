@@ -1,8 +1,10 @@
 //! Context budgets: conversations that outgrow a model's context keep being answered, and one
 //! conversation's too-long request never costs another conversation its answer.
 
-use crate::support::fake_llm::{messages_of, ollama_says, openai_says, FakeServer, Recorded, Reply};
 use super::harness::{agent, answer, failure, ollama_model, Harness};
+use crate::support::fake_llm::{
+    messages_of, ollama_says, openai_says, FakeServer, Recorded, Reply,
+};
 use crate::support::Model;
 use serde_json::json;
 
@@ -111,9 +113,8 @@ async fn a_server_that_still_finds_the_request_too_long_gets_it_again_with_less_
     // The agent file claims a larger window than the server has (a common mistake): the
     // server's context-exceeded answer makes wagate send less history, and the turn is answered.
     let server = FakeServer::start(llama_server(1024)).await;
-    let harness = Harness::start(
-        agent(llama_cpp_model(&server.url).context_window(32768)).memory(100, None),
-    );
+    let harness =
+        Harness::start(agent(llama_cpp_model(&server.url).context_window(32768)).memory(100, None));
     let long = "Tell me about shipping times to the north of the country. ".repeat(10);
 
     for turn in 1..=12 {
@@ -179,8 +180,7 @@ async fn ollama_reports_its_window_in_api_show_when_a_request_could_need_it() {
         _ => ollama_says("ok"),
     })
     .await;
-    let harness =
-        Harness::start(agent(ollama_model(&server.url, "llama3.1:8b")).memory(100, None));
+    let harness = Harness::start(agent(ollama_model(&server.url, "llama3.1:8b")).memory(100, None));
     let long = "A long question about returns and refunds for damaged goods. ".repeat(10);
 
     for turn in 1..=10 {

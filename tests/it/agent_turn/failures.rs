@@ -1,7 +1,7 @@
 //! Turns that cannot be answered: every model failing, and the whole-turn timeout.
 
-use crate::support::fake_llm::{FakeServer, Reply};
 use super::harness::{agent, failure, ollama_model, Harness};
+use crate::support::fake_llm::{FakeServer, Reply};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use wagate::memory::MemoryRole;

@@ -2,9 +2,9 @@
 //! `tests/fixtures/mcp/tool_server.py` (PyPI `mcp`, the SDK's own server API) and the reference
 //! `@modelcontextprotocol/server-everything` (npm). `.ci/run` installs both.
 
+use super::harness::{agent, answer, ollama_model, Harness};
 use crate::support::external::component;
 use crate::support::fake_llm::{messages_of, ollama_calls, ollama_says, FakeServer};
-use super::harness::{agent, answer, ollama_model, Harness};
 use serde_json::{json, Value};
 use std::time::Duration;
 use wagate::agent::tools::ToolSet;

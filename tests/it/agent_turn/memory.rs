@@ -1,8 +1,8 @@
 //! Conversation memory as a turn uses it: the window, isolation between users, the ttl,
 //! restarts and repeated turns.
 
-use crate::support::fake_llm::FakeServer;
 use super::harness::{agent, answer, echo, ollama_model, roles_and_contents, Harness};
+use crate::support::fake_llm::FakeServer;
 use crate::support::Agent;
 use wagate::memory::{unix_now, MemoryEntry, MemoryRole};
 

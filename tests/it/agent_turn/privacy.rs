@@ -1,10 +1,10 @@
 //! Guardrails inside a turn: what the model, the result and memory see.
 
-use crate::support::fake_llm::{ollama_says, FakeServer};
 use super::harness::{agent, answer, echo, ollama_model, roles_and_contents, Harness};
+use crate::support::fake_llm::{ollama_says, FakeServer};
 use crate::support::Agent;
-use serde_json::{json, Value};
 use bytes::Bytes;
+use serde_json::{json, Value};
 use wagate::agent::input::ResolvedPart;
 use wagate::llm::ImageData;
 

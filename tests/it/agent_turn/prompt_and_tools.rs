@@ -1,7 +1,7 @@
 //! The system prompt, the tool loop and model fallback inside one turn.
 
-use crate::support::fake_llm::{ollama_calls, ollama_says, FakeServer, Reply};
 use super::harness::{agent, answer, echo, ollama_model, roles_and_contents, Harness};
+use crate::support::fake_llm::{ollama_calls, ollama_says, FakeServer, Reply};
 use serde_json::{json, Value};
 use wagate::agent::runtime::TurnAnswer;
 

@@ -5,8 +5,8 @@
 //!
 //! One server (one thread, one slot, a 2048-token context) serves every test of this binary.
 
-use crate::support::external::component;
 use super::harness::{self, answer, Harness};
+use crate::support::external::component;
 use crate::support::{Agent, Model};
 use serde_json::json;
 use std::io::{BufRead, BufReader};

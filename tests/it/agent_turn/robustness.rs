@@ -1,8 +1,10 @@
 //! What real small models do that fakes never did: tool calls written as text, a tool call as
 //! the last answer, errors a user must be able to act on, a server that names its model by file.
 
-use crate::support::fake_llm::{messages_of, ollama_calls, ollama_says, openai_says, FakeServer, Reply};
 use super::harness::{agent, answer, failure, ollama_model, roles_and_contents, Harness};
+use crate::support::fake_llm::{
+    messages_of, ollama_calls, ollama_says, openai_says, FakeServer, Reply,
+};
 use crate::support::{Agent, Model};
 use serde_json::json;
 use wagate::agent::react::LAST_CALL_NOTE;
@@ -126,10 +128,8 @@ async fn wagate_chat_prints_a_failed_turns_error_once() {
         drop(listener);
         format!("http://127.0.0.1:{port}")
     };
-    let config = super::harness::write_config(
-        dir.path(),
-        &agent(ollama_model(&closed, "llama3.1:8b")),
-    );
+    let config =
+        super::harness::write_config(dir.path(), &agent(ollama_model(&closed, "llama3.1:8b")));
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_wagate"))
         .arg("chat")
         .arg("--config")

@@ -2,7 +2,9 @@
 //! live sends never put message text, phone numbers or the token in info-level logs, and an
 //! expired token tells the operator what to do.
 
-use crate::support::fake_graph::{fast_options, FakeGraph, FakeMedia, Reply, FAKE_PHONE_NUMBER_ID, FAKE_TOKEN};
+use crate::support::fake_graph::{
+    fast_options, FakeGraph, FakeMedia, Reply, FAKE_PHONE_NUMBER_ID, FAKE_TOKEN,
+};
 use std::sync::{Arc, Mutex};
 use wagate::whatsapp::graph::{GraphClient, MediaError};
 

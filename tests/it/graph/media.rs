@@ -1,7 +1,9 @@
 //! Inbound media through the Graph client: metadata, download with the bearer header, and the
 //! size limits that keep a large or lying media server from filling our memory.
 
-use crate::support::fake_graph::{fast_options, FakeGraph, FakeMedia, MediaBody, FAKE_TOKEN, FAKE_VERSION};
+use crate::support::fake_graph::{
+    fast_options, FakeGraph, FakeMedia, MediaBody, FAKE_TOKEN, FAKE_VERSION,
+};
 use serde_json::json;
 use wagate::whatsapp::graph::{GraphClient, MediaError, MediaKind};
 

@@ -1,7 +1,9 @@
 //! Sending text and read receipts through the Graph client, against a fake Graph over real HTTP:
 //! request shapes, error parsing, and which failures are retried.
 
-use crate::support::fake_graph::{fast_options, FakeGraph, Reply, FAKE_PHONE_NUMBER_ID, FAKE_TOKEN, FAKE_VERSION};
+use crate::support::fake_graph::{
+    fast_options, FakeGraph, Reply, FAKE_PHONE_NUMBER_ID, FAKE_TOKEN, FAKE_VERSION,
+};
 use serde_json::json;
 use std::time::Duration;
 use wagate::whatsapp::graph::{GraphClient, GraphError, GraphOptions, RetryPolicy};

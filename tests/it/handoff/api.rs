@@ -230,9 +230,10 @@ async fn an_operator_reply_after_24_hours_of_customer_silence_is_refused_with_40
 
 #[tokio::test]
 async fn a_turn_running_when_a_person_takes_over_sends_nothing() {
-    let w = world(|c| c, |_, _| {
-        fake_llm::ollama_says("this must not go out").after(Duration::from_millis(1500))
-    })
+    let w = world(
+        |c| c,
+        |_, _| fake_llm::ollama_says("this must not go out").after(Duration::from_millis(1500)),
+    )
     .await;
     w.customer_says("wamid.race.1", "15550002004", "hello")
         .await;

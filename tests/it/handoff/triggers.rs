@@ -10,9 +10,12 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn a_keyword_hands_the_conversation_over_without_a_model_call() {
-    let handoff =
-        json!({"keywords": ["Agent", "humano"], "message": "A person will reply soon."});
-    let w = world(move |c| c.handoff(handoff), |_, _| fake_llm::ollama_says("agent answer")).await;
+    let handoff = json!({"keywords": ["Agent", "humano"], "message": "A person will reply soon."});
+    let w = world(
+        move |c| c.handoff(handoff),
+        |_, _| fake_llm::ollama_says("agent answer"),
+    )
+    .await;
     w.customer_says("wamid.kw.1", "15550003001", "  aGENT ")
         .await;
     let sends = w
@@ -62,9 +65,11 @@ async fn the_agent_tool_hands_over_with_its_reason_and_outside_hours_sends_the_c
         "closed_message": "We are closed; we will reply tomorrow."
     });
     let tools = |a: Agent| a.builtins(&["handoff_to_human"]);
-    let w = world_with_agent(move |c| c.handoff(handoff), tools, |_, _| {
-        fake_llm::ollama_calls("handoff_to_human", json!({"reason": "wants a refund"}))
-    })
+    let w = world_with_agent(
+        move |c| c.handoff(handoff),
+        tools,
+        |_, _| fake_llm::ollama_calls("handoff_to_human", json!({"reason": "wants a refund"})),
+    )
     .await;
     w.customer_says("wamid.tool.1", "15550003003", "I want my money back")
         .await;
@@ -104,7 +109,11 @@ async fn the_agent_tool_hands_over_with_its_reason_and_outside_hours_sends_the_c
 #[tokio::test]
 async fn without_an_operator_reply_the_conversation_goes_back_to_the_agent() {
     let handoff = json!({"release_after_seconds": 1});
-    let w = world(move |c| c.handoff(handoff), |_, _| fake_llm::ollama_says("agent answer")).await;
+    let w = world(
+        move |c| c.handoff(handoff),
+        |_, _| fake_llm::ollama_says("agent answer"),
+    )
+    .await;
     w.customer_says("wamid.rel.1", "15550003004", "hi").await;
     w.graph
         .wait_for_text_sends(1, Duration::from_secs(10))
@@ -157,7 +166,11 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
 async fn the_team_is_notified_when_a_conversation_starts_waiting_for_a_person() {
     let (url, seen) = receiver().await;
     let handoff = json!({"keywords": ["person"], "notify_url": url});
-    let w = world(move |c| c.handoff(handoff), |_, _| fake_llm::ollama_says("agent answer")).await;
+    let w = world(
+        move |c| c.handoff(handoff),
+        |_, _| fake_llm::ollama_says("agent answer"),
+    )
+    .await;
     w.customer_says("wamid.nt.1", "15550003005", "person").await;
     assert!(eventually(10, || !seen.lock().unwrap().is_empty()).await);
     let id = w.conversation_of("15550003005").await;
@@ -260,7 +273,11 @@ async fn a_failing_notify_url_is_tried_again() {
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let handoff = json!({"keywords": ["person"], "notify_url": url});
-    let w = world(move |c| c.handoff(handoff), |_, _| fake_llm::ollama_says("agent answer")).await;
+    let w = world(
+        move |c| c.handoff(handoff),
+        |_, _| fake_llm::ollama_says("agent answer"),
+    )
+    .await;
     w.customer_says("wamid.nt.2", "15550003007", "Person").await;
     // The notice went out at once, whatever the hook does.
     assert_eq!(

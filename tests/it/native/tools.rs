@@ -218,12 +218,15 @@ async fn a_tool_call_meta_would_refuse_is_returned_to_the_model_to_fix_and_nothi
 
 #[tokio::test]
 async fn a_tap_on_a_button_comes_back_to_the_agent_as_its_title_and_its_id_is_kept() {
-    let w = world(|c| c, |request, _| {
-        if request.uri.contains("/api/show") {
-            return Reply::status(404, json!({"error": "not found"}));
-        }
-        fake_llm::ollama_says("Large it is.")
-    })
+    let w = world(
+        |c| c,
+        |request, _| {
+            if request.uri.contains("/api/show") {
+                return Reply::status(404, json!({"error": "not found"}));
+            }
+            fake_llm::ollama_says("Large it is.")
+        },
+    )
     .await;
     let user = "15550009003";
     let tap = webhook(

@@ -119,12 +119,15 @@ async fn metas_131047_is_handled_like_a_closed_window() {
 async fn a_reply_the_clock_pushed_past_24_hours_is_never_sent_as_free_text() {
     // The model takes its time; meanwhile the clock moves a day and an hour on (a long
     // backlog, say): the reply meets a closed window.
-    let w = world(|c| c, |request, _| {
-        if request.uri.contains("/api/show") {
-            return fake_llm::Reply::status(404, json!({"error": "not found"}));
-        }
-        fake_llm::ollama_says("late answer").after(Duration::from_millis(500))
-    })
+    let w = world(
+        |c| c,
+        |request, _| {
+            if request.uri.contains("/api/show") {
+                return fake_llm::Reply::status(404, json!({"error": "not found"}));
+            }
+            fake_llm::ollama_says("late answer").after(Duration::from_millis(500))
+        },
+    )
     .await;
     let user = "15550009104";
     w.says(user, "wamid.late.1", "hello", 0).await;
@@ -144,9 +147,10 @@ async fn a_reply_the_clock_pushed_past_24_hours_is_never_sent_as_free_text() {
 
 #[tokio::test]
 async fn error_reply_is_not_sent_as_free_text_outside_the_window_either() {
-    let w = world(|c| c, |_, _| {
-        fake_llm::Reply::status(500, json!({"error": "model crashed"}))
-    })
+    let w = world(
+        |c| c,
+        |_, _| fake_llm::Reply::status(500, json!({"error": "model crashed"})),
+    )
     .await;
     let user = "15550009105";
     w.says(user, "wamid.err.1", "hello?", DAY_AND_AN_HOUR).await;

@@ -3,8 +3,8 @@
 //! of its messages.
 
 use super::{body_of, world};
-use crate::support::{Agent, TestApp};
 use crate::support::fake_llm;
+use crate::support::{Agent, TestApp};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -48,9 +48,11 @@ fn reaction_on(messages: &[Value], wamid: &str) -> Value {
 
 #[tokio::test]
 async fn a_reaction_to_the_agents_message_is_recorded_and_by_default_not_answered() {
-    let w = world("llama3.1:8b", |a| a, |_, _| {
-        fake_llm::ollama_says("It is 10 EUR.")
-    })
+    let w = world(
+        "llama3.1:8b",
+        |a| a,
+        |_, _| fake_llm::ollama_says("It is 10 EUR."),
+    )
     .await;
     let user = "15550005001";
     let (id, wamid) = answered(&w, user).await;

@@ -25,10 +25,7 @@ pub struct Channel {
 impl Channel {
     /// Only `default_agent`: no secret, no token (tests of what is missing start here).
     pub fn bare(default_agent: &str) -> Channel {
-        Channel {
-            keys: Map::new(),
-        }
-        .set("default_agent", json!(default_agent))
+        Channel { keys: Map::new() }.set("default_agent", json!(default_agent))
     }
 
     /// Signed with [`SECRET`], [`VERIFY_TOKEN`] set, no access token or number: a dry run.
@@ -146,10 +143,6 @@ impl Model {
         self
     }
 
-    pub fn endpoint(&self) -> &str {
-        self.keys["endpoint"].as_str().unwrap_or_default()
-    }
-
     pub fn to_json(&self) -> Value {
         Value::Object(self.keys.clone())
     }
@@ -189,13 +182,6 @@ impl Agent {
         .system_prompt("You are {{ agent_name }}.")
         .orchestration(3, Some(10))
         .memory(10, Some(3600))
-    }
-
-    /// The primary model.
-    pub fn model(mut self, model: Model) -> Agent {
-        self.spec
-            .insert("model".into(), json!({"primary": model.to_json()}));
-        self
     }
 
     /// Changes only the primary model's name (`llava:7b`).
@@ -341,7 +327,9 @@ impl ConfigDir {
     }
 
     pub fn agent_path(&self, name: &str) -> PathBuf {
-        self.path().join("agents").join(format!("{name}.agent.yaml"))
+        self.path()
+            .join("agents")
+            .join(format!("{name}.agent.yaml"))
     }
 }
 

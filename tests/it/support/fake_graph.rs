@@ -36,7 +36,6 @@ pub const FAKE_VERSION: &str = "v25.0";
 pub struct RecordedRequest {
     pub method: String,
     pub path: String,
-    pub query: Option<String>,
     /// Header names lowercased.
     pub headers: Vec<(String, String)>,
     /// The body as JSON (`Null` when empty or not JSON).
@@ -420,7 +419,6 @@ async fn handle(
     let request = RecordedRequest {
         method: method.to_string(),
         path: uri.path().to_owned(),
-        query: uri.query().map(str::to_owned),
         headers: headers
             .iter()
             .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))

@@ -16,7 +16,7 @@ pub use config::{Agent, Channel, ConfigDir, Model, ASSISTANT};
 pub use meta::text_body;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use wagate::config::Config;
 use wagate::inbox::store::Durability;
@@ -34,8 +34,9 @@ pub struct TestServer {
     pub base: String,
     pub data: PathBuf,
     pub client: reqwest::Client,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    // Behind locks so a server shared by reference (a `TestApp` behind a view) can be stopped.
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl TestServer {
@@ -103,8 +104,8 @@ impl TestServer {
             base,
             data: data.to_path_buf(),
             client: reqwest::Client::new(),
-            stop: Some(stop),
-            task: Some(task),
+            stop: Mutex::new(Some(stop)),
+            task: Mutex::new(Some(task)),
         };
         // Serving means started: the inbox is open and the config watch has its baseline.
         server.get("/healthz").await;
@@ -160,13 +161,18 @@ impl TestServer {
         }
     }
 
-    /// Graceful stop (what SIGTERM does), waiting for the server to return.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("server task ends cleanly");
+    /// Graceful stop (what SIGTERM does), waiting for the server to return. The future owns
+    /// what it needs, so it can be spawned while the test goes on.
+    pub fn stop(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let stop = self.stop.lock().unwrap().take();
+        let task = self.task.lock().unwrap().take();
+        async move {
+            if let Some(stop) = stop {
+                let _ = stop.send(());
+            }
+            if let Some(task) = task {
+                task.await.expect("server task ends cleanly");
+            }
         }
     }
 }
