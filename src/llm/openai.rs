@@ -14,7 +14,6 @@ use base64::Engine;
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Map, Value as Json};
-use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::retry::{MODEL_LONGEST_RETRY_AFTER, MODEL_RATE_LIMIT_RETRIES};

@@ -11,7 +11,6 @@ use super::slots::FromBacklog;
 use super::{Dispatcher, Start};
 use crate::inbox::StoreError;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Conversations per page: more than the slots, so a page of conversations that all have a
 /// task already cannot hide the ones that need one.
