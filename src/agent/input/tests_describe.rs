@@ -280,3 +280,18 @@ fn media_without_an_id_is_described_as_unavailable() {
         "[Attached image: image/png, unavailable]\nlook"
     );
 }
+
+#[test]
+fn a_welcome_request_without_a_type_field_is_still_a_welcome() {
+    // The payload's reader infers the type from the key, as for any other type.
+    let raw = json!({"from": "5511999999999", "id": "wamid.W", "request_welcome": {}});
+
+    assert_eq!(text_of(raw), "[The user opened the chat]");
+}
+
+#[test]
+fn an_edit_without_its_new_content_gets_no_reply() {
+    let raw = json!({"type": "edit", "edit": {"original_message_id": "wamid.ORIG"}});
+
+    assert_eq!(describe(&record(raw)), InputPart::Skip);
+}
