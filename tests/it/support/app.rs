@@ -80,29 +80,10 @@ impl TestApp {
 
     /// Stops the server gracefully (what SIGTERM does) and starts it again on the same config
     /// and data directory, as after a restart; the fakes and their records stay.
-    pub async fn restart(self) -> TestApp {
-        let TestApp {
-            graph,
-            llm,
-            server,
-            config,
-            data,
-            shift,
-            console_token,
-            options,
-        } = self;
-        server.stop().await;
-        let server = start_server(&config, &data, &shift, &options).await;
-        TestApp {
-            graph,
-            llm,
-            server,
-            config,
-            data,
-            shift,
-            console_token,
-            options,
-        }
+    pub async fn restart(mut self) -> TestApp {
+        self.server.stop().await;
+        self.server = start_server(&self.config, &self.data, &self.shift, &self.options).await;
+        self
     }
 
     /// Moves the server's clock `by` forward.
