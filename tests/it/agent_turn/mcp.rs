@@ -40,6 +40,16 @@ fn tool_set(entry: Value) -> ToolSet {
     ToolSet::new(&specs, reqwest::Client::new()).expect("tool set")
 }
 
+/// Waits until the servers of `tools` offer their tools. `timeout_seconds` bounds a server's
+/// start as well as each call, and on a loaded machine (the whole test binary running beside
+/// it) starting Python can take longer than a short timeout: the supervisor starts it again.
+async fn offered(tools: &ToolSet) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while tools.definitions().await.is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn call(name: &str, arguments: serde_json::Value) -> ToolCall {
     ToolCall {
         id: "c1".into(),
@@ -137,7 +147,7 @@ async fn an_mcp_call_is_bounded_by_its_timeout_and_its_result_is_cut() {
         &python,
         json!({"timeout_seconds": 3, "max_response_bytes": 100}),
     ));
-    tools.definitions().await;
+    offered(&tools).await;
 
     let started = std::time::Instant::now();
     let slow = tools.call(&call("kb__slow", json!({"seconds": 20}))).await;
