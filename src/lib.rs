@@ -6,9 +6,10 @@
 //! - [`net`]: the accept loop below the router: connection cap, header and body timeouts,
 //!   graceful shutdown.
 //! - [`http`]: the axum router: Meta's webhook (handshake, signed POST), health, metrics.
-//! - [`whatsapp`]: Meta's protocol: signatures, the typed webhook payload, the Graph API client
-//!   and the messages it sends (text, interactive, media by link, location, reaction, template),
-//!   Markdown-to-WhatsApp formatting, reply splitting, the 24-hour customer service window.
+//! - [`whatsapp`]: Meta's protocol: signatures, the typed webhook payload (the one reader of
+//!   Meta's message types: `MessageKind`), the Graph API client and the messages it sends
+//!   (text, interactive, media by link, location, reaction, template), Markdown-to-WhatsApp
+//!   formatting, reply splitting, the 24-hour customer service window.
 //! - [`inbox`]: the durable inbox, the one owner of the database (record in bounded slices,
 //!   dedupe, statuses, reply parts, conversation memory, resume): SQLite in `--data` with one
 //!   writer thread, or PostgreSQL (`--database`) for several replicas, with conversations
@@ -24,8 +25,9 @@
 //!   opt-out (STOP keywords, Meta's `user_preferences`) around the store's commit. Its HTTP side
 //!   (operator API, console login) is `http::operator`.
 //! - [`transcription`]: speech to text for voice notes (OpenAI-compatible or whisper.cpp).
-//! - [`agent`]: one turn of an agent: input, guardrails, memory, prompt, ReAct loop (tool calls
-//!   native or written as text), tools (builtin, HTTP, MCP servers).
+//! - [`agent`]: one turn of an agent: input (what each `MessageKind` becomes for the model),
+//!   guardrails, memory, prompt, ReAct loop (tool calls native or written as text), tools
+//!   (builtin, HTTP, MCP servers).
 //! - [`llm`]: model providers (Ollama, OpenAI-compatible), the router between them, and context
 //!   budgets (token estimates, each server's window, requests fitted to it).
 //! - [`memory`]: sliding-window conversation memory, kept by the inbox store; images as media
@@ -36,7 +38,9 @@
 //!   and SIGHUP.
 //! - [`metrics`]: the typed Prometheus metrics behind `/metrics` (`prometheus-client`, one
 //!   struct of families registered once; the series alerts read pre-created with 0).
-//! - [`retry_after`]: the one clamped `Retry-After` parser of every HTTP client.
+//! - [`retry`]: every retry's shape (`Backoff`, Graph's `RetryPolicy`) and every wait before
+//!   trying again, named and explained once; [`retry_after`]: the one clamped `Retry-After`
+//!   parser of every HTTP client.
 //! - [`console`]: the operator console at `/console/` (embedded page; failed turns and dead
 //!   letters, each with its retry).
 //! - [`server`]: wiring it all together; [`cli`] and [`simulate`]: the command line.
@@ -61,6 +65,7 @@ pub mod net;
 pub mod ops;
 pub mod reload;
 pub mod responder;
+pub mod retry;
 pub mod retry_after;
 pub mod runtime;
 pub mod secret;

@@ -1,26 +1,27 @@
 //! What the model sees for each inbound message, and what memory keeps of it.
 //!
-//! The lead's turn runs three steps over the turn's messages, in arrival order:
-//! 1. [`describe`] each raw message: text, a media request, or nothing (reactions, revokes).
+//! A turn runs three steps over its messages, in arrival order:
+//! 1. [`describe`] each message's [`MessageKind`] (read by `whatsapp::payload`, the one reader
+//!    of Meta's message types): text, a media request, or nothing (reactions, revokes).
 //! 2. Resolve each media request (download through the Graph API, maybe transcribe) and turn
 //!    the outcome into a [`ResolvedPart`] with [`resolve_media`]; texts become
 //!    [`ResolvedPart::Text`] as they are.
 //! 3. [`combine`] the parts into ONE user message for the model (images attached as bytes)
 //!    and one text for memory (images as `[Image] caption`, never bytes).
 //!
-//! Fields are read straight from Meta's JSON, tolerating missing or oddly typed fields: a
-//! message this module does not understand is described as unsupported or skipped, never an
-//! error.
+//! Blank fields say nothing: a message this module cannot describe is told to the model as
+//! unsupported or skipped, never an error.
 
 mod combine;
 mod media;
 mod structured;
 
+pub use crate::whatsapp::payload::MediaKind;
 pub use combine::{combine, memory_text, ResolvedPart, UserInput};
 pub use media::{media_description, resolve_media, voice_transcript, MediaOutcome};
 
 use crate::inbox::InboundRecord;
-use serde_json::Value as Json;
+use crate::whatsapp::payload::{self, MessageKind};
 
 /// What one inbound message contributes to the turn.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,29 +33,6 @@ pub enum InputPart {
     /// Recorded, but nothing for the model: reactions, deleted messages, unknown types. A turn
     /// whose messages are all skipped gets no reply.
     Skip,
-}
-
-/// The kinds of media WhatsApp delivers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MediaKind {
-    Image,
-    Audio,
-    Video,
-    Document,
-    Sticker,
-}
-
-impl MediaKind {
-    fn from_type(kind: &str) -> Option<MediaKind> {
-        match kind {
-            "image" => Some(MediaKind::Image),
-            "audio" => Some(MediaKind::Audio),
-            "video" => Some(MediaKind::Video),
-            "document" => Some(MediaKind::Document),
-            "sticker" => Some(MediaKind::Sticker),
-            _ => None,
-        }
-    }
 }
 
 /// A media attachment as the webhook declared it; everything but the id is optional.
@@ -76,55 +54,41 @@ pub struct MediaRequest {
     pub voice: bool,
 }
 
-/// Message types Meta names in `type`, in the order used to guess a missing `type` from the
-/// fields present (some senders omit it).
-const KNOWN_TYPES: &[&str] = &[
-    "text",
-    "image",
-    "audio",
-    "video",
-    "document",
-    "sticker",
-    "location",
-    "contacts",
-    "interactive",
-    "button",
-    "order",
-    "reaction",
-    "system",
-    "edit",
-    "revoke",
-];
-
-/// What one inbound message becomes for the model, per the contract.
+/// What one inbound message becomes for the model (CONTRACT.md, "What an inbound message
+/// becomes"), read from the message object Meta sent.
 pub fn describe(record: &InboundRecord) -> InputPart {
-    describe_message(&record.kind, &record.raw)
+    describe_kind(&MessageKind::read(&record.raw))
 }
 
-/// Describes a message object; `kind` is the recorded type, `raw` the object Meta sent.
-fn describe_message(kind: &str, raw: &Json) -> InputPart {
-    let kind = effective_type(kind, raw);
-    if let Some(media_kind) = MediaKind::from_type(kind) {
-        return media::request(media_kind, raw.get(kind));
+/// What a message's content becomes for the model.
+pub fn describe_kind(kind: &MessageKind) -> InputPart {
+    if let Some((media_kind, media)) = kind.media() {
+        return media::request(media_kind, media);
     }
-    let body = raw.get(kind);
     match kind {
-        "text" => text_part(body.and_then(|t| str_field(t, "body"))),
-        "location" => InputPart::Text(structured::location(body)),
-        "contacts" => InputPart::Text(structured::contacts(body)),
-        "order" => InputPart::Text(structured::order(body)),
-        "interactive" => structured::interactive(body),
+        MessageKind::Text { body } => text_part(Some(body)),
+        MessageKind::Location(location) => InputPart::Text(structured::location(location)),
+        MessageKind::Contacts(cards) => InputPart::Text(structured::contacts(cards)),
+        MessageKind::Order(order) => InputPart::Text(structured::order(order)),
+        MessageKind::Interactive(reply) => structured::interactive(reply),
         // A quick-reply button on a template: the text the user tapped.
-        "button" => text_part(body.and_then(|b| str_field(b, "text").or(str_field(b, "payload")))),
-        "system" => match body.and_then(|s| str_field(s, "body")) {
+        MessageKind::Button { text, payload } => {
+            text_part(non_blank(text).or(payload.as_deref().and_then(non_blank)))
+        }
+        MessageKind::System(event) => match event.body.as_deref().and_then(non_blank) {
             Some(notice) => InputPart::Text(format!("[System notice: {notice}]")),
             None => InputPart::Skip,
         },
-        "edit" => edited(body),
+        MessageKind::Edit { new, .. } => edited(new),
         // The user opened the chat for the first time: the moment for a welcome message.
-        "request_welcome" => InputPart::Text("[The user opened the chat]".into()),
-        "unsupported" | "unknown" => InputPart::Text(UNSUPPORTED.into()),
-        // Reactions and deleted messages are recorded only; other types have nothing to say.
+        MessageKind::RequestWelcome => InputPart::Text("[The user opened the chat]".into()),
+        MessageKind::Unsupported { .. } => InputPart::Text(UNSUPPORTED.into()),
+        // Meta's own `unknown` type: content it could not deliver.
+        MessageKind::Unknown { type_name, .. } if type_name == "unknown" => {
+            InputPart::Text(UNSUPPORTED.into())
+        }
+        // Reactions and deleted messages are recorded only; types newer than this code have
+        // nothing to say.
         _ => InputPart::Skip,
     }
 }
@@ -148,19 +112,16 @@ pub fn reaction_text(emoji: &str, quoted: &str) -> String {
 
 /// The reacted message's id and the emoji of a reaction message; `None` for a removal.
 pub fn reaction_of(record: &InboundRecord) -> Option<(&str, &str)> {
-    let reaction = record.raw.get("reaction")?;
-    let target = str_field(reaction, "message_id")?;
-    let emoji = str_field(reaction, "emoji")?;
-    Some((target, emoji.trim()))
+    payload::reaction_of(&record.raw)
 }
 
 /// An edit carries the new version of an earlier message: the model sees it marked as such.
-fn edited(edit: Option<&Json>) -> InputPart {
-    let Some(message) = edit.and_then(|e| e.get("message")) else {
+/// An edit whose new content cannot be read says nothing.
+fn edited(new: &MessageKind) -> InputPart {
+    if matches!(new, MessageKind::Unknown { .. }) {
         return InputPart::Skip;
-    };
-    let inner_type = str_field(message, "type").unwrap_or_default();
-    let text = match describe_message(inner_type, message) {
+    }
+    let text = match describe_kind(new) {
         InputPart::Text(text) => text,
         InputPart::Media(request) => media_description(&request, None, None),
         InputPart::Skip => return InputPart::Skip,
@@ -168,47 +129,16 @@ fn edited(edit: Option<&Json>) -> InputPart {
     InputPart::Text(format!("[Edited message] {text}"))
 }
 
-/// The recorded type when it is one we know, else `type` in the JSON, else the first known
-/// type whose field is present.
-fn effective_type<'a>(recorded: &'a str, raw: &'a Json) -> &'a str {
-    let named = [recorded, str_field(raw, "type").unwrap_or_default()];
-    if let Some(kind) = named
-        .into_iter()
-        .find(|k| !k.is_empty() && *k != "unknown" && raw.get(*k).is_some())
-    {
-        return kind;
-    }
-    if let Some(kind) = KNOWN_TYPES.iter().find(|k| raw.get(**k).is_some()) {
-        return kind;
-    }
-    named
-        .into_iter()
-        .find(|k| !k.is_empty())
-        .unwrap_or("unknown")
-}
-
 fn text_part(text: Option<&str>) -> InputPart {
-    match text {
+    match text.and_then(non_blank) {
         Some(text) => InputPart::Text(text.to_owned()),
         None => InputPart::Skip,
     }
 }
 
-/// A string field that holds something other than whitespace.
-fn str_field<'a>(value: &'a Json, field: &str) -> Option<&'a str> {
-    value
-        .get(field)
-        .and_then(Json::as_str)
-        .filter(|s| !s.trim().is_empty())
-}
-
-/// A field Meta sends as a number or as a string (coordinates, quantities, prices, sizes).
-fn scalar_field(value: &Json, field: &str) -> Option<String> {
-    match value.get(field)? {
-        Json::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Json::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+/// `text` when it holds something other than whitespace.
+fn non_blank(text: &str) -> Option<&str> {
+    (!text.trim().is_empty()).then_some(text)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use super::{conversation_id, hours, Handoff, Trigger};
 use crate::config::WhatsAppChannel;
 use crate::inbox::store::{KeywordHandoff, ASKED_FOR_PERSON};
 use crate::inbox::{Batch, InboundState, LaneKey, NewInbound, RecordOutcome};
+use crate::whatsapp::payload::MessageKind;
 use crate::whatsapp::{format, split};
 use serde_json::json;
 
@@ -93,17 +94,7 @@ pub(super) fn typed_text(m: &NewInbound) -> Option<String> {
     }
 }
 
-/// What the customer typed or tapped: a text's body, a quick-reply button's text, an
-/// interactive reply's title.
+/// What the customer typed or tapped, read by the payload's one reader of message types.
 fn typed_text_of(message: &serde_json::Value) -> Option<String> {
-    let candidates = [
-        &message["text"]["body"],
-        &message["button"]["text"],
-        &message["interactive"]["button_reply"]["title"],
-        &message["interactive"]["list_reply"]["title"],
-    ];
-    candidates
-        .into_iter()
-        .find_map(|v| v.as_str())
-        .map(str::to_owned)
+    MessageKind::read(message).typed_text().map(str::to_owned)
 }

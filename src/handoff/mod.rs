@@ -114,7 +114,6 @@ pub struct Handoff {
     outbox_wake: Notify,
     /// Some outbox message is held for the 24-hour window: a customer message wakes the outbox.
     outbox_holds: std::sync::atomic::AtomicBool,
-    notify_backoff: Duration,
     /// Cancelled at shutdown: ends the console's event streams and the background tasks.
     stopping: CancellationToken,
     /// The outbox sender, awaited at shutdown so a send in flight is recorded before exit.
@@ -191,7 +190,6 @@ impl Handoff {
                 .unwrap_or_default(),
             outbox_wake: Notify::new(),
             outbox_holds: std::sync::atomic::AtomicBool::new(true),
-            notify_backoff: Duration::from_secs(2),
             stopping: CancellationToken::new(),
             outbox_task: Mutex::new(None),
         });
@@ -318,12 +316,7 @@ impl Handoff {
             "reason": reason,
             "console_url": console,
         });
-        notify::spawn(
-            self.http.clone(),
-            channel.handoff.notify_url.clone(),
-            body,
-            self.notify_backoff,
-        );
+        notify::spawn(self.http.clone(), channel.handoff.notify_url.clone(), body);
     }
 
     /// Give a conversation back to the agent (`trigger`: operator or timeout). Idempotent.

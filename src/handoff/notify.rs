@@ -4,13 +4,11 @@
 use serde_json::Value as Json;
 use std::time::Duration;
 
-/// Attempts before giving up (the console still shows the conversation in its queue).
-const ATTEMPTS: u32 = 5;
+use crate::retry::NOTIFY_URL;
 
-pub(super) fn spawn(http: reqwest::Client, url: String, body: Json, first_backoff: Duration) {
+pub(super) fn spawn(http: reqwest::Client, url: String, body: Json) {
     tokio::spawn(async move {
-        let mut backoff = first_backoff;
-        for attempt in 1..=ATTEMPTS {
+        for attempt in 1.. {
             let sent = http
                 .post(&url)
                 .timeout(Duration::from_secs(10))
@@ -26,9 +24,9 @@ pub(super) fn spawn(http: reqwest::Client, url: String, body: Json, first_backof
                     tracing::warn!(attempt, error = %e, url = %crate::config::display_url(&url), "handoff.notify_url unreachable")
                 }
             }
-            if attempt < ATTEMPTS {
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
+            match NOTIFY_URL.after(attempt) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => break,
             }
         }
         tracing::error!(url = %crate::config::display_url(&url), "gave up telling handoff.notify_url about a conversation waiting for a person; the console still lists it");

@@ -14,14 +14,9 @@ use base64::Engine;
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Map, Value as Json};
-use std::time::Duration;
 use tokio::time::Instant;
 
-/// Retries of a 429 that carries `Retry-After`, within the call's own timeout.
-const MAX_RATE_LIMIT_RETRIES: u32 = 2;
-/// A server asking us to wait longer than this is treated as a plain error: the next candidate
-/// is a better use of the user's time.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+use crate::retry::{MODEL_LONGEST_RETRY_AFTER, MODEL_RATE_LIMIT_RETRIES};
 
 pub(crate) async fn chat(
     http: &reqwest::Client,
@@ -40,9 +35,10 @@ pub(crate) async fn chat(
             .send()
             .await
             .map_err(|e| ProviderError::from_reqwest(e, endpoint.timeout_seconds))?;
-        if response.status() == StatusCode::TOO_MANY_REQUESTS && retries < MAX_RATE_LIMIT_RETRIES {
+        if response.status() == StatusCode::TOO_MANY_REQUESTS && retries < MODEL_RATE_LIMIT_RETRIES
+        {
             if let Some(wait) = crate::retry_after::from_headers(response.headers()) {
-                if wait <= MAX_RETRY_AFTER && Instant::now() + wait < deadline {
+                if wait <= MODEL_LONGEST_RETRY_AFTER && Instant::now() + wait < deadline {
                     retries += 1;
                     tracing::debug!(model = %endpoint.model, wait_ms = wait.as_millis() as u64, "rate limited; retrying after Retry-After");
                     tokio::time::sleep(wait).await;

@@ -18,12 +18,11 @@
 use crate::handoff::Clock;
 use crate::inbox::{LaneKey, ReplyPart, Store, StoreError, TurnOutcome, CONFIRM_WINDOW};
 use crate::metrics::{Metrics, SendOutcome, WindowLabels, WindowOutcome};
+use crate::retry;
 use crate::whatsapp::graph::{GraphClient, GraphError, OutgoingMessage};
 use crate::whatsapp::window;
 use std::time::Duration;
 
-/// How long a turn waits before trying again when Meta stayed unreachable through every retry.
-pub(super) const RETRY_TURN_AFTER: Duration = Duration::from_secs(30);
 /// How often a resumed owner looks for the status notification of a part left `sending`.
 const CONFIRM_POLL: Duration = Duration::from_millis(200);
 
@@ -72,7 +71,7 @@ impl Delivered {
             Delivered::Done | Delivered::Held { .. } => TurnOutcome::Done,
             Delivered::Failed(reason) => TurnOutcome::Failed(reason),
             Delivered::RetryLater(reason) => TurnOutcome::RetryLater {
-                after: RETRY_TURN_AFTER,
+                after: retry::TURN_AFTER_GRAPH_OUTAGE,
                 reason,
             },
         }
@@ -338,16 +337,20 @@ async fn record_sent(
 ) -> Result<(), StoreError> {
     let mut attempt = 1;
     loop {
-        match store.mark_part_sent(key, index, outbound_id.clone()).await {
+        let error = match store.mark_part_sent(key, index, outbound_id.clone()).await {
             Ok(()) => return Ok(()),
-            // A lost lease is final: another replica owns the conversation now.
-            Err(e) if attempt >= 5 || e.is_lease_lost() => return Err(e),
-            Err(e) => {
-                tracing::warn!(key, attempt, error = %e, "recording an accepted part failed; trying again");
-                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
-                attempt += 1;
-            }
+            Err(e) => e,
+        };
+        // A lost lease is final: another replica owns the conversation now.
+        if error.is_lease_lost() {
+            return Err(error);
         }
+        let Some(wait) = retry::RECORD_ACCEPTED_PART.after(attempt) else {
+            return Err(error);
+        };
+        tracing::warn!(key, attempt, error = %error, "recording an accepted part failed; trying again");
+        tokio::time::sleep(wait).await;
+        attempt += 1;
     }
 }
 
@@ -395,7 +398,7 @@ pub(super) async fn send_error_reply(
         Err(e) if e.is_retryable() => {
             metrics.graph_send(SendOutcome::RetryLater, "");
             TurnOutcome::RetryLater {
-                after: RETRY_TURN_AFTER,
+                after: retry::TURN_AFTER_GRAPH_OUTAGE,
                 reason: format!("error_reply not sent: {e}"),
             }
         }

@@ -11,7 +11,7 @@ use crate::llm::ImageData;
 use crate::memory::MediaRef;
 use crate::metrics::{MediaLabels, Metrics};
 use crate::transcription::{self, Transcriber, TranscriptionError};
-use crate::whatsapp::graph::{self, GraphClient, MediaError};
+use crate::whatsapp::graph::{GraphClient, MediaError};
 use bytes::Bytes;
 use std::future::Future;
 use std::pin::Pin;
@@ -160,7 +160,7 @@ async fn fetch(
     metrics: &Metrics,
     request: &input::MediaRequest,
 ) -> MediaOutcome {
-    let kind = graph_kind(request.kind);
+    let kind = request.kind;
     match graph
         .fetch_media(&request.media_id, graph.media_limit(kind))
         .await
@@ -169,7 +169,7 @@ async fn fetch(
             metrics
                 .media_bytes
                 .get_or_create(&MediaLabels {
-                    kind: kind_label(request.kind).to_owned(),
+                    kind: request.kind.name().to_owned(),
                 })
                 .inc_by(data.len() as u64);
             let mime_type = (!info.mime_type.is_empty()).then(|| info.mime_type.clone());
@@ -177,7 +177,7 @@ async fn fetch(
         }
         Err(MediaError::DryRun) => MediaOutcome::Failed("not downloaded in dry run".into()),
         Err(e) => {
-            tracing::warn!(kind = kind_label(request.kind), error = %e, "media download failed; the model gets a description");
+            tracing::warn!(kind = request.kind.name(), error = %e, "media download failed; the model gets a description");
             MediaOutcome::Failed(match e {
                 MediaError::DeclaredTooLarge { .. } | MediaError::TooLarge { .. } => {
                     "too large".into()
@@ -185,25 +185,5 @@ async fn fetch(
                 _ => "download failed".into(),
             })
         }
-    }
-}
-
-fn graph_kind(kind: MediaKind) -> graph::MediaKind {
-    match kind {
-        MediaKind::Image => graph::MediaKind::Image,
-        MediaKind::Audio => graph::MediaKind::Audio,
-        MediaKind::Video => graph::MediaKind::Video,
-        MediaKind::Document => graph::MediaKind::Document,
-        MediaKind::Sticker => graph::MediaKind::Sticker,
-    }
-}
-
-fn kind_label(kind: MediaKind) -> &'static str {
-    match kind {
-        MediaKind::Image => "image",
-        MediaKind::Audio => "audio",
-        MediaKind::Video => "video",
-        MediaKind::Document => "document",
-        MediaKind::Sticker => "sticker",
     }
 }

@@ -369,7 +369,7 @@ async fn hand_to_person(
 fn retry_later(reason: String) -> TurnOutcome {
     tracing::error!(reason = %reason, "turn will be retried");
     TurnOutcome::RetryLater {
-        after: std::time::Duration::from_secs(5),
+        after: crate::retry::TURN_AFTER_LOCAL_ERROR,
         reason,
     }
 }

@@ -27,17 +27,18 @@ struct Setup {
 }
 
 async fn setup(limits: HttpLimits) -> Setup {
-    let config = ConfigDir::standard("");
-    let data = tempfile::tempdir().unwrap();
     let recorder = recorder::Recorder::new(Duration::ZERO);
-    let server = TestServer::start_with_limits(
-        config.load(),
-        data.path(),
-        Some(recorder.clone()),
-        fake_graph::fast_options(),
-        limits,
-    )
-    .await;
+    let TestApp {
+        server,
+        config,
+        data,
+        ..
+    } = TestApp::builder()
+        .dry_run()
+        .handler(recorder.clone())
+        .http_limits(limits)
+        .start()
+        .await;
     Setup {
         server,
         recorder,
@@ -547,7 +548,10 @@ async fn a_media_url_planted_in_a_webhook_never_receives_a_request_or_the_token(
     let graph = FakeGraph::start().await;
     let attacker = FakeServer::start(|_, _| fake_llm::Reply::text(200, "gotcha")).await;
     let llm = FakeServer::start(|_, _| fake_llm::ollama_says("A cat.")).await;
-    let config = crate::e2e::live_config(&graph, &llm.url, "llava:7b", "");
+    let config = ConfigDir::write(
+        &Channel::live(graph.base_url(), FAKE_TOKEN),
+        &[Agent::assistant(&llm.url).model_name("llava:7b")],
+    );
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start(config.load(), data.path(), None).await;
     graph.add_media(
@@ -582,9 +586,9 @@ async fn a_media_url_planted_in_a_webhook_never_receives_a_request_or_the_token(
 /// told loudly at start (a WARN line on stderr) and `/readyz` says `signature_check: false`.
 #[tokio::test]
 async fn without_an_app_secret_the_server_warns_at_start_and_readyz_says_so() {
-    let config = ConfigDir::new(
-        "    default_agent: whatsapp-assistant\n",
-        "http://127.0.0.1:9",
+    let config = ConfigDir::write(
+        &Channel::bare(ASSISTANT),
+        &[Agent::assistant("http://127.0.0.1:9")],
     );
     let data = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")

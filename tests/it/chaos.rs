@@ -20,23 +20,16 @@ const POISONED_USER: &str = "15550000666";
 /// The user whose model call never returns.
 const HANGING_USER: &str = "15550000777";
 
-/// A live channel on `graph_base` and an agent on `llm` with a 4 s model timeout.
-fn chaos_config(graph_base: &str, llm: &str, extra: &str) -> ConfigDir {
-    let channel = format!(
-        "    verify_token: \"{VERIFY_TOKEN}\"\n    app_secret: \"{SECRET}\"\n    access_token: \"{FAKE_TOKEN}\"\n    \
-         phone_number_id: \"{PHONE_NUMBER_ID}\"\n    graph_api_base: \"{graph_base}\"\n    default_agent: whatsapp-assistant\n    \
-         debounce_ms: 0\n    rate_limit:\n      window_seconds: 1\n      max_messages: 100000\n{extra}"
-    );
-    let config = ConfigDir::new(&channel, llm);
-    let agent = agent_yaml("whatsapp-assistant", llm)
-        .replace("timeout_seconds: 5", "timeout_seconds: 4")
-        .replace("timeout_seconds: 10", "timeout_seconds: 6");
-    std::fs::write(
-        config.path().join("agents/whatsapp-assistant.agent.yaml"),
-        agent,
-    )
-    .unwrap();
-    config
+/// A live channel on `graph_base` (no debounce, a rate limit no test reaches), `edit`
+/// applied, and an agent on `llm` with a 4 s model timeout within 6 s a turn.
+fn chaos_config(graph_base: &str, llm: &str, edit: impl FnOnce(Channel) -> Channel) -> ConfigDir {
+    let channel = Channel::live(graph_base, FAKE_TOKEN)
+        .debounce_ms(0)
+        .rate_limit(1, 100_000);
+    let agent = Agent::assistant(llm)
+        .edit_model(|m| m.timeout_seconds(4))
+        .orchestration(3, Some(6));
+    ConfigDir::write(&edit(channel), &[agent])
 }
 
 /// What the flaky Graph saw: attempts per distinct send and the sends it accepted.
@@ -259,7 +252,7 @@ fn assert_each_answered_once(db: &Path, ids: &HashSet<String>, accepted: &[Strin
 async fn with_a_flaky_graph_and_a_moody_model_every_message_is_answered_exactly_once() {
     let (graph, graph_log) = flaky_graph().await;
     let llm = moody_model().await;
-    let config = chaos_config(&graph.url, &llm.url, "");
+    let config = chaos_config(&graph.url, &llm.url, |c| c);
     let data = tempfile::tempdir().unwrap();
     let server = Arc::new(
         TestServer::start_with(config.load(), data.path(), None, fake_graph::fast_options()).await,
@@ -462,11 +455,7 @@ async fn a_kill_9_with_300_messages_in_flight_loses_and_repeats_nothing() {
         fake_llm::ollama_says("answer").after(Duration::from_millis(2000))
     })
     .await;
-    let config = chaos_config(
-        graph.base_url(),
-        &llm.url,
-        "    max_concurrent_turns: 512\n",
-    );
+    let config = chaos_config(graph.base_url(), &llm.url, |c| c.max_concurrent_turns(512));
     let data = tempfile::tempdir().unwrap();
     let bodies: Vec<(String, Vec<u8>)> = (0..300)
         .map(|i| {

@@ -2,54 +2,45 @@
 //! driven through WebDriver): what an operator does with a mouse and keyboard, checked against
 //! what reaches the fake Graph API. Skipped without `WAGATE_TEST_CHROMEDRIVER` (see .ci/run).
 
-use crate::e2e::live_config;
 use crate::support::browser::Browser;
-use crate::support::fake_graph::{FakeGraph, Reply};
-use crate::support::fake_llm::{self, FakeServer};
+use crate::support::fake_graph::Reply;
+use crate::support::fake_llm;
 use crate::support::*;
 use serde_json::json;
 use std::time::Duration;
 
 pub const CONSOLE_TOKEN: &str = "console-test-token";
 
-/// A live server (fake Graph, fake model) with the console on.
-pub struct ConsoleWorld {
-    pub graph: FakeGraph,
-    pub llm: FakeServer,
-    pub server: TestServer,
-    _config: ConfigDir,
-    pub data: tempfile::TempDir,
+/// The test app with the console on (`CONSOLE_TOKEN`), and the console's helpers.
+pub struct ConsoleWorld(TestApp);
+
+impl std::ops::Deref for ConsoleWorld {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.0
+    }
 }
 
 impl ConsoleWorld {
     pub async fn start(
         llm: impl Fn(&fake_llm::Recorded, usize) -> fake_llm::Reply + Send + Sync + 'static,
     ) -> ConsoleWorld {
-        Self::start_with("", llm).await
+        Self::start_with(|c| c, llm).await
     }
 
-    /// With `extra` YAML in `channels.whatsapp` (indented by 4).
+    /// With `channel` applied to `channels.whatsapp`.
     pub async fn start_with(
-        extra: &str,
+        channel: impl FnOnce(Channel) -> Channel + 'static,
         llm: impl Fn(&fake_llm::Recorded, usize) -> fake_llm::Reply + Send + Sync + 'static,
     ) -> ConsoleWorld {
-        let graph = FakeGraph::start().await;
-        let llm = FakeServer::start(llm).await;
-        let config = live_config(
-            &graph,
-            &llm.url,
-            "llama3.1:8b",
-            &format!("    console:\n      token: \"{CONSOLE_TOKEN}\"\n{extra}"),
-        );
-        let data = tempfile::tempdir().unwrap();
-        let server = TestServer::start(config.load(), data.path(), None).await;
-        ConsoleWorld {
-            graph,
-            llm,
-            server,
-            _config: config,
-            data,
-        }
+        let app = TestApp::builder()
+            .console(CONSOLE_TOKEN)
+            .channel(channel)
+            .llm(llm)
+            .start()
+            .await;
+        ConsoleWorld(app)
     }
 
     /// The operator API with the bearer token.

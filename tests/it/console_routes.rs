@@ -10,7 +10,7 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn without_a_console_token_the_console_and_its_routes_do_not_exist() {
-    let config = ConfigDir::standard("");
+    let config = ConfigDir::dry_run(|c| c);
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start(config.load(), data.path(), None).await;
     for path in [

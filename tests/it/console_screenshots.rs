@@ -55,7 +55,7 @@ async fn console_screenshots() {
         return;
     };
     let w = ConsoleWorld::start_with(
-        "    handoff:\n      keywords: [\"person please\"]\n",
+        |c| c.handoff(serde_json::json!({"keywords": ["person please"]})),
         |request, _| fake_llm::ollama_says(&answer(request)),
     )
     .await;

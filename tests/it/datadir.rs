@@ -58,7 +58,7 @@ fn wagate(args: &[&str], data: &Path) -> std::process::Output {
 #[tokio::test]
 async fn a_second_serve_on_the_same_data_directory_exits_at_once_naming_the_directory_and_the_holder(
 ) {
-    let config = ConfigDir::standard("");
+    let config = ConfigDir::dry_run(|c| c);
     let data = tempfile::tempdir().unwrap();
     // Same port too, as a second start of the same service would ask for: the answer must
     // still be about the data directory.
@@ -139,7 +139,7 @@ async fn a_second_serve_on_the_same_data_directory_exits_at_once_naming_the_dire
 
 #[tokio::test]
 async fn the_data_directory_is_0700_and_the_database_files_0600_even_when_they_were_looser() {
-    let config = ConfigDir::standard("");
+    let config = ConfigDir::dry_run(|c| c);
     let root = tempfile::tempdir().unwrap();
     let fresh = root.path().join("fresh");
     let server = TestServer::start(config.load(), &fresh, None).await;
@@ -173,7 +173,7 @@ async fn readyz(server: &TestServer) -> (u16, String) {
 
 #[tokio::test]
 async fn a_deleted_database_file_makes_readyz_503_and_the_webhook_503_not_an_ack_into_the_void() {
-    let config = ConfigDir::standard("");
+    let config = ConfigDir::dry_run(|c| c);
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start(config.load(), data.path(), None).await;
     assert_eq!(readyz(&server).await.0, 200);
@@ -194,7 +194,7 @@ async fn a_deleted_database_file_makes_readyz_503_and_the_webhook_503_not_an_ack
 
 #[tokio::test]
 async fn a_replaced_database_file_makes_readyz_503_and_the_webhook_503() {
-    let config = ConfigDir::standard("");
+    let config = ConfigDir::dry_run(|c| c);
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start(config.load(), data.path(), None).await;
     let db = data.path().join("wagate.db");
@@ -212,7 +212,7 @@ async fn a_replaced_database_file_makes_readyz_503_and_the_webhook_503() {
 
 #[tokio::test]
 async fn a_read_only_database_file_or_directory_makes_readyz_503_until_it_is_writable_again() {
-    let config = ConfigDir::standard("");
+    let config = ConfigDir::dry_run(|c| c);
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start(config.load(), data.path(), None).await;
     let db = data.path().join("wagate.db");

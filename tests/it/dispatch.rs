@@ -8,7 +8,7 @@ use wagate::inbox::{Batch, InboundState, LaneKey, NewInbound, Store};
 
 #[tokio::test]
 async fn messages_of_one_conversation_are_handed_over_in_arrival_order() {
-    let config = ConfigDir::standard("");
+    let config = ConfigDir::dry_run(|c| c);
     let data = tempfile::tempdir().unwrap();
     // A slow handler, so later messages pile up while a turn runs.
     let recorder = recorder::Recorder::new(Duration::from_millis(30));
@@ -35,7 +35,7 @@ async fn messages_of_one_conversation_are_handed_over_in_arrival_order() {
 
 #[tokio::test]
 async fn a_slow_conversation_does_not_hold_up_the_others() {
-    let config = ConfigDir::standard("");
+    let config = ConfigDir::dry_run(|c| c);
     let data = tempfile::tempdir().unwrap();
     let recorder = recorder::Recorder::new(Duration::from_millis(300));
     let server = TestServer::start(config.load(), data.path(), Some(recorder.clone())).await;
@@ -56,7 +56,7 @@ async fn a_slow_conversation_does_not_hold_up_the_others() {
 
 #[tokio::test]
 async fn debounce_gathers_a_burst_into_one_turn() {
-    let config = ConfigDir::standard("    debounce_ms: 400\n");
+    let config = ConfigDir::dry_run(|c| c.debounce_ms(400));
     let data = tempfile::tempdir().unwrap();
     let recorder = recorder::Recorder::new(Duration::ZERO);
     let server = TestServer::start(config.load(), data.path(), Some(recorder.clone())).await;
@@ -75,7 +75,7 @@ async fn debounce_gathers_a_burst_into_one_turn() {
 
 #[tokio::test]
 async fn work_left_in_the_inbox_is_resumed_at_start() {
-    let config = ConfigDir::standard("");
+    let config = ConfigDir::dry_run(|c| c);
     let data = tempfile::tempdir().unwrap();
     {
         // What a previous run left behind: two pending messages and one interrupted turn.
@@ -130,7 +130,7 @@ async fn work_left_in_the_inbox_is_resumed_at_start() {
 
 #[tokio::test]
 async fn a_graceful_stop_lets_the_running_turn_finish() {
-    let config = ConfigDir::standard("");
+    let config = ConfigDir::dry_run(|c| c);
     let data = tempfile::tempdir().unwrap();
     let recorder = recorder::Recorder::new(Duration::from_millis(500));
     let server = TestServer::start(config.load(), data.path(), Some(recorder.clone())).await;

@@ -7,49 +7,18 @@ use crate::support::*;
 use serde_json::json;
 use std::time::Duration;
 
-/// A live channel pointing at `graph`, an agent on `llm`.
-pub fn live_config(graph: &FakeGraph, llm: &str, model: &str, extra: &str) -> ConfigDir {
-    let channel = format!(
-        "    verify_token: \"{VERIFY_TOKEN}\"\n    app_secret: \"{SECRET}\"\n    access_token: \"{FAKE_TOKEN}\"\n    \
-         phone_number_id: \"{PHONE_NUMBER_ID}\"\n    graph_api_base: \"{}\"\n    default_agent: whatsapp-assistant\n    \
-         rate_limit:\n      window_seconds: 1\n      max_messages: 1000\n{extra}",
-        graph.base_url()
-    );
-    let config = ConfigDir::new(&channel, llm);
-    let agent = agent_yaml("whatsapp-assistant", llm).replace("llama3.1:8b", model);
-    std::fs::write(
-        config.path().join("agents/whatsapp-assistant.agent.yaml"),
-        agent,
-    )
-    .unwrap();
-    config
-}
-
-struct World {
-    graph: FakeGraph,
-    llm: FakeServer,
-    server: TestServer,
-    _config: ConfigDir,
-    _data: tempfile::TempDir,
-}
-
+/// The live test app on `model`, its channel edited by `channel`, the model answering `llm`.
 async fn world(
     model: &str,
-    extra: &str,
+    channel: impl FnOnce(Channel) -> Channel + 'static,
     llm: impl Fn(&fake_llm::Recorded, usize) -> fake_llm::Reply + Send + Sync + 'static,
-) -> World {
-    let graph = FakeGraph::start().await;
-    let llm = FakeServer::start(llm).await;
-    let config = live_config(&graph, &llm.url, model, extra);
-    let data = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config.load(), data.path(), None).await;
-    World {
-        graph,
-        llm,
-        server,
-        _config: config,
-        _data: data,
-    }
+) -> TestApp {
+    TestApp::builder()
+        .model(model)
+        .channel(channel)
+        .llm(llm)
+        .start()
+        .await
 }
 
 fn body_of(send: &crate::support::fake_graph::RecordedRequest) -> String {
@@ -61,9 +30,11 @@ fn body_of(send: &crate::support::fake_graph::RecordedRequest) -> String {
 
 #[tokio::test]
 async fn a_customer_message_is_answered_through_the_graph_api() {
-    let w = world("llama3.1:8b", "", |_, _| {
-        fake_llm::ollama_says("**Hello** Ana, see [the docs](https://example.com/docs)")
-    })
+    let w = world(
+        "llama3.1:8b",
+        |c| c,
+        |_, _| fake_llm::ollama_says("**Hello** Ana, see [the docs](https://example.com/docs)"),
+    )
     .await;
     let response = w
         .server
@@ -125,7 +96,7 @@ async fn a_customer_message_is_answered_through_the_graph_api() {
 
 #[tokio::test]
 async fn an_image_reaches_the_model_as_an_image_downloaded_with_the_token() {
-    let w = world("llava:7b", "", |_, _| fake_llm::ollama_says("A cat.")).await;
+    let w = world("llava:7b", |c| c, |_, _| fake_llm::ollama_says("A cat.")).await;
     let jpeg = b"\xff\xd8\xff\xe0fake-jpeg-bytes".to_vec();
     w.graph
         .add_media("MEDIA123", FakeMedia::honest("image/jpeg", jpeg.clone()));
@@ -177,7 +148,12 @@ async fn a_long_reply_goes_out_in_order_and_only_the_first_part_quotes() {
         .map(|i| format!("Paragraph {i}. {}", "word ".repeat(600)))
         .collect();
     let reply = paragraphs.join("\n\n");
-    let w = world("llama3.1:8b", "", move |_, _| fake_llm::ollama_says(&reply)).await;
+    let w = world(
+        "llama3.1:8b",
+        |c| c,
+        move |_, _| fake_llm::ollama_says(&reply),
+    )
+    .await;
     w.server
         .post_signed(&text_body(&[(
             "wamid.long",
@@ -207,7 +183,7 @@ async fn a_long_reply_goes_out_in_order_and_only_the_first_part_quotes() {
 
 #[tokio::test]
 async fn a_graph_500_is_retried_and_the_reply_accepted_once() {
-    let w = world("llama3.1:8b", "", |_, _| fake_llm::ollama_says("ok")).await;
+    let w = world("llama3.1:8b", |c| c, |_, _| fake_llm::ollama_says("ok")).await;
     w.graph
         .script([Reply::ok(), Reply::status(500), Reply::status(503)]); // the first answers the read receipt
     w.server
@@ -235,7 +211,7 @@ async fn a_graph_500_is_retried_and_the_reply_accepted_once() {
 
 #[tokio::test]
 async fn a_final_graph_error_is_not_retried_and_is_counted_with_its_code() {
-    let w = world("llama3.1:8b", "", |_, _| fake_llm::ollama_says("ok")).await;
+    let w = world("llama3.1:8b", |c| c, |_, _| fake_llm::ollama_says("ok")).await;
     w.graph
         .script([Reply::ok(), Reply::graph_error(400, 131047)]);
     w.server
@@ -268,7 +244,7 @@ async fn a_final_graph_error_is_not_retried_and_is_counted_with_its_code() {
 async fn when_every_model_fails_the_customer_gets_the_error_reply() {
     let w = world(
         "llama3.1:8b",
-        "    error_reply: \"We are having trouble, try later.\"\n",
+        |c| c.error_reply("We are having trouble, try later."),
         |_, _| fake_llm::Reply::status(500, json!({"error": "model exploded"})),
     )
     .await;
@@ -284,9 +260,11 @@ async fn when_every_model_fails_the_customer_gets_the_error_reply() {
 
 #[tokio::test]
 async fn several_messages_of_a_burst_become_one_turn_and_one_reply() {
-    let w = world("llama3.1:8b", "    debounce_ms: 300\n", |_, _| {
-        fake_llm::ollama_says("got both")
-    })
+    let w = world(
+        "llama3.1:8b",
+        |c| c.debounce_ms(300),
+        |_, _| fake_llm::ollama_says("got both"),
+    )
     .await;
     w.server
         .post_signed(&text_body(&[("wamid.burst.a", "15551230007", "first")]))
@@ -313,9 +291,11 @@ async fn several_messages_of_a_burst_become_one_turn_and_one_reply() {
 
 #[tokio::test]
 async fn reactions_are_recorded_but_not_answered() {
-    let w = world("llama3.1:8b", "", |_, _| {
-        fake_llm::ollama_says("should not happen")
-    })
+    let w = world(
+        "llama3.1:8b",
+        |c| c,
+        |_, _| fake_llm::ollama_says("should not happen"),
+    )
     .await;
     let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "messages", "value": {
         "messaging_product": "whatsapp",
@@ -338,8 +318,11 @@ async fn reactions_are_recorded_but_not_answered() {
 #[tokio::test]
 async fn a_message_for_a_number_no_agent_serves_is_not_answered_and_others_reply_from_their_number()
 {
-    let extra = "    numbers:\n      \"200000000000001\": whatsapp-assistant\n";
-    let w = world("llama3.1:8b", extra, |_, _| fake_llm::ollama_says("hello")).await;
+    let numbers = |c: Channel| c.set("numbers", json!({"200000000000001": ASSISTANT}));
+    let w = world("llama3.1:8b", numbers, |_, _| {
+        fake_llm::ollama_says("hello")
+    })
+    .await;
     let to_number = |pnid: &str, id: &str| {
         String::from_utf8(text_body(&[(id, "15551230009", "hi")]))
             .unwrap()
@@ -369,9 +352,11 @@ async fn a_message_for_a_number_no_agent_serves_is_not_answered_and_others_reply
 async fn dry_run_sends_nothing_to_meta() {
     let graph = FakeGraph::start().await;
     let llm = FakeServer::start(|_, _| fake_llm::ollama_says("dry")).await;
-    let config = ConfigDir::new(
-        &format!("    app_secret: \"{SECRET}\"\n    graph_api_base: \"{}\"\n    default_agent: whatsapp-assistant\n", graph.base_url()),
-        &llm.url,
+    let config = ConfigDir::write(
+        &Channel::bare(ASSISTANT)
+            .set("app_secret", json!(SECRET))
+            .set("graph_api_base", json!(graph.base_url())),
+        &[Agent::assistant(&llm.url)],
     );
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start(config.load(), data.path(), None).await;
@@ -392,7 +377,7 @@ async fn dry_run_sends_nothing_to_meta() {
 
 #[tokio::test]
 async fn delivery_statuses_update_the_sent_reply_and_never_move_backwards() {
-    let w = world("llama3.1:8b", "", |_, _| fake_llm::ollama_says("hello")).await;
+    let w = world("llama3.1:8b", |c| c, |_, _| fake_llm::ollama_says("hello")).await;
     w.server
         .post_signed(&text_body(&[("wamid.status", "15551230011", "hi")]))
         .await;
@@ -440,27 +425,27 @@ async fn delivery_statuses_update_the_sent_reply_and_never_move_backwards() {
 
 #[tokio::test]
 async fn parts_of_one_reply_are_paced_but_replies_to_a_busy_user_are_not_held_back() {
-    let graph = FakeGraph::start().await;
     let long = format!("{}\n\n{}", "a ".repeat(2500), "b ".repeat(2500));
-    let llm = FakeServer::start(move |request, _| {
-        let asked = fake_llm::messages_of(request).last().unwrap()["content"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        if asked == "long" {
-            fake_llm::ollama_says(&long)
-        } else {
-            fake_llm::ollama_says("short")
-        }
-    })
-    .await;
-    let config = live_config(&graph, &llm.url, "llama3.1:8b", "");
-    let data = tempfile::tempdir().unwrap();
     let mut options = crate::support::fake_graph::fast_options();
     options.reply_part_interval = Duration::from_millis(400);
     // The production default for pacing between separate replies.
     options.per_user_interval = wagate::whatsapp::graph::GraphOptions::default().per_user_interval;
-    let server = TestServer::start_with(config.load(), data.path(), None, options).await;
+    let w = TestApp::builder()
+        .graph_options(options)
+        .llm(move |request, _| {
+            let asked = fake_llm::messages_of(request).last().unwrap()["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if asked == "long" {
+                fake_llm::ollama_says(&long)
+            } else {
+                fake_llm::ollama_says("short")
+            }
+        })
+        .start()
+        .await;
+    let (graph, server) = (&w.graph, &w.server);
 
     server
         .post_signed(&text_body(&[("wamid.pace.long", "15551233001", "long")]))

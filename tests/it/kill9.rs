@@ -7,7 +7,6 @@
 //! suite; the soak (repeated kills under load, 30% of sends refused) is `#[ignore]`d and run by
 //! `.ci/run` when time allows (`cargo test --locked --test it kill9 -- --ignored`).
 
-use crate::e2e::live_config;
 use crate::support::fake_graph::FakeGraph;
 use crate::support::fake_llm::{self, FakeServer};
 use crate::support::*;
@@ -127,7 +126,7 @@ async fn a_part_meta_accepted_just_before_a_kill_9_is_confirmed_by_its_status_no
     graph.hold_answers(Duration::from_secs(3));
     graph.flaky(3);
     let llm = FakeServer::start(|_, _| fake_llm::ollama_says("answer")).await;
-    let config = live_config(&graph, &llm.url, "llama3.1:8b", "    debounce_ms: 0\n");
+    let config = ConfigDir::live(graph.base_url(), &llm.url, |c| c.debounce_ms(0));
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
     let webhook = format!("http://127.0.0.1:{port}{WEBHOOK}");
@@ -215,12 +214,9 @@ async fn repeated_kill_9_under_load_with_a_flaky_graph_sends_no_part_twice() {
         fake_llm::ollama_says("answer").after(Duration::from_millis(20 * (index % 10) as u64))
     })
     .await;
-    let config = live_config(
-        &graph,
-        &llm.url,
-        "llama3.1:8b",
-        "    debounce_ms: 0\n    max_concurrent_turns: 256\n",
-    );
+    let config = ConfigDir::live(graph.base_url(), &llm.url, |c| {
+        c.debounce_ms(0).max_concurrent_turns(256)
+    });
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
     let webhook = format!("http://127.0.0.1:{port}{WEBHOOK}");
@@ -288,11 +284,8 @@ async fn a_kill_9_between_a_tool_send_and_the_text_sends_each_exactly_once_in_or
         }
     })
     .await;
-    let config = live_config(&graph, &llm.url, "llama3.1:8b", "    debounce_ms: 0\n");
-    let agent = config.path().join("agents/whatsapp-assistant.agent.yaml");
-    let yaml = std::fs::read_to_string(&agent).unwrap()
-        + "  tools:\n    - {type: builtin, name: reply_buttons}\n";
-    std::fs::write(&agent, yaml).unwrap();
+    let config = ConfigDir::live(graph.base_url(), &llm.url, |c| c.debounce_ms(0));
+    config.write_agent(&Agent::assistant(&llm.url).builtins(&["reply_buttons"]));
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
     let webhook = format!("http://127.0.0.1:{port}{WEBHOOK}");
@@ -352,8 +345,9 @@ async fn an_operator_reply_meta_accepted_just_before_a_kill_9_is_not_sent_again(
     let graph = FakeGraph::start().await;
     let llm = FakeServer::start(|_, _| fake_llm::ollama_says("agent answer")).await;
     let token = "kill9-operator-token";
-    let extra = format!("    debounce_ms: 0\n    console:\n      token: \"{token}\"\n");
-    let config = live_config(&graph, &llm.url, "llama3.1:8b", &extra);
+    let config = ConfigDir::live(graph.base_url(), &llm.url, |c| {
+        c.debounce_ms(0).console(token)
+    });
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");

@@ -2,7 +2,6 @@
 //! recorded as failed, so `wagate inbox` lists it, `wagate retry` re-runs it and `/metrics`
 //! counts it (the `WagateTurnsFailing` alert reads that counter).
 
-use crate::e2e::live_config;
 use crate::support::fake_graph::FakeGraph;
 use crate::support::fake_llm::{self, FakeServer};
 use crate::support::*;
@@ -16,12 +15,9 @@ async fn a_turn_no_model_answered_is_failed_listed_retryable_and_counted() {
     let llm =
         FakeServer::start(|_, _| fake_llm::Reply::status(500, json!({"error": "model exploded"})))
             .await;
-    let config = live_config(
-        &graph,
-        &llm.url,
-        "llama3.1:8b",
-        "    error_reply: \"We are having trouble, try later.\"\n",
-    );
+    let config = ConfigDir::live(graph.base_url(), &llm.url, |c| {
+        c.error_reply("We are having trouble, try later.")
+    });
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start(config.load(), data.path(), None).await;
 

@@ -12,110 +12,55 @@ mod operator;
 mod tools;
 mod window;
 
-use crate::e2e::live_config;
 use crate::support::fake_graph::{FakeGraph, RecordedRequest};
 use crate::support::fake_llm::{self, FakeServer};
 use crate::support::*;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 pub const TOKEN: &str = "native-test-token";
-pub const TEMPLATE_YAML: &str =
-    "    window:\n      reopen_template: {name: hello_again, language: en_US}\n";
 
-/// Every sending tool, for the agent file.
-pub const SEND_TOOLS: &str = "  tools:
-    - {type: builtin, name: reply_buttons}
-    - {type: builtin, name: reply_list}
-    - {type: builtin, name: react}
-    - {type: builtin, name: send_image}
-    - {type: builtin, name: send_document}
-    - {type: builtin, name: send_location}
-";
-
-pub struct World {
-    pub graph: FakeGraph,
-    pub llm: FakeServer,
-    pub server: TestServer,
-    /// Milliseconds added to the real time on the server's clock.
-    pub shift: Arc<AtomicI64>,
-    pub data: tempfile::TempDir,
-    _config: ConfigDir,
+/// The channel key that reopens a closed window with the `hello_again` template.
+pub fn with_template(channel: Channel) -> Channel {
+    channel.reopen_template("hello_again", "en_US")
 }
 
-/// A live channel (console on with `TOKEN`, `extra` channel keys indented by 4) whose agent
-/// has every sending tool and 8 tool rounds, answering with `llm`.
+/// Every sending tool, for the agent file.
+pub const SEND_TOOLS: [&str; 6] = [
+    "reply_buttons",
+    "reply_list",
+    "react",
+    "send_image",
+    "send_document",
+    "send_location",
+];
+
+/// A live app (console on with `TOKEN`, `channel` applied) whose agent has every sending tool
+/// and 8 tool rounds, answering with `llm`.
 pub async fn world(
-    extra: &str,
+    channel: impl FnOnce(Channel) -> Channel + 'static,
     llm: impl Fn(&fake_llm::Recorded, usize) -> fake_llm::Reply + Send + Sync + 'static,
-) -> World {
-    let graph = FakeGraph::start().await;
-    let llm = FakeServer::start(llm).await;
-    let extra = format!("    console:\n      token: \"{TOKEN}\"\n{extra}");
-    let config = live_config(&graph, &llm.url, "llama3.1:8b", &extra);
-    let path = config.path().join("agents/whatsapp-assistant.agent.yaml");
-    let agent = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("max_iterations: 3", "max_iterations: 8")
-        + SEND_TOOLS;
-    std::fs::write(&path, agent).unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let shift = Arc::new(AtomicI64::new(0));
-    let clock_shift = Arc::clone(&shift);
-    let clock: wagate::handoff::Clock = Arc::new(move || {
-        let now = jiff::Timestamp::now().as_millisecond() + clock_shift.load(Ordering::SeqCst);
-        jiff::Timestamp::from_millisecond(now).unwrap()
-    });
-    let server = TestServer::start_with_clock(
-        config.load(),
-        data.path(),
-        None,
-        fake_graph::fast_options(),
-        wagate::net::HttpLimits::default(),
-        Some(clock),
-    )
-    .await;
-    World {
-        graph,
-        llm,
-        server,
-        shift,
-        data,
-        _config: config,
-    }
+) -> TestApp {
+    TestApp::builder()
+        .console(TOKEN)
+        .channel(channel)
+        .agent(|a| a.max_iterations(8).builtins(&SEND_TOOLS))
+        .llm(llm)
+        .start()
+        .await
 }
 
 /// A Meta-shaped webhook with one message object from `from` (its `from`, `id` and
 /// `timestamp` filled in: `age_seconds` before now).
 pub fn webhook(from: &str, id: &str, age_seconds: i64, message: Value) -> Vec<u8> {
-    let mut message = message;
-    message["from"] = json!(from);
-    message["id"] = json!(id);
-    message["timestamp"] = json!((chrono::Utc::now().timestamp() - age_seconds).to_string());
-    serde_json::to_vec(&json!({
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550000000", "phone_number_id": PHONE_NUMBER_ID},
-            "contacts": [{"profile": {"name": "Ana"}, "wa_id": from}],
-            "messages": [message]
-        }}]}]
-    }))
-    .unwrap()
+    meta::stamped(from, id, age_seconds, message)
 }
 
-impl World {
+/// Operator-side helpers of these tests.
+impl TestApp {
     /// A text from `from`, `age_seconds` old by Meta's timestamp, accepted.
     pub async fn says(&self, from: &str, id: &str, text: &str, age_seconds: i64) {
-        let body = webhook(
-            from,
-            id,
-            age_seconds,
-            json!({"type": "text", "text": {"body": text}}),
-        );
-        assert_eq!(self.server.post_signed(&body).await.status(), 200);
+        self.post(&meta::text(id, from, text, age_seconds)).await;
     }
 
     pub async fn api(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
@@ -124,24 +69,13 @@ impl World {
             "GET" => self.server.client.get(url),
             _ => self.server.client.post(url).json(&body),
         };
-        let response = request
-            .header("authorization", format!("Bearer {TOKEN}"))
-            .send()
-            .await
-            .unwrap();
+        let response = self.bearer(request).send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    /// The operator API id of `user`'s conversation.
-    pub fn conversation(&self, user: &str) -> String {
-        wagate::handoff::conversation_id(&wagate::inbox::LaneKey {
-            phone_number_id: PHONE_NUMBER_ID.into(),
-            user: user.into(),
-        })
-    }
-
-    pub async fn messages(&self, user: &str) -> Vec<Value> {
+    /// The messages of `user`'s conversation.
+    pub async fn messages_with(&self, user: &str) -> Vec<Value> {
         let (status, body) = self
             .api(
                 "GET",
@@ -198,16 +132,7 @@ pub fn body_without_callback(send: &RecordedRequest, index: usize) -> Value {
 
 /// Text sends' bodies, in order.
 pub fn texts(graph: &FakeGraph) -> Vec<String> {
-    graph
-        .text_sends()
-        .iter()
-        .map(|s| {
-            s.body["text"]["body"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect()
+    sent_texts(graph)
 }
 
 /// The chat requests the model received (not `/api/show`), in order.

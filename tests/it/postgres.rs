@@ -4,7 +4,6 @@
 //! webhook and `/readyz` answer 503 and nothing is recorded. Skipped, saying how to run it,
 //! without `WAGATE_TEST_POSTGRES_URL` (`.ci/run` sets it).
 
-use crate::e2e::live_config;
 use crate::support::external::component;
 use crate::support::fake_graph::FakeGraph;
 use crate::support::fake_llm::{self, FakeServer};
@@ -94,7 +93,7 @@ async fn serve_on_a_fresh_postgresql_database_answers_a_message_exactly_once() {
     let db = FreshDatabase::create(admin).await;
     let graph = FakeGraph::start().await;
     let llm = FakeServer::start(|_, _| fake_llm::ollama_says("hello from postgres")).await;
-    let config = live_config(&graph, &llm.url, "llama3.1:8b", "    debounce_ms: 0\n");
+    let config = ConfigDir::live(graph.base_url(), &llm.url, |c| c.debounce_ms(0));
     let data = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -171,7 +170,7 @@ async fn while_postgresql_is_unreachable_webhooks_and_readyz_answer_503_and_noth
     };
     let db = FreshDatabase::create(admin).await;
     let recorder = crate::support::recorder::Recorder::new(Duration::ZERO);
-    let config = ConfigDir::standard("    debounce_ms: 0\n");
+    let config = ConfigDir::dry_run(|c| c.debounce_ms(0));
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start_on_database(
         config.load(),

@@ -1,7 +1,6 @@
 //! Crash tests against the real binary: `kill -9` at the worst moments, restart on the same
 //! data directory, and count what Meta (the fake Graph) received.
 
-use crate::e2e::live_config;
 use crate::support::fake_graph::{FakeGraph, Reply, FAKE_TOKEN};
 use crate::support::fake_llm::{self, FakeServer};
 use crate::support::*;
@@ -136,7 +135,7 @@ async fn every_message_acknowledged_before_a_kill_9_is_answered_exactly_once_aft
         fake_llm::ollama_says("answer").after(Duration::from_millis(1500))
     })
     .await;
-    let config = live_config(&graph, &llm.url, "llama3.1:8b", "");
+    let config = ConfigDir::live(graph.base_url(), &llm.url, |c| c);
     let data = tempfile::tempdir().unwrap();
 
     let first = Wagate::start(config.path(), data.path()).await;
@@ -173,7 +172,7 @@ async fn a_crash_between_two_parts_of_a_reply_resumes_without_repeating_a_part()
     );
     let expected_second = long_reply.split("\n\n").nth(1).unwrap().trim().to_owned();
     let llm = FakeServer::start(move |_, _| fake_llm::ollama_says(&long_reply)).await;
-    let config = live_config(&graph, &llm.url, "llama3.1:8b", "");
+    let config = ConfigDir::live(graph.base_url(), &llm.url, |c| c);
     let data = tempfile::tempdir().unwrap();
     // Read receipt ok, part 1 accepted, then part 2 keeps failing (Meta having a bad minute).
     graph.script([Reply::ok(), Reply::ok()]);
@@ -249,7 +248,7 @@ async fn sigterm_lets_the_running_turn_finish_and_exits_zero() {
         fake_llm::ollama_says("done in time").after(Duration::from_millis(800))
     })
     .await;
-    let config = live_config(&graph, &llm.url, "llama3.1:8b", "");
+    let config = ConfigDir::live(graph.base_url(), &llm.url, |c| c);
     let data = tempfile::tempdir().unwrap();
     let mut server = Wagate::start(config.path(), data.path()).await;
     assert_eq!(
@@ -282,7 +281,7 @@ async fn sigterm_lets_the_running_turn_finish_and_exits_zero() {
 async fn sighup_reloads_the_configuration() {
     let graph = FakeGraph::start().await;
     let llm = FakeServer::start(|_, _| fake_llm::ollama_says("hi")).await;
-    let config = live_config(&graph, &llm.url, "llama3.1:8b", "");
+    let config = ConfigDir::live(graph.base_url(), &llm.url, |c| c);
     let data = tempfile::tempdir().unwrap();
     let server = Wagate::start(config.path(), data.path()).await;
     let generation = || async {
@@ -316,7 +315,7 @@ async fn sighup_reloads_the_configuration() {
 async fn json_logs_are_one_object_per_line_and_never_show_message_text_or_phone_numbers() {
     let graph = FakeGraph::start().await;
     let llm = FakeServer::start(|_, _| fake_llm::ollama_says("the confidential answer")).await;
-    let config = live_config(&graph, &llm.url, "llama3.1:8b", "");
+    let config = ConfigDir::live(graph.base_url(), &llm.url, |c| c);
     let data = tempfile::tempdir().unwrap();
     let log_path = data.path().join("stderr.log");
     let log_file = std::fs::File::create(&log_path).unwrap();
@@ -379,12 +378,12 @@ async fn json_logs_are_one_object_per_line_and_never_show_message_text_or_phone_
 async fn a_token_rotated_in_the_env_file_is_used_after_the_reload_without_a_restart() {
     let graph = FakeGraph::start().await;
     let llm = FakeServer::start(|_, _| fake_llm::ollama_says("hi")).await;
-    let config = live_config(&graph, &llm.url, "llama3.1:8b", "");
-    let channels = config.path().join("channels.yaml");
-    let templated = std::fs::read_to_string(&channels)
-        .unwrap()
-        .replace(FAKE_TOKEN, "${WHATSAPP_ACCESS_TOKEN}");
-    std::fs::write(&channels, templated).unwrap();
+    let config = ConfigDir::live(graph.base_url(), &llm.url, |c| {
+        c.set(
+            "access_token",
+            serde_json::json!("${WHATSAPP_ACCESS_TOKEN}"),
+        )
+    });
     let data = tempfile::tempdir().unwrap();
     let env_file = data.path().join("wagate.env");
     std::fs::write(&env_file, "WHATSAPP_ACCESS_TOKEN=EAAG-old-token\n").unwrap();

@@ -1,9 +1,9 @@
 //! Hot reload: edits apply to the next turn, bad edits are refused, running turns keep theirs.
 
-use crate::e2e::live_config;
 use crate::support::fake_graph::FakeGraph;
 use crate::support::fake_llm::{self, FakeServer};
 use crate::support::*;
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,7 +33,7 @@ fn system_prompt(request: &fake_llm::Recorded) -> String {
 async fn an_edited_agent_file_applies_to_the_next_turn_without_a_restart() {
     let graph = FakeGraph::start().await;
     let llm = FakeServer::start(|_, _| fake_llm::ollama_says("hi")).await;
-    let config = live_config(&graph, &llm.url, "llama3.1:8b", "");
+    let config = ConfigDir::live(graph.base_url(), &llm.url, |c| c);
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start(config.load(), data.path(), None).await;
 
@@ -43,11 +43,7 @@ async fn an_edited_agent_file_applies_to_the_next_turn_without_a_restart() {
     graph.wait_for_text_sends(1, Duration::from_secs(10)).await;
     assert!(system_prompt(&llm.requests()[0]).contains("You are whatsapp-assistant"));
 
-    let agent_file = config.path().join("agents/whatsapp-assistant.agent.yaml");
-    let edited = std::fs::read_to_string(&agent_file)
-        .unwrap()
-        .replace("You are {{ agent_name }}.", "You are the NEW prompt.");
-    std::fs::write(&agent_file, edited).unwrap();
+    config.write_agent(&Agent::assistant(&llm.url).system_prompt("You are the NEW prompt."));
     assert!(
         wait_for_generation(&server, 2).await,
         "the edit was picked up"
@@ -69,15 +65,13 @@ async fn an_edited_agent_file_applies_to_the_next_turn_without_a_restart() {
 async fn an_invalid_edit_is_refused_and_the_previous_config_stays_in_force() {
     let graph = FakeGraph::start().await;
     let llm = FakeServer::start(|_, _| fake_llm::ollama_says("still here")).await;
-    let config = live_config(&graph, &llm.url, "llama3.1:8b", "");
+    let config = ConfigDir::live(graph.base_url(), &llm.url, |c| c);
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start(config.load(), data.path(), None).await;
 
-    let agent_file = config.path().join("agents/whatsapp-assistant.agent.yaml");
-    let broken = std::fs::read_to_string(&agent_file)
-        .unwrap()
-        .replace("provider: ollama", "provider: telepathy");
-    std::fs::write(&agent_file, broken).unwrap();
+    config.write_agent(
+        &Agent::assistant(&llm.url).edit_model(|m| m.set("provider", json!("telepathy"))),
+    );
     assert!(
         server
             .wait_for_metric("wagate_config_reloads_total{outcome=\"rejected\"} 1", 5)
@@ -103,7 +97,7 @@ async fn a_turn_running_during_a_reload_finishes_with_the_config_it_started_with
     })
     .await;
     let new_model = FakeServer::start(|_, _| fake_llm::ollama_says("from the new model")).await;
-    let config = live_config(&graph, &old_model.url, "llama3.1:8b", "");
+    let config = ConfigDir::live(graph.base_url(), &old_model.url, |c| c);
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start(config.load(), data.path(), None).await;
 
@@ -114,11 +108,7 @@ async fn a_turn_running_during_a_reload_finishes_with_the_config_it_started_with
         eventually(5, || old_model.count() == 1).await,
         "the first turn is running"
     );
-    let agent_file = config.path().join("agents/whatsapp-assistant.agent.yaml");
-    let moved = std::fs::read_to_string(&agent_file)
-        .unwrap()
-        .replace(&old_model.url, &new_model.url);
-    std::fs::write(&agent_file, moved).unwrap();
+    config.write_agent(&Agent::assistant(&new_model.url));
     assert!(wait_for_generation(&server, 2).await);
 
     server
@@ -136,20 +126,11 @@ async fn a_turn_running_during_a_reload_finishes_with_the_config_it_started_with
     assert_eq!(old_model.count(), 1);
 }
 
-/// Writes a config generation into `dir`: channel `default_agent: <agent>` and only that agent.
-fn write_generation(dir: &std::path::Path, channel_yaml: &str, agent: &str, llm: &str) {
-    let agents = dir.join("agents");
-    std::fs::create_dir_all(&agents).unwrap();
-    std::fs::write(
-        dir.join("channels.yaml"),
-        format!("channels:\n  whatsapp:\n{channel_yaml}    default_agent: {agent}\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        agents.join(format!("{agent}.agent.yaml")),
-        agent_yaml(agent, llm),
-    )
-    .unwrap();
+/// Writes a config generation into `dir`: `channel` with `default_agent: <agent>` and only
+/// that agent.
+fn write_generation(dir: &std::path::Path, channel: &Channel, agent: &str, llm: &str) {
+    let channel = channel.clone().set("default_agent", json!(agent));
+    crate::support::config::write_dir(dir, &channel, &[Agent::named_assistant(agent, llm)]);
 }
 
 mod race {
@@ -182,12 +163,11 @@ mod race {
     pub async fn setup() -> Race {
         let graph = FakeGraph::start().await;
         let llm = FakeServer::start(|_, _| fake_llm::ollama_says("fine")).await;
-        let channel = format!(
-            "    verify_token: \"{VERIFY_TOKEN}\"\n    access_token: \"{}\"\n    phone_number_id: \"{PHONE_NUMBER_ID}\"\n    \
-             graph_api_base: \"{}\"\n    error_reply: \"ERROR-REPLY\"\n    rate_limit:\n      window_seconds: 1\n      max_messages: 100000\n",
-            crate::support::fake_graph::FAKE_TOKEN,
-            graph.base_url()
-        );
+        // Unsigned (no app secret): the tests here drive the responder, not the webhook.
+        let channel = Channel::live(graph.base_url(), crate::support::fake_graph::FAKE_TOKEN)
+            .unset("app_secret")
+            .error_reply("ERROR-REPLY")
+            .rate_limit(1, 100_000);
         // Two generations that differ in which agent exists: a turn pairing one generation's
         // config with the other's engines asks for an agent the engines do not have.
         let root = tempfile::tempdir().unwrap();

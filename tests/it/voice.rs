@@ -8,12 +8,11 @@
 mod fake_stt;
 mod transcriber;
 
-use crate::e2e::live_config;
-use crate::support::fake_graph::{FakeGraph, FakeMedia};
-use crate::support::fake_llm::{self, FakeServer, Reply};
+use crate::support::fake_graph::FakeMedia;
+use crate::support::fake_llm::{self, Reply};
 use crate::support::*;
 use fake_stt::{says, FakeStt};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::Duration;
 
 /// An Ogg stream of `len` bytes without an `OpusHead`, so its duration is estimated from the
@@ -24,48 +23,32 @@ pub fn voice_note(len: usize) -> Vec<u8> {
     bytes
 }
 
-struct World {
-    graph: FakeGraph,
-    llm: FakeServer,
-    server: TestServer,
-    _config: ConfigDir,
-    _data: tempfile::TempDir,
+/// A live app whose agent (answering "Sure, noted.") is edited by `agent`.
+async fn world(agent: impl FnOnce(Agent) -> Agent + 'static) -> TestApp {
+    TestApp::builder()
+        .llm(|_, _| fake_llm::ollama_says("Sure, noted."))
+        .agent(agent)
+        .start()
+        .await
 }
 
-/// A live server whose agent has `agent_extra` appended to its spec (2-space indented keys).
-async fn world(agent_extra: &str) -> World {
-    let graph = FakeGraph::start().await;
-    let llm = FakeServer::start(|_, _| fake_llm::ollama_says("Sure, noted.")).await;
-    let config = live_config(&graph, &llm.url, "llama3.1:8b", "");
-    let path = config.path().join("agents/whatsapp-assistant.agent.yaml");
-    let mut agent = std::fs::read_to_string(&path).unwrap();
-    agent.push_str(agent_extra);
-    std::fs::write(&path, agent).unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config.load(), data.path(), None).await;
-    World {
-        graph,
-        llm,
-        server,
-        _config: config,
-        _data: data,
+/// The agent edit that sets `spec.transcription` for `provider` at `endpoint` (with the
+/// `whisper-1` model for OpenAI), `extra` keys merged in.
+fn transcription(provider: &str, endpoint: &str, extra: Value) -> impl FnOnce(Agent) -> Agent {
+    let mut transcription = json!({"provider": provider, "endpoint": endpoint});
+    if provider == "openai" {
+        transcription["model"] = json!("whisper-1");
     }
-}
-
-fn transcription_yaml(provider: &str, endpoint: &str, extra: &str) -> String {
-    let model = if provider == "openai" {
-        "    model: whisper-1\n"
-    } else {
-        ""
-    };
-    format!(
-        "  transcription:\n    provider: {provider}\n    endpoint: \"{endpoint}\"\n{model}{extra}"
-    )
+    move |agent| {
+        agent
+            .set("transcription", transcription)
+            .set("transcription", extra)
+    }
 }
 
 /// Posts one voice note (served by the fake Graph as `audio/ogg`) and waits for the reply;
 /// returns the user message the model saw.
-async fn send_voice_note(w: &World, from: &str, audio: Vec<u8>, caption: Option<&str>) -> String {
+async fn send_voice_note(w: &TestApp, from: &str, audio: Vec<u8>, caption: Option<&str>) -> String {
     w.graph
         .add_media("AUDIO1", FakeMedia::honest("audio/ogg", audio));
     let mut media = json!({"id": "AUDIO1", "mime_type": "audio/ogg; codecs=opus", "sha256": "x", "voice": true});
@@ -97,7 +80,7 @@ async fn send_voice_note(w: &World, from: &str, audio: Vec<u8>, caption: Option<
 }
 
 /// What memory keeps of the customer's side of the conversation with `phone`.
-async fn remembered(w: &World, phone: &str) -> Vec<String> {
+async fn remembered(w: &TestApp, phone: &str) -> Vec<String> {
     let db = w.server.data.join("wagate.db");
     let key = format!("wa_{phone}");
     for _ in 0..100 {
@@ -120,10 +103,10 @@ async fn remembered(w: &World, phone: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_voice_note_reaches_the_model_as_its_transcript_and_memory_keeps_the_text() {
     let stt = FakeStt::saying("I would like to book a table for two at eight.").await;
-    let w = world(&transcription_yaml(
+    let w = world(transcription(
         "openai",
         &format!("{}/v1", stt.url),
-        "",
+        json!({}),
     ))
     .await;
 
@@ -151,7 +134,7 @@ async fn a_voice_note_reaches_the_model_as_its_transcript_and_memory_keeps_the_t
 #[tokio::test]
 async fn a_whisper_cpp_agent_answers_a_voice_note_with_its_caption() {
     let stt = FakeStt::saying(" Where is my order?\n").await;
-    let w = world(&transcription_yaml("whisper_cpp", &stt.url, "")).await;
+    let w = world(transcription("whisper_cpp", &stt.url, json!({}))).await;
 
     let seen = send_voice_note(&w, "15551240002", voice_note(3_000), Some("order 4411")).await;
 
@@ -168,9 +151,9 @@ async fn a_whisper_cpp_agent_answers_a_voice_note_with_its_caption() {
 #[tokio::test]
 async fn pii_in_a_transcript_is_redacted_before_the_model_and_before_memory() {
     let stt = FakeStt::saying("Write to ana.perez@example.com about my booking.").await;
-    let guard = "  guardrails:\n    input:\n      - type: pii_detection\n        action: redact\n";
-    let extra = format!("{guard}{}", transcription_yaml("openai", &stt.url, ""));
-    let w = world(&extra).await;
+    let guard = json!({"input": [{"type": "pii_detection", "action": "redact"}]});
+    let openai = transcription("openai", &stt.url, json!({}));
+    let w = world(move |a| openai(a).set("guardrails", guard)).await;
 
     let seen = send_voice_note(&w, "15551240003", voice_note(4_000), None).await;
 
@@ -189,7 +172,7 @@ async fn when_transcription_fails_the_model_gets_the_attachment_with_a_note() {
         Reply::status(500, json!({"error": {"message": "the GPU caught fire"}}))
     })
     .await;
-    let w = world(&transcription_yaml("openai", &stt.url, "")).await;
+    let w = world(transcription("openai", &stt.url, json!({}))).await;
 
     let seen = send_voice_note(&w, "15551240004", voice_note(5_000), None).await;
 
@@ -204,10 +187,10 @@ async fn when_transcription_fails_the_model_gets_the_attachment_with_a_note() {
 #[tokio::test]
 async fn when_transcription_times_out_the_message_is_still_answered() {
     let stt = FakeStt::start(|_| says("late").after(Duration::from_secs(5))).await;
-    let w = world(&transcription_yaml(
+    let w = world(transcription(
         "openai",
         &stt.url,
-        "    timeout_seconds: 1\n",
+        json!({"timeout_seconds": 1}),
     ))
     .await;
 
@@ -224,10 +207,10 @@ async fn when_transcription_times_out_the_message_is_still_answered() {
 #[tokio::test]
 async fn too_long_audio_is_refused_without_calling_the_transcription_server() {
     let stt = FakeStt::saying("never").await;
-    let w = world(&transcription_yaml(
+    let w = world(transcription(
         "openai",
         &stt.url,
-        "    max_seconds: 10\n",
+        json!({"max_seconds": 10}),
     ))
     .await;
 
@@ -246,7 +229,7 @@ async fn too_long_audio_is_refused_without_calling_the_transcription_server() {
 #[tokio::test]
 async fn an_agent_without_transcription_describes_audio_and_uploads_nothing() {
     let stt = FakeStt::saying("never").await;
-    let w = world("").await;
+    let w = world(|a| a).await;
 
     let seen = send_voice_note(&w, "15551240007", voice_note(4_096), None).await;
 

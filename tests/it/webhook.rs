@@ -3,24 +3,33 @@
 use crate::support::*;
 use std::time::Duration;
 
+/// A dry run, `channel` applied, whose turns go to a recorder.
 async fn server(
-    extra: &str,
+    channel: impl FnOnce(Channel) -> Channel + 'static,
 ) -> (
     TestServer,
     ConfigDir,
     tempfile::TempDir,
     std::sync::Arc<recorder::Recorder>,
 ) {
-    let config = ConfigDir::standard(extra);
-    let data = tempfile::tempdir().unwrap();
     let recorder = recorder::Recorder::new(Duration::ZERO);
-    let server = TestServer::start(config.load(), data.path(), Some(recorder.clone())).await;
+    let TestApp {
+        server,
+        config,
+        data,
+        ..
+    } = TestApp::builder()
+        .dry_run()
+        .channel(channel)
+        .handler(recorder.clone())
+        .start()
+        .await;
     (server, config, data, recorder)
 }
 
 #[tokio::test]
 async fn meta_handshake_echoes_the_challenge_as_plain_text() {
-    let (server, _c, _d, _r) = server("").await;
+    let (server, _c, _d, _r) = server(|c| c).await;
     let url = format!(
         "{WEBHOOK}?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444"
     );
@@ -35,7 +44,7 @@ async fn meta_handshake_echoes_the_challenge_as_plain_text() {
 
 #[tokio::test]
 async fn handshake_with_a_wrong_token_or_mode_is_forbidden() {
-    let (server, _c, _d, _r) = server("").await;
+    let (server, _c, _d, _r) = server(|c| c).await;
     for query in [
         "hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1",
         "hub.mode=unsubscribe&hub.verify_token=test-verify-token&hub.challenge=1",
@@ -50,9 +59,9 @@ async fn handshake_with_a_wrong_token_or_mode_is_forbidden() {
 
 #[tokio::test]
 async fn an_empty_configured_verify_token_never_matches() {
-    let config = ConfigDir::new(
-        "    verify_token: \"\"\n    default_agent: whatsapp-assistant\n",
-        "http://127.0.0.1:9",
+    let config = ConfigDir::write(
+        &Channel::bare(ASSISTANT).set("verify_token", serde_json::json!("")),
+        &[Agent::assistant("http://127.0.0.1:9")],
     );
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start(config.load(), data.path(), None).await;
@@ -66,7 +75,7 @@ async fn an_empty_configured_verify_token_never_matches() {
 
 #[tokio::test]
 async fn a_post_without_or_with_a_wrong_signature_is_refused_and_not_recorded() {
-    let (server, _c, _d, recorder) = server("").await;
+    let (server, _c, _d, recorder) = server(|c| c).await;
     let body = text_body(&[("wamid.sig1", "15551230001", "hello")]);
     assert_eq!(server.post_with_signature(&body, None).await.status(), 401);
     let wrong = wagate::whatsapp::signature::sign(b"another secret", &body);
@@ -102,9 +111,9 @@ async fn a_post_without_or_with_a_wrong_signature_is_refused_and_not_recorded() 
 
 #[tokio::test]
 async fn without_an_app_secret_unsigned_posts_are_accepted() {
-    let config = ConfigDir::new(
-        "    default_agent: whatsapp-assistant\n",
-        "http://127.0.0.1:9",
+    let config = ConfigDir::write(
+        &Channel::bare(ASSISTANT),
+        &[Agent::assistant("http://127.0.0.1:9")],
     );
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start(config.load(), data.path(), None).await;
@@ -116,7 +125,7 @@ async fn without_an_app_secret_unsigned_posts_are_accepted() {
 
 #[tokio::test]
 async fn bodies_that_are_not_a_json_object_get_400() {
-    let (server, _c, _d, _r) = server("").await;
+    let (server, _c, _d, _r) = server(|c| c).await;
     for body in [
         &b"not json"[..],
         b"[]",
@@ -137,7 +146,7 @@ async fn bodies_that_are_not_a_json_object_get_400() {
 
 #[tokio::test]
 async fn a_body_over_the_limit_gets_413() {
-    let (server, _c, _d, _r) = server("    max_body_bytes: 1024\n").await;
+    let (server, _c, _d, _r) = server(|c| c.set("max_body_bytes", serde_json::json!(1024))).await;
     let body = text_body(&[("wamid.big", "15551230001", &"x".repeat(2000))]);
     assert_eq!(server.post_signed(&body).await.status(), 413);
     let metrics = server.get("/metrics").await.text().await.unwrap();
@@ -149,7 +158,7 @@ async fn a_body_over_the_limit_gets_413() {
 
 #[tokio::test]
 async fn the_default_body_limit_is_4_mib() {
-    let (server, _c, _d, _r) = server("").await;
+    let (server, _c, _d, _r) = server(|c| c).await;
     let big = text_body(&[("wamid.big", "15551230001", &"x".repeat(4 * 1024 * 1024))]);
     assert_eq!(server.post_signed(&big).await.status(), 413);
     let fits = text_body(&[("wamid.fits", "15551230001", &"x".repeat(3 * 1024 * 1024))]);
@@ -158,7 +167,7 @@ async fn the_default_body_limit_is_4_mib() {
 
 #[tokio::test]
 async fn an_authenticated_object_it_does_not_understand_is_accepted_as_a_dead_letter() {
-    let (server, _c, _d, _r) = server("").await;
+    let (server, _c, _d, _r) = server(|c| c).await;
     for body in [
         &br#"{}"#[..],
         br#"{"object":"page","entry":[{"changes":[{"field":"feed","value":{}}]}]}"#,
@@ -172,7 +181,7 @@ async fn an_authenticated_object_it_does_not_understand_is_accepted_as_a_dead_le
 
 #[tokio::test]
 async fn a_redelivered_message_reaches_the_dispatcher_once() {
-    let (server, _c, _d, recorder) = server("").await;
+    let (server, _c, _d, recorder) = server(|c| c).await;
     let body = text_body(&[("wamid.dup", "15551230001", "hello")]);
     for _ in 0..3 {
         assert_eq!(server.post_signed(&body).await.status(), 200);
@@ -198,7 +207,7 @@ async fn a_redelivered_message_reaches_the_dispatcher_once() {
 
 #[tokio::test]
 async fn every_message_of_a_batch_is_recorded_not_just_the_first() {
-    let (server, _c, _d, recorder) = server("").await;
+    let (server, _c, _d, recorder) = server(|c| c).await;
     let body = text_body(&[
         ("wamid.b1", "15551230001", "one"),
         ("wamid.b2", "15551230002", "two"),
@@ -213,7 +222,7 @@ async fn every_message_of_a_batch_is_recorded_not_just_the_first() {
 
 #[tokio::test]
 async fn every_corpus_body_is_accepted_when_signed() {
-    let (server, _c, _d, _r) = server("").await;
+    let (server, _c, _d, _r) = server(|c| c).await;
     let mut dirs = vec![fixtures_dir()];
     match corpus_dir() {
         Some(dir) => dirs.push(dir),
@@ -236,7 +245,7 @@ async fn every_corpus_body_is_accepted_when_signed() {
 
 #[tokio::test]
 async fn health_readiness_and_metrics_answer() {
-    let (server, _c, _d, _r) = server("").await;
+    let (server, _c, _d, _r) = server(|c| c).await;
     assert_eq!(server.get("/healthz").await.status(), 200);
     let ready = server.get("/readyz").await;
     assert_eq!(ready.status(), 200);
@@ -268,7 +277,7 @@ async fn health_readiness_and_metrics_answer() {
 
 #[tokio::test]
 async fn the_series_an_alert_uses_are_present_with_zero_before_any_event() {
-    let (server, _c, _d, _r) = server("").await;
+    let (server, _c, _d, _r) = server(|c| c).await;
     let text = server.get("/metrics").await.text().await.unwrap();
     // deploy/prometheus-alerts.yml and the dashboard: increase() sees the first event only
     // when the series already has a sample, and a panel shows 0 instead of "No data".
@@ -299,7 +308,7 @@ async fn the_series_an_alert_uses_are_present_with_zero_before_any_event() {
 
 #[tokio::test]
 async fn metrics_are_served_in_the_text_format_prometheus_accepts() {
-    let (server, _c, _d, _r) = server("").await;
+    let (server, _c, _d, _r) = server(|c| c).await;
     let metrics = server.get("/metrics").await;
     assert_eq!(metrics.status(), 200);
     assert_eq!(

@@ -1,10 +1,10 @@
 //! Media messages: the request read from the webhook, its text description, and what a
 //! download (or its failure, or a transcript) turns it into.
 
-use super::{str_field, InputPart, MediaKind, MediaRequest, ResolvedPart};
+use super::{non_blank, InputPart, MediaKind, MediaRequest, ResolvedPart};
 use crate::llm::ImageData;
+use crate::whatsapp::payload::Media;
 use bytes::Bytes;
-use serde_json::Value as Json;
 
 /// What the caller got when it tried to fetch a media attachment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,33 +25,23 @@ pub enum MediaOutcome {
     NotTranscribed { bytes: usize, note: String },
 }
 
-/// Reads a media object (`message.image`, `message.audio`, ...) into a request. Without a media
-/// id nothing can be downloaded, so the model gets the description at once.
-pub(super) fn request(kind: MediaKind, media: Option<&Json>) -> InputPart {
-    let empty = Json::Null;
-    let media = media.unwrap_or(&empty);
+/// A media attachment becomes a request. Without a media id nothing can be downloaded, so the
+/// model gets the description at once.
+pub(super) fn request(kind: MediaKind, media: &Media) -> InputPart {
+    let words = |field: &Option<String>| field.as_deref().and_then(non_blank).map(str::to_owned);
     let request = MediaRequest {
-        media_id: str_field(media, "id").unwrap_or_default().to_owned(),
+        media_id: words(&media.id).unwrap_or_default(),
         kind,
-        mime_type: str_field(media, "mime_type").map(str::to_owned),
-        caption: str_field(media, "caption").map(str::to_owned),
-        filename: str_field(media, "filename").map(str::to_owned),
-        file_size: file_size(media),
-        voice: media.get("voice").and_then(Json::as_bool).unwrap_or(false),
+        mime_type: words(&media.mime_type),
+        caption: words(&media.caption),
+        filename: words(&media.filename),
+        file_size: media.file_size,
+        voice: media.voice,
     };
     if request.media_id.is_empty() {
         return InputPart::Text(media_description(&request, None, Some("unavailable")));
     }
     InputPart::Media(request)
-}
-
-/// Meta sends sizes as numbers in some places and as strings in others.
-fn file_size(media: &Json) -> Option<u64> {
-    match media.get("file_size")? {
-        Json::Number(n) => n.as_u64(),
-        Json::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
 }
 
 /// `[Attached audio: audio/ogg, 15234 bytes]`, plus `voice note` for one, `filename=` for documents, a `note` (such as
@@ -84,7 +74,7 @@ pub fn media_description(
     if let Some(note) = note {
         details.push(note.to_owned());
     }
-    let label = label(request);
+    let label = request.kind.name();
     let mut text = if details.is_empty() {
         format!("[Attached {label}]")
     } else {
@@ -144,16 +134,6 @@ pub fn resolve_media(request: &MediaRequest, outcome: MediaOutcome) -> ResolvedP
 /// What the model sees for a transcribed audio message: `[Voice message] <transcript>`.
 pub fn voice_transcript(transcript: &str) -> String {
     format!("[Voice message] {}", transcript.trim())
-}
-
-fn label(request: &MediaRequest) -> &'static str {
-    match request.kind {
-        MediaKind::Image => "image",
-        MediaKind::Audio => "audio",
-        MediaKind::Video => "video",
-        MediaKind::Document => "document",
-        MediaKind::Sticker => "sticker",
-    }
 }
 
 use crate::text::mime_essence as essence;

@@ -1,88 +1,50 @@
 //! Short texts for messages that carry structured data: locations, shared contacts, orders,
 //! and interactive replies (buttons, lists, flows).
 
-use super::{scalar_field, str_field, InputPart, UNSUPPORTED};
+use super::{non_blank, InputPart, UNSUPPORTED};
+use crate::whatsapp::payload::{
+    InteractiveReply, Location, Order, ProductItem, Scalar, SharedContact,
+};
 use serde_json::Value as Json;
 
 /// `[Location: name, address (lat, lon) url]`, with only the parts present.
-pub(super) fn location(location: Option<&Json>) -> String {
-    let Some(location) = location else {
-        return "[Location]".into();
-    };
-    let mut text = ["name", "address"]
-        .iter()
-        .filter_map(|field| str_field(location, field))
+pub(super) fn location(location: &Location) -> String {
+    let mut text = [&location.name, &location.address]
+        .into_iter()
+        .filter_map(words)
         .collect::<Vec<_>>()
         .join(", ");
-    let latitude = scalar_field(location, "latitude");
-    let longitude = scalar_field(location, "longitude");
-    if let (Some(lat), Some(lon)) = (latitude, longitude) {
+    if let (Some(lat), Some(lon)) = (&location.latitude_as_sent, &location.longitude_as_sent) {
         push_spaced(&mut text, &format!("({lat}, {lon})"));
     }
-    if let Some(url) = str_field(location, "url") {
+    if let Some(url) = words(&location.url) {
         push_spaced(&mut text, url);
     }
     bracketed("Location", &text)
 }
 
 /// One `[Shared contact: Name, +phone, email]` line per contact.
-pub(super) fn contacts(contacts: Option<&Json>) -> String {
-    let lines: Vec<String> = contacts
-        .and_then(Json::as_array)
-        .map(|all| all.iter().map(contact).collect())
-        .unwrap_or_default();
-    if lines.is_empty() {
+pub(super) fn contacts(cards: &[SharedContact]) -> String {
+    if cards.is_empty() {
         return "[Shared contact]".into();
     }
-    lines.join("\n")
+    cards.iter().map(contact).collect::<Vec<_>>().join("\n")
 }
 
-fn contact(contact: &Json) -> String {
-    let mut fields: Vec<String> = Vec::new();
-    if let Some(name) = contact.get("name").and_then(contact_name) {
-        fields.push(name);
-    }
-    let listed = |list: &str, field: &str, fallback: &str| -> Vec<String> {
-        contact
-            .get(list)
-            .and_then(Json::as_array)
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|item| str_field(item, field).or(str_field(item, fallback)))
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    fields.extend(listed("phones", "phone", "wa_id"));
-    fields.extend(listed("emails", "email", "email"));
+fn contact(card: &SharedContact) -> String {
+    let fields: Vec<&str> = words(&card.name)
+        .into_iter()
+        .chain(card.phones.iter().map(String::as_str))
+        .chain(card.emails.iter().map(String::as_str))
+        .collect();
     bracketed("Shared contact", &fields.join(", "))
 }
 
-fn contact_name(name: &Json) -> Option<String> {
-    if let Some(formatted) = str_field(name, "formatted_name") {
-        return Some(formatted.to_owned());
-    }
-    let parts: Vec<&str> = ["first_name", "middle_name", "last_name"]
-        .iter()
-        .filter_map(|field| str_field(name, field))
-        .collect();
-    (!parts.is_empty()).then(|| parts.join(" "))
-}
-
 /// `[Order: 2 × SKU at 10.00 USD, ...; note: text]`.
-pub(super) fn order(order: Option<&Json>) -> String {
-    let Some(order) = order else {
-        return "[Order]".into();
-    };
-    let items: Vec<String> = order
-        .get("product_items")
-        .and_then(Json::as_array)
-        .map(|items| items.iter().map(order_item).collect())
-        .unwrap_or_default();
+pub(super) fn order(order: &Order) -> String {
+    let items: Vec<String> = order.product_items.iter().map(order_item).collect();
     let mut text = items.join(", ");
-    if let Some(note) = str_field(order, "text") {
+    if let Some(note) = words(&order.text) {
         if !text.is_empty() {
             text.push_str("; ");
         }
@@ -92,14 +54,17 @@ pub(super) fn order(order: Option<&Json>) -> String {
     bracketed("Order", &text)
 }
 
-fn order_item(item: &Json) -> String {
-    let quantity = scalar_field(item, "quantity").unwrap_or_else(|| "1".into());
-    let product = str_field(item, "product_retailer_id").unwrap_or("item");
+fn order_item(item: &ProductItem) -> String {
+    let quantity = item
+        .quantity_as_sent
+        .as_ref()
+        .map_or_else(|| "1".into(), Scalar::to_string);
+    let product = words(&item.product_retailer_id).unwrap_or("item");
     let mut text = format!("{quantity} × {product}");
     if let Some(price) = price(item) {
         text.push_str(" at ");
         text.push_str(&price);
-        if let Some(currency) = str_field(item, "currency") {
+        if let Some(currency) = words(&item.currency) {
             text.push(' ');
             text.push_str(currency);
         }
@@ -108,26 +73,31 @@ fn order_item(item: &Json) -> String {
 }
 
 /// Prices sent as numbers get two decimals (`10.00`); strings are shown as sent.
-fn price(item: &Json) -> Option<String> {
-    match item.get("item_price")? {
-        Json::Number(n) => n.as_f64().map(|p| format!("{p:.2}")),
-        _ => scalar_field(item, "item_price"),
+fn price(item: &ProductItem) -> Option<String> {
+    match item.item_price_as_sent.as_ref()? {
+        Scalar::Number(n) => n.as_f64().map(|p| format!("{p:.2}")),
+        text => Some(text.to_string()),
     }
 }
 
 /// Interactive replies become what the user tapped or filled in.
-pub(super) fn interactive(interactive: Option<&Json>) -> InputPart {
-    let Some(interactive) = interactive else {
-        return InputPart::Text(UNSUPPORTED.into());
-    };
-    let kind = str_field(interactive, "type").unwrap_or_default();
-    let reply = interactive.get(kind);
-    match kind {
-        "nfm_reply" => InputPart::Text(flow_reply(reply)),
+pub(super) fn interactive(reply: &InteractiveReply) -> InputPart {
+    match reply {
+        InteractiveReply::NfmReply {
+            body,
+            response_json,
+            ..
+        } => InputPart::Text(flow_reply(body.as_deref(), response_json.as_deref())),
+        // A flow reply without its answers object.
+        InteractiveReply::Other(_) if reply.reply_type() == "nfm_reply" => {
+            InputPart::Text("[Form response]".into())
+        }
         // The user answered a call-permission request: an event, not something to answer.
-        "call_permission_reply" => InputPart::Skip,
+        InteractiveReply::Other(_) if reply.reply_type() == "call_permission_reply" => {
+            InputPart::Skip
+        }
         // button_reply, list_reply, and any future reply carrying a title.
-        _ => match reply.and_then(|r| str_field(r, "title")) {
+        _ => match reply.title() {
             Some(title) => InputPart::Text(title.to_owned()),
             None => InputPart::Text(UNSUPPORTED.into()),
         },
@@ -136,11 +106,9 @@ pub(super) fn interactive(interactive: Option<&Json>) -> InputPart {
 
 /// A WhatsApp Flow's answers as `[Form response: field=value, ...]` (the `flow_token` is
 /// plumbing, not the user's words); the flow's `body` when the answers are not readable.
-fn flow_reply(reply: Option<&Json>) -> String {
-    let Some(reply) = reply else {
-        return "[Form response]".into();
-    };
-    let answers = str_field(reply, "response_json")
+fn flow_reply(body: Option<&str>, response_json: Option<&str>) -> String {
+    let answers = response_json
+        .and_then(non_blank)
         .and_then(|raw| serde_json::from_str::<Json>(raw).ok())
         .and_then(|json| match json {
             Json::Object(map) => Some(map),
@@ -165,10 +133,15 @@ fn flow_reply(reply: Option<&Json>) -> String {
     if !answers.is_empty() {
         return bracketed("Form response", &answers.join(", "));
     }
-    match str_field(reply, "body") {
+    match body.and_then(non_blank) {
         Some(body) => bracketed("Form response", body),
         None => "[Form response]".into(),
     }
+}
+
+/// A field that holds something other than whitespace.
+fn words(field: &Option<String>) -> Option<&str> {
+    field.as_deref().and_then(non_blank)
 }
 
 /// `[Label: text]`, or `[Label]` when there is nothing to say.

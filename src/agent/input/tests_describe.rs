@@ -1,7 +1,7 @@
 //! Each inbound message type, as Meta sends it, and what the model is told.
 
 use super::*;
-use serde_json::json;
+use serde_json::{json, Value as Json};
 
 /// A recorded message whose kind is Meta's `type` (empty when the sender left it out).
 fn record(raw: Json) -> InboundRecord {
@@ -279,4 +279,19 @@ fn media_without_an_id_is_described_as_unavailable() {
         text_of(raw),
         "[Attached image: image/png, unavailable]\nlook"
     );
+}
+
+#[test]
+fn a_welcome_request_without_a_type_field_is_still_a_welcome() {
+    // The payload's reader infers the type from the key, as for any other type.
+    let raw = json!({"from": "5511999999999", "id": "wamid.W", "request_welcome": {}});
+
+    assert_eq!(text_of(raw), "[The user opened the chat]");
+}
+
+#[test]
+fn an_edit_without_its_new_content_gets_no_reply() {
+    let raw = json!({"type": "edit", "edit": {"original_message_id": "wamid.ORIG"}});
+
+    assert_eq!(describe(&record(raw)), InputPart::Skip);
 }

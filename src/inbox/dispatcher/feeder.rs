@@ -11,7 +11,6 @@ use super::slots::FromBacklog;
 use super::{Dispatcher, Start};
 use crate::inbox::StoreError;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Conversations per page: more than the slots, so a page of conversations that all have a
 /// task already cannot hide the ones that need one.
@@ -34,7 +33,7 @@ pub(super) fn spawn(dispatcher: &Arc<Dispatcher>) {
             }
             if let Err(e) = feed(&dispatcher).await {
                 tracing::error!(error = %e, "cannot read the inbox for waiting conversations; trying again in 1 s");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(crate::retry::FEEDER_AFTER_STORE_ERROR).await;
                 dispatcher.feed.notify_one();
             }
         }

@@ -294,7 +294,7 @@ impl Dispatcher {
                     Ok(None) => AfterTurn::Idle,
                     Err(e) => {
                         tracing::error!(error = %e, "cannot claim a turn; the lane retries in 1 s");
-                        AfterTurn::RetryAfter(Duration::from_secs(1))
+                        AfterTurn::RetryAfter(crate::retry::LANE_AFTER_CLAIM_ERROR)
                     }
                 },
             };

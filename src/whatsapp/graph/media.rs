@@ -20,15 +20,9 @@ use std::time::Duration;
 /// Most bytes of an error answer's body read from a media server (for its Graph error fields).
 const ERROR_BODY_CAP: usize = 64 * 1024;
 
-/// The media types WhatsApp users can send, each with its own size limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MediaKind {
-    Image,
-    Audio,
-    Video,
-    Document,
-    Sticker,
-}
+/// The media types WhatsApp users can send (Meta's types live in the payload); each has its
+/// own download limit.
+pub use crate::whatsapp::payload::MediaKind;
 
 impl MediaKind {
     /// The kind for a webhook message `type` (`image`, `audio`, ...), if it carries media.

@@ -7,56 +7,15 @@
 
 use super::error::{GraphError, PAIR_RATE_LIMIT_CODE};
 use crate::metrics::{Metrics, RetryLabels};
+pub use crate::retry::RetryPolicy;
 use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// How many times and how patiently a call is retried. `Default` is the production policy;
-/// tests use millisecond delays.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first one included (at least 1).
-    pub max_attempts: u32,
-    /// Ceiling of the first backoff; it doubles with each retry.
-    pub base_delay: Duration,
-    /// Largest backoff drawn (a longer `Retry-After` is still honoured, within the budget).
-    pub max_delay: Duration,
-    /// No retry starts whose wait would end later than this after the first failure. Counted
-    /// from the failure, not the first attempt, so time queued behind the rate limiter before
-    /// the first attempt does not eat the retries.
-    pub total_budget: Duration,
-    /// Smallest wait after code 131056: Meta allows about one message every 6 s per user.
-    pub pair_rate_limit_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 6,
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(30),
-            total_budget: Duration::from_secs(60),
-            pair_rate_limit_delay: Duration::from_secs(6),
-        }
-    }
-}
-
 impl RetryPolicy {
-    /// The same policy with at most `max_attempts` attempts.
-    pub fn with_max_attempts(&self, max_attempts: u32) -> Self {
-        RetryPolicy {
-            max_attempts,
-            ..self.clone()
-        }
-    }
-
     /// The wait before retry number `retry` (1 for the first retry) after `err`.
     pub(crate) fn delay_before_retry(&self, retry: u32, err: &impl Retryable) -> Duration {
-        let doublings = retry.saturating_sub(1).min(31);
-        let ceiling = self
-            .base_delay
-            .saturating_mul(1u32 << doublings)
-            .min(self.max_delay);
+        let ceiling = self.growth().wait(retry);
         let ceiling_micros = u64::try_from(ceiling.as_micros()).unwrap_or(u64::MAX);
         let mut delay = Duration::from_micros(rand::random_range(0..=ceiling_micros));
         if let Some(asked) = err.retry_after() {

@@ -1,6 +1,13 @@
 //! What a message carries, by Meta's `type`: text, media, location, replies to buttons, ...
+//!
+//! The one reader of Meta's message types: the webhook records `kind_name`, the agent
+//! describes a [`MessageKind`] for the model, handoff reads what the customer typed from it.
+//! Reading (which `type`, which fields, how leniently) is in `kind/read.rs`.
 
-use super::lenient;
+mod read;
+
+pub use super::lenient::Scalar;
+pub(crate) use read::{parse_kind, type_name_of};
 use serde_json::Value;
 
 /// The content of a message, one variant per `type` Meta sends. Types wagate does not model
@@ -77,11 +84,37 @@ pub struct Media {
     pub url: Option<String>,
 }
 
+/// The media types WhatsApp users can send (each has its own download limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    Image,
+    Audio,
+    Video,
+    Document,
+    Sticker,
+}
+
+impl MediaKind {
+    /// Meta's `type` for this kind, also the word the model and the logs read.
+    pub fn name(self) -> &'static str {
+        match self {
+            MediaKind::Image => "image",
+            MediaKind::Audio => "audio",
+            MediaKind::Video => "video",
+            MediaKind::Document => "document",
+            MediaKind::Sticker => "sticker",
+        }
+    }
+}
+
 /// A shared location.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Location {
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
+    /// The coordinates as sent (a number or a numeric string), for showing them unrounded.
+    pub latitude_as_sent: Option<Scalar>,
+    pub longitude_as_sent: Option<Scalar>,
     pub name: Option<String>,
     pub address: Option<String>,
     pub url: Option<String>,
@@ -90,9 +123,9 @@ pub struct Location {
 /// One shared contact card, kept loosely: enough to describe it; the rest stays in `raw`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SharedContact {
-    /// `name.formatted_name`, else first and last name joined.
+    /// `name.formatted_name`, else first, middle and last name joined.
     pub name: Option<String>,
-    /// `phones[].phone` as written on the card.
+    /// `phones[].phone` as written on the card, else that entry's `wa_id`.
     pub phones: Vec<String>,
     /// `emails[].email`.
     pub emails: Vec<String>,
@@ -136,6 +169,9 @@ pub struct ProductItem {
     pub product_retailer_id: Option<String>,
     pub quantity: u64,
     pub item_price: f64,
+    /// `quantity` and `item_price` as sent: a price sent as text is shown as written.
+    pub quantity_as_sent: Option<Scalar>,
+    pub item_price_as_sent: Option<Scalar>,
     pub currency: Option<String>,
 }
 
@@ -151,202 +187,77 @@ pub struct SystemEvent {
     pub customer: Option<String>,
 }
 
-/// The Meta `type` names this module knows, for inferring a missing `type` from the payload key.
-const KNOWN_TYPES: &[&str] = &[
-    "text",
-    "image",
-    "video",
-    "audio",
-    "document",
-    "sticker",
-    "location",
-    "contacts",
-    "interactive",
-    "button",
-    "reaction",
-    "order",
-    "system",
-    "unsupported",
-    "edit",
-    "revoke",
-    "request_welcome",
-];
-
-/// Meta's `type` of `msg`; when absent, the first known type key present in the object (some
-/// senders leave `type` out), else `unknown`.
-pub(crate) fn type_name_of(msg: &Value) -> String {
-    if let Some(name) = lenient::string(msg, "type") {
-        return name;
+impl MessageKind {
+    /// Reads one message object: its `type` (inferred from the payload key when missing) and
+    /// its content. Never fails.
+    pub fn read(message: &Value) -> MessageKind {
+        parse_kind(message, &type_name_of(message))
     }
-    KNOWN_TYPES
-        .iter()
-        // `contacts` is the only type whose payload is an array.
-        .find(|name| {
-            msg.get(**name)
-                .is_some_and(|payload| payload.is_object() || payload.is_array())
-        })
-        .map_or_else(|| "unknown".to_owned(), |name| (*name).to_owned())
-}
 
-/// Reads the content of `msg` for the given `type`. Never fails: missing parts are empty.
-pub(crate) fn parse_kind(msg: &Value, type_name: &str) -> MessageKind {
-    let body = msg.get(type_name).unwrap_or(&Value::Null);
-    match type_name {
-        "text" => MessageKind::Text {
-            body: lenient::text(body, "body"),
-        },
-        "image" => MessageKind::Image(Media::from_value(body)),
-        "video" => MessageKind::Video(Media::from_value(body)),
-        "audio" => MessageKind::Audio(Media::from_value(body)),
-        "document" => MessageKind::Document(Media::from_value(body)),
-        "sticker" => MessageKind::Sticker(Media::from_value(body)),
-        "location" => MessageKind::Location(Location::from_value(body)),
-        // The cards are the message's own `contacts` array, not an object under it.
-        "contacts" => MessageKind::Contacts(
-            lenient::array(msg, "contacts")
-                .iter()
-                .map(SharedContact::from_value)
-                .collect(),
-        ),
-        "interactive" => MessageKind::Interactive(InteractiveReply::from_value(body)),
-        "button" => MessageKind::Button {
-            text: lenient::text(body, "text"),
-            payload: lenient::string(body, "payload"),
-        },
-        "reaction" => MessageKind::Reaction {
-            message_id: lenient::string(body, "message_id"),
-            emoji: lenient::string(body, "emoji"),
-        },
-        "order" => MessageKind::Order(Order::from_value(body)),
-        "system" => MessageKind::System(SystemEvent::from_value(body)),
-        "request_welcome" => MessageKind::RequestWelcome,
-        "unsupported" => MessageKind::Unsupported {
-            unsupported_type: lenient::string(body, "type"),
-        },
-        "edit" => {
-            let inner = body.get("message").unwrap_or(&Value::Null);
-            let new_kind_name = type_name_of(inner);
-            let new = Box::new(parse_kind(inner, &new_kind_name));
-            MessageKind::Edit {
-                original_message_id: lenient::string(body, "original_message_id"),
-                new_kind_name,
-                new,
-            }
-        }
-        "revoke" => MessageKind::Revoke {
-            original_message_id: lenient::string(body, "original_message_id"),
-        },
-        other => MessageKind::Unknown {
-            type_name: other.to_owned(),
-            raw: body.clone(),
-        },
-    }
-}
-
-impl Media {
-    fn from_value(v: &Value) -> Self {
-        Media {
-            id: lenient::string(v, "id"),
-            mime_type: lenient::string(v, "mime_type"),
-            sha256: lenient::string(v, "sha256"),
-            caption: lenient::string(v, "caption"),
-            file_size: lenient::uint(v, "file_size"),
-            filename: lenient::string(v, "filename"),
-            voice: lenient::flag(v, "voice"),
-            animated: lenient::flag(v, "animated"),
-            url: lenient::string(v, "url"),
+    /// The attachment of a media message, with its kind.
+    pub fn media(&self) -> Option<(MediaKind, &Media)> {
+        match self {
+            MessageKind::Image(media) => Some((MediaKind::Image, media)),
+            MessageKind::Audio(media) => Some((MediaKind::Audio, media)),
+            MessageKind::Video(media) => Some((MediaKind::Video, media)),
+            MessageKind::Document(media) => Some((MediaKind::Document, media)),
+            MessageKind::Sticker(media) => Some((MediaKind::Sticker, media)),
+            _ => None,
         }
     }
-}
 
-impl Location {
-    fn from_value(v: &Value) -> Self {
-        Location {
-            latitude: lenient::float(v, "latitude"),
-            longitude: lenient::float(v, "longitude"),
-            name: lenient::string(v, "name"),
-            address: lenient::string(v, "address"),
-            url: lenient::string(v, "url"),
-        }
-    }
-}
-
-impl SharedContact {
-    fn from_value(v: &Value) -> Self {
-        let name_obj = v.get("name").unwrap_or(&Value::Null);
-        let name = lenient::string(name_obj, "formatted_name").or_else(|| {
-            let parts: Vec<String> = ["first_name", "last_name"]
-                .iter()
-                .filter_map(|key| lenient::string(name_obj, key))
-                .collect();
-            (!parts.is_empty()).then(|| parts.join(" "))
-        });
-        let collect = |list: &str, key: &str| -> Vec<String> {
-            lenient::array(v, list)
-                .iter()
-                .filter_map(|item| lenient::string(item, key))
-                .collect()
-        };
-        SharedContact {
-            name,
-            phones: collect("phones", "phone"),
-            emails: collect("emails", "email"),
-            raw: v.clone(),
+    /// What the customer typed or tapped: a text's body, a template button's text, a reply
+    /// button's or list row's title. Keywords (handoff, opt-out) are matched against it.
+    pub fn typed_text(&self) -> Option<&str> {
+        match self {
+            MessageKind::Text { body } => Some(body),
+            MessageKind::Button { text, .. } => Some(text),
+            MessageKind::Interactive(
+                InteractiveReply::ButtonReply { title, .. }
+                | InteractiveReply::ListReply { title, .. },
+            ) => Some(title),
+            _ => None,
         }
     }
 }
 
 impl InteractiveReply {
-    fn from_value(v: &Value) -> Self {
-        let kind = lenient::string(v, "type").unwrap_or_default();
-        let Some(reply) = v.get(&kind).filter(|r| r.is_object()) else {
-            return InteractiveReply::Other(v.clone());
+    /// `interactive.type` (`button_reply`, `nfm_reply`, `call_permission_reply`...); empty
+    /// when the sender left it out.
+    pub fn reply_type(&self) -> &str {
+        match self {
+            InteractiveReply::ButtonReply { .. } => "button_reply",
+            InteractiveReply::ListReply { .. } => "list_reply",
+            InteractiveReply::NfmReply { .. } => "nfm_reply",
+            InteractiveReply::Other(v) => v.get("type").and_then(Value::as_str).unwrap_or(""),
+        }
+    }
+
+    /// The title the user tapped, for button and list replies and any reply type not modelled
+    /// here that carries one; `None` when blank or absent.
+    pub fn title(&self) -> Option<&str> {
+        let title = match self {
+            InteractiveReply::ButtonReply { title, .. }
+            | InteractiveReply::ListReply { title, .. } => Some(title.as_str()),
+            InteractiveReply::NfmReply { .. } => None,
+            InteractiveReply::Other(v) => v
+                .get(self.reply_type())
+                .and_then(|reply| reply.get("title"))
+                .and_then(Value::as_str),
         };
-        match kind.as_str() {
-            "button_reply" => InteractiveReply::ButtonReply {
-                id: lenient::text(reply, "id"),
-                title: lenient::text(reply, "title"),
-            },
-            "list_reply" => InteractiveReply::ListReply {
-                id: lenient::text(reply, "id"),
-                title: lenient::text(reply, "title"),
-                description: lenient::string(reply, "description"),
-            },
-            "nfm_reply" => InteractiveReply::NfmReply {
-                name: lenient::string(reply, "name"),
-                body: lenient::string(reply, "body"),
-                response_json: lenient::string(reply, "response_json"),
-            },
-            _ => InteractiveReply::Other(v.clone()),
-        }
+        title.filter(|t| !t.trim().is_empty())
     }
 }
 
-impl Order {
-    fn from_value(v: &Value) -> Self {
-        Order {
-            catalog_id: lenient::string(v, "catalog_id"),
-            text: lenient::string(v, "text"),
-            product_items: lenient::array(v, "product_items")
-                .iter()
-                .map(|item| ProductItem {
-                    product_retailer_id: lenient::string(item, "product_retailer_id"),
-                    quantity: lenient::uint(item, "quantity").unwrap_or(0),
-                    item_price: lenient::float(item, "item_price").unwrap_or(0.0),
-                    currency: lenient::string(item, "currency"),
-                })
-                .collect(),
-        }
-    }
-}
-
-impl SystemEvent {
-    fn from_value(v: &Value) -> Self {
-        SystemEvent {
-            body: lenient::string(v, "body"),
-            system_type: lenient::string(v, "type"),
-            new_wa_id: lenient::string(v, "wa_id"),
-            customer: lenient::string(v, "customer"),
-        }
-    }
+/// The reacted message's id and the emoji (trimmed) of a reaction message object, borrowed
+/// from it; `None` for a removal (an empty emoji) or when either is missing.
+pub fn reaction_of(message: &Value) -> Option<(&str, &str)> {
+    let reaction = message.get("reaction")?;
+    let field = |key: &str| {
+        reaction
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+    };
+    Some((field("message_id")?, field("emoji")?.trim()))
 }

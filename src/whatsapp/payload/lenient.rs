@@ -24,6 +24,39 @@ pub(crate) fn string(v: &Value, key: &str) -> Option<String> {
     }
 }
 
+/// Like [`string`] but blank (whitespace-only) counts as absent too: for words shown to a
+/// person or a model (names, captions, notes), where only spaces say nothing.
+pub(crate) fn words(v: &Value, key: &str) -> Option<String> {
+    string(v, key).filter(|s| !s.trim().is_empty())
+}
+
+/// A number or a numeric-looking string as the sender wrote it, for showing it unchanged
+/// (`40.50` stays `40.50`, a price sent as a number can still be given two decimals).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    Number(serde_json::Number),
+    /// A non-blank string, trimmed.
+    Text(String),
+}
+
+impl std::fmt::Display for Scalar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scalar::Number(n) => write!(f, "{n}"),
+            Scalar::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+/// A number, or a non-blank string (trimmed), as sent; `None` for anything else.
+pub(crate) fn scalar(v: &Value, key: &str) -> Option<Scalar> {
+    match v.get(key)? {
+        Value::String(s) if !s.trim().is_empty() => Some(Scalar::Text(s.trim().to_owned())),
+        Value::Number(n) => Some(Scalar::Number(n.clone())),
+        _ => None,
+    }
+}
+
 /// Like [`string`] but keeps an empty string as `""` and gives `""` when absent.
 pub(crate) fn text(v: &Value, key: &str) -> String {
     match v.get(key) {

@@ -17,7 +17,8 @@ mod status;
 
 pub use error_object::WebhookError;
 pub use kind::{
-    InteractiveReply, Location, Media, MessageKind, Order, ProductItem, SharedContact, SystemEvent,
+    reaction_of, InteractiveReply, Location, Media, MediaKind, MessageKind, Order, ProductItem,
+    Scalar, SharedContact, SystemEvent,
 };
 pub use message::{Message, MessageContext, ReferredProduct};
 pub use preference::{PreferenceValue, UserPreference, USER_PREFERENCES_FIELD};

@@ -17,7 +17,7 @@ fn texts_of(request: &fake_llm::Recorded) -> String {
 
 #[tokio::test]
 async fn a_conversation_with_a_person_gets_no_agent_turn_and_its_messages_are_still_shown() {
-    let w = world("", |_, _| fake_llm::ollama_says("Hello from the agent")).await;
+    let w = world(|c| c, |_, _| fake_llm::ollama_says("Hello from the agent")).await;
     w.customer_says("wamid.api.1", "15550002001", "hi").await;
     assert_eq!(
         w.graph
@@ -121,7 +121,7 @@ async fn a_conversation_with_a_person_gets_no_agent_turn_and_its_messages_are_st
 
 #[tokio::test]
 async fn an_operator_reply_reaches_the_customer_once_and_the_agent_remembers_it() {
-    let w = world("", |_, _| fake_llm::ollama_says("agent answer")).await;
+    let w = world(|c| c, |_, _| fake_llm::ollama_says("agent answer")).await;
     w.customer_says("wamid.op.1", "15550002002", "I need help")
         .await;
     w.graph
@@ -208,7 +208,7 @@ async fn an_operator_reply_reaches_the_customer_once_and_the_agent_remembers_it(
 
 #[tokio::test]
 async fn an_operator_reply_after_24_hours_of_customer_silence_is_refused_with_409() {
-    let w = world("", |_, _| fake_llm::ollama_says("agent answer")).await;
+    let w = world(|c| c, |_, _| fake_llm::ollama_says("agent answer")).await;
     let day_old = message("wamid.old.1", "15550002003", "hello?", 25 * 3600);
     assert_eq!(w.server.post_signed(&day_old).await.status(), 200);
     let id = w.conversation_of("15550002003").await;
@@ -230,9 +230,10 @@ async fn an_operator_reply_after_24_hours_of_customer_silence_is_refused_with_40
 
 #[tokio::test]
 async fn a_turn_running_when_a_person_takes_over_sends_nothing() {
-    let w = world("", |_, _| {
-        fake_llm::ollama_says("this must not go out").after(Duration::from_millis(1500))
-    })
+    let w = world(
+        |c| c,
+        |_, _| fake_llm::ollama_says("this must not go out").after(Duration::from_millis(1500)),
+    )
     .await;
     w.customer_says("wamid.race.1", "15550002004", "hello")
         .await;
@@ -251,7 +252,7 @@ async fn a_turn_running_when_a_person_takes_over_sends_nothing() {
 
 #[tokio::test]
 async fn unknown_conversations_are_not_found() {
-    let w = world("", |_, _| fake_llm::ollama_says("hi")).await;
+    let w = world(|c| c, |_, _| fake_llm::ollama_says("hi")).await;
     let unknown = wagate::handoff::conversation_id(&wagate::inbox::LaneKey {
         phone_number_id: PHONE_NUMBER_ID.into(),
         user: "19999999999".into(),
@@ -287,7 +288,7 @@ fn status_body(wamid: &str, to: &str, status: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn delivery_ticks_of_an_operator_reply_follow_metas_statuses() {
-    let w = world("", |_, _| fake_llm::ollama_says("agent answer")).await;
+    let w = world(|c| c, |_, _| fake_llm::ollama_says("agent answer")).await;
     w.customer_says("wamid.tick.1", "15550002005", "hello")
         .await;
     w.graph
@@ -332,7 +333,7 @@ async fn delivery_ticks_of_an_operator_reply_follow_metas_statuses() {
 async fn parts_of_a_reply_not_yet_sent_when_a_person_takes_over_never_go_out() {
     // A reply long enough for two parts.
     let long = format!("{}\n\n{}", "a".repeat(3000), "b".repeat(3000));
-    let w = world("", move |_, _| fake_llm::ollama_says(&long)).await;
+    let w = world(|c| c, move |_, _| fake_llm::ollama_says(&long)).await;
     // Meta is slow to accept the first send (and the read receipt, whichever comes first).
     w.graph.script([
         crate::support::fake_graph::Reply::ok().after(Duration::from_millis(1500)),

@@ -31,7 +31,7 @@ async fn status_of(server: &TestServer, method: &str, path: &str, bearer: Option
 
 #[tokio::test]
 async fn without_a_console_token_every_operator_route_is_not_found() {
-    let config = ConfigDir::standard("");
+    let config = ConfigDir::dry_run(|c| c);
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start(config.load(), data.path(), None).await;
     for (method, path) in ROUTES {
@@ -51,7 +51,7 @@ async fn without_a_console_token_every_operator_route_is_not_found() {
 
 #[tokio::test]
 async fn operator_routes_refuse_a_missing_or_wrong_token() {
-    let w = world("", |_, _| fake_llm::ollama_says("hi")).await;
+    let w = world(|c| c, |_, _| fake_llm::ollama_says("hi")).await;
     for (method, path) in ROUTES.iter().filter(|(_, p)| !p.starts_with("/console")) {
         assert_eq!(
             status_of(&w.server, method, path, None).await,
@@ -83,7 +83,7 @@ async fn operator_routes_refuse_a_missing_or_wrong_token() {
 
 #[tokio::test]
 async fn the_console_login_sets_a_strict_http_only_cookie_that_opens_the_api() {
-    let w = world("", |_, _| fake_llm::ollama_says("hi")).await;
+    let w = world(|c| c, |_, _| fake_llm::ollama_says("hi")).await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -155,7 +155,7 @@ async fn the_console_login_sets_a_strict_http_only_cookie_that_opens_the_api() {
 
 #[tokio::test]
 async fn a_cookie_post_from_another_site_is_refused_and_one_from_the_console_is_not() {
-    let w = world("", |_, _| fake_llm::ollama_says("hi")).await;
+    let w = world(|c| c, |_, _| fake_llm::ollama_says("hi")).await;
     w.customer_says("wamid.csrf.1", "15550001111", "hello")
         .await;
     let id = w.conversation_of("15550001111").await;

@@ -10,8 +10,12 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn a_keyword_hands_the_conversation_over_without_a_model_call() {
-    let extra = "    handoff:\n      keywords: [\"Agent\", \"humano\"]\n      message: \"A person will reply soon.\"\n";
-    let w = world(extra, |_, _| fake_llm::ollama_says("agent answer")).await;
+    let handoff = json!({"keywords": ["Agent", "humano"], "message": "A person will reply soon."});
+    let w = world(
+        move |c| c.handoff(handoff),
+        |_, _| fake_llm::ollama_says("agent answer"),
+    )
+    .await;
     w.customer_says("wamid.kw.1", "15550003001", "  aGENT ")
         .await;
     let sends = w
@@ -56,11 +60,16 @@ async fn a_keyword_hands_the_conversation_over_without_a_model_call() {
 #[tokio::test]
 async fn the_agent_tool_hands_over_with_its_reason_and_outside_hours_sends_the_closed_message() {
     // Opening hours in a real zone with no open day: always closed.
-    let extra = "    handoff:\n      hours: {timezone: \"Europe/Madrid\", days: {mon: \"\", sun: \"\"}}\n      closed_message: \"We are closed; we will reply tomorrow.\"\n";
-    let tools = "  tools:\n  - type: builtin\n    name: handoff_to_human\n";
-    let w = world_with_agent(extra, tools, |_, _| {
-        fake_llm::ollama_calls("handoff_to_human", json!({"reason": "wants a refund"}))
-    })
+    let handoff = json!({
+        "hours": {"timezone": "Europe/Madrid", "days": {"mon": "", "sun": ""}},
+        "closed_message": "We are closed; we will reply tomorrow."
+    });
+    let tools = |a: Agent| a.builtins(&["handoff_to_human"]);
+    let w = world_with_agent(
+        move |c| c.handoff(handoff),
+        tools,
+        |_, _| fake_llm::ollama_calls("handoff_to_human", json!({"reason": "wants a refund"})),
+    )
     .await;
     w.customer_says("wamid.tool.1", "15550003003", "I want my money back")
         .await;
@@ -99,8 +108,12 @@ async fn the_agent_tool_hands_over_with_its_reason_and_outside_hours_sends_the_c
 
 #[tokio::test]
 async fn without_an_operator_reply_the_conversation_goes_back_to_the_agent() {
-    let extra = "    handoff:\n      release_after_seconds: 1\n";
-    let w = world(extra, |_, _| fake_llm::ollama_says("agent answer")).await;
+    let handoff = json!({"release_after_seconds": 1});
+    let w = world(
+        move |c| c.handoff(handoff),
+        |_, _| fake_llm::ollama_says("agent answer"),
+    )
+    .await;
     w.customer_says("wamid.rel.1", "15550003004", "hi").await;
     w.graph
         .wait_for_text_sends(1, Duration::from_secs(10))
@@ -109,6 +122,8 @@ async fn without_an_operator_reply_the_conversation_goes_back_to_the_agent() {
     w.api_post(&format!("/v1/conversations/{id}/handoff"), json!({}))
         .await;
     assert_eq!(w.state_of(&id).await, "human");
+    // The release is timed by the server's clock: move it past the timeout instead of waiting.
+    w.advance_clock(Duration::from_secs(2));
     let mut back = false;
     for _ in 0..60 {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -150,9 +165,12 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
 #[tokio::test]
 async fn the_team_is_notified_when_a_conversation_starts_waiting_for_a_person() {
     let (url, seen) = receiver().await;
-    let extra =
-        format!("    handoff:\n      keywords: [\"person\"]\n      notify_url: \"{url}\"\n");
-    let w = world(&extra, |_, _| fake_llm::ollama_says("agent answer")).await;
+    let handoff = json!({"keywords": ["person"], "notify_url": url});
+    let w = world(
+        move |c| c.handoff(handoff),
+        |_, _| fake_llm::ollama_says("agent answer"),
+    )
+    .await;
     w.customer_says("wamid.nt.1", "15550003005", "person").await;
     assert!(eventually(10, || !seen.lock().unwrap().is_empty()).await);
     let id = w.conversation_of("15550003005").await;
@@ -168,7 +186,7 @@ async fn the_team_is_notified_when_a_conversation_starts_waiting_for_a_person() 
 
 #[tokio::test]
 async fn the_event_stream_shows_new_messages_and_state_changes() {
-    let w = world("", |_, _| fake_llm::ollama_says("agent answer")).await;
+    let w = world(|c| c, |_, _| fake_llm::ollama_says("agent answer")).await;
     let mut stream = w
         .server
         .client
@@ -209,7 +227,7 @@ async fn the_event_stream_shows_new_messages_and_state_changes() {
 
 #[tokio::test]
 async fn an_open_event_stream_does_not_hold_up_a_graceful_stop() {
-    let w = world("", |_, _| fake_llm::ollama_says("agent answer")).await;
+    let w = world(|c| c, |_, _| fake_llm::ollama_says("agent answer")).await;
     let mut stream = w
         .server
         .client
@@ -254,9 +272,12 @@ async fn a_failing_notify_url_is_tried_again() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let extra =
-        format!("    handoff:\n      keywords: [\"person\"]\n      notify_url: \"{url}\"\n");
-    let w = world(&extra, |_, _| fake_llm::ollama_says("agent answer")).await;
+    let handoff = json!({"keywords": ["person"], "notify_url": url});
+    let w = world(
+        move |c| c.handoff(handoff),
+        |_, _| fake_llm::ollama_says("agent answer"),
+    )
+    .await;
     w.customer_says("wamid.nt.2", "15550003007", "Person").await;
     // The notice went out at once, whatever the hook does.
     assert_eq!(

@@ -13,7 +13,7 @@ fn agent_says(text: &'static str) -> impl Fn(&fake_llm::Recorded, usize) -> fake
 
 #[tokio::test]
 async fn an_operator_reply_outside_the_window_without_a_template_is_refused_with_409() {
-    let w = world("", agent_says("agent answer")).await;
+    let w = world(|c| c, agent_says("agent answer")).await;
     let user = "15550009201";
     w.says(user, "wamid.op409.1", "hello?", 25 * 3600).await;
     let id = w.conversation(user);
@@ -34,7 +34,7 @@ async fn an_operator_reply_outside_the_window_without_a_template_is_refused_with
 #[tokio::test]
 async fn with_a_template_an_operator_reply_outside_the_window_is_accepted_held_and_sent_after_the_customer_writes(
 ) {
-    let w = world(TEMPLATE_YAML, agent_says("agent answer")).await;
+    let w = world(with_template, agent_says("agent answer")).await;
     let user = "15550009202";
     let id = w.conversation(user);
     w.says(user, "wamid.op202.1", "hello?", 25 * 3600).await;
@@ -74,7 +74,7 @@ async fn with_a_template_an_operator_reply_outside_the_window_is_accepted_held_a
                "template": {"name": "hello_again", "language": {"code": "en_US"}}})
     );
     let operator: Vec<Value> = w
-        .messages(user)
+        .messages_with(user)
         .await
         .into_iter()
         .filter(|m| m["author"] == "operator")
@@ -99,7 +99,7 @@ async fn with_a_template_an_operator_reply_outside_the_window_is_accepted_held_a
 
 #[tokio::test]
 async fn an_operator_reply_inside_the_window_names_its_part_for_exactly_once_delivery() {
-    let w = world("", agent_says("agent answer")).await;
+    let w = world(|c| c, agent_says("agent answer")).await;
     let user = "15550009203";
     let id = w.conversation(user);
     w.says(user, "wamid.opin.1", "hi", 0).await;

@@ -57,7 +57,7 @@ async fn every_sending_tool_goes_out_as_metas_exact_request_body_in_the_turns_or
             json!({"latitude": 40.4168, "longitude": -3.7038, "name": "Pizzeria Sol", "address": "Puerta del Sol 1, Madrid"}),
         ),
     ];
-    let w = world("", scripted(calls, "Anything else?")).await;
+    let w = world(|c| c, scripted(calls, "Anything else?")).await;
     let user = "15550009001";
     w.says(user, "wamid.tools.1", "show me everything", 0).await;
     let sends = w.graph.wait_for_sends(7, WAIT).await;
@@ -132,7 +132,7 @@ async fn every_sending_tool_goes_out_as_metas_exact_request_body_in_the_turns_or
     assert_eq!(w.graph.sends().len(), 7);
     // The operator view shows each part with its type.
     let out: Vec<(String, String)> = w
-        .messages(user)
+        .messages_with(user)
         .await
         .iter()
         .filter(|m| m["direction"] == "out")
@@ -176,7 +176,7 @@ async fn a_tool_call_meta_would_refuse_is_returned_to_the_model_to_fix_and_nothi
             json!({"body": "Which size?", "buttons": ["Small", "Large"]}),
         ),
     ];
-    let w = world("", scripted(calls, "")).await;
+    let w = world(|c| c, scripted(calls, "")).await;
     w.says("15550009002", "wamid.fix.1", "a pizza please", 0)
         .await;
     w.graph.wait_for_sends(1, WAIT).await;
@@ -218,12 +218,15 @@ async fn a_tool_call_meta_would_refuse_is_returned_to_the_model_to_fix_and_nothi
 
 #[tokio::test]
 async fn a_tap_on_a_button_comes_back_to_the_agent_as_its_title_and_its_id_is_kept() {
-    let w = world("", |request, _| {
-        if request.uri.contains("/api/show") {
-            return Reply::status(404, json!({"error": "not found"}));
-        }
-        fake_llm::ollama_says("Large it is.")
-    })
+    let w = world(
+        |c| c,
+        |request, _| {
+            if request.uri.contains("/api/show") {
+                return Reply::status(404, json!({"error": "not found"}));
+            }
+            fake_llm::ollama_says("Large it is.")
+        },
+    )
     .await;
     let user = "15550009003";
     let tap = webhook(
@@ -250,7 +253,7 @@ async fn a_tap_on_a_button_comes_back_to_the_agent_as_its_title_and_its_id_is_ke
     let asked = model_saw(&w.llm, usize::MAX);
     assert_eq!(asked.last().unwrap()["content"], "Diavola");
     let taps: Vec<(String, String)> = w
-        .messages(user)
+        .messages_with(user)
         .await
         .iter()
         .filter(|m| m["direction"] == "in")
@@ -276,7 +279,7 @@ async fn the_agent_remembers_what_it_offered_so_a_later_tap_reads_against_it() {
         "reply_list",
         json!({"body": "Pick one", "button": "Menu", "rows": [{"title": "Diavola", "id": "sku-42"}]}),
     )];
-    let w = world("", scripted(calls, "")).await;
+    let w = world(|c| c, scripted(calls, "")).await;
     let user = "15550009004";
     w.says(user, "wamid.mem.1", "menu?", 0).await;
     w.graph.wait_for_sends(1, WAIT).await;

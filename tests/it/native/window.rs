@@ -14,7 +14,7 @@ fn template_body(user: &str) -> Value {
 
 #[tokio::test]
 async fn a_reply_to_a_message_25_hours_old_fails_outside_the_window_without_a_graph_call() {
-    let w = world("", scripted(vec![], "Sorry for the wait!")).await;
+    let w = world(|c| c, scripted(vec![], "Sorry for the wait!")).await;
     let user = "15550009101";
     w.says(user, "wamid.win.1", "hello?", DAY_AND_AN_HOUR).await;
     assert!(
@@ -29,7 +29,7 @@ async fn a_reply_to_a_message_25_hours_old_fails_outside_the_window_without_a_gr
         w.graph.sends()
     );
     let out: Vec<Value> = w
-        .messages(user)
+        .messages_with(user)
         .await
         .into_iter()
         .filter(|m| m["direction"] == "out")
@@ -48,7 +48,7 @@ async fn a_reply_to_a_message_25_hours_old_fails_outside_the_window_without_a_gr
 #[tokio::test]
 async fn with_a_reopen_template_the_template_goes_out_and_the_held_reply_follows_when_the_customer_writes(
 ) {
-    let w = world(TEMPLATE_YAML, move |request, _| {
+    let w = world(with_template, move |request, _| {
         if request.uri.contains("/api/show") {
             return fake_llm::Reply::status(404, json!({"error": "not found"}));
         }
@@ -72,7 +72,7 @@ async fn with_a_reopen_template_the_template_goes_out_and_the_held_reply_follows
         "the reply is held, the template sent once"
     );
     let statuses: Vec<(String, String)> = w
-        .messages(user)
+        .messages_with(user)
         .await
         .iter()
         .filter(|m| m["direction"] == "out")
@@ -102,7 +102,7 @@ async fn with_a_reopen_template_the_template_goes_out_and_the_held_reply_follows
 
 #[tokio::test]
 async fn metas_131047_is_handled_like_a_closed_window() {
-    let w = world("", scripted(vec![], "a reply Meta refuses")).await;
+    let w = world(|c| c, scripted(vec![], "a reply Meta refuses")).await;
     // Meta's clock says the window closed even though ours did not (clock skew).
     w.graph.script_sends([GraphReply::graph_error(400, 131047)]);
     let user = "15550009103";
@@ -119,12 +119,15 @@ async fn metas_131047_is_handled_like_a_closed_window() {
 async fn a_reply_the_clock_pushed_past_24_hours_is_never_sent_as_free_text() {
     // The model takes its time; meanwhile the clock moves a day and an hour on (a long
     // backlog, say): the reply meets a closed window.
-    let w = world("", |request, _| {
-        if request.uri.contains("/api/show") {
-            return fake_llm::Reply::status(404, json!({"error": "not found"}));
-        }
-        fake_llm::ollama_says("late answer").after(Duration::from_millis(500))
-    })
+    let w = world(
+        |c| c,
+        |request, _| {
+            if request.uri.contains("/api/show") {
+                return fake_llm::Reply::status(404, json!({"error": "not found"}));
+            }
+            fake_llm::ollama_says("late answer").after(Duration::from_millis(500))
+        },
+    )
     .await;
     let user = "15550009104";
     w.says(user, "wamid.late.1", "hello", 0).await;
@@ -144,9 +147,10 @@ async fn a_reply_the_clock_pushed_past_24_hours_is_never_sent_as_free_text() {
 
 #[tokio::test]
 async fn error_reply_is_not_sent_as_free_text_outside_the_window_either() {
-    let w = world("", |_, _| {
-        fake_llm::Reply::status(500, json!({"error": "model crashed"}))
-    })
+    let w = world(
+        |c| c,
+        |_, _| fake_llm::Reply::status(500, json!({"error": "model crashed"})),
+    )
     .await;
     let user = "15550009105";
     w.says(user, "wamid.err.1", "hello?", DAY_AND_AN_HOUR).await;

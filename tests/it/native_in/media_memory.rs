@@ -41,7 +41,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 #[tokio::test]
 async fn an_image_is_still_seen_two_messages_later_downloaded_again_and_never_stored() {
-    let w = world("llava:7b", "", "", |_, _| fake_llm::ollama_says("Noted.")).await;
+    let w = world("llava:7b", |a| a, |_, _| fake_llm::ollama_says("Noted.")).await;
     w.graph.add_media(
         "MEDIA-SOFA",
         FakeMedia::honest("image/jpeg", PIXELS.to_vec()),
@@ -96,10 +96,7 @@ async fn an_image_is_still_seen_two_messages_later_downloaded_again_and_never_st
 
 #[tokio::test]
 async fn a_model_without_vision_is_not_sent_remembered_images_and_nothing_is_downloaded_again() {
-    let w = world("llama3.1:8b", "", "", |_, _| {
-        fake_llm::ollama_says("Noted.")
-    })
-    .await;
+    let w = world("llama3.1:8b", |a| a, |_, _| fake_llm::ollama_says("Noted.")).await;
     w.graph.add_media(
         "MEDIA-TEXT",
         FakeMedia::honest("image/jpeg", PIXELS.to_vec()),

@@ -2,7 +2,7 @@
 //! Meta's `user_preferences` stop and resume are recorded the same way; the state survives a
 //! restart.
 
-use super::{text, world, World};
+use super::{text, world};
 use crate::support::fake_llm;
 use crate::support::*;
 use serde_json::json;
@@ -12,9 +12,11 @@ const CONFIRMATION: &str = "You will not receive more messages from us. Send STA
 
 #[tokio::test]
 async fn a_stop_keyword_is_confirmed_once_and_silences_the_agent_until_start() {
-    let w = world("llama3.1:8b", "", "", |_, _| {
-        fake_llm::ollama_says("agent answer")
-    })
+    let w = world(
+        "llama3.1:8b",
+        |a| a,
+        |_, _| fake_llm::ollama_says("agent answer"),
+    )
     .await;
     let user = "15550004001";
     w.customer_says("wamid.oo.1", user, "hi").await;
@@ -75,9 +77,11 @@ async fn a_stop_keyword_is_confirmed_once_and_silences_the_agent_until_start() {
 
 #[tokio::test]
 async fn a_reply_still_being_written_when_the_customer_sends_stop_never_goes_out() {
-    let w = world("llama3.1:8b", "", "", |_, _| {
-        fake_llm::ollama_says("a slow agent answer").after(Duration::from_millis(1500))
-    })
+    let w = world(
+        "llama3.1:8b",
+        |a| a,
+        |_, _| fake_llm::ollama_says("a slow agent answer").after(Duration::from_millis(1500)),
+    )
     .await;
     let user = "15550004003";
     w.customer_says("wamid.oos.1", user, "tell me about your plans")
@@ -100,9 +104,11 @@ async fn a_reply_still_being_written_when_the_customer_sends_stop_never_goes_out
 
 #[tokio::test]
 async fn an_opted_out_customer_stays_silenced_across_a_restart() {
-    let w = world("llama3.1:8b", "", "", |_, _| {
-        fake_llm::ollama_says("agent answer")
-    })
+    let w = world(
+        "llama3.1:8b",
+        |a| a,
+        |_, _| fake_llm::ollama_says("agent answer"),
+    )
     .await;
     let user = "15550004002";
     w.customer_says("wamid.oor.1", user, "STOP").await;
@@ -127,22 +133,7 @@ async fn an_opted_out_customer_stays_silenced_across_a_restart() {
     }
     assert!(recorded, "the confirmation was recorded as sent");
 
-    let World {
-        graph,
-        llm,
-        server,
-        config,
-        data,
-    } = w;
-    server.stop().await;
-    let server = TestServer::start(config.load(), data.path(), None).await;
-    let w = World {
-        graph,
-        llm,
-        server,
-        config,
-        data,
-    };
+    let w = w.restart().await;
     w.customer_says("wamid.oor.2", user, "are you there?").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(w.chats().len(), 0, "no agent turn after the restart either");
@@ -156,9 +147,11 @@ fn fixture(name: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn metas_marketing_stop_is_recorded_shown_as_opted_out_and_resume_undoes_it() {
-    let w = world("llama3.1:8b", "", "", |_, _| {
-        fake_llm::ollama_says("agent answer")
-    })
+    let w = world(
+        "llama3.1:8b",
+        |a| a,
+        |_, _| fake_llm::ollama_says("agent answer"),
+    )
     .await;
     // The user of the fixtures.
     let user = "16505551234";
@@ -200,9 +193,11 @@ async fn metas_marketing_stop_is_recorded_shown_as_opted_out_and_resume_undoes_i
 
 #[tokio::test]
 async fn a_customer_who_stopped_in_whatsapp_before_writing_is_listed_as_opted_out() {
-    let w = world("llama3.1:8b", "", "", |_, _| {
-        fake_llm::ollama_says("agent answer")
-    })
+    let w = world(
+        "llama3.1:8b",
+        |a| a,
+        |_, _| fake_llm::ollama_says("agent answer"),
+    )
     .await;
     w.post(&fixture("derived__user_marketing_preferences__stop"))
         .await;

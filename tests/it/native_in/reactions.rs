@@ -2,8 +2,9 @@
 //! default; with `spec.whatsapp.reactions_to_agent` the model reads which emoji went on which
 //! of its messages.
 
-use super::{body_of, world, World};
+use super::{body_of, world};
 use crate::support::fake_llm;
+use crate::support::{Agent, TestApp};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ fn reaction(id: &str, from: &str, target: &str, emoji: &str) -> Vec<u8> {
 
 /// The customer says hello, the agent answers; returns the conversation id and the wamid Meta
 /// gave the answer, once the answer is recorded as sent.
-async fn answered(w: &World, user: &str) -> (String, String) {
+async fn answered(w: &TestApp, user: &str) -> (String, String) {
     w.customer_says("wamid.r.hi", user, "how much is it?").await;
     w.graph
         .wait_for_text_sends(1, Duration::from_secs(10))
@@ -47,9 +48,11 @@ fn reaction_on(messages: &[Value], wamid: &str) -> Value {
 
 #[tokio::test]
 async fn a_reaction_to_the_agents_message_is_recorded_and_by_default_not_answered() {
-    let w = world("llama3.1:8b", "", "", |_, _| {
-        fake_llm::ollama_says("It is 10 EUR.")
-    })
+    let w = world(
+        "llama3.1:8b",
+        |a| a,
+        |_, _| fake_llm::ollama_says("It is 10 EUR."),
+    )
     .await;
     let user = "15550005001";
     let (id, wamid) = answered(&w, user).await;
@@ -70,8 +73,8 @@ async fn a_reaction_to_the_agents_message_is_recorded_and_by_default_not_answere
 
 #[tokio::test]
 async fn with_reactions_to_agent_the_model_reads_the_emoji_and_the_message_it_was_on() {
-    let agent = "  whatsapp:\n    reactions_to_agent: true\n";
-    let w = world("llama3.1:8b", "", agent, |request, _| {
+    let agent = |a: Agent| a.set("whatsapp", json!({"reactions_to_agent": true}));
+    let w = world("llama3.1:8b", agent, |request, _| {
         let asked = String::from_utf8_lossy(&request.body).into_owned();
         fake_llm::ollama_says(if asked.contains("[Reaction") {
             "Sorry to hear that! What went wrong?"

@@ -1,18 +1,22 @@
-//! Test helpers: a config directory, a running server on port 0, signed posts.
+//! The one test kit: [`TestApp::builder`] (the real server with fake Graph and model servers),
+//! typed config ([`Channel`], [`Agent`], [`ConfigDir`]), Meta-shaped bodies ([`meta`]), the fakes,
+//! and [`TestServer`] for tests that wire the server themselves.
 
-#![allow(dead_code)] // each test module uses a different part of the kit
-
+pub mod app;
 pub mod browser;
-#[path = "../../support/external.rs"]
+pub mod config;
 pub mod external;
-#[path = "../../support/fake_graph.rs"]
 pub mod fake_graph;
-#[path = "../../support/fake_llm.rs"]
 pub mod fake_llm;
+pub mod meta;
 pub mod recorder;
 
+pub use app::TestApp;
+pub use config::{Agent, Channel, ConfigDir, Model, ASSISTANT};
+pub use meta::text_body;
+
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use wagate::config::Config;
 use wagate::inbox::store::Durability;
@@ -25,80 +29,14 @@ pub const VERIFY_TOKEN: &str = "test-verify-token";
 pub const PHONE_NUMBER_ID: &str = "106540352242922";
 pub const WEBHOOK: &str = "/v1/channels/whatsapp/webhook";
 
-/// A config directory on disk, loaded through the real loader.
-pub struct ConfigDir {
-    pub dir: tempfile::TempDir,
-}
-
-impl ConfigDir {
-    /// The given `channels.whatsapp` body (YAML, indented by 4) and one agent named
-    /// `whatsapp-assistant` pointing at `model_endpoint`.
-    pub fn new(channel_yaml: &str, model_endpoint: &str) -> ConfigDir {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("agents")).unwrap();
-        std::fs::write(
-            dir.path().join("channels.yaml"),
-            format!("channels:\n  whatsapp:\n{channel_yaml}"),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join("agents/whatsapp-assistant.agent.yaml"),
-            agent_yaml("whatsapp-assistant", model_endpoint),
-        )
-        .unwrap();
-        ConfigDir { dir }
-    }
-
-    /// Signed, verify token set, dry run unless `extra` adds a token and number.
-    pub fn standard(extra: &str) -> ConfigDir {
-        let channel = format!(
-            "    verify_token: \"{VERIFY_TOKEN}\"\n    app_secret: \"{SECRET}\"\n    default_agent: whatsapp-assistant\n{extra}"
-        );
-        ConfigDir::new(&channel, "http://127.0.0.1:9")
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    pub fn load(&self) -> Config {
-        Config::load(self.dir.path()).expect("test config is valid")
-    }
-}
-
-pub fn agent_yaml(name: &str, endpoint: &str) -> String {
-    format!(
-        r#"apiVersion: astromesh/v1
-kind: Agent
-metadata:
-  name: {name}
-spec:
-  model:
-    primary:
-      provider: ollama
-      model: "llama3.1:8b"
-      endpoint: "{endpoint}"
-      timeout_seconds: 5
-  prompts:
-    system: "You are {{{{ agent_name }}}}."
-  orchestration:
-    max_iterations: 3
-    timeout_seconds: 10
-  memory:
-    conversational:
-      max_turns: 10
-      ttl: 3600
-"#
-    )
-}
-
 /// A server running in this process on 127.0.0.1:0.
 pub struct TestServer {
     pub base: String,
     pub data: PathBuf,
     pub client: reqwest::Client,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    // Behind locks so a server shared by reference (a `TestApp` behind a view) can be stopped.
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl TestServer {
@@ -191,8 +129,8 @@ impl TestServer {
             base,
             data: data.to_path_buf(),
             client: reqwest::Client::new(),
-            stop: Some(stop),
-            task: Some(task),
+            stop: Mutex::new(Some(stop)),
+            task: Mutex::new(Some(task)),
         };
         // Serving means started: the inbox is open and the config watch has its baseline.
         server.get("/healthz").await;
@@ -248,13 +186,18 @@ impl TestServer {
         }
     }
 
-    /// Graceful stop (what SIGTERM does), waiting for the server to return.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("server task ends cleanly");
+    /// Graceful stop (what SIGTERM does), waiting for the server to return. The future owns
+    /// what it needs, so it can be spawned while the test goes on.
+    pub fn stop(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let stop = self.stop.lock().unwrap().take();
+        let task = self.task.lock().unwrap().take();
+        async move {
+            if let Some(stop) = stop {
+                let _ = stop.send(());
+            }
+            if let Some(task) = task {
+                task.await.expect("server task ends cleanly");
+            }
         }
     }
 }
@@ -263,28 +206,18 @@ pub fn sign(body: &[u8]) -> String {
     wagate::whatsapp::signature::sign(SECRET.as_bytes(), body)
 }
 
-/// A Meta-shaped body with one text message per `(message_id, from, text)`.
-pub fn text_body(messages: &[(&str, &str, &str)]) -> Vec<u8> {
-    let msgs: Vec<_> = messages
+/// Texts sent to the customer so far, in order.
+pub fn sent_texts(graph: &fake_graph::FakeGraph) -> Vec<String> {
+    graph
+        .text_sends()
         .iter()
-        .map(|(id, from, text)| {
-            serde_json::json!({"from": from, "id": id, "timestamp": "1700000000", "type": "text", "text": {"body": text}})
+        .map(|s| {
+            s.body["text"]["body"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
         })
-        .collect();
-    let contacts: Vec<_> = messages
-        .iter()
-        .map(|(_, from, _)| serde_json::json!({"profile": {"name": format!("User {from}")}, "wa_id": from}))
-        .collect();
-    serde_json::to_vec(&serde_json::json!({
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550000000", "phone_number_id": PHONE_NUMBER_ID},
-            "contacts": contacts,
-            "messages": msgs
-        }}]}]
-    }))
-    .unwrap()
+        .collect()
 }
 
 /// Poll `check` every 10 ms until it is true or `secs` pass.

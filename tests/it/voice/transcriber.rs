@@ -4,7 +4,7 @@
 use super::fake_stt::{says, FakeStt};
 use super::voice_note;
 use crate::support::fake_llm::Reply;
-use crate::support::ConfigDir;
+use crate::support::{Agent, Channel, ConfigDir};
 use bytes::Bytes;
 use serde_json::json;
 use std::sync::Arc;
@@ -245,13 +245,11 @@ async fn audio_estimated_longer_than_max_seconds_is_refused_without_uploading() 
 
 #[test]
 fn an_openai_transcription_without_a_model_is_a_config_error() {
-    let config = ConfigDir::standard("");
-    let path = config.path().join("agents/whatsapp-assistant.agent.yaml");
-    let mut agent = std::fs::read_to_string(&path).unwrap();
-    agent.push_str(
-        "  transcription:\n    provider: openai\n    endpoint: https://api.openai.com/v1\n",
+    let agent = Agent::assistant("http://127.0.0.1:9").set(
+        "transcription",
+        json!({"provider": "openai", "endpoint": "https://api.openai.com/v1"}),
     );
-    std::fs::write(&path, agent).unwrap();
+    let config = ConfigDir::write(&Channel::dry_run(), &[agent]);
 
     let problems = match Config::load(config.path()) {
         Err(ConfigError::Invalid(problems)) => problems,

@@ -4,6 +4,7 @@
 use super::{exposed_name, McpTool, State};
 use crate::config::{McpToolSpec, McpTransport};
 use crate::llm::ToolDefinition;
+use crate::retry::MCP_RESTART;
 use reqwest::header::{HeaderName, HeaderValue};
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
@@ -18,9 +19,6 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// The first wait before starting a server again; it doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// A server that stayed up this long starts its next backoff from the first step again.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
 /// Lines of a stdio server's stderr kept to explain why it failed.
@@ -34,7 +32,8 @@ pub(super) async fn supervise(
     state: watch::Sender<State>,
     stop: CancellationToken,
 ) {
-    let mut backoff = FIRST_BACKOFF;
+    // Failures in a row; the wait after each is `retry::MCP_RESTART`'s.
+    let mut failures = 0;
     loop {
         let started = Instant::now();
         let stderr = Arc::new(Mutex::new(VecDeque::new()));
@@ -75,18 +74,18 @@ pub(super) async fn supervise(
             }
             Err(error) => {
                 let error = with_stderr(error, &stderr);
-                tracing::warn!(server = %spec.name, %error, retry_in_s = backoff.as_secs(), "mcp server unavailable");
+                tracing::warn!(server = %spec.name, %error, retry_in_s = MCP_RESTART.wait(failures + 1).as_secs(), "mcp server unavailable");
                 let _ = state.send(State::Down { error });
             }
         }
         if started.elapsed() >= STABLE_AFTER {
-            backoff = FIRST_BACKOFF;
+            failures = 0;
         }
+        failures += 1;
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(MCP_RESTART.wait(failures)) => {}
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 

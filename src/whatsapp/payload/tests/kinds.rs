@@ -309,3 +309,37 @@ fn a_stored_raw_message_parses_back_to_the_same_message() {
     assert_eq!(m.raw, msg("image", json!({"id": "M", "caption": "c"})));
     assert_eq!(Message::from_value(&m.raw), m);
 }
+
+#[test]
+fn a_contact_card_keeps_a_middle_name_and_a_phone_given_only_as_a_whatsapp_id() {
+    let cards = json!([{"name": {"first_name": "Ana", "middle_name": "Maria", "last_name": "Souza"},
+                        "phones": [{"wa_id": "5511999999999"}, {"phone": "  "}]}]);
+    let MessageKind::Contacts(cards) = one(msg("contacts", cards)).kind else {
+        panic!()
+    };
+    assert_eq!(cards[0].name.as_deref(), Some("Ana Maria Souza"));
+    assert_eq!(cards[0].phones, vec!["5511999999999".to_owned()]);
+}
+
+#[test]
+fn what_the_customer_typed_is_read_from_texts_buttons_and_replies_only() {
+    let typed = |m: serde_json::Value| one(m).kind.typed_text().map(str::to_owned);
+    assert_eq!(
+        typed(msg("text", json!({"body": "STOP"}))).as_deref(),
+        Some("STOP")
+    );
+    assert_eq!(
+        typed(msg(
+            "button",
+            json!({"text": "Stop promotions", "payload": "P"})
+        ))
+        .as_deref(),
+        Some("Stop promotions")
+    );
+    let list = json!({"type": "list_reply", "list_reply": {"id": "r", "title": "Agent"}});
+    assert_eq!(typed(msg("interactive", list)).as_deref(), Some("Agent"));
+    assert_eq!(
+        typed(msg("image", json!({"id": "M", "caption": "STOP"}))),
+        None
+    );
+}

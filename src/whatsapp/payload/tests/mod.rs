@@ -1,4 +1,4 @@
-//! Behaviour of the parser on small inline bodies; real bodies are tested in `tests/payload.rs`.
+//! Behaviour of the parser on small inline bodies; real bodies are tested in `tests/it/payload.rs`.
 
 mod body;
 mod kinds;
