@@ -5,9 +5,10 @@ use std::path::PathBuf;
 /// An operator command failed. Never carries message text, phone numbers or secrets.
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
-    /// No database file where `--data` points.
+    /// No database file where `--data` points (or no wagate schema where `--database` does).
     #[error(
-        "no database at {}: point --data (or WAGATE_DATA) at the directory `wagate serve` uses",
+        "no database at {}: point --data (or WAGATE_DATA) at the directory `wagate serve` uses, \
+         or --database (WAGATE_DATABASE_URL) at the PostgreSQL database its replicas use",
         path.display()
     )]
     DatabaseMissing { path: PathBuf },

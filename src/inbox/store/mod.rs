@@ -76,7 +76,8 @@ pub enum StoreError {
 }
 
 pub use operator::{
-    DeadLetterRow, InboxSnapshot, OperatorDb, Requeue, TurnSummary, WaitingConversation,
+    DatabaseLocation, DeadLetterRow, InboxSnapshot, OperatorDb, Requeue, TurnSummary,
+    WaitingConversation,
 };
 pub use parts::{outbox_key, PartRef, CONFIRM_WINDOW};
 pub use states::{MessageState, TurnState};
