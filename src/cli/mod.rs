@@ -5,7 +5,7 @@
 mod serve;
 
 use crate::config::Config;
-use crate::inbox::store::{DatabaseLocation, DatabaseUrl};
+use crate::inbox::store::DatabaseLocation;
 use crate::ops;
 use crate::telemetry::{self, LogFormat};
 use clap::{Parser, Subcommand};
@@ -76,8 +76,9 @@ enum Command {
         data: PathBuf,
         /// PostgreSQL the replicas share (`postgres://user:password@host:port/dbname`), instead
         /// of the SQLite file in --data.
-        #[arg(long, env = "WAGATE_DATABASE_URL", hide_env_values = true)]
-        database: Option<DatabaseUrl>,
+        // Parsed by the command, not by clap: clap's error would echo the value, password and all.
+        #[arg(long, env = "WAGATE_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+        database: Option<String>,
         /// Also list finished turns (done, requeued).
         #[arg(long)]
         all: bool,
@@ -107,8 +108,9 @@ enum Command {
         data: PathBuf,
         /// PostgreSQL the replicas share (`postgres://user:password@host:port/dbname`), instead
         /// of the SQLite file in --data.
-        #[arg(long, env = "WAGATE_DATABASE_URL", hide_env_values = true)]
-        database: Option<DatabaseUrl>,
+        // Parsed by the command, not by clap: clap's error would echo the value, password and all.
+        #[arg(long, env = "WAGATE_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+        database: Option<String>,
         /// Re-queue even though Meta already accepted part of the old reply (the customer will
         /// get a second answer).
         #[arg(long)]
@@ -131,8 +133,9 @@ enum Command {
         data: PathBuf,
         /// PostgreSQL the replicas share (`postgres://user:password@host:port/dbname`), instead
         /// of the SQLite file in --data.
-        #[arg(long, env = "WAGATE_DATABASE_URL", hide_env_values = true)]
-        database: Option<DatabaseUrl>,
+        // Parsed by the command, not by clap: clap's error would echo the value, password and all.
+        #[arg(long, env = "WAGATE_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+        database: Option<String>,
         /// The newest N messages.
         #[arg(long, default_value_t = 50)]
         limit: usize,
@@ -222,8 +225,10 @@ pub fn main() -> anyhow::Result<ExitCode> {
                 show_body,
                 show_numbers,
             };
-            let location = DatabaseLocation::choose(database, &data);
-            Ok(inbox(location, &options, json))
+            Ok(match DatabaseLocation::parse(database.as_deref(), &data) {
+                Ok(location) => inbox(location, &options, json),
+                Err(e) => report("inbox", Err(e.into())),
+            })
         }
         Command::Retry {
             id,
@@ -232,7 +237,9 @@ pub fn main() -> anyhow::Result<ExitCode> {
             force,
         } => Ok(report(
             "retry",
-            ops::retry::retry(DatabaseLocation::choose(database, &data), id, force)
+            DatabaseLocation::parse(database.as_deref(), &data)
+                .map_err(ops::OpsError::from)
+                .and_then(|location| ops::retry::retry(location, id, force))
                 .map(|r| ops::retry::describe(&r)),
         )),
         Command::History {
@@ -247,7 +254,9 @@ pub fn main() -> anyhow::Result<ExitCode> {
                 .unwrap_or_default();
             Ok(report(
                 "history",
-                ops::history::history(DatabaseLocation::choose(database, &data), &key, limit)
+                DatabaseLocation::parse(database.as_deref(), &data)
+                    .map_err(ops::OpsError::from)
+                    .and_then(|location| ops::history::history(location, &key, limit))
                     .map(|history| ops::history::render(&key, &history)),
             ))
         }

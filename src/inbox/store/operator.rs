@@ -8,7 +8,7 @@
 
 use super::memory;
 use super::postgres::operator::PgOperatorDb;
-use super::postgres::DatabaseUrl;
+use super::postgres::{DatabaseUrl, DatabaseUrlError};
 use super::states::{MessageState, TurnState};
 use super::{StoreError, DATABASE_FILE};
 use crate::memory::MemoryEntry;
@@ -35,11 +35,12 @@ impl From<&Path> for DatabaseLocation {
 }
 
 impl DatabaseLocation {
-    /// `--database` when given, else `--data`.
-    pub fn choose(database: Option<DatabaseUrl>, data_dir: &Path) -> Self {
-        match database {
-            Some(url) => DatabaseLocation::Postgres(url),
-            None => DatabaseLocation::DataDir(data_dir.to_path_buf()),
+    /// `--database` when given (and not blank), else `--data`. A URL that is not PostgreSQL's
+    /// is refused with what to do, never echoing the password.
+    pub fn parse(database: Option<&str>, data_dir: &Path) -> Result<Self, DatabaseUrlError> {
+        match database.map(str::trim).filter(|d| !d.is_empty()) {
+            Some(url) => Ok(DatabaseLocation::Postgres(url.parse()?)),
+            None => Ok(DatabaseLocation::DataDir(data_dir.to_path_buf())),
         }
     }
 }

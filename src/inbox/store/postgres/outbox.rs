@@ -105,7 +105,7 @@ async fn queue_reopen_template<C: GenericClient>(
     // no row yet): a transaction-level advisory lock on the conversation serialises two
     // replicas holding for the same silence.
     c.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(0) || $2, 0))",
+        "SELECT pg_advisory_xact_lock(hashtextextended($1::text || ' ' || $2::text, 0))",
         &[&lane.phone_number_id, &lane.user],
     )
     .await?;
