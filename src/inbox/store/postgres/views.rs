@@ -143,7 +143,7 @@ async fn messages<C: GenericClient>(
          ORDER BY 5, 7"
     );
     let rows = c
-        .query(&sql, &[&lane.phone_number_id, &lane.user])
+        .query(sql.as_str(), &[&lane.phone_number_id, &lane.user])
         .await?;
     let rows: Vec<MessageRow> = rows
         .iter()
@@ -211,7 +211,7 @@ async fn held<C: GenericClient>(
     );
     let rows = c
         .query(
-            &sql,
+            sql.as_str(),
             &[
                 &lane.phone_number_id,
                 &lane.user,
