@@ -296,7 +296,7 @@ async fn a_tapped_reply_button_can_be_the_keyword_but_a_sentence_with_it_is_not(
 #[tokio::test]
 async fn a_take_over_on_one_replica_stops_the_turn_running_on_another_and_a_release_there_is_seen_back()
 {
-    let Some(db) = crate::inbox::store::postgres::testdb::TestDb::fresh().await else {
+    let Some(db) = crate::inbox::store::testdb::TestDb::fresh().await else {
         return;
     };
     let hand = Hand::now_real();

@@ -281,7 +281,7 @@ fn summary(counts: &BTreeMap<String, i64>, known: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbox::store::postgres::testdb::TestDb;
+    use crate::inbox::store::testdb::TestDb;
     use crate::inbox::store::{
         Batch, Durability, InboundState, NewInbound, Store, TurnOutcome,
     };

@@ -47,7 +47,10 @@ pub use conversations::{
 };
 pub use opt_out::{OptChange, OptSource, OptedOut, OPTED_OUT_BY_KEYWORD, WHILE_OPTED_OUT};
 pub use outbox::OutboxItem;
+pub use postgres::retention::{RetentionRun, RetentionSkipped};
 pub use postgres::{wake_payload, DatabaseUrl, DatabaseUrlError, WakeUp, WakeUps, WAKE_CHANNEL};
+#[cfg(test)]
+pub(crate) use postgres::testdb;
 pub use reactions::{Reaction, REACTION_NOT_TO_AGENT, REACTION_REMOVED};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -96,9 +99,6 @@ pub enum StoreError {
     /// stop and send nothing more. Never retried: the new owner answers.
     #[error("turn {turn_id}: this replica lost the conversation's lease to another replica")]
     LeaseLost { turn_id: i64 },
-    /// A part of the API the PostgreSQL backend does not have yet.
-    #[error("not yet on PostgreSQL: {0}")]
-    NotYetOnPostgres(&'static str),
 }
 
 impl StoreError {
@@ -321,6 +321,8 @@ mod intake_tests;
 mod native_tests;
 #[cfg(test)]
 mod opt_out_tests;
+#[cfg(test)]
+mod conversation_tests;
 #[cfg(test)]
 mod plan_tests;
 #[cfg(test)]
