@@ -233,7 +233,11 @@ async fn the_operator_commands_take_database_and_read_what_the_replicas_recorded
     assert_eq!(early.status.code(), Some(2), "{early:?}");
     assert!(String::from_utf8_lossy(&early.stderr).contains("no database at postgres"));
     // Not a PostgreSQL URL: exit 2, and the password is never echoed.
-    let wrong = ops(&["inbox", "--database", "mysql://ana:s3cr3t@db.example/wagate"]);
+    let wrong = ops(&[
+        "inbox",
+        "--database",
+        "mysql://ana:s3cr3t@db.example/wagate",
+    ]);
     assert_eq!(wrong.status.code(), Some(2));
     assert!(!String::from_utf8_lossy(&wrong.stderr).contains("s3cr3t"));
 
@@ -255,7 +259,10 @@ async fn the_operator_commands_take_database_and_read_what_the_replicas_recorded
     assert_eq!(inbox.status.code(), Some(0), "{inbox:?}");
     let shown = String::from_utf8_lossy(&inbox.stdout);
     assert!(shown.starts_with("inbox postgres"), "{shown}");
-    assert!(shown.contains("messages: pending 0, taken 0, done 1"), "{shown}");
+    assert!(
+        shown.contains("messages: pending 0, taken 0, done 1"),
+        "{shown}"
+    );
     assert!(shown.contains("••••••••0009"), "numbers masked: {shown}");
     let json = ops(&["inbox", "--json", "--database", &db.url]);
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
