@@ -254,6 +254,13 @@ async fn the_operator_commands_take_database_and_read_what_the_replicas_recorded
     let body = text_body(&[("wamid.pg.ops", "15551230009", "hello")]);
     assert_eq!(server.post_signed(&body).await.status(), 200);
     assert!(eventually(10, || recorder.message_ids() == ["wamid.pg.ops"]).await);
+    let done = "SELECT COUNT(*) FROM inbound WHERE state = 'done'";
+    for _ in 0..200 {
+        if db.count(done).await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let inbox = ops(&["inbox", "--all", "--database", &db.url]);
     assert_eq!(inbox.status.code(), Some(0), "{inbox:?}");
