@@ -19,6 +19,12 @@
 //! it (and a turn slot); the webhook's own commit then claims the turn
 //! ([`Store::record_and_claim`]) and the lane starts with it, one trip to the writer instead of
 //! two. Closing a turn and claiming the next one share a commit too.
+//!
+//! Several replicas (PostgreSQL): a claim also takes the conversation's lease, so a lane runs
+//! in one process at a time; a claim that finds another replica holding it gets nothing and
+//! the lane goes idle (the work stays in the store for whoever holds or next takes it). A turn
+//! whose conversation was taken over meanwhile ([`StoreError::LeaseLost`](super::StoreError))
+//! is dropped here: not closed, not retried, the new owner answers it.
 
 mod feeder;
 mod slots;

@@ -48,8 +48,6 @@ pub use conversations::{
 pub use opt_out::{OptChange, OptSource, OptedOut, OPTED_OUT_BY_KEYWORD, WHILE_OPTED_OUT};
 pub use outbox::OutboxItem;
 pub use postgres::retention::{RetentionRun, RetentionSkipped};
-#[cfg(test)]
-pub(crate) use postgres::testdb;
 pub use postgres::{wake_payload, DatabaseUrl, DatabaseUrlError, WakeUp, WakeUps, WAKE_CHANNEL};
 pub use reactions::{Reaction, REACTION_NOT_TO_AGENT, REACTION_REMOVED};
 use std::path::{Path, PathBuf};
@@ -113,6 +111,9 @@ pub use operator::{
     WaitingConversation,
 };
 pub use parts::{outbox_key, PartRef, CONFIRM_WINDOW};
+/// Tests elsewhere in the crate: a fresh PostgreSQL database per test.
+#[cfg(test)]
+pub(crate) use postgres::testdb;
 use sqlite::Sqlite;
 pub use states::{MessageState, TurnState};
 pub use turns::MAX_MESSAGES_PER_TURN;
@@ -323,6 +324,8 @@ mod intake_tests;
 mod native_tests;
 #[cfg(test)]
 mod opt_out_tests;
+#[cfg(test)]
+mod parts_tests;
 #[cfg(test)]
 mod plan_tests;
 #[cfg(test)]

@@ -76,6 +76,10 @@ async fn an_expired_lease_is_taken_over_with_a_higher_fence_and_the_old_owner_is
     let (old, new) = (open(&db).await, open(&db).await);
     old.record(batch(vec![message("m1", "u1")])).await.unwrap();
     let turn = old.claim_turn(lane("u1")).await.unwrap().expect("a turn");
+    old.save_reply(turn.id, vec!["one".into(), "two".into()])
+        .await
+        .unwrap();
+    old.mark_part_sending(turn.id, 0).await.unwrap();
     let old_fence: i64 = db
         .query_text("SELECT fence FROM leases")
         .await
@@ -86,7 +90,8 @@ async fn an_expired_lease_is_taken_over_with_a_higher_fence_and_the_old_owner_is
         "a live lease keeps the conversation with its replica"
     );
 
-    // The old owner is paused past its lease (a long GC, a frozen VM): the new one takes over.
+    // The old owner is paused past its lease in its Graph call (a long GC, a frozen VM): the
+    // new one takes over.
     db.expire_leases().await;
     let resumed = new
         .claim_turn(lane("u1"))
@@ -104,15 +109,24 @@ async fn an_expired_lease_is_taken_over_with_a_higher_fence_and_the_old_owner_is
         .parse()
         .unwrap();
     assert!(new_fence > old_fence, "{new_fence} > {old_fence}");
-    new.save_reply(turn.id, vec!["the new owner's reply".into()])
-        .await
-        .unwrap();
 
-    // Every write the old owner still tries is refused, and changes nothing.
+    assert!(
+        !old.holds_turn(turn.id).await.unwrap(),
+        "the old owner knows"
+    );
+    assert!(new.holds_turn(turn.id).await.unwrap());
+    // Meta's answer reaches the old owner: the fact is kept (part one is not sent twice), but
+    // the old owner is told to stop.
+    let late = old.mark_part_sent(turn.id, 0, "wamid.old".into()).await;
+    assert!(
+        matches!(late, Err(StoreError::LeaseLost { .. })),
+        "{late:?}"
+    );
+    // Every other write it still tries is refused, and changes nothing.
     let refused = [
+        old.mark_part_sending(turn.id, 1).await.err(),
+        old.mark_part_failed(turn.id, 1, "stale".into()).await.err(),
         old.save_reply(turn.id, vec!["stale".into()]).await.err(),
-        old.mark_part_sending(turn.id, 0).await.err(),
-        old.mark_part_failed(turn.id, 0, "stale".into()).await.err(),
         old.append_memory(
             "wa_u1".into(),
             turn.id,
@@ -129,9 +143,13 @@ async fn an_expired_lease_is_taken_over_with_a_higher_fence_and_the_old_owner_is
         );
     }
     let parts = new.load_reply(turn.id).await.unwrap().unwrap();
-    assert_eq!(parts.len(), 1);
-    assert_eq!(parts[0].text, "the new owner's reply");
-    assert_eq!(parts[0].sending_since, None);
+    assert_eq!(parts.len(), 2);
+    assert_eq!(parts[0].outbound_id.as_deref(), Some("wamid.old"));
+    assert_eq!(parts[1].text, "two");
+    assert_eq!(
+        (parts[1].sending_since, parts[1].outbound_id.as_deref()),
+        (None, None)
+    );
     assert!(new
         .memory_window("wa_u1".into(), 10, 0)
         .await
@@ -143,6 +161,11 @@ async fn an_expired_lease_is_taken_over_with_a_higher_fence_and_the_old_owner_is
         "running",
         "the old owner's finish did not close the new owner's turn"
     );
+    // The new owner's writes go through.
+    new.mark_part_sending(turn.id, 1).await.unwrap();
+    new.mark_part_sent(turn.id, 1, "wamid.new".into())
+        .await
+        .unwrap();
     new.finish_turn(turn.id, TurnOutcome::Done).await.unwrap();
     assert_eq!(
         db.query_text("SELECT state FROM inbound WHERE message_id = 'm1'")
@@ -235,69 +258,6 @@ async fn two_replicas_starting_together_on_a_fresh_database_migrate_it_once() {
 }
 
 #[tokio::test]
-async fn a_webhook_refused_while_postgresql_is_unreachable_is_not_recorded() {
-    let Some(db) = TestDb::fresh().await else {
-        return;
-    };
-    let store = open(&db).await;
-    store
-        .writable()
-        .await
-        .expect("ready while PostgreSQL answers");
-    // PostgreSQL goes away for this database: open connections are cut, new ones refused.
-    let name = db.url.rsplit('/').next().unwrap().to_owned();
-    db.execute_as_admin(&format!(
-        "ALTER DATABASE {name} ALLOW_CONNECTIONS false;
-         SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE datname = '{name}' AND pid <> pg_backend_pid();"
-    ))
-    .await;
-
-    let refused = store.record(batch(vec![message("m-lost", "u1")])).await;
-    assert!(
-        matches!(refused, Err(StoreError::Unreachable { .. })),
-        "the webhook's 503: {refused:?}"
-    );
-    assert!(store.writable().await.is_err(), "/readyz says not ready");
-
-    db.execute_as_admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
-        .await;
-    assert_eq!(
-        db.query_text("SELECT COUNT(*) FROM inbound").await,
-        "0",
-        "nothing was recorded for the refused webhook"
-    );
-    // Meta redelivers: now it is recorded, once.
-    let outcome = store
-        .record(batch(vec![message("m-lost", "u1")]))
-        .await
-        .unwrap();
-    assert_eq!(outcome.new_pending_messages, 1);
-    store.writable().await.expect("ready again");
-}
-
-#[tokio::test]
-async fn an_unreachable_server_fails_fast_naming_the_database_but_not_the_password() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port(); // closed once the listener is dropped
-    let url = format!("postgres://app:pw-do-not-show@127.0.0.1:{port}/wagate?sslmode=disable")
-        .parse()
-        .unwrap();
-    let started = std::time::Instant::now();
-    let error = Store::open_postgres(&url).await.err().expect("refused");
-    let shown = error.to_string();
-    assert!(started.elapsed() < std::time::Duration::from_secs(10));
-    assert!(
-        shown.contains(&format!("127.0.0.1:{port}/wagate")),
-        "{shown}"
-    );
-    assert!(!shown.contains("pw-do-not-show"), "{shown}");
-}
-
-#[tokio::test]
 async fn the_heartbeat_keeps_a_long_turns_conversation_and_forgets_one_taken_over() {
     let Some(db) = TestDb::fresh().await else {
         return;
@@ -378,4 +338,38 @@ async fn a_replicas_conversations_go_to_the_others_when_it_stops_or_its_leases_e
         "expired leases are anyone's"
     );
     assert!(c.claim_turn(lane("u1")).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn wake_ups_hear_what_another_process_notifies() {
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    let store = open(&db).await;
+    let mut wake_ups = store.wake_ups().await.unwrap();
+    db.execute(&format!(
+        "SELECT pg_notify('{}', '{}'); NOTIFY {};",
+        super::WAKE_CHANNEL,
+        super::wake_payload(&lane("u1")),
+        super::WAKE_CHANNEL
+    ))
+    .await;
+    let within = std::time::Duration::from_secs(5);
+    let first = tokio::time::timeout(within, wake_ups.next()).await;
+    assert_eq!(first.unwrap(), Some(super::WakeUp::Lane(lane("u1"))));
+    let second = tokio::time::timeout(within, wake_ups.next()).await;
+    assert_eq!(
+        second.unwrap(),
+        Some(super::WakeUp::Any),
+        "no payload: sweep"
+    );
+}
+
+#[tokio::test]
+async fn on_sqlite_no_wake_up_ever_comes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), crate::inbox::store::Durability::Normal).unwrap();
+    let mut wake_ups = store.wake_ups().await.unwrap();
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(50), wake_ups.next()).await;
+    assert!(waited.is_err(), "one process owns an SQLite database");
 }
