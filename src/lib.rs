@@ -8,12 +8,14 @@
 //! - [`http`]: the axum router: Meta's webhook (handshake, signed POST), health, metrics.
 //! - [`whatsapp`]: Meta's protocol: signatures, the typed webhook payload (the one reader of
 //!   Meta's message types: `MessageKind`), the Graph API client and the messages it sends
-//!   (text, interactive, media by link, location, reaction, template), Markdown-to-WhatsApp
+//!   (text, interactive, media by link, location, reaction, template), its channel rate limit
+//!   (in memory, or kept in PostgreSQL and shared by every replica), Markdown-to-WhatsApp
 //!   formatting, reply splitting, the 24-hour customer service window.
 //! - [`inbox`]: the durable inbox, the one owner of the database (record in bounded slices,
 //!   dedupe, statuses, reply parts, conversation memory, resume): SQLite in `--data` with one
 //!   writer thread, or PostgreSQL (`--database`) for several replicas, with conversations
-//!   claimed by fenced leases (`inbox/store/postgres`); and
+//!   claimed by fenced leases (`inbox/store/postgres`, which also keeps the shared rate limit
+//!   and purges inbox rows older than 8 days, one replica per hour); and
 //!   the dispatcher that runs one ordered lane per conversation, with tasks only for running
 //!   turns (a feeder hands free slots to conversations waiting in the store, page by page).
 //! - [`responder`]: answers a turn on WhatsApp: read receipt, media, agent, format, split,
@@ -22,7 +24,8 @@
 //!   the 24-hour window; the outbox sends operator replies through the same path.
 //! - [`handoff`]: a person takes a conversation over (operator, keyword, the agent's tool) and
 //!   hands it back; operator replies, opening hours, the console's live events; a customer's
-//!   opt-out (STOP keywords, Meta's `user_preferences`) around the store's commit. Its HTTP side
+//!   opt-out (STOP keywords, Meta's `user_preferences`) around the store's commit; with several
+//!   replicas, its view of who has each conversation follows the others'. Its HTTP side
 //!   (operator API, console login) is `http::operator`.
 //! - [`transcription`]: speech to text for voice notes (OpenAI-compatible or whisper.cpp).
 //! - [`agent`]: one turn of an agent: input (what each `MessageKind` becomes for the model),
@@ -46,8 +49,8 @@
 //! - [`server`]: wiring it all together; [`cli`] and [`simulate`]: the command line.
 //! - `text`: how errors, URLs and MIME types are shown: one home for each such helper.
 //! - [`chat`]: `wagate chat`, a terminal conversation with an agent through the same runtime.
-//! - [`ops`]: operator commands beside a running server: `inbox`, `retry`, `history`,
-//!   `check --online`, `healthcheck`.
+//! - [`ops`]: operator commands beside a running server (or its replicas, with `--database`):
+//!   `inbox`, `retry`, `history`, `check --online`, `healthcheck`.
 
 pub mod agent;
 pub mod chat;

@@ -210,3 +210,138 @@ async fn while_postgresql_is_unreachable_webhooks_and_readyz_answer_503_and_noth
     server.stop().await;
     db.drop_it().await;
 }
+
+/// `wagate inbox|retry|history` as an operator types them, against the replicas' database.
+fn ops(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_wagate"))
+        .args(args)
+        .env_remove("WAGATE_DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the wagate binary runs")
+}
+
+#[tokio::test]
+async fn the_operator_commands_take_database_and_read_what_the_replicas_recorded() {
+    let Some(admin) = component("WAGATE_TEST_POSTGRES_URL", "PostgreSQL") else {
+        return;
+    };
+    let db = FreshDatabase::create(admin).await;
+    // Before any replica set the schema up: "no database", exit 2, and nothing is created.
+    let early = ops(&["inbox", "--database", &db.url]);
+    assert_eq!(early.status.code(), Some(2), "{early:?}");
+    assert!(String::from_utf8_lossy(&early.stderr).contains("no database at postgres"));
+    // Not a PostgreSQL URL: exit 2, and the password is never echoed.
+    let wrong = ops(&[
+        "inbox",
+        "--database",
+        "mysql://ana:s3cr3t@db.example/wagate",
+    ]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&wrong.stderr).contains("s3cr3t"));
+
+    let recorder = crate::support::recorder::Recorder::new(Duration::ZERO);
+    let config = ConfigDir::standard("    debounce_ms: 0\n");
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start_on_database(
+        config.load(),
+        data.path(),
+        db.url.parse().expect("a database URL"),
+        Some(recorder.clone()),
+    )
+    .await;
+    let body = text_body(&[("wamid.pg.ops", "15551230009", "hello")]);
+    assert_eq!(server.post_signed(&body).await.status(), 200);
+    assert!(eventually(10, || recorder.message_ids() == ["wamid.pg.ops"]).await);
+    let done = "SELECT COUNT(*) FROM inbound WHERE state = 'done'";
+    for _ in 0..200 {
+        if db.count(done).await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let inbox = ops(&["inbox", "--all", "--database", &db.url]);
+    assert_eq!(inbox.status.code(), Some(0), "{inbox:?}");
+    let shown = String::from_utf8_lossy(&inbox.stdout);
+    assert!(shown.starts_with("inbox postgres"), "{shown}");
+    assert!(
+        shown.contains("messages: pending 0, taken 0, done 1"),
+        "{shown}"
+    );
+    assert!(shown.contains("••••••••0009"), "numbers masked: {shown}");
+    let json = ops(&["inbox", "--json", "--database", &db.url]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(report["messages"]["done"], 1);
+
+    let retry = ops(&["retry", "999", "--database", &db.url]);
+    assert_eq!(retry.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&retry.stderr).contains("no turn 999"));
+    server.stop().await;
+    db.drop_it().await;
+}
+
+#[tokio::test]
+async fn a_130429_answered_to_one_replica_holds_back_the_sends_of_the_other() {
+    use crate::support::fake_graph::{fast_options, Reply, FAKE_PHONE_NUMBER_ID};
+    use wagate::whatsapp::graph::GraphClient;
+    let Some(admin) = component("WAGATE_TEST_POSTGRES_URL", "PostgreSQL") else {
+        return;
+    };
+    let db = FreshDatabase::create(admin).await;
+    let url: wagate::inbox::store::DatabaseUrl = db.url.parse().expect("a database URL");
+    let graph = FakeGraph::start().await;
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let store = wagate::inbox::Store::open_postgres(&url)
+            .await
+            .expect("opens");
+        let mut options = fast_options();
+        options.shared_rate_limit = store.shared_rate_limit();
+        assert!(options.shared_rate_limit.is_some(), "shared on PostgreSQL");
+        let client = GraphClient::with_options(&graph.channel(), options).expect("client");
+        replicas.push((store, client));
+    }
+    // Meta says "throughput reached, retry in 2 s" to replica A's first send.
+    graph.script_sends([Reply::graph_error(400, 130429).with_header("retry-after", "2")]);
+    let a = replicas[0].1.clone();
+    let send_a = tokio::spawn(async move {
+        a.send_text(FAKE_PHONE_NUMBER_ID, "34600000001", "from A", None)
+            .await
+    });
+    let mut paused = 0;
+    for _ in 0..200 {
+        paused = db
+            .count("SELECT COUNT(*) FROM rate_limit_channels WHERE paused_until > 0")
+            .await;
+        if paused == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(paused, 1, "A shared Meta's pause through the database");
+
+    // Replica B had sent nothing: its first send waits the pause out too.
+    let started = std::time::Instant::now();
+    replicas[1]
+        .1
+        .send_text(FAKE_PHONE_NUMBER_ID, "34600000002", "from B", None)
+        .await
+        .expect("B's message goes out after the pause");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "B sent {waited:?} after A's 130429"
+    );
+    send_a
+        .await
+        .unwrap()
+        .expect("A's message goes out after its retry");
+    assert_eq!(
+        graph.accepted_sends().len(),
+        2,
+        "both delivered, none dropped"
+    );
+    drop(replicas);
+    db.drop_it().await;
+}

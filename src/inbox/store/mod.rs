@@ -47,6 +47,7 @@ pub use conversations::{
 };
 pub use opt_out::{OptChange, OptSource, OptedOut, OPTED_OUT_BY_KEYWORD, WHILE_OPTED_OUT};
 pub use outbox::OutboxItem;
+pub use postgres::retention::{RetentionRun, RetentionSkipped};
 pub use postgres::{wake_payload, DatabaseUrl, DatabaseUrlError, WakeUp, WakeUps, WAKE_CHANNEL};
 pub use reactions::{Reaction, REACTION_NOT_TO_AGENT, REACTION_REMOVED};
 use std::path::{Path, PathBuf};
@@ -96,9 +97,6 @@ pub enum StoreError {
     /// stop and send nothing more. Never retried: the new owner answers.
     #[error("turn {turn_id}: this replica lost the conversation's lease to another replica")]
     LeaseLost { turn_id: i64 },
-    /// A part of the API the PostgreSQL backend does not have yet.
-    #[error("not yet on PostgreSQL: {0}")]
-    NotYetOnPostgres(&'static str),
 }
 
 impl StoreError {
@@ -109,7 +107,8 @@ impl StoreError {
 }
 
 pub use operator::{
-    DeadLetterRow, InboxSnapshot, OperatorDb, Requeue, TurnSummary, WaitingConversation,
+    DatabaseLocation, DeadLetterRow, InboxSnapshot, OperatorDb, Requeue, TurnSummary,
+    WaitingConversation,
 };
 pub use parts::{outbox_key, PartRef, CONFIRM_WINDOW};
 /// Tests elsewhere in the crate: a fresh PostgreSQL database per test.
@@ -317,6 +316,8 @@ impl Store {
 #[cfg(test)]
 #[macro_use]
 mod both_backends;
+#[cfg(test)]
+mod conversation_tests;
 #[cfg(test)]
 mod intake_tests;
 #[cfg(test)]
