@@ -3,16 +3,49 @@
 
 use crate::config::Config;
 use crate::inbox::store::Durability;
+use crate::inbox::WakeUps;
 use crate::server::{self, ServeOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// Several replicas on one PostgreSQL database: how each hears of work the others recorded
+/// (ignored on SQLite, where one process does everything). README: "Several replicas".
+#[derive(clap::Args)]
+pub(super) struct WakeUpArgs {
+    /// How often each replica scans the database for conversations it could take (work another
+    /// replica recorded but had no free turn slot for, a dead replica's once its lease expired),
+    /// in milliseconds. Idle, one indexed query per interval.
+    #[arg(long, env = "WAGATE_POLL_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    poll_ms: u64,
+    /// Replicas hint each other (PostgreSQL NOTIFY/LISTEN) when one leaves work it cannot start,
+    /// besides polling. `off`: polling only (NOTIFY takes a cluster-wide lock at commit; see the
+    /// README for how to tell whether it costs throughput).
+    #[arg(long, env = "WAGATE_NOTIFY", value_enum, default_value = "on")]
+    notify: OnOff,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OnOff {
+    On,
+    Off,
+}
+
+impl From<WakeUpArgs> for WakeUps {
+    fn from(args: WakeUpArgs) -> WakeUps {
+        WakeUps {
+            poll: std::time::Duration::from_millis(args.poll_ms),
+            notify: matches!(args.notify, OnOff::On),
+        }
+    }
+}
 
 pub(super) fn serve(
     config_dir: PathBuf,
     listen: Option<String>,
     data: PathBuf,
     env_file: Option<PathBuf>,
+    wake_ups: WakeUps,
 ) -> anyhow::Result<ExitCode> {
     let config = match Config::load_with_env_file(&config_dir, env_file.as_deref()) {
         Ok(config) => config,
@@ -61,6 +94,7 @@ pub(super) fn serve(
             env_file,
             http: Default::default(),
             clock: None,
+            wake_ups,
         };
         server::run(listener, config, options, shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)

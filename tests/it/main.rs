@@ -19,5 +19,6 @@ mod native;
 mod native_in;
 mod process;
 mod reload;
+mod replicas;
 mod voice;
 mod webhook;

@@ -19,9 +19,16 @@
 //! it (and a turn slot); the webhook's own commit then claims the turn
 //! ([`Store::record_and_claim`]) and the lane starts with it, one trip to the writer instead of
 //! two. Closing a turn and claiming the next one share a commit too.
+//!
+//! Several replicas on one store (PostgreSQL): a conversation is answered by whichever replica
+//! holds its lease (the store's claims see to that), work recorded elsewhere reaches this one
+//! through the [`wakeups`] (polling, and hints between replicas), and a lane that finished a
+//! turn always asks the store for the next one (another replica may have recorded a message
+//! for it, which no local notify announced).
 
 mod feeder;
 mod slots;
+pub mod wakeups;
 
 use super::{LaneKey, Store, Turn, TurnOutcome, MAX_MESSAGES_PER_TURN};
 use crate::metrics::{self, Metrics};
@@ -33,6 +40,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+pub use wakeups::WakeUps;
 
 /// Answers one turn. The agent and the Graph API client plug in here.
 pub trait TurnHandler: Send + Sync + 'static {
@@ -48,6 +56,8 @@ pub struct DispatcherSettings {
     pub max_concurrent_turns: usize,
     /// Wait this long before a lane takes its turn, to gather a burst.
     pub debounce: Duration,
+    /// How work recorded by other replicas reaches this one (a shared store only).
+    pub wake_ups: WakeUps,
 }
 
 pub struct Dispatcher {
@@ -61,6 +71,10 @@ pub struct Dispatcher {
     tasks: TaskTracker,
     stopping: CancellationToken,
     metrics: Arc<Metrics>,
+    /// Other processes share the store (PostgreSQL): messages may arrive through them.
+    shared: bool,
+    /// Set once the wake-up tasks start: hints to the other replicas, when they go out.
+    hints: std::sync::OnceLock<Arc<wakeups::Hints>>,
 }
 
 /// How a lane task begins.
@@ -149,6 +163,7 @@ impl Dispatcher {
         settings: DispatcherSettings,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
+        let shared = store.shared();
         let dispatcher = Arc::new(Dispatcher {
             store,
             handler,
@@ -158,8 +173,13 @@ impl Dispatcher {
             tasks: TaskTracker::new(),
             stopping: CancellationToken::new(),
             metrics,
+            shared,
+            hints: std::sync::OnceLock::new(),
         });
         feeder::spawn(&dispatcher);
+        if let Some(hints) = wakeups::spawn(&dispatcher, settings.wake_ups) {
+            let _ = dispatcher.hints.set(hints);
+        }
         dispatcher
     }
 
@@ -264,6 +284,10 @@ impl Dispatcher {
                     Some(slot) => held = Some(slot),
                     None => {
                         self.metrics.lanes_active.dec();
+                        // Another replica may have a slot for it now.
+                        if let Some(hints) = self.hints.get() {
+                            hints.send();
+                        }
                         return;
                     }
                 }
@@ -386,11 +410,13 @@ impl Dispatcher {
         // Not dirty: nothing arrived since the claim, or its notify is still to come (and will
         // find the lane, or start it again once idle), so the commit need not look. With
         // others waiting for a slot, the next turn is not claimed here: the slot goes back.
+        // On a shared store another replica may have recorded messages for this conversation
+        // that no local notify announced: always look.
         let claim_next = self.debounce.is_zero()
             && !self.stopping.is_cancelled()
             && !self.slots.backlog_pending()
-            && self.slots.set_dirty(lane, false);
-        let waiting = !claim_next && self.slots.is_dirty(lane);
+            && (self.slots.set_dirty(lane, false) || self.shared);
+        let waiting = !claim_next && (self.slots.is_dirty(lane) || self.shared);
         let closed = if claim_next {
             let lane = lane.clone();
             self.store.finish_and_claim(turn_id, outcome, lane).await

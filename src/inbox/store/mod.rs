@@ -28,6 +28,7 @@ mod schema;
 mod states;
 mod turns;
 mod types;
+mod wake_ups;
 mod writer;
 
 pub use lock::{DataDirLock, LockError, LOCK_FILE};
