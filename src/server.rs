@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::handoff::Handoff;
 use crate::http::{self, AppState};
 use crate::inbox::store::{DataDirLock, Durability, LockError};
-use crate::inbox::{Dispatcher, DispatcherSettings, Store, StoreError, TurnHandler, WakeUps};
+use crate::inbox::{Dispatcher, DispatcherSettings, Store, StoreError, TurnHandler, WakeUpSettings};
 use crate::memory::{self, Memory};
 use crate::metrics::Metrics;
 use crate::net::{self, HttpLimits};
@@ -68,7 +68,7 @@ pub struct ServeOptions {
     pub clock: Option<crate::handoff::Clock>,
     /// Several replicas on one database: how often each scans it for work the others could
     /// not start, and whether they hint each other (`--poll-ms`, `--notify`).
-    pub wake_ups: WakeUps,
+    pub wake_ups: WakeUpSettings,
 }
 
 /// Serve until `shutdown` resolves; then stop accepting, let running turns finish within the

@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::inbox::store::Durability;
-use crate::inbox::WakeUps;
+use crate::inbox::WakeUpSettings;
 use crate::server::{self, ServeOptions};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -31,9 +31,9 @@ enum OnOff {
     Off,
 }
 
-impl From<WakeUpArgs> for WakeUps {
-    fn from(args: WakeUpArgs) -> WakeUps {
-        WakeUps {
+impl From<WakeUpArgs> for WakeUpSettings {
+    fn from(args: WakeUpArgs) -> WakeUpSettings {
+        WakeUpSettings {
             poll: std::time::Duration::from_millis(args.poll_ms),
             notify: matches!(args.notify, OnOff::On),
         }
@@ -45,7 +45,7 @@ pub(super) fn serve(
     listen: Option<String>,
     data: PathBuf,
     env_file: Option<PathBuf>,
-    wake_ups: WakeUps,
+    wake_ups: WakeUpSettings,
 ) -> anyhow::Result<ExitCode> {
     let config = match Config::load_with_env_file(&config_dir, env_file.as_deref()) {
         Ok(config) => config,

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-pub use wakeups::WakeUps;
+pub use wakeups::WakeUpSettings;
 
 /// Answers one turn. The agent and the Graph API client plug in here.
 pub trait TurnHandler: Send + Sync + 'static {
@@ -57,7 +57,7 @@ pub struct DispatcherSettings {
     /// Wait this long before a lane takes its turn, to gather a burst.
     pub debounce: Duration,
     /// How work recorded by other replicas reaches this one (a shared store only).
-    pub wake_ups: WakeUps,
+    pub wake_ups: WakeUpSettings,
 }
 
 pub struct Dispatcher {

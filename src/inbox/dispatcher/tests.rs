@@ -65,7 +65,7 @@ async fn live_lanes_with(waiting: usize, arrival: Arrival) -> (usize, usize) {
         DispatcherSettings {
             max_concurrent_turns: SLOTS,
             debounce: Duration::ZERO,
-            wake_ups: WakeUps::default(),
+            wake_ups: WakeUpSettings::default(),
         },
         Arc::new(Metrics::new()),
     );

@@ -35,16 +35,16 @@ const HINT_SPACING: Duration = Duration::from_millis(20);
 
 /// How the dispatcher learns of work other replicas recorded (matters on a shared store only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WakeUps {
+pub struct WakeUpSettings {
     /// How often the store is scanned for conversations this process could take.
     pub poll: Duration,
     /// Send and listen for hints (PostgreSQL `NOTIFY`/`LISTEN`) besides polling.
     pub notify: bool,
 }
 
-impl Default for WakeUps {
+impl Default for WakeUpSettings {
     fn default() -> Self {
-        WakeUps {
+        WakeUpSettings {
             poll: Duration::from_millis(500),
             notify: true,
         }
@@ -65,7 +65,7 @@ impl Hints {
 
 /// Start the wake-up tasks of `dispatcher`; returns the hint sender when hints go out. The
 /// tasks end when the dispatcher stops or is dropped.
-pub(super) fn spawn(dispatcher: &Arc<Dispatcher>, settings: WakeUps) -> Option<Arc<Hints>> {
+pub(super) fn spawn(dispatcher: &Arc<Dispatcher>, settings: WakeUpSettings) -> Option<Arc<Hints>> {
     let shared = dispatcher.store.shared();
     let poll = if shared {
         settings.poll.max(Duration::from_millis(10))

@@ -31,12 +31,6 @@ pub const SECRET: &str = "replicas-app-secret";
 pub const PHONE_NUMBER_ID: &str = "106540352242922";
 pub const WEBHOOK: &str = "/v1/channels/whatsapp/webhook";
 
-/// How long a replica's claim on a conversation lasts without a heartbeat: short here, so a
-/// killed replica's conversations are taken over in seconds (production keeps the default).
-pub const TEST_LEASE_SECONDS: &str = "3";
-/// The environment variable that shortens the lease (see the README, "Several replicas").
-pub const LEASE_ENV: &str = "WAGATE_LEASE_SECONDS";
-
 /// A fresh database on the test PostgreSQL server, dropped (connections and all) on drop.
 pub struct TestDatabase {
     admin: String,
@@ -204,7 +198,6 @@ impl Replica {
             .arg("--database")
             .arg(database)
             .env("RUST_LOG", "error")
-            .env(LEASE_ENV, TEST_LEASE_SECONDS)
             .env("WAGATE_POLL_MS", "200")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
