@@ -163,7 +163,7 @@ impl Dispatcher {
         settings: DispatcherSettings,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
-        let shared = store.shared();
+        let shared = store.is_shared();
         let dispatcher = Arc::new(Dispatcher {
             store,
             handler,

@@ -65,8 +65,11 @@ impl Hints {
 
 /// Start the wake-up tasks of `dispatcher`; returns the hint sender when hints go out. The
 /// tasks end when the dispatcher stops or is dropped.
-pub(super) fn spawn(dispatcher: &Arc<Dispatcher>, settings: WakeUpSettings) -> Option<Arc<Hints>> {
-    let shared = dispatcher.store.shared();
+pub(super) fn spawn(
+    dispatcher: &Arc<Dispatcher>,
+    settings: WakeUpSettings,
+) -> Option<Arc<Hints>> {
+    let shared = dispatcher.store.is_shared();
     let poll = if shared {
         settings.poll.max(Duration::from_millis(10))
     } else {
@@ -76,9 +79,7 @@ pub(super) fn spawn(dispatcher: &Arc<Dispatcher>, settings: WakeUpSettings) -> O
     if !(shared && settings.notify) {
         return None;
     }
-    if let Some(hints) = dispatcher.store.work_hints() {
-        tokio::spawn(listen(Arc::downgrade(dispatcher), hints));
-    }
+    tokio::spawn(listen(Arc::downgrade(dispatcher)));
     let hints = Arc::new(Hints {
         wanted: Notify::new(),
     });
@@ -92,10 +93,14 @@ fn wake_feeder(dispatcher: &Dispatcher) {
     dispatcher.feed.notify_one();
 }
 
+/// The dispatcher's stop signal, or `None` when it is gone already.
+fn stopping(dispatcher: &Weak<Dispatcher>) -> Option<tokio_util::sync::CancellationToken> {
+    dispatcher.upgrade().map(|d| d.stopping.clone())
+}
+
 async fn poll_store(dispatcher: Weak<Dispatcher>, every: Duration) {
-    let stopping = match dispatcher.upgrade() {
-        Some(d) => d.stopping.clone(),
-        None => return,
+    let Some(stopping) = stopping(&dispatcher) else {
+        return;
     };
     loop {
         tokio::select! {
@@ -109,40 +114,87 @@ async fn poll_store(dispatcher: Weak<Dispatcher>, every: Duration) {
     }
 }
 
-/// Hints from the other replicas (the store reconnects its listener by itself, and sends one
-/// hint after a reconnect, for whatever was missed meanwhile).
-async fn listen(dispatcher: Weak<Dispatcher>, mut hints: tokio::sync::mpsc::Receiver<()>) {
-    let stopping = match dispatcher.upgrade() {
-        Some(d) => d.stopping.clone(),
-        None => return,
+/// The first pause before listening again after the connection was lost; doubled up to
+/// [`LISTEN_RETRY_MAX`] while it keeps failing. Polling covers the gap.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
+const LISTEN_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Hints from the other replicas, on a connection of the store's own, listened to again (after
+/// a pause) whenever it is lost. Each hint, whatever conversation it names, makes the feeder
+/// sweep (and only as far as this replica has free slots): starting a named conversation here
+/// without a slot would only leave it to the backlog again.
+async fn listen(dispatcher: Weak<Dispatcher>) {
+    let Some(stopping) = stopping(&dispatcher) else {
+        return;
     };
+    let mut pause = LISTEN_RETRY;
     loop {
-        let hint = tokio::select! {
-            _ = stopping.cancelled() => return,
-            hint = hints.recv() => hint,
-        };
-        let (Some(()), Some(dispatcher)) = (hint, dispatcher.upgrade()) else {
+        let Some(store) = dispatcher.upgrade().map(|d| d.store.clone()) else {
             return;
         };
-        dispatcher.metrics.wake_up_hints_received.inc();
-        wake_feeder(&dispatcher);
+        let listening = tokio::select! {
+            _ = stopping.cancelled() => return,
+            listening = store.wake_ups() => listening,
+        };
+        drop(store);
+        match listening {
+            Ok(mut wake_ups) => {
+                // Anything hinted while this replica was not listening: look now.
+                if let Some(dispatcher) = dispatcher.upgrade() {
+                    wake_feeder(&dispatcher);
+                }
+                pause = LISTEN_RETRY;
+                loop {
+                    let hint = tokio::select! {
+                        _ = stopping.cancelled() => return,
+                        hint = wake_ups.next() => hint,
+                    };
+                    let Some(dispatcher) = dispatcher.upgrade() else {
+                        return;
+                    };
+                    if hint.is_none() {
+                        break;
+                    }
+                    dispatcher.metrics.wake_up_hints_received.inc();
+                    wake_feeder(&dispatcher);
+                }
+                tracing::warn!(
+                    retry_seconds = pause.as_secs(),
+                    "stopped hearing the other replicas' hints (LISTEN connection lost); polling meanwhile"
+                );
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                retry_seconds = pause.as_secs(),
+                "cannot listen for the other replicas' hints; polling meanwhile"
+            ),
+        }
+        tokio::select! {
+            _ = stopping.cancelled() => return,
+            _ = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(LISTEN_RETRY_MAX);
     }
 }
 
 async fn send_hints(dispatcher: Weak<Dispatcher>, hints: Arc<Hints>) {
-    let stopping = match dispatcher.upgrade() {
-        Some(d) => d.stopping.clone(),
-        None => return,
+    let Some(stopping) = stopping(&dispatcher) else {
+        return;
     };
     loop {
         tokio::select! {
             _ = stopping.cancelled() => return,
             _ = hints.wanted.notified() => {}
         }
+        let Some(store) = dispatcher.upgrade().map(|d| d.store.clone()) else {
+            return;
+        };
+        let sent = store.hint_work().await;
+        drop(store);
         let Some(dispatcher) = dispatcher.upgrade() else {
             return;
         };
-        match dispatcher.store.hint_work().await {
+        match sent {
             Ok(()) => dispatcher.metrics.wake_up_hints_sent.inc(),
             // Only a hint: the others' polling finds the work anyway.
             Err(e) => tracing::debug!(error = %e, "cannot hint the other replicas"),
