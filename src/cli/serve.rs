@@ -208,6 +208,38 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        wake_ups: WakeUpArgs,
+    }
+
+    fn wake_ups(args: &[&str]) -> Result<WakeUpSettings, clap::Error> {
+        let args = std::iter::once("serve").chain(args.iter().copied());
+        Flags::try_parse_from(args).map(|f| f.wake_ups.into())
+    }
+
+    #[test]
+    fn replicas_poll_every_half_second_and_hint_each_other_unless_told_otherwise() {
+        assert_eq!(wake_ups(&[]).unwrap(), WakeUpSettings::default());
+        assert_eq!(
+            wake_ups(&["--poll-ms", "250", "--notify", "off"]).unwrap(),
+            WakeUpSettings {
+                poll: std::time::Duration::from_millis(250),
+                notify: false,
+            }
+        );
+    }
+
+    #[test]
+    fn a_poll_interval_below_10_ms_or_a_notify_other_than_on_or_off_is_refused() {
+        let e = wake_ups(&["--poll-ms", "5"]).unwrap_err().to_string();
+        assert!(e.contains("--poll-ms"), "{e}");
+        let e = wake_ups(&["--notify", "maybe"]).unwrap_err().to_string();
+        assert!(e.contains("on") && e.contains("off"), "{e}");
+    }
 
     #[test]
     fn without_an_app_secret_serve_listens_on_loopback_only_by_default() {

@@ -195,7 +195,9 @@ async fn send_hints(dispatcher: Weak<Dispatcher>, hints: Arc<Hints>) {
             return;
         };
         match sent {
-            Ok(()) => dispatcher.metrics.wake_up_hints_sent.inc(),
+            Ok(()) => {
+                dispatcher.metrics.wake_up_hints_sent.inc();
+            }
             // Only a hint: the others' polling finds the work anyway.
             Err(e) => tracing::debug!(error = %e, "cannot hint the other replicas"),
         }

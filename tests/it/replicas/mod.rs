@@ -153,7 +153,7 @@ spec:
 }
 
 /// The fake model: answers `got <the turn's words>` (the last user message, whose lines are
-/// the turn's messages), after `delay`. The words are the message texts (`m<user>_<n>`), so
+/// the turn's messages), after `delay`. The words are the message texts (`m<user>x<n>`), so
 /// the replies tell which messages each turn answered, in which order.
 pub async fn echo_model(delay: Duration) -> FakeServer {
     FakeServer::start(move |request, _| {
@@ -258,7 +258,7 @@ pub fn sign(body: &[u8]) -> String {
 
 /// The text of message `n` of `user`: also what the echo model says back.
 pub fn word(user: &str, n: usize) -> String {
-    format!("m{user}_{n}")
+    format!("m{user}x{n}")
 }
 
 /// A Meta-shaped body with one text message.
