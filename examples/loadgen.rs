@@ -88,6 +88,7 @@ fn serve(config_dir: &str, data_dir: &str, listen: &str, durability: Option<&str
             Box::new(move |_: &Services| Arc::new(LogOnly { hold }) as Arc<dyn TurnHandler>);
         let options = ServeOptions {
             data_dir: data_dir.into(),
+            database: None,
             durability,
             handler: Some(handler),
             graph: Default::default(),

@@ -9,8 +9,10 @@
 //! - [`whatsapp`]: Meta's protocol: signatures, the typed webhook payload, the Graph API client
 //!   and the messages it sends (text, interactive, media by link, location, reaction, template),
 //!   Markdown-to-WhatsApp formatting, reply splitting, the 24-hour customer service window.
-//! - [`inbox`]: the durable SQLite inbox, the one owner of the database (record in bounded
-//!   slices, dedupe, statuses, reply parts, conversation memory, resume; one writer thread), and
+//! - [`inbox`]: the durable inbox, the one owner of the database (record in bounded slices,
+//!   dedupe, statuses, reply parts, conversation memory, resume): SQLite in `--data` with one
+//!   writer thread, or PostgreSQL (`--database`) for several replicas, with conversations
+//!   claimed by fenced leases (`inbox/store/postgres`); and
 //!   the dispatcher that runs one ordered lane per conversation, with tasks only for running
 //!   turns (a feeder hands free slots to conversations waiting in the store, page by page).
 //! - [`responder`]: answers a turn on WhatsApp: read receipt, media, agent, format, split,

@@ -7,8 +7,10 @@
 use crate::config::Config;
 use crate::handoff::Handoff;
 use crate::http::{self, AppState};
-use crate::inbox::store::{DataDirLock, Durability, LockError};
-use crate::inbox::{Dispatcher, DispatcherSettings, Store, StoreError, TurnHandler, WakeUpSettings};
+use crate::inbox::store::{DataDirLock, DatabaseUrl, Durability, LockError};
+use crate::inbox::{
+    Dispatcher, DispatcherSettings, Store, StoreError, TurnHandler, WakeUpSettings,
+};
 use crate::memory::{self, Memory};
 use crate::metrics::Metrics;
 use crate::net::{self, HttpLimits};
@@ -52,8 +54,10 @@ pub struct Services {
 pub type HandlerFactory = Box<dyn FnOnce(&Services) -> Arc<dyn TurnHandler> + Send>;
 
 pub struct ServeOptions {
-    /// Where `wagate.db` lives.
+    /// Where `wagate.db` lives (unused with `database`).
     pub data_dir: PathBuf,
+    /// `--database`: PostgreSQL, shared by every replica, instead of SQLite in `data_dir`.
+    pub database: Option<DatabaseUrl>,
     pub durability: Durability,
     /// `None`: the production [`Responder`]; tests may plug in their own.
     pub handler: Option<HandlerFactory>,
@@ -89,10 +93,19 @@ pub async fn run(
     warn_about_insecure_settings(&config);
 
     // Before the database is even opened (resume would re-run turns another server is
-    // running); held until `run` returns.
-    let _lock = DataDirLock::acquire(&options.data_dir)?;
+    // running); held until `run` returns. PostgreSQL needs none: replicas share it, and the
+    // conversation leases keep them from running the same turn.
+    let _lock = match options.database {
+        None => Some(DataDirLock::acquire(&options.data_dir)?),
+        Some(_) => None,
+    };
     let config = SharedConfig::new(config);
-    let store = Store::open(&options.data_dir, options.durability)?;
+    let store = Store::open_configured(
+        options.database.as_ref(),
+        &options.data_dir,
+        options.durability,
+    )
+    .await?;
     let metrics = Arc::new(Metrics::new());
     let handoff = Handoff::start(
         store.clone(),
@@ -177,6 +190,10 @@ pub async fn run(
     net::serve(listener, app, &options.http, stop_http).await;
     tracing::info!("HTTP stopped; waiting for running turns");
     dispatcher.shutdown(grace).await;
+    // What this replica still holds goes to the others now, not after the lease expiry.
+    if let Err(e) = services.store.release_leases().await {
+        tracing::warn!(error = %e, "cannot give this replica's conversations back; they expire instead");
+    }
     services.handoff.stopped(grace).await;
     tracing::info!("shutdown complete");
     Ok(())

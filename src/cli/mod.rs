@@ -45,6 +45,17 @@ enum Command {
         /// Directory for the SQLite database (created if missing).
         #[arg(long, env = "WAGATE_DATA", default_value = "./data")]
         data: PathBuf,
+        /// postgres://user:password@host:port/dbname (or postgresql://...): store everything in
+        /// PostgreSQL instead of SQLite in --data, so several replicas can share it. TLS per
+        /// `?sslmode=` (disable, prefer, require, verify-ca, verify-full).
+        // Parsed by `serve`, not by clap: clap's error would echo the value, password and all.
+        #[arg(
+            long,
+            env = "WAGATE_DATABASE_URL",
+            hide_env_values = true,
+            value_name = "URL"
+        )]
+        database: Option<String>,
         /// KEY=VALUE file that `${VAR}` reads before the process environment, read again on
         /// every reload: how a rotated access token reaches a running server (SIGHUP).
         #[arg(long, env = "WAGATE_ENV_FILE")]
@@ -189,9 +200,10 @@ pub fn main() -> anyhow::Result<ExitCode> {
             config,
             listen,
             data,
+            database,
             env_file,
             wake_ups,
-        } => serve::serve(config, listen, data, env_file, wake_ups.into()),
+        } => serve::serve(config, listen, data, database, env_file, wake_ups.into()),
         Command::Check {
             config,
             online,

@@ -2,7 +2,7 @@
 //! the server until SIGTERM or Ctrl-C. Each way this can fail at start says what to do.
 
 use crate::config::Config;
-use crate::inbox::store::Durability;
+use crate::inbox::store::{DatabaseUrl, Durability};
 use crate::inbox::WakeUpSettings;
 use crate::server::{self, ServeOptions};
 use std::io;
@@ -44,9 +44,21 @@ pub(super) fn serve(
     config_dir: PathBuf,
     listen: Option<String>,
     data: PathBuf,
+    database: Option<String>,
     env_file: Option<PathBuf>,
     wake_ups: WakeUpSettings,
 ) -> anyhow::Result<ExitCode> {
+    // `--database`: several replicas share PostgreSQL; no data directory is locked then.
+    let database = match database.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        None => None,
+        Some(url) => match url.parse::<DatabaseUrl>() {
+            Ok(url) => Some(url),
+            Err(e) => {
+                eprintln!("wagate: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+    };
     let config = match Config::load_with_env_file(&config_dir, env_file.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -57,17 +69,20 @@ pub(super) fn serve(
             return Ok(ExitCode::FAILURE);
         }
     };
-    if let Err(why) = writable_data_dir(&data) {
-        eprintln!("wagate: {why}");
-        return Ok(ExitCode::FAILURE);
-    }
-    // One serve per data directory: a second one usually asks for the same port too, so say
-    // who holds the directory before trying the port. `server::run` takes the lock for good.
-    match crate::inbox::store::DataDirLock::acquire(&data) {
-        Ok(lock) => drop(lock),
-        Err(e) => {
-            eprintln!("wagate: {e}");
+    if database.is_none() {
+        if let Err(why) = writable_data_dir(&data) {
+            eprintln!("wagate: {why}");
             return Ok(ExitCode::FAILURE);
+        }
+        // One serve per data directory: a second one usually asks for the same port too, so
+        // say who holds the directory before trying the port. `server::run` takes the lock
+        // for good.
+        match crate::inbox::store::DataDirLock::acquire(&data) {
+            Ok(lock) => drop(lock),
+            Err(e) => {
+                eprintln!("wagate: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
         }
     }
     let unsigned = config.whatsapp.app_secret.is_empty();
@@ -88,6 +103,7 @@ pub(super) fn serve(
         };
         let options = ServeOptions {
             data_dir: data,
+            database,
             durability: Durability::Full,
             handler: None,
             graph: Default::default(),

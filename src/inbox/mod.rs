@@ -1,4 +1,5 @@
-//! The durable inbox (SQLite) and the dispatcher that turns it into ordered per-conversation turns.
+//! The durable inbox (SQLite, or PostgreSQL for several replicas) and the dispatcher that turns
+//! it into ordered per-conversation turns.
 
 pub mod dispatcher;
 mod intake;

@@ -292,12 +292,14 @@ fn retry_later(reason: String) -> Delivered {
 
 /// A part an earlier attempt handed to Meta without recording the answer: `true` once its
 /// status notification confirms Meta has it, `false` when none came by the deadline (it is
-/// then sent again). The deadline is [`CONFIRM_WINDOW`] after the later of the mark and this
-/// process's start, so notifications Meta held back while the server was down have time to
-/// arrive.
+/// then sent again). The deadline is [`CONFIRM_WINDOW`] after the later of the mark, this
+/// process's start and (PostgreSQL) this replica's takeover of the conversation, so
+/// notifications Meta held back while the server was down have time to arrive.
 async fn settle(store: &Store, key: i64, index: usize, since: i64) -> Result<bool, StoreError> {
     let confirm = i64::try_from(CONFIRM_WINDOW.as_millis()).unwrap_or(i64::MAX);
-    let deadline = since.max(store.opened_at_millis()).saturating_add(confirm);
+    let deadline = since
+        .max(store.confirm_window_start(key).await)
+        .saturating_add(confirm);
     tracing::info!(
         key,
         part = index + 1,
@@ -338,7 +340,8 @@ async fn record_sent(
     loop {
         match store.mark_part_sent(key, index, outbound_id.clone()).await {
             Ok(()) => return Ok(()),
-            Err(e) if attempt >= 5 => return Err(e),
+            // A lost lease is final: another replica owns the conversation now.
+            Err(e) if attempt >= 5 || e.is_lease_lost() => return Err(e),
             Err(e) => {
                 tracing::warn!(key, attempt, error = %e, "recording an accepted part failed; trying again");
                 tokio::time::sleep(Duration::from_millis(100 * attempt)).await;

@@ -17,6 +17,7 @@ mod kill9;
 mod model_outage;
 mod native;
 mod native_in;
+mod postgres;
 mod process;
 mod reload;
 mod replicas;

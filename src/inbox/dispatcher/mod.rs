@@ -104,10 +104,23 @@ enum AfterTurn {
 /// The turn stays `running` in the store; the lane's next claim resumes it (and a restart
 /// would too).
 fn finish_failed(turn_id: i64, e: &super::StoreError) -> AfterTurn {
+    if e.is_lease_lost() {
+        return lease_lost(turn_id);
+    }
     tracing::error!(turn_id, error = %e, "cannot record the end of a turn");
     AfterTurn::Claim {
         maybe_interrupted: true,
     }
+}
+
+/// Another replica took the conversation over (PostgreSQL): this turn stops here, is neither
+/// retried nor closed by this replica (the new owner resumes it), and the lane goes idle.
+fn lease_lost(turn_id: i64) -> AfterTurn {
+    tracing::warn!(
+        turn_id,
+        "another replica took this conversation over; this replica stops the turn"
+    );
+    AfterTurn::Idle
 }
 
 /// An idle conversation set aside for one webhook, with a turn slot: the webhook's commit
@@ -402,6 +415,9 @@ impl Dispatcher {
         if let TurnOutcome::RetryLater { after, .. } = &outcome {
             let after = *after;
             if let Err(e) = self.store.finish_turn(turn_id, outcome).await {
+                if e.is_lease_lost() {
+                    return lease_lost(turn_id);
+                }
                 tracing::error!(turn_id, error = %e, "cannot record the end of a turn");
             }
             return AfterTurn::RetryAfter(after);

@@ -2,7 +2,7 @@
 //! their delivery status), on a connection of their own.
 
 use super::conversations::{Holder, ASKED_FOR_PERSON, HELD_FOR_PERSON};
-use super::{Store, StoreError};
+use super::{Sqlite, StoreError};
 use crate::inbox::LaneKey;
 use rusqlite::{params, Connection};
 
@@ -217,7 +217,7 @@ fn last_customer_at(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<Optio
 /// Reads for operators go through the store's read connection: WAL lets it read beside the
 /// writer, so a console listing a long history never holds up the commits webhooks wait for.
 pub(super) async fn read<T: Send + 'static>(
-    store: &Store,
+    store: &Sqlite,
     op: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
 ) -> Result<T, StoreError> {
     store.reader.read(op).await
@@ -252,10 +252,10 @@ fn held(
     rows.collect()
 }
 
-impl Store {
+impl Sqlite {
     /// The customer's messages to the person (never seen by the agent), received in
     /// (after, until] (unix ms), for the conversation memory.
-    pub async fn held_messages(
+    pub(super) async fn held_messages(
         &self,
         lane: LaneKey,
         after: i64,
@@ -264,7 +264,7 @@ impl Store {
         read(self, move |c| held(c, &lane, after, until)).await
     }
 
-    pub async fn conversations(
+    pub(super) async fn conversations(
         &self,
         only_human: bool,
     ) -> Result<Vec<ConversationRow>, StoreError> {
@@ -272,7 +272,7 @@ impl Store {
     }
 
     /// `None` when the conversation is unknown.
-    pub async fn conversation_messages(
+    pub(super) async fn conversation_messages(
         &self,
         lane: LaneKey,
     ) -> Result<Option<Vec<MessageRow>>, StoreError> {
@@ -280,12 +280,15 @@ impl Store {
     }
 
     /// When the customer last wrote (unix ms), as the 24-hour window counts it.
-    pub async fn last_customer_at(&self, lane: LaneKey) -> Result<Option<i64>, StoreError> {
+    pub(super) async fn last_customer_at(&self, lane: LaneKey) -> Result<Option<i64>, StoreError> {
         read(self, move |c| last_customer_at(c, &lane)).await
     }
 
     /// Meta's timestamp of the customer's newest message (unix seconds).
-    pub async fn last_customer_timestamp(&self, lane: LaneKey) -> Result<Option<i64>, StoreError> {
+    pub(super) async fn last_customer_timestamp(
+        &self,
+        lane: LaneKey,
+    ) -> Result<Option<i64>, StoreError> {
         read(self, move |c| last_customer_timestamp(c, &lane)).await
     }
 }

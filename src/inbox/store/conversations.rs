@@ -3,12 +3,12 @@
 //! outbox (`outbox.rs`) and what operators read (`conversation_view.rs`).
 //!
 //! The functions run inside the writer's transaction (reads for operators excepted); the
-//! `impl Store` block at the end is the API the handoff service uses.
+//! `impl Sqlite` block at the end is the SQLite half of the API the handoff service uses.
 
 use super::conversation_view::read;
 use super::ops::now_millis;
 use super::outbox::queue;
-use super::{Batch, InboundState, Store, StoreError};
+use super::{Batch, InboundState, Sqlite, StoreError};
 use crate::inbox::LaneKey;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -210,16 +210,16 @@ fn humans(conn: &Connection) -> rusqlite::Result<Vec<HumanConversation>> {
     rows.collect()
 }
 
-impl Store {
+impl Sqlite {
     /// Who answers `lane` now.
-    pub async fn holder(&self, lane: LaneKey) -> Result<Holder, StoreError> {
+    pub(super) async fn holder(&self, lane: LaneKey) -> Result<Holder, StoreError> {
         read(self, move |c| holder(c, &lane)).await
     }
 
     /// Hand `lane` to a person (`trigger`: operator, keyword, tool). Its messages still waiting
     /// for the agent are closed; `notice` (formatted parts), when given, is queued for the
     /// customer in the same commit. `false` (and nothing queued) when a person already had it.
-    pub async fn hand_over(
+    pub(super) async fn hand_over(
         &self,
         lane: LaneKey,
         trigger: &'static str,
@@ -237,12 +237,16 @@ impl Store {
     }
 
     /// Back to the agent; `false` when it already was.
-    pub async fn release(&self, lane: LaneKey, trigger: &'static str) -> Result<bool, StoreError> {
+    pub(super) async fn release(
+        &self,
+        lane: LaneKey,
+        trigger: &'static str,
+    ) -> Result<bool, StoreError> {
         self.call(move |c| release(c, &lane, trigger)).await
     }
 
     /// Every conversation a person has, longest first.
-    pub async fn human_conversations(&self) -> Result<Vec<HumanConversation>, StoreError> {
+    pub(super) async fn human_conversations(&self) -> Result<Vec<HumanConversation>, StoreError> {
         read(self, humans).await
     }
 }

@@ -1,13 +1,19 @@
-//! The inbox store: every acknowledged message, turn, reply part and delivery status, in SQLite.
+//! The inbox store: every acknowledged message, turn, reply part and delivery status, and the
+//! one owner of the database. Two backends behind one [`Store`]:
 //!
-//! One writer thread owns the write connection. Callers send it commands; it takes every command
-//! waiting at that moment, runs them in ONE transaction and commits once (group commit), then
-//! answers each. So a burst of concurrent webhooks costs one fsync, not one each, and no SQLite
-//! call ever blocks the async runtime.
+//! - SQLite in `--data` (the default, nothing to install): one writer thread owns the write
+//!   connection. Callers send it commands; it takes every command waiting at that moment, runs
+//!   them in ONE transaction and commits once (group commit), then answers each. So a burst of
+//!   concurrent webhooks costs one fsync, not one each, and no SQLite call ever blocks the
+//!   async runtime (`sqlite.rs`, `writer.rs`, and the files by concern).
+//! - PostgreSQL (`--database postgres://...`), for several replicas on one database: a pool of
+//!   connections, a transaction per webhook, conversations claimed with fenced leases
+//!   (`postgres/`, whose module doc explains the leases and the wake-ups).
 //!
-//! The API speaks the domain (record, claim a turn, finish it, save a reply), never SQL, so a
-//! Postgres implementation for several replicas could sit behind the same type later.
+//! The API (`api.rs`) speaks the domain (record, claim a turn, finish it, save a reply), never
+//! SQL; every SQL statement of the product lives in this folder.
 
+mod api;
 mod checkpoint;
 mod conversation_view;
 mod conversations;
@@ -22,9 +28,11 @@ mod opt_out;
 mod outbox;
 mod pace;
 mod parts;
+mod postgres;
 mod reactions;
 mod reader;
 mod schema;
+mod sqlite;
 mod states;
 mod turns;
 mod types;
@@ -40,10 +48,10 @@ pub use conversations::{
 };
 pub use opt_out::{OptChange, OptSource, OptedOut, OPTED_OUT_BY_KEYWORD, WHILE_OPTED_OUT};
 pub use outbox::OutboxItem;
+pub use postgres::{wake_payload, DatabaseUrl, DatabaseUrlError, WakeUp, WakeUps, WAKE_CHANNEL};
 pub use reactions::{Reaction, REACTION_NOT_TO_AGENT, REACTION_REMOVED};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::sync::oneshot;
 
 /// File name of the database inside `--data`.
 pub const DATABASE_FILE: &str = "wagate.db";
@@ -74,35 +82,64 @@ pub enum StoreError {
     WriterGone,
     #[error("a database read did not finish: {0}")]
     Task(String),
+    /// PostgreSQL cannot be reached (refused, timed out, pool exhausted): the webhook answers
+    /// 503 and `/readyz` too. Names host, port and database, never the password.
+    #[error("PostgreSQL at {target} is unreachable: {reason}")]
+    Unreachable { target: String, reason: String },
+    /// A statement failed on PostgreSQL (the server's message, with its SQLSTATE).
+    #[error("PostgreSQL error: {0}")]
+    Postgres(String),
+    /// The schema could not be created or upgraded at start.
+    #[error("cannot bring the PostgreSQL schema up to date (migration {version}): {reason}")]
+    Migration { version: i32, reason: String },
+    /// This replica no longer holds the conversation of `turn_id`: its lease expired and
+    /// another replica took it over (a higher fence). The write was refused; the turn must
+    /// stop and send nothing more. Never retried: the new owner answers.
+    #[error("turn {turn_id}: this replica lost the conversation's lease to another replica")]
+    LeaseLost { turn_id: i64 },
+    /// A part of the API the PostgreSQL backend does not have yet.
+    #[error("not yet on PostgreSQL: {0}")]
+    NotYetOnPostgres(&'static str),
+}
+
+impl StoreError {
+    /// The turn's conversation belongs to another replica now: stop, send nothing more.
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, StoreError::LeaseLost { .. })
+    }
 }
 
 pub use operator::{
     DeadLetterRow, InboxSnapshot, OperatorDb, Requeue, TurnSummary, WaitingConversation,
 };
 pub use parts::{outbox_key, PartRef, CONFIRM_WINDOW};
+use sqlite::Sqlite;
 pub use states::{MessageState, TurnState};
 pub use turns::MAX_MESSAGES_PER_TURN;
 pub use types::{
     Backlog, Batch, InboundState, NewInbound, RecordOutcome, ReplyPart, StatusUpdate, TurnOutcome,
 };
 
-/// Cheap to clone; all clones talk to the same writer thread.
+/// The inbox: one type for the whole product, cheap to clone, whichever database is behind it.
+/// The dispatcher, responder, memory, handoff, console and ops commands never know which.
 #[derive(Clone)]
 pub struct Store {
-    tx: writer::Sender,
-    reader: reader::Reader,
-    path: PathBuf,
+    backend: Backend,
     identity: Arc<Identity>,
-    /// The file the writer opened, to tell whether writes would still reach it.
-    file: Arc<files::FileGuard>,
-    /// Some reply part is (or was, since this open) held for the 24-hour window: only then
-    /// does a turn look for held parts of its conversation (a read every turn would pay).
-    held_parts: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The two backends. Every method of the API (`api.rs`) is written once for each: a method
+/// missing on one is a compile error, not a surprise at run time.
+#[derive(Clone)]
+enum Backend {
+    Sqlite(sqlite::Sqlite),
+    Postgres(postgres::PgStore),
 }
 
 /// What this open of the database is.
 struct Identity {
-    /// Random, made when the database was created; part of every send's callback data.
+    /// Random, made when the database was created; part of every send's callback data. On
+    /// PostgreSQL it is the database's (one row shared by every replica), not the process's.
     database: String,
     /// Unix milliseconds of this open: for a process, its (re)start.
     opened_at: i64,
@@ -111,7 +148,8 @@ struct Identity {
 /// How hard each commit tries to reach the disk. `Full` (the default) survives power loss:
 /// every commit is fsynced before anyone is told "done". `Normal` is an explicit opt-in for
 /// disks where an fsync is slow: it survives a process crash (kill -9) but may lose the last
-/// commits (already acknowledged to Meta) on power loss or an OS crash.
+/// commits (already acknowledged to Meta) on power loss or an OS crash. (PostgreSQL: its own
+/// `synchronous_commit` setting decides.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
     #[default]
@@ -123,61 +161,56 @@ impl Store {
     /// Open (creating if needed, see `files` for the modes) `<data_dir>/wagate.db` and start
     /// the writer thread.
     pub fn open(data_dir: &Path, durability: Durability) -> Result<Store, StoreError> {
-        let path = files::prepare(data_dir, DATABASE_FILE)?;
-        let (tx, database, file) = writer::spawn(&path, durability)?;
+        let db = sqlite::Sqlite::open(data_dir, durability)?;
         let identity = Arc::new(Identity {
-            database,
+            database: db.database.clone(),
             opened_at: ops::now_millis(),
         });
-        let reader = reader::Reader::open(&path)?;
-        let held = reader.read_now(parts::any_held)?;
         Ok(Store {
-            tx,
-            reader,
-            path,
+            backend: Backend::Sqlite(db),
             identity,
-            file,
-            held_parts: Arc::new(std::sync::atomic::AtomicBool::new(held)),
         })
     }
 
-    /// `Ok` when a write would succeed now: a one-row probe write commits, the database file is
-    /// still the one opened (not deleted or replaced), the connection is not read-only, and the
-    /// file and its directory keep their write permission. For `/readyz`.
-    pub async fn writable(&self) -> Result<(), StoreError> {
-        // First, so a deleted file is reported as such rather than as the failed batch.
-        self.file.check().map_err(StoreError::NotWritable)?;
-        let read_only = self
-            .call(|c| {
-                let read_only = c.is_readonly(rusqlite::MAIN_DB)?;
-                if !read_only {
-                    files::probe_write(c)?;
-                }
-                Ok(read_only)
-            })
-            .await?;
-        self.file
-            .writable(read_only)
-            .map_err(StoreError::NotWritable)
+    /// Connect to PostgreSQL at `url` (`--database`), create or upgrade the schema (under an
+    /// advisory lock: replicas starting together migrate once) and start this replica's lease
+    /// heartbeat. Fails when PostgreSQL cannot be reached now, naming host, port and database.
+    pub async fn open_postgres(url: &DatabaseUrl) -> Result<Store, StoreError> {
+        let db = postgres::PgStore::open(url).await?;
+        let identity = Arc::new(Identity {
+            database: db.database_id().to_owned(),
+            opened_at: ops::now_millis(),
+        });
+        Ok(Store {
+            backend: Backend::Postgres(db),
+            identity,
+        })
     }
 
-    /// The database file (for messages that name it).
+    /// `--database` when given, else SQLite in `data_dir`.
+    pub async fn open_configured(
+        database: Option<&DatabaseUrl>,
+        data_dir: &Path,
+        durability: Durability,
+    ) -> Result<Store, StoreError> {
+        match database {
+            Some(url) => Store::open_postgres(url).await,
+            None => Store::open(data_dir, durability),
+        }
+    }
+
+    /// Whether this store is PostgreSQL (several replicas may share it).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// The database file; for PostgreSQL its URL without the password (for messages that
+    /// name the database).
     pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Run `op` in the writer's next batch; returns after the commit. `op` may run twice (see
-    /// `writer`): it must only read what it captured.
-    async fn call<T: Send + 'static>(
-        &self,
-        op: impl FnMut(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        // An unbounded std channel: `send` never blocks, so it is fine on the async runtime.
-        self.tx
-            .send(job::job(op, reply))
-            .map_err(|_| StoreError::WriterGone)?;
-        rx.await.map_err(|_| StoreError::WriterGone)?
+        match &self.backend {
+            Backend::Sqlite(db) => &db.path,
+            Backend::Postgres(db) => db.location(),
+        }
     }
 
     /// Record a webhook's content durably. Returns after the commit.
@@ -190,16 +223,19 @@ impl Store {
     /// Record a webhook's content and, in the same commit, start a turn for each of `lanes`
     /// (idle conversations the dispatcher reserved) with its new messages to answer. Returns
     /// after the commit, with those turns; a lane gets none when nothing new arrived for it or
-    /// when it has an interrupted turn (which its own claim resumes first).
+    /// when it has an interrupted turn (which its own claim resumes first), or (PostgreSQL)
+    /// when another replica holds the conversation.
     pub async fn record_and_claim(
         &self,
         batch: Batch,
         lanes: Vec<LaneKey>,
     ) -> Result<(RecordOutcome, Vec<Turn>), StoreError> {
         // A huge body (Meta allows megabytes: tens of thousands of messages) is recorded in
-        // bounded slices, each its own writer job, so no request holds the writer for long;
-        // the caller still hears back only after the last slice is committed. The turns are
-        // claimed with the last slice, so they see every message of the body.
+        // bounded slices, each its own commit, so no request holds the writer (or a
+        // PostgreSQL transaction) for long; the caller still hears back only after the last
+        // slice is committed. The turns are claimed with the last slice, so they see every
+        // message of the body. A redelivery after a failed slice finds the committed ones as
+        // duplicates.
         let mut slices = intake::slice(batch, intake::INTAKE_SLICE);
         let last = slices.pop().unwrap_or_default();
         let mut outcome = RecordOutcome::default();
@@ -210,79 +246,6 @@ impl Store {
         let (recorded, turns) = self.record_slice(last, lanes).await?;
         outcome.merge(recorded);
         Ok((outcome, turns))
-    }
-
-    async fn record_slice(
-        &self,
-        batch: Batch,
-        lanes: Vec<LaneKey>,
-    ) -> Result<(RecordOutcome, Vec<Turn>), StoreError> {
-        let (reply, rx) = oneshot::channel();
-        let database = self.identity.database.clone();
-        self.tx
-            .send(intake::RecordJob::boxed(batch, lanes, database, reply))
-            .map_err(|_| StoreError::WriterGone)?;
-        let (result, mut batch) = rx.await.map_err(|_| StoreError::WriterGone)?;
-        let recorded = result?;
-        let turns = recorded
-            .turns
-            .into_iter()
-            .map(|opened| opened.into_turn(&mut batch))
-            .collect();
-        Ok((recorded.outcome, turns))
-    }
-
-    /// Take the lane's next turn: an interrupted one first, else its oldest pending messages
-    /// (at most [`MAX_MESSAGES_PER_TURN`]).
-    pub async fn claim_turn(&self, lane: LaneKey) -> Result<Option<Turn>, StoreError> {
-        let claimed = self.call(move |c| turns::claim_turn(c, &lane)).await?;
-        Ok(claimed.map(turns::ClaimedTurn::into_turn))
-    }
-
-    /// Take the lane's oldest pending messages (at most [`MAX_MESSAGES_PER_TURN`]) as a new
-    /// turn, for a lane known to have no interrupted turn (its last turn was closed by the
-    /// caller); saves looking for one.
-    pub async fn claim_new_turn(&self, lane: LaneKey) -> Result<Option<Turn>, StoreError> {
-        let claimed = self.call(move |c| turns::claim_pending(c, &lane)).await?;
-        Ok(claimed.map(turns::ClaimedTurn::into_turn))
-    }
-
-    /// Record how a turn ended.
-    pub async fn finish_turn(&self, turn_id: i64, outcome: TurnOutcome) -> Result<(), StoreError> {
-        self.call(move |c| turns::finish_turn(c, turn_id, &outcome))
-            .await
-    }
-
-    /// Record how the lane's turn ended and take the lane's next pending messages as a new turn,
-    /// in one commit. A turn to retry (`RetryLater`) stays the lane's turn: nothing is claimed.
-    pub async fn finish_and_claim(
-        &self,
-        turn_id: i64,
-        outcome: TurnOutcome,
-        lane: LaneKey,
-    ) -> Result<Option<Turn>, StoreError> {
-        let claimed = self
-            .call(move |c| turns::finish_and_claim(c, turn_id, &outcome, &lane))
-            .await?;
-        Ok(claimed.map(turns::ClaimedTurn::into_turn))
-    }
-
-    /// One page of the conversations with unanswered messages or an interrupted turn: those
-    /// after `cursor` in key order, at most `limit`. Fewer than `limit`: the sweep reached the
-    /// end (start again from `None`).
-    pub async fn open_lanes_after(
-        &self,
-        cursor: Option<LaneKey>,
-        limit: usize,
-    ) -> Result<Vec<LaneKey>, StoreError> {
-        self.reader
-            .read(move |c| turns::open_lanes_after(c, cursor.as_ref(), limit))
-            .await
-    }
-
-    /// Conversations with unanswered messages or an interrupted turn, oldest first.
-    pub async fn open_lanes(&self) -> Result<Vec<LaneKey>, StoreError> {
-        self.call(turns::open_lanes).await
     }
 
     /// Save a turn's reply parts before sending them; returns the saved parts (the earlier
@@ -299,30 +262,6 @@ impl Store {
         self.save_reply_messages(turn_id, messages).await
     }
 
-    /// [`save_reply`](Self::save_reply) for a reply of any messages (what the agent's tools
-    /// sent, then its text parts), in the order they go out.
-    pub async fn save_reply_messages(
-        &self,
-        turn_id: i64,
-        messages: Vec<crate::whatsapp::graph::OutgoingMessage>,
-    ) -> Result<Vec<ReplyPart>, StoreError> {
-        self.call(move |c| parts::save_messages(c, turn_id, &messages))
-            .await
-    }
-
-    /// The earlier turns of `lane` whose parts are held for the 24-hour window, oldest first.
-    pub async fn held_turns(&self, lane: LaneKey) -> Result<Vec<i64>, StoreError> {
-        if !self.held_parts.load(std::sync::atomic::Ordering::Relaxed) {
-            return Ok(Vec::new());
-        }
-        self.reader.read(move |c| parts::held_turns(c, &lane)).await
-    }
-
-    /// The reply a turn saved before it was interrupted, if any.
-    pub async fn load_reply(&self, turn_id: i64) -> Result<Option<Vec<ReplyPart>>, StoreError> {
-        self.call(move |c| parts::load_reply(c, turn_id)).await
-    }
-
     /// The callback data a send of this part carries (`biz_opaque_callback_data`).
     pub fn part_ref(&self, turn_id: i64, index: usize) -> PartRef {
         PartRef {
@@ -337,103 +276,45 @@ impl Store {
         self.identity.opened_at
     }
 
-    /// About to hand the part to Meta: committed before the Graph call, so a crash during it
-    /// leaves the part `sending`. Returns the mark's time (unix milliseconds).
-    pub async fn mark_part_sending(&self, turn_id: i64, index: usize) -> Result<i64, StoreError> {
-        self.call(move |c| parts::mark_part_sending(c, turn_id, index))
-            .await
-    }
-
-    /// Meta refused the part with an error answer: it does not have it.
-    pub async fn clear_part_sending(&self, turn_id: i64, index: usize) -> Result<(), StoreError> {
-        self.call(move |c| parts::clear_part_sending(c, turn_id, index))
-            .await
-    }
-
-    /// Meta's id for the part once it is recorded as accepted (by the send's answer or by a
-    /// status notification carrying the part's callback data).
-    pub async fn part_outbound_id(
-        &self,
-        turn_id: i64,
-        index: usize,
-    ) -> Result<Option<String>, StoreError> {
-        // Polled while a resumed turn waits: a read beside the writer, not a writer job.
-        self.reader
-            .read(move |c| parts::part_outbound_id(c, turn_id, index))
-            .await
-    }
-
-    /// Meta accepted this part: committed before the next part goes out.
-    pub async fn mark_part_sent(
-        &self,
-        turn_id: i64,
-        index: usize,
-        outbound_id: String,
-    ) -> Result<(), StoreError> {
-        self.call(move |c| parts::mark_part_sent(c, turn_id, index, &outbound_id))
-            .await
-    }
-
-    pub async fn mark_part_failed(
-        &self,
-        turn_id: i64,
-        index: usize,
-        error: String,
-    ) -> Result<(), StoreError> {
-        self.call(move |c| parts::mark_part_failed(c, turn_id, index, &error))
-            .await
-    }
-
-    /// Conversation memory: store a turn's entries (idempotent per key, turn and position),
-    /// through the writer like every other write.
-    pub async fn append_memory(
-        &self,
-        key: String,
-        turn_id: i64,
-        entries: Vec<crate::memory::MemoryEntry>,
-    ) -> Result<(), StoreError> {
-        self.call(move |c| memory::append(c, &key, turn_id, &entries))
-            .await
-    }
-
-    /// Conversation memory: the newest `limit` entries of `key` created at or after `since`
-    /// (unix seconds), oldest first. Read beside the writer, never queued behind a commit.
-    pub async fn memory_window(
-        &self,
-        key: String,
-        limit: usize,
-        since: i64,
-    ) -> Result<Vec<crate::memory::MemoryEntry>, StoreError> {
-        self.reader
-            .read(move |c| memory::newest(c, &key, limit, since))
-            .await
-    }
-
-    /// Conversation memory: delete every entry created before `before` (unix seconds), one
-    /// bounded slice per writer batch so webhooks commit in between; returns how many went.
-    pub async fn purge_memory(&self, before: i64) -> Result<usize, StoreError> {
-        let mut total = 0;
-        loop {
-            let deleted = self.call(move |c| memory::purge_batch(c, before)).await?;
-            total += deleted;
-            if deleted < memory::PURGE_BATCH {
-                return Ok(total);
-            }
-        }
-    }
-
-    pub async fn backlog(&self) -> Result<Backlog, StoreError> {
-        self.call(|c| {
-            let (open_messages, oldest_received_at) = ops::backlog(c)?;
-            Ok(Backlog {
-                open_messages,
-                oldest_received_at,
-            })
+    /// From when (unix ms) a part of `key` found `sending` waits for its status notification
+    /// before it is sent again: the later of this process's start and, on PostgreSQL, the
+    /// moment this replica took the conversation over from another.
+    pub async fn confirm_window_start(&self, key: i64) -> i64 {
+        let taken_over = match &self.backend {
+            Backend::Sqlite(db) => db.confirm_window_start(key).await,
+            Backend::Postgres(db) => db.confirm_window_start(key).await,
+        };
+        taken_over.map_or(self.identity.opened_at, |at| {
+            at.max(self.identity.opened_at)
         })
-        .await
     }
 }
 
+#[cfg(test)]
+impl Store {
+    /// Tests: run `op` on the SQLite writer.
+    pub(crate) async fn call<T: Send + 'static>(
+        &self,
+        op: impl FnMut(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(op).await,
+            Backend::Postgres(_) => panic!("an SQLite test helper used on PostgreSQL"),
+        }
+    }
+
+    /// Tests: the PostgreSQL backend.
+    pub(crate) fn postgres(&self) -> &postgres::PgStore {
+        match &self.backend {
+            Backend::Postgres(db) => db,
+            Backend::Sqlite(_) => panic!("a PostgreSQL test helper used on SQLite"),
+        }
+    }
+}
+
+#[cfg(test)]
+#[macro_use]
+mod both_backends;
 #[cfg(test)]
 mod intake_tests;
 #[cfg(test)]

@@ -345,9 +345,9 @@ fn counts(conn: &Connection, sql: &str) -> rusqlite::Result<BTreeMap<String, i64
 /// The same operator reports and actions from inside the server: reads on the store's read
 /// connection, the re-queue through its writer (the one owner of writes), never a connection
 /// of their own.
-impl super::Store {
+impl super::Sqlite {
     /// As [`OperatorDb::inbox`].
-    pub async fn inbox_snapshot(
+    pub(super) async fn inbox_snapshot(
         &self,
         limit: usize,
         all: bool,
@@ -364,12 +364,16 @@ impl super::Store {
     }
 
     /// As [`OperatorDb::requeue`].
-    pub async fn requeue_turn(&self, turn_id: i64, force: bool) -> Result<Requeue, StoreError> {
+    pub(super) async fn requeue_turn(
+        &self,
+        turn_id: i64,
+        force: bool,
+    ) -> Result<Requeue, StoreError> {
         self.call(move |conn| requeue(conn, turn_id, force)).await
     }
 
     /// Dead letter `id` with its body; `None` when there is none (never was, or retried).
-    pub async fn dead_letter(&self, id: i64) -> Result<Option<DeadLetterRow>, StoreError> {
+    pub(super) async fn dead_letter(&self, id: i64) -> Result<Option<DeadLetterRow>, StoreError> {
         self.reader
             .read(move |conn| {
                 conn.query_row(

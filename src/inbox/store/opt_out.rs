@@ -12,7 +12,7 @@ use super::conversations::ASKED_FOR_PERSON;
 use super::ops::now_millis;
 use super::outbox::queue;
 use super::schema::add_column;
-use super::{Batch, InboundState, Store, StoreError};
+use super::{Batch, InboundState, Sqlite, StoreError};
 use crate::inbox::LaneKey;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -259,14 +259,14 @@ pub(super) fn opted_out(conn: &Connection) -> rusqlite::Result<Vec<OptedOut>> {
     rows.collect()
 }
 
-impl Store {
+impl Sqlite {
     /// Every opted-out conversation.
-    pub async fn opted_out_conversations(&self) -> Result<Vec<OptedOut>, StoreError> {
+    pub(super) async fn opted_out_conversations(&self) -> Result<Vec<OptedOut>, StoreError> {
         read(self, opted_out).await
     }
 
     /// Whether the customer of `lane` is opted out now.
-    pub async fn is_opted_out(&self, lane: LaneKey) -> Result<bool, StoreError> {
+    pub(super) async fn is_opted_out(&self, lane: LaneKey) -> Result<bool, StoreError> {
         read(self, move |c| is_opted_out(c, &lane)).await
     }
 }

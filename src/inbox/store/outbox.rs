@@ -5,7 +5,7 @@
 
 use super::ops::now_millis;
 use super::parts::{self, outbox_key};
-use super::{ReplyPart, Store, StoreError};
+use super::{ReplyPart, Sqlite, StoreError};
 use crate::inbox::LaneKey;
 use crate::whatsapp::graph::OutgoingMessage;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -119,11 +119,11 @@ fn pending_outbox(conn: &Connection) -> rusqlite::Result<Vec<OutboxItem>> {
     Ok(items)
 }
 
-impl Store {
+impl Sqlite {
     /// Queue an operator's reply (formatted `parts`) and note the reply on the conversation,
     /// which restarts its `release_after_seconds`. Returns the message id; `None` (nothing
     /// queued) when the customer has opted out.
-    pub async fn queue_operator_reply(
+    pub(super) async fn queue_operator_reply(
         &self,
         lane: LaneKey,
         text: String,
@@ -146,7 +146,7 @@ impl Store {
     }
 
     /// Outbox messages not yet fully sent, oldest first (at most 100).
-    pub async fn pending_outbox(&self) -> Result<Vec<OutboxItem>, StoreError> {
+    pub(super) async fn pending_outbox(&self) -> Result<Vec<OutboxItem>, StoreError> {
         self.call(pending_outbox).await
     }
 
@@ -154,7 +154,7 @@ impl Store {
     /// 24-hour window and, in the same commit, queue `template` (when given) to reopen it,
     /// once per customer message `reopens` (unix ms). Returns the template's outbox id when it
     /// was queued now.
-    pub async fn hold_for_window(
+    pub(super) async fn hold_for_window(
         &self,
         lane: LaneKey,
         key: i64,
@@ -176,7 +176,7 @@ impl Store {
     }
 
     /// Close an outbox message: `error` None when every part went out.
-    pub async fn finish_outbox(
+    pub(super) async fn finish_outbox(
         &self,
         id: i64,
         failed_part: Option<usize>,

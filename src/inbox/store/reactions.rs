@@ -8,7 +8,7 @@
 //! back.
 
 use super::conversation_view::read;
-use super::{Batch, InboundState, Store, StoreError};
+use super::{Batch, InboundState, Sqlite, StoreError};
 use crate::inbox::LaneKey;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -126,15 +126,18 @@ fn reactions(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<Vec<Reaction
     rows.collect()
 }
 
-impl Store {
+impl Sqlite {
     /// The text of the message we sent as `wamid`, for quoting it to the agent; `None` when it
     /// is not one of ours.
-    pub async fn sent_message_text(&self, wamid: String) -> Result<Option<String>, StoreError> {
+    pub(super) async fn sent_message_text(
+        &self,
+        wamid: String,
+    ) -> Result<Option<String>, StoreError> {
         read(self, move |c| sent_by_us(c, &wamid)).await
     }
 
     /// The customer's current reactions in `lane` (removed ones left out), oldest first.
-    pub async fn reactions(&self, lane: LaneKey) -> Result<Vec<Reaction>, StoreError> {
+    pub(super) async fn reactions(&self, lane: LaneKey) -> Result<Vec<Reaction>, StoreError> {
         read(self, move |c| reactions(c, &lane)).await
     }
 }

@@ -1,4 +1,5 @@
-//! Store behaviour against a real SQLite file.
+//! Store behaviour against a real database: SQLite, and PostgreSQL where the behaviour is
+//! shared (`on_both_backends!`).
 
 use super::*;
 use crate::inbox::LaneKey;
@@ -36,220 +37,301 @@ fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(dir.path(), Durability::Normal).expect("store opens")
 }
 
-#[tokio::test]
-async fn a_redelivered_message_is_recorded_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let first = store
-        .record(batch(vec![message("m1", "u1")]))
-        .await
-        .unwrap();
-    assert_eq!(first.new_pending, vec![lane("u1")]);
-    assert_eq!(first.new_pending_messages, 1);
-    let again = store
-        .record(batch(vec![message("m1", "u1"), message("m1", "u1")]))
-        .await
-        .unwrap();
-    assert_eq!(again.duplicates, 2);
-    assert!(again.new_pending.is_empty());
-}
-
-#[tokio::test]
-async fn concurrent_deliveries_of_one_message_record_it_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let tasks: Vec<_> = (0..32)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .record(batch(vec![message("same", "u1")]))
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
-    let mut new = 0;
-    for t in tasks {
-        new += t.await.unwrap().new_pending_messages;
-    }
-    assert_eq!(new, 1);
-}
-
-#[tokio::test]
-async fn a_turn_takes_every_pending_message_of_its_lane_in_arrival_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    store
-        .record(batch(vec![
-            message("a", "u1"),
-            message("x", "u2"),
-            message("b", "u1"),
-        ]))
-        .await
-        .unwrap();
-    store.record(batch(vec![message("c", "u1")])).await.unwrap();
-    let turn = store.claim_turn(lane("u1")).await.unwrap().expect("a turn");
-    let ids: Vec<_> = turn
-        .messages
-        .iter()
-        .map(|m| m.message_id.as_str())
-        .collect();
-    assert_eq!(ids, ["a", "b", "c"]);
-    assert_eq!(turn.messages[0].raw["text"]["body"], "hi a");
-    assert_eq!(turn.messages[0].contact_name.as_deref(), Some("Ana"));
-    store.finish_turn(turn.id, TurnOutcome::Done).await.unwrap();
-    assert!(store.claim_turn(lane("u1")).await.unwrap().is_none());
-    assert_eq!(store.open_lanes().await.unwrap(), vec![lane("u2")]);
-}
-
-#[tokio::test]
-async fn an_interrupted_turn_is_resumed_with_the_same_id_and_messages_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let turn_id = {
-        let store = open(&dir);
-        store
-            .record(batch(vec![message("a", "u1"), message("b", "u1")]))
+on_both_backends! {
+    async fn a_redelivered_message_is_recorded_once(db: Backing) {
+        let store = db.open().await;
+        let first = store
+            .record(batch(vec![message("m1", "u1")]))
             .await
             .unwrap();
+        assert_eq!(first.new_pending, vec![lane("u1")]);
+        assert_eq!(first.new_pending_messages, 1);
+        let again = store
+            .record(batch(vec![message("m1", "u1"), message("m1", "u1")]))
+            .await
+            .unwrap();
+        assert_eq!(again.duplicates, 2);
+        assert!(again.new_pending.is_empty());
+    }
+
+    async fn concurrent_deliveries_of_one_message_record_it_once(db: Backing) {
+        let store = db.open().await;
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .record(batch(vec![message("same", "u1")]))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut new = 0;
+        for t in tasks {
+            new += t.await.unwrap().new_pending_messages;
+        }
+        assert_eq!(new, 1);
+    }
+
+    async fn a_turn_takes_every_pending_message_of_its_lane_in_arrival_order(db: Backing) {
+        let store = db.open().await;
+        store
+            .record(batch(vec![
+                message("a", "u1"),
+                message("x", "u2"),
+                message("b", "u1"),
+            ]))
+            .await
+            .unwrap();
+        store.record(batch(vec![message("c", "u1")])).await.unwrap();
+        let turn = store.claim_turn(lane("u1")).await.unwrap().expect("a turn");
+        let ids: Vec<_> = turn
+            .messages
+            .iter()
+            .map(|m| m.message_id.as_str())
+            .collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(turn.messages[0].raw["text"]["body"], "hi a");
+        assert_eq!(turn.messages[0].contact_name.as_deref(), Some("Ana"));
+        store.finish_turn(turn.id, TurnOutcome::Done).await.unwrap();
+        assert!(store.claim_turn(lane("u1")).await.unwrap().is_none());
+        assert_eq!(store.open_lanes().await.unwrap(), vec![lane("u2")]);
+    }
+
+    async fn an_interrupted_turn_is_resumed_with_the_same_id_and_messages_after_a_restart(db: Backing) {
+        let turn_id = {
+            let store = db.open().await;
+            store
+                .record(batch(vec![message("a", "u1"), message("b", "u1")]))
+                .await
+                .unwrap();
+            let turn = store.claim_turn(lane("u1")).await.unwrap().unwrap();
+            store
+                .save_reply(turn.id, vec!["part one".into(), "part two".into()])
+                .await
+                .unwrap();
+            store
+                .mark_part_sent(turn.id, 0, "wamid.out1".into())
+                .await
+                .unwrap();
+            // A message arriving during the interrupted turn belongs to the next turn.
+            store.record(batch(vec![message("c", "u1")])).await.unwrap();
+            turn.id
+        }; // "crash": the store is dropped without finishing the turn
+        db.after_crash().await;
+
+        let store = db.open().await;
+        assert_eq!(store.open_lanes().await.unwrap(), vec![lane("u1")]);
+        let resumed = store.claim_turn(lane("u1")).await.unwrap().unwrap();
+        assert_eq!(resumed.id, turn_id);
+        assert_eq!(resumed.attempt, 1);
+        let ids: Vec<_> = resumed
+            .messages
+            .iter()
+            .map(|m| m.message_id.as_str())
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        let reply = store.load_reply(turn_id).await.unwrap().unwrap();
+        assert_eq!(reply[0].outbound_id.as_deref(), Some("wamid.out1"));
+        assert_eq!(reply[1].outbound_id, None);
+        store.finish_turn(turn_id, TurnOutcome::Done).await.unwrap();
+
+        let next = store.claim_turn(lane("u1")).await.unwrap().unwrap();
+        assert_ne!(next.id, turn_id);
+        assert_eq!(next.messages.len(), 1);
+        assert_eq!(next.messages[0].message_id, "c");
+    }
+
+    async fn saving_a_reply_twice_keeps_the_first_text(db: Backing) {
+        let store = db.open().await;
+        store.record(batch(vec![message("a", "u1")])).await.unwrap();
         let turn = store.claim_turn(lane("u1")).await.unwrap().unwrap();
         store
-            .save_reply(turn.id, vec!["part one".into(), "part two".into()])
+            .save_reply(turn.id, vec!["first".into()])
             .await
             .unwrap();
-        store
-            .mark_part_sent(turn.id, 0, "wamid.out1".into())
+        let parts = store
+            .save_reply(turn.id, vec!["second".into()])
             .await
             .unwrap();
-        // A message arriving during the interrupted turn belongs to the next turn.
-        store.record(batch(vec![message("c", "u1")])).await.unwrap();
-        turn.id
-    }; // "crash": the store is dropped without finishing the turn
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].text, "first");
+    }
 
-    let store = open(&dir);
-    assert_eq!(store.open_lanes().await.unwrap(), vec![lane("u1")]);
-    let resumed = store.claim_turn(lane("u1")).await.unwrap().unwrap();
-    assert_eq!(resumed.id, turn_id);
-    assert_eq!(resumed.attempt, 1);
-    let ids: Vec<_> = resumed
-        .messages
-        .iter()
-        .map(|m| m.message_id.as_str())
-        .collect();
-    assert_eq!(ids, ["a", "b"]);
-    let reply = store.load_reply(turn_id).await.unwrap().unwrap();
-    assert_eq!(reply[0].outbound_id.as_deref(), Some("wamid.out1"));
-    assert_eq!(reply[1].outbound_id, None);
-    store.finish_turn(turn_id, TurnOutcome::Done).await.unwrap();
-
-    let next = store.claim_turn(lane("u1")).await.unwrap().unwrap();
-    assert_ne!(next.id, turn_id);
-    assert_eq!(next.messages.len(), 1);
-    assert_eq!(next.messages[0].message_id, "c");
-}
-
-#[tokio::test]
-async fn saving_a_reply_twice_keeps_the_first_text() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    store.record(batch(vec![message("a", "u1")])).await.unwrap();
-    let turn = store.claim_turn(lane("u1")).await.unwrap().unwrap();
-    store
-        .save_reply(turn.id, vec!["first".into()])
-        .await
-        .unwrap();
-    let parts = store
-        .save_reply(turn.id, vec!["second".into()])
-        .await
-        .unwrap();
-    assert_eq!(parts.len(), 1);
-    assert_eq!(parts[0].text, "first");
-}
-
-#[tokio::test]
-async fn statuses_only_move_forward_and_failed_is_final() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let status = |s: &str, rank| StatusUpdate {
-        message_id: "wamid.out".into(),
-        recipient: Some("u1".into()),
-        status: s.into(),
-        rank,
-        errors: None,
-        pricing: None,
-        callback_data: None,
-    };
-    for (s, rank) in [("read", 3), ("sent", 1), ("delivered", 2)] {
+    async fn statuses_only_move_forward_and_failed_is_final(db: Backing) {
+        let store = db.open().await;
+        let status = |s: &str, rank| StatusUpdate {
+            message_id: "wamid.out".into(),
+            recipient: Some("u1".into()),
+            status: s.into(),
+            rank,
+            errors: None,
+            pricing: None,
+            callback_data: None,
+        };
+        for (s, rank) in [("read", 3), ("sent", 1), ("delivered", 2)] {
+            store
+                .record(Batch {
+                    statuses: vec![status(s, rank)],
+                    ..Batch::default()
+                })
+                .await
+                .unwrap();
+        }
+        assert_eq!(read_status(&db, &store).await, "read");
         store
             .record(Batch {
-                statuses: vec![status(s, rank)],
+                statuses: vec![status("failed", 5)],
                 ..Batch::default()
             })
             .await
             .unwrap();
-    }
-    assert_eq!(read_status(&store).await, "read");
-    store
-        .record(Batch {
-            statuses: vec![status("failed", 5)],
-            ..Batch::default()
-        })
-        .await
-        .unwrap();
-    store
-        .record(Batch {
-            statuses: vec![status("played", 4)],
-            ..Batch::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(read_status(&store).await, "failed");
-}
-
-async fn read_status(store: &Store) -> String {
-    store
-        .call(|c| {
-            c.query_row(
-                "SELECT status FROM outbound_status WHERE message_id = 'wamid.out'",
-                [],
-                |r| r.get(0),
-            )
-        })
-        .await
-        .unwrap()
-}
-
-#[tokio::test]
-async fn skipped_messages_are_kept_but_never_become_turns() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let mut reaction = message("r1", "u1");
-    reaction.state = InboundState::Skipped;
-    let outcome = store.record(batch(vec![reaction.clone()])).await.unwrap();
-    assert_eq!(outcome.new_skipped, 1);
-    assert!(store.claim_turn(lane("u1")).await.unwrap().is_none());
-    // and it is still deduplicated
-    assert_eq!(
         store
-            .record(batch(vec![reaction]))
+            .record(Batch {
+                statuses: vec![status("played", 4)],
+                ..Batch::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(read_status(&db, &store).await, "failed");
+    }
+
+    async fn skipped_messages_are_kept_but_never_become_turns(db: Backing) {
+        let store = db.open().await;
+        let mut reaction = message("r1", "u1");
+        reaction.state = InboundState::Skipped;
+        let outcome = store.record(batch(vec![reaction.clone()])).await.unwrap();
+        assert_eq!(outcome.new_skipped, 1);
+        assert!(store.claim_turn(lane("u1")).await.unwrap().is_none());
+        // and it is still deduplicated
+        assert_eq!(
+            store
+                .record(batch(vec![reaction]))
+                .await
+                .unwrap()
+                .duplicates,
+            1
+        );
+    }
+
+    async fn the_backlog_counts_unanswered_messages(db: Backing) {
+        let store = db.open().await;
+        store
+            .record(batch(vec![message("a", "u1"), message("b", "u2")]))
+            .await
+            .unwrap();
+        let backlog = store.backlog().await.unwrap();
+        assert_eq!(backlog.open_messages, 2);
+        assert!(backlog.oldest_received_at.is_some());
+    }
+
+    async fn closing_a_turn_can_claim_the_next_in_the_same_commit(db: Backing) {
+        let store = db.open().await;
+        store.record(batch(vec![message("a", "u1")])).await.unwrap();
+        let first = store.claim_turn(lane("u1")).await.unwrap().unwrap();
+        store.record(batch(vec![message("b", "u1")])).await.unwrap();
+
+        let next = store
+            .finish_and_claim(first.id, TurnOutcome::Done, lane("u1"))
             .await
             .unwrap()
-            .duplicates,
-        1
-    );
+            .expect("b is pending");
+        assert_eq!(next.messages[0].message_id, "b");
+        assert_ne!(next.id, first.id);
+
+        let retry = TurnOutcome::RetryLater {
+            after: std::time::Duration::from_secs(1),
+            reason: "graph down".into(),
+        };
+        store.record(batch(vec![message("c", "u1")])).await.unwrap();
+        let none = store
+            .finish_and_claim(next.id, retry, lane("u1"))
+            .await
+            .unwrap();
+        assert!(none.is_none(), "a turn to retry stays the lane's turn");
+        let resumed = store.claim_turn(lane("u1")).await.unwrap().unwrap();
+        assert_eq!(resumed.id, next.id);
+    }
+
+    async fn a_status_naming_a_part_left_sending_confirms_it_across_a_restart(db: Backing) {
+        let (turn_id, callback) = {
+            let store = db.open().await;
+            let turn_id = part_left_sending(&store).await;
+            let callback = store.part_ref(turn_id, 0).callback_data();
+            (turn_id, callback)
+        }; // crash: the answer to the send was never recorded
+        db.after_crash().await;
+        let store = db.open().await;
+        let parts = store.load_reply(turn_id).await.unwrap().unwrap();
+        assert!(parts[0].sending_since.is_some(), "left sending");
+        assert_eq!(parts[0].outbound_id, None);
+
+        store.record(sent_status(&callback)).await.unwrap();
+        let parts = store.load_reply(turn_id).await.unwrap().unwrap();
+        assert_eq!(parts[0].outbound_id.as_deref(), Some("wamid.out.7"));
+        assert_eq!(parts[0].sending_since, None);
+    }
+
+    async fn a_status_naming_a_part_of_another_database_confirms_nothing(db: Backing) {
+        let store = db.open().await;
+        let turn_id = part_left_sending(&store).await;
+        let elsewhere = PartRef {
+            database: "another".into(),
+            turn_id,
+            index: 0,
+        };
+        store
+            .record(sent_status(&elsewhere.callback_data()))
+            .await
+            .unwrap();
+        let parts = store.load_reply(turn_id).await.unwrap().unwrap();
+        assert_eq!(parts[0].outbound_id, None);
+    }
+
+    async fn a_part_meta_refused_is_no_longer_sending(db: Backing) {
+        let store = db.open().await;
+        let turn_id = part_left_sending(&store).await;
+        store.clear_part_sending(turn_id, 0).await.unwrap();
+        let parts = store.load_reply(turn_id).await.unwrap().unwrap();
+        assert_eq!(parts[0].sending_since, None);
+    }
+
+    async fn a_flood_from_one_conversation_is_answered_in_turns_of_at_most_the_cap(db: Backing) {
+        let store = db.open().await;
+        let flood: Vec<NewInbound> = (0..MAX_MESSAGES_PER_TURN * 2 + 7)
+            .map(|i| message(&format!("m{i:04}"), "u1"))
+            .collect();
+        store.record(batch(flood)).await.unwrap();
+        let mut sizes = Vec::new();
+        let mut next = store.claim_turn(lane("u1")).await.unwrap();
+        let mut answered = Vec::new();
+        while let Some(turn) = next {
+            sizes.push(turn.messages.len());
+            answered.extend(turn.messages.iter().map(|m| m.message_id.clone()));
+            next = store
+                .finish_and_claim(turn.id, TurnOutcome::Done, lane("u1"))
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            sizes,
+            [MAX_MESSAGES_PER_TURN, MAX_MESSAGES_PER_TURN, 7],
+            "the rest form the next turns"
+        );
+        let mut in_order = answered.clone();
+        in_order.sort();
+        assert_eq!(answered, in_order, "oldest messages first");
+    }
+
 }
 
-#[tokio::test]
-async fn the_backlog_counts_unanswered_messages() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    store
-        .record(batch(vec![message("a", "u1"), message("b", "u2")]))
-        .await
-        .unwrap();
-    let backlog = store.backlog().await.unwrap();
-    assert_eq!(backlog.open_messages, 2);
-    assert!(backlog.oldest_received_at.is_some());
+async fn read_status(db: &both_backends::Backing, store: &Store) -> String {
+    db.query_text(
+        store,
+        "SELECT status FROM outbound_status WHERE message_id = 'wamid.out'",
+    )
+    .await
 }
 
 #[tokio::test]
@@ -292,36 +374,6 @@ async fn a_failing_operation_rolls_back_alone_and_the_rest_of_its_batch_commits(
     assert_eq!((dead, messages), (0, 20));
 }
 
-#[tokio::test]
-async fn closing_a_turn_can_claim_the_next_in_the_same_commit() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    store.record(batch(vec![message("a", "u1")])).await.unwrap();
-    let first = store.claim_turn(lane("u1")).await.unwrap().unwrap();
-    store.record(batch(vec![message("b", "u1")])).await.unwrap();
-
-    let next = store
-        .finish_and_claim(first.id, TurnOutcome::Done, lane("u1"))
-        .await
-        .unwrap()
-        .expect("b is pending");
-    assert_eq!(next.messages[0].message_id, "b");
-    assert_ne!(next.id, first.id);
-
-    let retry = TurnOutcome::RetryLater {
-        after: std::time::Duration::from_secs(1),
-        reason: "graph down".into(),
-    };
-    store.record(batch(vec![message("c", "u1")])).await.unwrap();
-    let none = store
-        .finish_and_claim(next.id, retry, lane("u1"))
-        .await
-        .unwrap();
-    assert!(none.is_none(), "a turn to retry stays the lane's turn");
-    let resumed = store.claim_turn(lane("u1")).await.unwrap().unwrap();
-    assert_eq!(resumed.id, next.id);
-}
-
 async fn part_left_sending(store: &Store) -> i64 {
     store.record(batch(vec![message("a", "u1")])).await.unwrap();
     let turn = store.claim_turn(lane("u1")).await.unwrap().unwrap();
@@ -343,83 +395,6 @@ fn sent_status(callback: &str) -> Batch {
         }],
         ..Batch::default()
     }
-}
-
-#[tokio::test]
-async fn a_status_naming_a_part_left_sending_confirms_it_across_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let (turn_id, callback) = {
-        let store = open(&dir);
-        let turn_id = part_left_sending(&store).await;
-        let callback = store.part_ref(turn_id, 0).callback_data();
-        (turn_id, callback)
-    }; // crash: the answer to the send was never recorded
-    let store = open(&dir);
-    let parts = store.load_reply(turn_id).await.unwrap().unwrap();
-    assert!(parts[0].sending_since.is_some(), "left sending");
-    assert_eq!(parts[0].outbound_id, None);
-
-    store.record(sent_status(&callback)).await.unwrap();
-    let parts = store.load_reply(turn_id).await.unwrap().unwrap();
-    assert_eq!(parts[0].outbound_id.as_deref(), Some("wamid.out.7"));
-    assert_eq!(parts[0].sending_since, None);
-}
-
-#[tokio::test]
-async fn a_status_naming_a_part_of_another_database_confirms_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let turn_id = part_left_sending(&store).await;
-    let elsewhere = PartRef {
-        database: "another".into(),
-        turn_id,
-        index: 0,
-    };
-    store
-        .record(sent_status(&elsewhere.callback_data()))
-        .await
-        .unwrap();
-    let parts = store.load_reply(turn_id).await.unwrap().unwrap();
-    assert_eq!(parts[0].outbound_id, None);
-}
-
-#[tokio::test]
-async fn a_part_meta_refused_is_no_longer_sending() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let turn_id = part_left_sending(&store).await;
-    store.clear_part_sending(turn_id, 0).await.unwrap();
-    let parts = store.load_reply(turn_id).await.unwrap().unwrap();
-    assert_eq!(parts[0].sending_since, None);
-}
-
-#[tokio::test]
-async fn a_flood_from_one_conversation_is_answered_in_turns_of_at_most_the_cap() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let flood: Vec<NewInbound> = (0..MAX_MESSAGES_PER_TURN * 2 + 7)
-        .map(|i| message(&format!("m{i:04}"), "u1"))
-        .collect();
-    store.record(batch(flood)).await.unwrap();
-    let mut sizes = Vec::new();
-    let mut next = store.claim_turn(lane("u1")).await.unwrap();
-    let mut answered = Vec::new();
-    while let Some(turn) = next {
-        sizes.push(turn.messages.len());
-        answered.extend(turn.messages.iter().map(|m| m.message_id.clone()));
-        next = store
-            .finish_and_claim(turn.id, TurnOutcome::Done, lane("u1"))
-            .await
-            .unwrap();
-    }
-    assert_eq!(
-        sizes,
-        [MAX_MESSAGES_PER_TURN, MAX_MESSAGES_PER_TURN, 7],
-        "the rest form the next turns"
-    );
-    let mut in_order = answered.clone();
-    in_order.sort();
-    assert_eq!(answered, in_order, "oldest messages first");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

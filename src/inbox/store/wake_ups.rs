@@ -1,27 +1,17 @@
-//! PRE-MERGE SHIM (replaced by pg's `is_shared`/`wake_ups` when `pg` is merged): the SQLite
-//! answers of the wake-up API, so this branch builds before the PostgreSQL backend lands.
+//! Hints to the other replicas sharing the store: the sending half of the wake-ups (the
+//! listening half is [`Store::wake_ups`]). The dispatcher decides when to hint
+//! (`inbox::dispatcher::wakeups`); the backend decides how: PostgreSQL sends a `NOTIFY`
+//! (`postgres/hint.rs`); on SQLite one process owns the database, so there is nobody to tell.
 
-use super::{Store, StoreError};
-
-/// Hints from other processes; on SQLite none ever come.
-pub struct WakeUps;
-
-impl WakeUps {
-    pub async fn next(&mut self) -> Option<()> {
-        std::future::pending().await
-    }
-}
+use super::{Backend, Store, StoreError};
 
 impl Store {
-    pub fn is_shared(&self) -> bool {
-        false
-    }
-
-    pub async fn wake_ups(&self) -> Result<WakeUps, StoreError> {
-        Ok(WakeUps)
-    }
-
+    /// Tell the other replicas that work waits here that this one cannot start now. A hint
+    /// only: a lost one delays the work until their next poll.
     pub async fn hint_work(&self) -> Result<(), StoreError> {
-        Ok(())
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(db) => db.hint_work().await,
+        }
     }
 }

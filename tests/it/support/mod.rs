@@ -148,6 +148,7 @@ impl TestServer {
             handler.map(|h| Box::new(move |_: &server::Services| h) as HandlerFactory);
         let options = ServeOptions {
             data_dir: data.to_path_buf(),
+            database: None,
             durability: Durability::Normal,
             handler,
             graph,

@@ -1,0 +1,259 @@
+//! Reply parts on PostgreSQL (see `store/parts.rs` for the exactly-once protocol): saved
+//! before sending, marked `sending` before each Graph call and `sent` after. Every write for a
+//! turn (key > 0) is fenced by the turn's conversation lease (`lease.rs`) in the same
+//! statement; outbox parts (key < 0) are not leased per conversation.
+
+use super::lease;
+use super::PgStore;
+use crate::inbox::store::{ReplyPart, StoreError};
+use crate::inbox::LaneKey;
+use crate::whatsapp::graph::OutgoingMessage;
+use tokio_postgres::types::ToSql;
+
+/// `statement` (which says `EXISTS (SELECT 1 FROM lease)` where it must be fenced) under the
+/// lease check of key `$1`'s conversation, `$2` the replica, `$3` its fences. Answers (lease
+/// held, rows written).
+fn fenced_sql(key: i64, statement: &str) -> String {
+    let lease = if key > 0 {
+        lease::turn_fenced("$2", "$3")
+    } else {
+        // Outbox parts: no conversation lease; the parameters are still typed.
+        "SELECT 1 WHERE $1::bigint IS NOT NULL AND $2::text IS NOT NULL AND $3::bigint[] IS NOT NULL"
+            .to_owned()
+    };
+    format!(
+        "WITH lease AS ({lease}), done AS ({statement} RETURNING 1)
+         SELECT EXISTS (SELECT 1 FROM lease), (SELECT COUNT(*) FROM done)"
+    )
+}
+
+impl PgStore {
+    /// Run a fenced statement; [`StoreError::LeaseLost`] when the conversation is no longer
+    /// this replica's (nothing was written then). Returns the rows written.
+    pub(crate) async fn fenced(
+        &self,
+        key: i64,
+        statement: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
+        let (held, written) = self.fenced_report(key, statement, params).await?;
+        if !held {
+            self.forget_turn(key);
+            return Err(StoreError::LeaseLost { turn_id: key });
+        }
+        Ok(written)
+    }
+
+    /// As [`fenced`](Self::fenced), reporting the lease instead of failing.
+    async fn fenced_report(
+        &self,
+        key: i64,
+        statement: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<(bool, u64), StoreError> {
+        let fences = self.inner.leases.fences();
+        let mut all: Vec<&(dyn ToSql + Sync)> = vec![&key, &self.inner.replica, &fences];
+        all.extend_from_slice(params);
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&fenced_sql(key, statement))
+            .await
+            .map_err(|e| self.error(e))?;
+        let row = client
+            .query_one(&stmt, &all)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok((row.get(0), row.get::<_, i64>(1).max(0) as u64))
+    }
+
+    /// The lease of `turn_id`'s conversation is gone: forget it.
+    fn forget_turn(&self, turn_id: i64) {
+        if let Some((lane, _)) = self.inner.leases.by_turn(turn_id) {
+            self.inner.leases.remove(&lane);
+        }
+    }
+
+    pub(crate) async fn save_reply_messages(
+        &self,
+        key: i64,
+        messages: Vec<OutgoingMessage>,
+    ) -> Result<Vec<ReplyPart>, StoreError> {
+        let mut idx = Vec::with_capacity(messages.len());
+        let mut texts = Vec::with_capacity(messages.len());
+        let mut json: Vec<Option<String>> = Vec::with_capacity(messages.len());
+        for (i, message) in messages.iter().enumerate() {
+            idx.push(i as i32);
+            match message {
+                OutgoingMessage::Text { body } => {
+                    texts.push(body.clone());
+                    json.push(None);
+                }
+                other => {
+                    texts.push(other.describe());
+                    json.push(Some(serde_json::to_string(other).unwrap_or_default()));
+                }
+            }
+        }
+        // Saving twice keeps the first version (a resumed turn sends what it saved).
+        self.fenced(
+            key,
+            "INSERT INTO reply_parts (turn_id, idx, text, message)
+             SELECT $1, p.idx, p.text, p.message
+             FROM unnest($4::int[], $5::text[], $6::text[]) AS p(idx, text, message)
+             WHERE EXISTS (SELECT 1 FROM lease)
+             ON CONFLICT (turn_id, idx) DO NOTHING",
+            &[&idx, &texts, &json],
+        )
+        .await?;
+        Ok(self.load_reply(key).await?.unwrap_or_default())
+    }
+
+    pub(crate) async fn load_reply(&self, key: i64) -> Result<Option<Vec<ReplyPart>>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT idx, text, outbound_id, sending_at, message, held_at FROM reply_parts
+                 WHERE turn_id = $1 ORDER BY idx",
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        let rows = client
+            .query(&stmt, &[&key])
+            .await
+            .map_err(|e| self.error(e))?;
+        let parts: Vec<ReplyPart> = rows
+            .iter()
+            .map(|r| {
+                let text: String = r.get(1);
+                let json: Option<String> = r.get(4);
+                // A message this version cannot read (written by a newer one) goes out as text.
+                let message = json
+                    .and_then(|j| serde_json::from_str(&j).ok())
+                    .unwrap_or_else(|| OutgoingMessage::text(text.clone()));
+                ReplyPart {
+                    index: r.get::<_, i32>(0).max(0) as usize,
+                    text,
+                    message,
+                    outbound_id: r.get(2),
+                    sending_since: r.get(3),
+                    held_since: r.get(5),
+                }
+            })
+            .collect();
+        Ok(if parts.is_empty() { None } else { Some(parts) })
+    }
+
+    pub(crate) async fn held_turns(&self, lane: LaneKey) -> Result<Vec<i64>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT DISTINCT p.turn_id FROM reply_parts p JOIN turns t ON t.id = p.turn_id
+                 WHERE p.held_at IS NOT NULL AND t.phone_number_id = $1 AND t.customer = $2
+                 ORDER BY p.turn_id",
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        let rows = client
+            .query(&stmt, &[&lane.phone_number_id, &lane.user])
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    pub(crate) async fn mark_part_sending(
+        &self,
+        key: i64,
+        index: usize,
+    ) -> Result<i64, StoreError> {
+        let now = crate::inbox::store::ops::now_millis();
+        let idx = index as i32;
+        self.fenced(
+            key,
+            "UPDATE reply_parts SET sending_at = $5
+             WHERE turn_id = $1 AND idx = $4 AND outbound_id IS NULL
+               AND EXISTS (SELECT 1 FROM lease)",
+            &[&idx, &now],
+        )
+        .await?;
+        Ok(now)
+    }
+
+    pub(crate) async fn clear_part_sending(
+        &self,
+        key: i64,
+        index: usize,
+    ) -> Result<(), StoreError> {
+        let idx = index as i32;
+        self.fenced(
+            key,
+            "UPDATE reply_parts SET sending_at = NULL
+             WHERE turn_id = $1 AND idx = $4 AND outbound_id IS NULL
+               AND EXISTS (SELECT 1 FROM lease)",
+            &[&idx],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub(crate) async fn part_outbound_id(
+        &self,
+        key: i64,
+        index: usize,
+    ) -> Result<Option<String>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT outbound_id FROM reply_parts WHERE turn_id = $1 AND idx = $2")
+            .await
+            .map_err(|e| self.error(e))?;
+        let idx = index as i32;
+        let row = client
+            .query_opt(&stmt, &[&key, &idx])
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(row.and_then(|r| r.get(0)))
+    }
+
+    /// Meta has the part: that fact is recorded even when the lease was lost meanwhile (it
+    /// only keeps the part from going out twice), but a lost lease still answers
+    /// [`StoreError::LeaseLost`] so the old owner sends nothing more.
+    pub(crate) async fn mark_part_sent(
+        &self,
+        key: i64,
+        index: usize,
+        outbound_id: String,
+    ) -> Result<(), StoreError> {
+        let now = crate::inbox::store::ops::now_millis();
+        let idx = index as i32;
+        let (held, _) = self
+            .fenced_report(
+                key,
+                "UPDATE reply_parts SET outbound_id = $5, sent_at = $6, sending_at = NULL,
+                     held_at = NULL
+                 WHERE turn_id = $1 AND idx = $4 AND outbound_id IS NULL",
+                &[&idx, &outbound_id, &now],
+            )
+            .await?;
+        if !held {
+            self.forget_turn(key);
+            return Err(StoreError::LeaseLost { turn_id: key });
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn mark_part_failed(
+        &self,
+        key: i64,
+        index: usize,
+        error: String,
+    ) -> Result<(), StoreError> {
+        let idx = index as i32;
+        self.fenced(
+            key,
+            "UPDATE reply_parts SET error = $5, sending_at = NULL, held_at = NULL
+             WHERE turn_id = $1 AND idx = $4 AND EXISTS (SELECT 1 FROM lease)",
+            &[&idx, &error],
+        )
+        .await
+        .map(|_| ())
+    }
+}

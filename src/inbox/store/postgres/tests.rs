@@ -1,0 +1,381 @@
+//! What only several replicas on one PostgreSQL database do: leases, fencing, takeover,
+//! migrations raced, an unreachable server. The behaviour both backends share is tested in
+//! `store/tests.rs` and `store/intake_tests.rs` on both.
+
+use super::testdb::TestDb;
+use super::{lease, migrate};
+use crate::inbox::store::{
+    Batch, InboundState, NewInbound, StatusUpdate, Store, StoreError, TurnOutcome,
+};
+use crate::inbox::LaneKey;
+use crate::memory::MemoryEntry;
+
+fn lane(user: &str) -> LaneKey {
+    LaneKey {
+        phone_number_id: "PNID".into(),
+        user: user.into(),
+    }
+}
+
+fn message(id: &str, user: &str) -> NewInbound {
+    NewInbound {
+        message_id: id.into(),
+        lane: lane(user),
+        display_phone_number: "15550000000".into(),
+        contact_name: None,
+        kind: "text".into(),
+        timestamp: 1_700_000_000,
+        raw: format!(r#"{{"id":"{id}","type":"text","text":{{"body":"hi"}}}}"#),
+        json: None,
+        state: InboundState::Pending,
+        note: None,
+    }
+}
+
+fn batch(messages: Vec<NewInbound>) -> Batch {
+    Batch {
+        messages,
+        ..Batch::default()
+    }
+}
+
+async fn open(db: &TestDb) -> Store {
+    Store::open_postgres(&db.database_url())
+        .await
+        .expect("the store opens")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_claiming_one_conversation_at_once_never_both_get_it() {
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    let (a, b) = (open(&db).await, open(&db).await);
+    for i in 0..20 {
+        let user = format!("u{i}");
+        a.record(batch(vec![message(&format!("m{i}"), &user)]))
+            .await
+            .unwrap();
+        let (ra, rb) = tokio::join!(a.claim_turn(lane(&user)), b.claim_turn(lane(&user)));
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        assert!(
+            ra.is_some() != rb.is_some(),
+            "exactly one replica takes conversation {user}: {ra:?} / {rb:?}"
+        );
+        // While the winner holds it, the other cannot take it either, however often it asks.
+        let loser = if ra.is_some() { &b } else { &a };
+        assert!(loser.claim_turn(lane(&user)).await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_taken_over_with_a_higher_fence_and_the_old_owner_is_refused() {
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    let (old, new) = (open(&db).await, open(&db).await);
+    old.record(batch(vec![message("m1", "u1")])).await.unwrap();
+    let turn = old.claim_turn(lane("u1")).await.unwrap().expect("a turn");
+    let old_fence: i64 = db
+        .query_text("SELECT fence FROM leases")
+        .await
+        .parse()
+        .unwrap();
+    assert!(
+        new.claim_turn(lane("u1")).await.unwrap().is_none(),
+        "a live lease keeps the conversation with its replica"
+    );
+
+    // The old owner is paused past its lease (a long GC, a frozen VM): the new one takes over.
+    db.expire_leases().await;
+    let resumed = new
+        .claim_turn(lane("u1"))
+        .await
+        .unwrap()
+        .expect("taken over");
+    assert_eq!(
+        resumed.id, turn.id,
+        "the interrupted turn is resumed, not duplicated"
+    );
+    assert_eq!(resumed.attempt, 1);
+    let new_fence: i64 = db
+        .query_text("SELECT fence FROM leases")
+        .await
+        .parse()
+        .unwrap();
+    assert!(new_fence > old_fence, "{new_fence} > {old_fence}");
+    new.save_reply(turn.id, vec!["the new owner's reply".into()])
+        .await
+        .unwrap();
+
+    // Every write the old owner still tries is refused, and changes nothing.
+    let refused = [
+        old.save_reply(turn.id, vec!["stale".into()]).await.err(),
+        old.mark_part_sending(turn.id, 0).await.err(),
+        old.mark_part_failed(turn.id, 0, "stale".into()).await.err(),
+        old.append_memory(
+            "wa_u1".into(),
+            turn.id,
+            vec![MemoryEntry::assistant("stale", 1_700_000_000)],
+        )
+        .await
+        .err(),
+        old.finish_turn(turn.id, TurnOutcome::Done).await.err(),
+    ];
+    for (i, e) in refused.into_iter().enumerate() {
+        assert!(
+            matches!(e, Some(StoreError::LeaseLost { .. })),
+            "write {i} refused with LeaseLost: {e:?}"
+        );
+    }
+    let parts = new.load_reply(turn.id).await.unwrap().unwrap();
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0].text, "the new owner's reply");
+    assert_eq!(parts[0].sending_since, None);
+    assert!(new
+        .memory_window("wa_u1".into(), 10, 0)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        db.query_text(&format!("SELECT state FROM turns WHERE id = {}", turn.id))
+            .await,
+        "running",
+        "the old owner's finish did not close the new owner's turn"
+    );
+    new.finish_turn(turn.id, TurnOutcome::Done).await.unwrap();
+    assert_eq!(
+        db.query_text("SELECT state FROM inbound WHERE message_id = 'm1'")
+            .await,
+        "done"
+    );
+}
+
+#[tokio::test]
+async fn a_part_a_dead_replica_left_sending_waits_from_the_takeover_and_is_settled_by_its_status() {
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    let dead = open(&db).await;
+    dead.record(batch(vec![message("m1", "u1")])).await.unwrap();
+    let turn = dead.claim_turn(lane("u1")).await.unwrap().unwrap();
+    dead.save_reply(turn.id, vec!["hi".into()]).await.unwrap();
+    let marked = dead.mark_part_sending(turn.id, 0).await.unwrap();
+    let callback = dead.part_ref(turn.id, 0).callback_data();
+    drop(dead); // kill -9: the Graph call's answer is never recorded
+    db.expire_leases().await;
+
+    let heir = open(&db).await;
+    let resumed = heir.claim_turn(lane("u1")).await.unwrap().unwrap();
+    let parts = heir.load_reply(resumed.id).await.unwrap().unwrap();
+    assert!(parts[0].sending_since.is_some(), "left sending");
+    let (_, held) = heir.postgres().inner().leases.by_turn(resumed.id).unwrap();
+    let taken_over_at = held.taken_over_at.expect("a takeover is remembered");
+    assert!(taken_over_at >= marked);
+    let from = heir.confirm_window_start(resumed.id).await;
+    assert!(
+        from >= taken_over_at,
+        "the confirm window runs from the takeover"
+    );
+    assert_eq!(
+        heir.part_ref(turn.id, 0).callback_data(),
+        callback,
+        "one id per database"
+    );
+
+    // Meta's status notification may reach any replica: a third one records it.
+    let third = open(&db).await;
+    third
+        .record(Batch {
+            statuses: vec![StatusUpdate {
+                message_id: "wamid.out.1".into(),
+                recipient: Some("u1".into()),
+                status: "sent".into(),
+                rank: 1,
+                errors: None,
+                pricing: None,
+                callback_data: Some(callback),
+            }],
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        heir.part_outbound_id(turn.id, 0).await.unwrap().as_deref(),
+        Some("wamid.out.1")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_starting_together_on_a_fresh_database_migrate_it_once() {
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    let url = db.database_url();
+    let (a, b) = tokio::join!(Store::open_postgres(&url), Store::open_postgres(&url));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let applied = a.postgres().migrations_applied() + b.postgres().migrations_applied();
+    assert_eq!(
+        applied,
+        migrate::count(),
+        "each migration applied exactly once"
+    );
+    assert_eq!(
+        db.query_text("SELECT COUNT(*) FROM schema_migrations")
+            .await,
+        migrate::count().to_string()
+    );
+    assert_eq!(
+        a.part_ref(1, 0).callback_data(),
+        b.part_ref(1, 0).callback_data(),
+        "both replicas share the database's id"
+    );
+    // A later start finds nothing to do.
+    assert_eq!(open(&db).await.postgres().migrations_applied(), 0);
+}
+
+#[tokio::test]
+async fn a_webhook_refused_while_postgresql_is_unreachable_is_not_recorded() {
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    let store = open(&db).await;
+    store
+        .writable()
+        .await
+        .expect("ready while PostgreSQL answers");
+    // PostgreSQL goes away for this database: open connections are cut, new ones refused.
+    let name = db.url.rsplit('/').next().unwrap().to_owned();
+    db.execute_as_admin(&format!(
+        "ALTER DATABASE {name} ALLOW_CONNECTIONS false;
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = '{name}' AND pid <> pg_backend_pid();"
+    ))
+    .await;
+
+    let refused = store.record(batch(vec![message("m-lost", "u1")])).await;
+    assert!(
+        matches!(refused, Err(StoreError::Unreachable { .. })),
+        "the webhook's 503: {refused:?}"
+    );
+    assert!(store.writable().await.is_err(), "/readyz says not ready");
+
+    db.execute_as_admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .await;
+    assert_eq!(
+        db.query_text("SELECT COUNT(*) FROM inbound").await,
+        "0",
+        "nothing was recorded for the refused webhook"
+    );
+    // Meta redelivers: now it is recorded, once.
+    let outcome = store
+        .record(batch(vec![message("m-lost", "u1")]))
+        .await
+        .unwrap();
+    assert_eq!(outcome.new_pending_messages, 1);
+    store.writable().await.expect("ready again");
+}
+
+#[tokio::test]
+async fn an_unreachable_server_fails_fast_naming_the_database_but_not_the_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port(); // closed once the listener is dropped
+    let url = format!("postgres://app:pw-do-not-show@127.0.0.1:{port}/wagate?sslmode=disable")
+        .parse()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let error = Store::open_postgres(&url).await.err().expect("refused");
+    let shown = error.to_string();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(
+        shown.contains(&format!("127.0.0.1:{port}/wagate")),
+        "{shown}"
+    );
+    assert!(!shown.contains("pw-do-not-show"), "{shown}");
+}
+
+#[tokio::test]
+async fn the_heartbeat_keeps_a_long_turns_conversation_and_forgets_one_taken_over() {
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    let store = open(&db).await;
+    store
+        .record(batch(vec![message("m1", "u1"), message("m2", "u2")]))
+        .await
+        .unwrap();
+    let t1 = store.claim_turn(lane("u1")).await.unwrap().unwrap();
+    let _t2 = store.claim_turn(lane("u2")).await.unwrap().unwrap();
+    // u1's lease is about to run out during a long model call; u2's was taken by another
+    // replica meanwhile (its fence moved on).
+    db.execute(
+        "UPDATE leases SET expires_at = now() + interval '1 second' WHERE customer = 'u1';
+         UPDATE leases SET fence = nextval('lease_fence'), owner = 'elsewhere' WHERE customer = 'u2';",
+    )
+    .await;
+    lease::beat(store.postgres().inner()).await.unwrap();
+    let left: f64 = db
+        .query_text(
+            "SELECT extract(epoch FROM expires_at - now()) FROM leases WHERE customer = 'u1'",
+        )
+        .await
+        .parse()
+        .unwrap();
+    assert!(left > 10.0, "extended to a full lease: {left} s left");
+    assert_eq!(
+        store.postgres().inner().leases.fences().len(),
+        1,
+        "u2 forgotten"
+    );
+    store.finish_turn(t1.id, TurnOutcome::Done).await.unwrap();
+    assert_eq!(
+        db.query_text("SELECT COALESCE(owner, 'free') FROM leases WHERE customer = 'u1'")
+            .await,
+        "free",
+        "a finished conversation's lease is given back at once"
+    );
+}
+
+#[tokio::test]
+async fn a_replicas_conversations_go_to_the_others_when_it_stops_or_its_leases_expire() {
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    let (a, b) = (open(&db).await, open(&db).await);
+    a.record(batch(vec![message("m1", "u1"), message("m2", "u2")]))
+        .await
+        .unwrap();
+    let _t1 = a.claim_turn(lane("u1")).await.unwrap().unwrap();
+    let _t2 = a.claim_turn(lane("u2")).await.unwrap().unwrap();
+    // The feeder of another replica does not even look at conversations a live replica holds.
+    assert!(b.open_lanes_after(None, 10).await.unwrap().is_empty());
+    assert_eq!(
+        a.open_lanes_after(None, 10).await.unwrap(),
+        vec![lane("u1"), lane("u2")]
+    );
+
+    // A graceful stop gives them back at once...
+    a.release_leases().await.unwrap();
+    assert_eq!(
+        b.open_lanes_after(None, 10).await.unwrap(),
+        vec![lane("u1"), lane("u2")]
+    );
+    let resumed = b.claim_turn(lane("u1")).await.unwrap().unwrap();
+    assert_eq!(resumed.attempt, 1, "the interrupted turn is resumed");
+
+    // ...and replicas that die (b, kill -9) or stall (a) leave them to the others once their
+    // leases expire.
+    let _t2 = a.claim_turn(lane("u2")).await.unwrap().unwrap();
+    drop(b);
+    db.expire_leases().await;
+    let c = open(&db).await;
+    assert_eq!(
+        c.open_lanes_after(None, 10).await.unwrap(),
+        vec![lane("u1"), lane("u2")],
+        "expired leases are anyone's"
+    );
+    assert!(c.claim_turn(lane("u1")).await.unwrap().is_some());
+}

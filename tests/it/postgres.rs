@@ -1,0 +1,148 @@
+//! `wagate serve --database postgres://...`: the real binary on a fresh PostgreSQL database
+//! answers a signed webhook message exactly once (a redelivery of the same message is a
+//! duplicate), through the fake Graph and LLM servers. Skipped, saying how to run it, without
+//! `WAGATE_TEST_POSTGRES_URL` (`.ci/run` sets it).
+
+use crate::e2e::live_config;
+use crate::support::external::component;
+use crate::support::fake_graph::FakeGraph;
+use crate::support::fake_llm::{self, FakeServer};
+use crate::support::*;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A database of its own for the test, dropped after it.
+struct FreshDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl FreshDatabase {
+    async fn create(admin: String) -> FreshDatabase {
+        let name = format!("wagate_it_{:016x}", rand::random::<u64>());
+        run(&admin, &format!("CREATE DATABASE {name}")).await;
+        let (base, query) = admin.split_once('?').unwrap_or((&admin, ""));
+        let authority = base.find("://").map_or(0, |i| i + 3);
+        let base = match base[authority..].find('/') {
+            Some(slash) => &base[..authority + slash],
+            None => base,
+        };
+        let mut url = format!("{base}/{name}");
+        if !query.is_empty() {
+            url = format!("{url}?{query}");
+        }
+        FreshDatabase { admin, name, url }
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        let (client, connection) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+            .await
+            .expect("the test database answers");
+        tokio::spawn(connection);
+        client.query_one(sql, &[]).await.expect(sql).get(0)
+    }
+
+    async fn drop_it(self) {
+        run(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        )
+        .await;
+    }
+}
+
+async fn run(url: &str, sql: &str) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("the test cluster answers");
+    tokio::spawn(connection);
+    client.batch_execute(sql).await.expect(sql);
+}
+
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn serve_on_a_fresh_postgresql_database_answers_a_message_exactly_once() {
+    let Some(admin) = component("WAGATE_TEST_POSTGRES_URL", "PostgreSQL") else {
+        return;
+    };
+    let db = FreshDatabase::create(admin).await;
+    let graph = FakeGraph::start().await;
+    let llm = FakeServer::start(|_, _| fake_llm::ollama_says("hello from postgres")).await;
+    let config = live_config(&graph, &llm.url, "llama3.1:8b", "    debounce_ms: 0\n");
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_wagate"))
+        .args(["--log-format", "text", "serve", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--config")
+        .arg(config.path())
+        .arg("--data")
+        .arg(data.path())
+        .env("WAGATE_DATABASE_URL", &db.url)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the wagate binary starts");
+    let server = Serve(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..400 {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
+            ready = r.status() == 200;
+            if ready {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(ready, "/readyz says ready once the schema is in place");
+
+    let body = text_body(&[("wamid.pg.1", "15551230001", "hi")]);
+    for _ in 0..2 {
+        // The second post is Meta's redelivery: recorded once, answered once.
+        let answer = client
+            .post(format!("{base}{WEBHOOK}"))
+            .header("x-hub-signature-256", sign(&body))
+            .body(body.clone())
+            .send()
+            .await
+            .expect("the server answers");
+        assert_eq!(answer.status(), 200);
+    }
+    let sends = graph.wait_for_sends(1, Duration::from_secs(20)).await;
+    assert_eq!(sends.len(), 1);
+    assert_eq!(sends[0].body["text"]["body"], "hello from postgres");
+    assert_eq!(sends[0].body["context"]["message_id"], "wamid.pg.1");
+    let mut answered = 0;
+    for _ in 0..200 {
+        answered = db
+            .count(
+                "SELECT COUNT(*) FROM inbound WHERE message_id = 'wamid.pg.1' AND state = 'done'",
+            )
+            .await;
+        if answered == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(answered, 1, "the message is recorded once and answered");
+    tokio::time::sleep(Duration::from_millis(500)).await; // a second answer would show by now
+    assert_eq!(graph.sends().len(), 1, "exactly one reply went out");
+    drop(server);
+    db.drop_it().await;
+}
