@@ -1,7 +1,8 @@
 //! `wagate serve --database postgres://...`: the real binary on a fresh PostgreSQL database
 //! answers a signed webhook message exactly once (a redelivery of the same message is a
-//! duplicate), through the fake Graph and LLM servers. Skipped, saying how to run it, without
-//! `WAGATE_TEST_POSTGRES_URL` (`.ci/run` sets it).
+//! duplicate), through the fake Graph and LLM servers; while PostgreSQL is unreachable the
+//! webhook and `/readyz` answer 503 and nothing is recorded. Skipped, saying how to run it,
+//! without `WAGATE_TEST_POSTGRES_URL` (`.ci/run` sets it).
 
 use crate::e2e::live_config;
 use crate::support::external::component;
@@ -41,6 +42,22 @@ impl FreshDatabase {
             .expect("the test database answers");
         tokio::spawn(connection);
         client.query_one(sql, &[]).await.expect(sql).get(0)
+    }
+
+    /// Refuse (or allow again) connections to this database, cutting the open ones: what a
+    /// replica sees while PostgreSQL is down, without stopping the shared test cluster.
+    async fn set_reachable(&self, reachable: bool) {
+        let mut sql = format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS {reachable};",
+            self.name
+        );
+        if !reachable {
+            sql.push_str(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}';",
+                self.name
+            ));
+        }
+        run(&self.admin, &sql).await;
     }
 
     async fn drop_it(self) {
@@ -144,5 +161,53 @@ async fn serve_on_a_fresh_postgresql_database_answers_a_message_exactly_once() {
     tokio::time::sleep(Duration::from_millis(500)).await; // a second answer would show by now
     assert_eq!(graph.sends().len(), 1, "exactly one reply went out");
     drop(server);
+    db.drop_it().await;
+}
+
+#[tokio::test]
+async fn while_postgresql_is_unreachable_webhooks_and_readyz_answer_503_and_nothing_is_lost() {
+    let Some(admin) = component("WAGATE_TEST_POSTGRES_URL", "PostgreSQL") else {
+        return;
+    };
+    let db = FreshDatabase::create(admin).await;
+    let recorder = crate::support::recorder::Recorder::new(Duration::ZERO);
+    let config = ConfigDir::standard("    debounce_ms: 0\n");
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start_on_database(
+        config.load(),
+        data.path(),
+        db.url.parse().expect("a database URL"),
+        Some(recorder.clone()),
+    )
+    .await;
+    assert_eq!(server.get("/readyz").await.status(), 200);
+
+    // PostgreSQL becomes unreachable for this database: connections cut, new ones refused.
+    db.set_reachable(false).await;
+    let body = text_body(&[("wamid.pg.down", "15551230002", "are you there?")]);
+    let refused = server.post_signed(&body).await;
+    assert_eq!(refused.status(), 503, "not recorded, so not acknowledged");
+    let ready = server.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    assert!(
+        ready.text().await.unwrap().contains("unreachable"),
+        "/readyz names the cause"
+    );
+
+    db.set_reachable(true).await;
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM inbound").await,
+        0,
+        "the refused webhook left nothing behind"
+    );
+    // Meta redelivers the refused webhook: recorded and answered now, once.
+    assert_eq!(server.post_signed(&body).await.status(), 200);
+    assert!(
+        eventually(10, || recorder.message_ids() == ["wamid.pg.down"]).await,
+        "answered once after PostgreSQL came back: {:?}",
+        recorder.message_ids()
+    );
+    assert_eq!(server.get("/readyz").await.status(), 200);
+    server.stop().await;
     db.drop_it().await;
 }

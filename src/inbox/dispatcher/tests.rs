@@ -133,3 +133,90 @@ async fn resume_with_a_large_backlog_starts_one_conversation_per_slot_not_all_of
         "{live} lane tasks after resuming 5,000 conversations"
     );
 }
+
+/// Holds the first turn until told, then answers it `Done`; counts turns seen.
+struct Paused {
+    started: tokio::sync::Notify,
+    go: tokio::sync::Semaphore,
+    seen: AtomicUsize,
+}
+
+impl TurnHandler for Paused {
+    fn handle(&self, _turn: Turn) -> Pin<Box<dyn Future<Output = TurnOutcome> + Send + '_>> {
+        Box::pin(async move {
+            self.seen.fetch_add(1, Ordering::SeqCst);
+            self.started.notify_one();
+            let _go = self.go.acquire().await;
+            TurnOutcome::Done
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_turn_taken_over_by_another_replica_is_stopped_neither_closed_nor_run_again() {
+    let Some(db) = crate::inbox::store::testdb::TestDb::fresh().await else {
+        return;
+    };
+    let url = db.database_url();
+    let (paused_replica, other) = (
+        Store::open_postgres(&url).await.unwrap(),
+        Store::open_postgres(&url).await.unwrap(),
+    );
+    let handler = Arc::new(Paused {
+        started: tokio::sync::Notify::new(),
+        go: tokio::sync::Semaphore::new(0),
+        seen: AtomicUsize::new(0),
+    });
+    let dispatcher = Dispatcher::new(
+        paused_replica.clone(),
+        Arc::clone(&handler) as Arc<dyn TurnHandler>,
+        DispatcherSettings {
+            max_concurrent_turns: 4,
+            debounce: Duration::ZERO,
+        },
+        Arc::new(Metrics::new()),
+    );
+    let outcome = paused_replica
+        .record(Batch {
+            messages: vec![message(1)],
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+    let lane = outcome.new_pending[0].clone();
+    dispatcher.notify(lane.clone());
+    handler.started.notified().await;
+
+    // The replica stalls in its model call past the lease; another one takes over.
+    db.expire_leases().await;
+    let taken = other
+        .claim_turn(lane.clone())
+        .await
+        .unwrap()
+        .expect("taken over");
+    handler.go.add_permits(10);
+    for _ in 0..200 {
+        if dispatcher.live_lanes() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        dispatcher.live_lanes(),
+        0,
+        "the stalled replica's lane stopped"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(handler.seen.load(Ordering::SeqCst), 1, "not run again");
+    let state = db
+        .query_text(&format!("SELECT state FROM turns WHERE id = {}", taken.id))
+        .await;
+    assert_eq!(
+        state, "running",
+        "its late `Done` did not close the new owner's turn"
+    );
+    other
+        .finish_turn(taken.id, TurnOutcome::Done)
+        .await
+        .unwrap();
+}

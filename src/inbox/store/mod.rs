@@ -113,6 +113,9 @@ pub use operator::{
     DeadLetterRow, InboxSnapshot, OperatorDb, Requeue, TurnSummary, WaitingConversation,
 };
 pub use parts::{outbox_key, PartRef, CONFIRM_WINDOW};
+/// Tests elsewhere in the crate: a fresh PostgreSQL database per test.
+#[cfg(test)]
+pub(crate) use postgres::testdb;
 use sqlite::Sqlite;
 pub use states::{MessageState, TurnState};
 pub use turns::MAX_MESSAGES_PER_TURN;

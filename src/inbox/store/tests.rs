@@ -297,6 +297,30 @@ on_both_backends! {
         assert_eq!(parts[0].sending_since, None);
     }
 
+    async fn a_turns_memory_is_kept_once_read_oldest_first_and_purged_when_expired(db: Backing) {
+        use crate::memory::MemoryEntry;
+        let store = db.open().await;
+        store.record(batch(vec![message("a", "u1")])).await.unwrap();
+        let turn = store.claim_turn(lane("u1")).await.unwrap().unwrap();
+        let entries = vec![
+            MemoryEntry::user("question", 100),
+            MemoryEntry::assistant("answer", 200),
+        ];
+        for _ in 0..2 {
+            // Appending a resumed turn again stores nothing new.
+            store
+                .append_memory("wa_u1".into(), turn.id, entries.clone())
+                .await
+                .unwrap();
+        }
+        let window = |limit, since| store.memory_window("wa_u1".into(), limit, since);
+        assert_eq!(window(10, 0).await.unwrap(), entries);
+        assert_eq!(window(1, 0).await.unwrap(), entries[1..]);
+        assert_eq!(window(10, 150).await.unwrap(), entries[1..]);
+        assert_eq!(store.purge_memory(150).await.unwrap(), 1);
+        assert_eq!(window(10, 0).await.unwrap(), entries[1..]);
+    }
+
     async fn a_flood_from_one_conversation_is_answered_in_turns_of_at_most_the_cap(db: Backing) {
         let store = db.open().await;
         let flood: Vec<NewInbound> = (0..MAX_MESSAGES_PER_TURN * 2 + 7)

@@ -141,6 +141,30 @@ impl TestServer {
         http: HttpLimits,
         clock: Option<wagate::handoff::Clock>,
     ) -> TestServer {
+        Self::start_full(config, data, None, handler, graph, http, clock).await
+    }
+
+    /// The server on PostgreSQL (`--database`) instead of SQLite in `data`.
+    pub async fn start_on_database(
+        config: Config,
+        data: &Path,
+        database: wagate::inbox::store::DatabaseUrl,
+        handler: Option<Arc<dyn TurnHandler>>,
+    ) -> TestServer {
+        let graph = fake_graph::fast_options();
+        let http = HttpLimits::default();
+        Self::start_full(config, data, Some(database), handler, graph, http, None).await
+    }
+
+    async fn start_full(
+        config: Config,
+        data: &Path,
+        database: Option<wagate::inbox::store::DatabaseUrl>,
+        handler: Option<Arc<dyn TurnHandler>>,
+        graph: wagate::whatsapp::graph::GraphOptions,
+        http: HttpLimits,
+        clock: Option<wagate::handoff::Clock>,
+    ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -148,7 +172,7 @@ impl TestServer {
             handler.map(|h| Box::new(move |_: &server::Services| h) as HandlerFactory);
         let options = ServeOptions {
             data_dir: data.to_path_buf(),
-            database: None,
+            database,
             durability: Durability::Normal,
             handler,
             graph,

@@ -162,7 +162,10 @@ impl PgStore {
         client
             .execute(&stmt, &[&now])
             .await
-            .map_err(|e| StoreError::NotWritable(format!("{}: {}", self.inner.url, db_error(e))))?;
+            .map_err(|e| match self.error(e) {
+                unreachable @ StoreError::Unreachable { .. } => unreachable,
+                refused => StoreError::NotWritable(format!("{}: {refused}", self.inner.url)),
+            })?;
         Ok(())
     }
 

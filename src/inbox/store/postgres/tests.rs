@@ -76,6 +76,10 @@ async fn an_expired_lease_is_taken_over_with_a_higher_fence_and_the_old_owner_is
     let (old, new) = (open(&db).await, open(&db).await);
     old.record(batch(vec![message("m1", "u1")])).await.unwrap();
     let turn = old.claim_turn(lane("u1")).await.unwrap().expect("a turn");
+    old.save_reply(turn.id, vec!["one".into(), "two".into()])
+        .await
+        .unwrap();
+    old.mark_part_sending(turn.id, 0).await.unwrap();
     let old_fence: i64 = db
         .query_text("SELECT fence FROM leases")
         .await
@@ -86,7 +90,8 @@ async fn an_expired_lease_is_taken_over_with_a_higher_fence_and_the_old_owner_is
         "a live lease keeps the conversation with its replica"
     );
 
-    // The old owner is paused past its lease (a long GC, a frozen VM): the new one takes over.
+    // The old owner is paused past its lease in its Graph call (a long GC, a frozen VM): the
+    // new one takes over.
     db.expire_leases().await;
     let resumed = new
         .claim_turn(lane("u1"))
@@ -104,15 +109,19 @@ async fn an_expired_lease_is_taken_over_with_a_higher_fence_and_the_old_owner_is
         .parse()
         .unwrap();
     assert!(new_fence > old_fence, "{new_fence} > {old_fence}");
-    new.save_reply(turn.id, vec!["the new owner's reply".into()])
-        .await
-        .unwrap();
 
-    // Every write the old owner still tries is refused, and changes nothing.
+    // Meta's answer reaches the old owner: the fact is kept (part one is not sent twice), but
+    // the old owner is told to stop.
+    let late = old.mark_part_sent(turn.id, 0, "wamid.old".into()).await;
+    assert!(
+        matches!(late, Err(StoreError::LeaseLost { .. })),
+        "{late:?}"
+    );
+    // Every other write it still tries is refused, and changes nothing.
     let refused = [
+        old.mark_part_sending(turn.id, 1).await.err(),
+        old.mark_part_failed(turn.id, 1, "stale".into()).await.err(),
         old.save_reply(turn.id, vec!["stale".into()]).await.err(),
-        old.mark_part_sending(turn.id, 0).await.err(),
-        old.mark_part_failed(turn.id, 0, "stale".into()).await.err(),
         old.append_memory(
             "wa_u1".into(),
             turn.id,
@@ -129,9 +138,13 @@ async fn an_expired_lease_is_taken_over_with_a_higher_fence_and_the_old_owner_is
         );
     }
     let parts = new.load_reply(turn.id).await.unwrap().unwrap();
-    assert_eq!(parts.len(), 1);
-    assert_eq!(parts[0].text, "the new owner's reply");
-    assert_eq!(parts[0].sending_since, None);
+    assert_eq!(parts.len(), 2);
+    assert_eq!(parts[0].outbound_id.as_deref(), Some("wamid.old"));
+    assert_eq!(parts[1].text, "two");
+    assert_eq!(
+        (parts[1].sending_since, parts[1].outbound_id.as_deref()),
+        (None, None)
+    );
     assert!(new
         .memory_window("wa_u1".into(), 10, 0)
         .await
@@ -143,6 +156,11 @@ async fn an_expired_lease_is_taken_over_with_a_higher_fence_and_the_old_owner_is
         "running",
         "the old owner's finish did not close the new owner's turn"
     );
+    // The new owner's writes go through.
+    new.mark_part_sending(turn.id, 1).await.unwrap();
+    new.mark_part_sent(turn.id, 1, "wamid.new".into())
+        .await
+        .unwrap();
     new.finish_turn(turn.id, TurnOutcome::Done).await.unwrap();
     assert_eq!(
         db.query_text("SELECT state FROM inbound WHERE message_id = 'm1'")
