@@ -8,6 +8,7 @@
 //! - [`http`]: the axum router: Meta's webhook (handshake, signed POST), health, metrics.
 //! - [`whatsapp`]: Meta's protocol: signatures, the typed webhook payload, the Graph API client
 //!   and the messages it sends (text, interactive, media by link, location, reaction, template),
+//!   its channel rate limit (in memory, or kept in PostgreSQL and shared by every replica),
 //!   Markdown-to-WhatsApp formatting, reply splitting, the 24-hour customer service window.
 //! - [`inbox`]: the durable inbox, the one owner of the database (record in bounded slices,
 //!   dedupe, statuses, reply parts, conversation memory, resume): SQLite in `--data` with one
@@ -42,8 +43,8 @@
 //! - [`server`]: wiring it all together; [`cli`] and [`simulate`]: the command line.
 //! - `text`: how errors, URLs and MIME types are shown: one home for each such helper.
 //! - [`chat`]: `wagate chat`, a terminal conversation with an agent through the same runtime.
-//! - [`ops`]: operator commands beside a running server: `inbox`, `retry`, `history`,
-//!   `check --online`, `healthcheck`.
+//! - [`ops`]: operator commands beside a running server (or its replicas, with `--database`):
+//!   `inbox`, `retry`, `history`, `check --online`, `healthcheck`.
 
 pub mod agent;
 pub mod chat;

@@ -122,11 +122,13 @@ pub async fn run(
     };
     let config_dir = services.config.current().config.dir.clone();
     services.metrics.config_generation.set(1);
-    let graph_options = options.graph.clone();
+    // Several replicas on PostgreSQL share the channel's rate limit through the database.
+    let mut graph_options = options.graph.clone();
+    graph_options.shared_rate_limit = services.store.shared_rate_limit();
     let (handler, responder) = match options.handler {
         Some(factory) => (factory(&services), None),
         None => {
-            let responder = production_handler(&services, options.graph)?;
+            let responder = production_handler(&services, graph_options.clone())?;
             (
                 Arc::clone(&responder) as Arc<dyn TurnHandler>,
                 Some(responder),
@@ -181,6 +183,7 @@ pub async fn run(
         }
     });
 
+    services.store.spawn_retention(stop.clone());
     tokio::spawn(reloader.run(stop.clone()));
     services.handoff.spawn_tasks();
 

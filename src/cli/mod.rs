@@ -5,6 +5,7 @@
 mod serve;
 
 use crate::config::Config;
+use crate::inbox::store::DatabaseLocation;
 use crate::ops;
 use crate::telemetry::{self, LogFormat};
 use clap::{Parser, Subcommand};
@@ -81,11 +82,16 @@ enum Command {
         env_file: Option<PathBuf>,
     },
     /// Pending, failed and dead-lettered work, with reasons. Read-only: safe while the server runs.
-    #[command(after_help = "Exit codes: 0 shown; 2 no database under --data; 1 other errors.")]
+    #[command(after_help = "Exit codes: 0 shown; 2 no database under --data (or --database); 1 other errors.")]
     Inbox {
         /// Directory holding the server's wagate.db.
         #[arg(long, env = "WAGATE_DATA", default_value = "./data")]
         data: PathBuf,
+        /// PostgreSQL the replicas share (`postgres://user:password@host:port/dbname`), instead
+        /// of the SQLite file in --data.
+        // Parsed by the command, not by clap: clap's error would echo the value, password and all.
+        #[arg(long, env = "WAGATE_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+        database: Option<String>,
         /// Also list finished turns (done, requeued).
         #[arg(long)]
         all: bool,
@@ -105,7 +111,7 @@ enum Command {
     /// Re-queue a failed turn: its messages go back to pending and are answered in a new turn.
     #[command(
         after_help = "Exit codes: 0 re-queued; 1 not found, not failed, or partly \
-        answered without --force; 2 no database under --data."
+        answered without --force; 2 no database under --data (or --database)."
     )]
     Retry {
         /// The turn id, as `wagate inbox` lists it.
@@ -113,6 +119,11 @@ enum Command {
         /// Directory holding the server's wagate.db.
         #[arg(long, env = "WAGATE_DATA", default_value = "./data")]
         data: PathBuf,
+        /// PostgreSQL the replicas share (`postgres://user:password@host:port/dbname`), instead
+        /// of the SQLite file in --data.
+        // Parsed by the command, not by clap: clap's error would echo the value, password and all.
+        #[arg(long, env = "WAGATE_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+        database: Option<String>,
         /// Re-queue even though Meta already accepted part of the old reply (the customer will
         /// get a second answer).
         #[arg(long)]
@@ -121,7 +132,7 @@ enum Command {
     /// A conversation as the agent remembers it (after redaction), oldest first.
     #[command(
         after_help = "Exit codes: 0 shown; 1 nothing remembered under that key; 2 no \
-        database under --data."
+        database under --data (or --database)."
     )]
     History {
         /// The user's phone number, with or without `+`.
@@ -133,6 +144,11 @@ enum Command {
         /// Directory holding the server's wagate.db.
         #[arg(long, env = "WAGATE_DATA", default_value = "./data")]
         data: PathBuf,
+        /// PostgreSQL the replicas share (`postgres://user:password@host:port/dbname`), instead
+        /// of the SQLite file in --data.
+        // Parsed by the command, not by clap: clap's error would echo the value, password and all.
+        #[arg(long, env = "WAGATE_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+        database: Option<String>,
         /// The newest N messages.
         #[arg(long, default_value_t = 50)]
         limit: usize,
@@ -211,6 +227,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
         } => check(&config, online, env_file.as_deref()),
         Command::Inbox {
             data,
+            database,
             all,
             json,
             limit,
@@ -223,16 +240,28 @@ pub fn main() -> anyhow::Result<ExitCode> {
                 show_body,
                 show_numbers,
             };
-            Ok(inbox(&data, &options, json))
+            Ok(match DatabaseLocation::parse(database.as_deref(), &data) {
+                Ok(location) => inbox(location, &options, json),
+                Err(e) => report("inbox", Err(e.into())),
+            })
         }
-        Command::Retry { id, data, force } => Ok(report(
+        Command::Retry {
+            id,
+            data,
+            database,
+            force,
+        } => Ok(report(
             "retry",
-            ops::retry::retry(&data, id, force).map(|r| ops::retry::describe(&r)),
+            DatabaseLocation::parse(database.as_deref(), &data)
+                .map_err(ops::OpsError::from)
+                .and_then(|location| ops::retry::retry(location, id, force))
+                .map(|r| ops::retry::describe(&r)),
         )),
         Command::History {
             phone,
             key,
             data,
+            database,
             limit,
         } => {
             let key = key
@@ -240,7 +269,9 @@ pub fn main() -> anyhow::Result<ExitCode> {
                 .unwrap_or_default();
             Ok(report(
                 "history",
-                ops::history::history(&data, &key, limit)
+                DatabaseLocation::parse(database.as_deref(), &data)
+                    .map_err(ops::OpsError::from)
+                    .and_then(|location| ops::history::history(location, &key, limit))
                     .map(|history| ops::history::render(&key, &history)),
             ))
         }
@@ -333,8 +364,8 @@ fn check(
 
 // ---- operator commands ----
 
-fn inbox(data: &std::path::Path, options: &ops::inbox::InboxOptions, json: bool) -> ExitCode {
-    let rendered = ops::inbox::report(data, options).and_then(|r| {
+fn inbox(location: DatabaseLocation, options: &ops::inbox::InboxOptions, json: bool) -> ExitCode {
+    let rendered = ops::inbox::report(location, options).and_then(|r| {
         if json {
             ops::inbox::render_json(&r)
         } else {

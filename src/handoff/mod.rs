@@ -11,6 +11,7 @@
 //! - [`sweeper`]: gives conversations back after `release_after_seconds` without a reply.
 //! - `opt_out`: STOP and START keywords at intake, and what follows an opt-out's commit.
 //! - [`events`]: server-sent events for the console.
+//! - [`replicas`]: with several replicas on PostgreSQL, the mirrors follow the others' changes.
 
 pub mod events;
 pub mod hours;
@@ -18,6 +19,7 @@ mod intake;
 mod notify;
 mod opt_out;
 pub mod outbox;
+pub mod replicas;
 pub mod sweeper;
 mod turn_guard;
 
@@ -459,6 +461,9 @@ impl Handoff {
             sweeper::period(release_after),
             self.stopping.clone(),
         ));
+        if self.store.is_shared() {
+            tokio::spawn(replicas::run(Arc::clone(self), self.stopping.clone()));
+        }
     }
 
     pub fn stop(&self) {

@@ -292,3 +292,53 @@ async fn a_tapped_reply_button_can_be_the_keyword_but_a_sentence_with_it_is_not(
     assert_eq!(batch.messages[0].state, InboundState::Skipped);
     assert_eq!(batch.messages[1].state, InboundState::Pending);
 }
+
+#[tokio::test]
+async fn a_take_over_on_one_replica_stops_the_turn_running_on_another_and_a_release_there_is_seen_back()
+{
+    let Some(db) = crate::inbox::store::testdb::TestDb::fresh().await else {
+        return;
+    };
+    let hand = Hand::now_real();
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let store = Store::open_postgres(&db.database_url()).await.unwrap();
+        replicas.push(
+            Handoff::start(
+                store,
+                config("  release_after_seconds: 60\n"),
+                Arc::new(Metrics::new()),
+                Some(hand.clock()),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    let (a, b) = (&replicas[0], &replicas[1]);
+    record(a.store(), inbound("m1", hand.0.load(Ordering::SeqCst) / 1000)).await;
+    let turn_on_b = b.enter_turn(&lane()).expect("B answers the conversation");
+
+    assert!(a
+        .take_over(&lane(), Trigger::Operator, None, Vec::new())
+        .await
+        .unwrap());
+    assert!(!b.is_human(&lane()), "B has not looked yet");
+    assert_eq!(b.sync_from_store().await.unwrap(), 1);
+    assert!(b.is_human(&lane()));
+    tokio::time::timeout(Duration::from_secs(1), turn_on_b.stopped())
+        .await
+        .expect("B's running turn is stopped");
+    assert!(b.enter_turn(&lane()).is_none(), "and B starts no other");
+
+    assert!(b
+        .release(&lane(), ReleaseTrigger::Operator)
+        .await
+        .unwrap());
+    assert!(a.is_human(&lane()), "A has not looked yet");
+    a.sync_from_store().await.unwrap();
+    assert!(!a.is_human(&lane()));
+    assert!(
+        !a.release(&lane(), ReleaseTrigger::Timeout).await.unwrap(),
+        "released once"
+    );
+}

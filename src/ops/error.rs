@@ -5,12 +5,16 @@ use std::path::PathBuf;
 /// An operator command failed. Never carries message text, phone numbers or secrets.
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
-    /// No database file where `--data` points.
+    /// No database file where `--data` points (or no wagate schema where `--database` does).
     #[error(
-        "no database at {}: point --data (or WAGATE_DATA) at the directory `wagate serve` uses",
+        "no database at {}: point --data (or WAGATE_DATA) at the directory `wagate serve` uses, \
+         or --database (WAGATE_DATABASE_URL) at the PostgreSQL database its replicas use",
         path.display()
     )]
     DatabaseMissing { path: PathBuf },
+    /// `--database` is not a PostgreSQL URL (the message never shows the password).
+    #[error("{0}")]
+    DatabaseUrl(#[from] crate::inbox::store::DatabaseUrlError),
     /// The file exists but could not be opened.
     #[error("cannot open the database {}: {source}", path.display())]
     Open {
@@ -63,10 +67,11 @@ impl From<crate::inbox::StoreError> for OpsError {
 }
 
 impl OpsError {
-    /// The process exit code: 2 when there is no database (wrong `--data`), 1 otherwise.
+    /// The process exit code: 2 when there is no database (wrong `--data` or `--database`),
+    /// 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            OpsError::DatabaseMissing { .. } => 2,
+            OpsError::DatabaseMissing { .. } | OpsError::DatabaseUrl(_) => 2,
             _ => 1,
         }
     }

@@ -3,10 +3,9 @@
 //! saw it. Read-only; safe beside a running server.
 
 use super::{utc_seconds, OpsError};
-use crate::inbox::store::OperatorDb;
+use crate::inbox::store::{DatabaseLocation, OperatorDb};
 use crate::memory::key_for_whatsapp;
 use std::fmt::Write as _;
-use std::path::Path;
 
 /// One remembered message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,8 +48,12 @@ pub fn key_for_phone(phone: &str) -> String {
 
 /// The newest `limit` messages remembered under `key`, oldest first, expired or not, and the
 /// customer's opt-outs.
-pub fn history(data_dir: &Path, key: &str, limit: usize) -> Result<History, OpsError> {
-    let db = OperatorDb::open_read_only(data_dir)?;
+pub fn history(
+    database: impl Into<DatabaseLocation>,
+    key: &str,
+    limit: usize,
+) -> Result<History, OpsError> {
+    let db = OperatorDb::open_at(&database.into(), false)?;
     let entries = db.history(key, limit)?.unwrap_or_default();
     let user = key.strip_prefix("wa_").unwrap_or(key);
     let opted_out = db.opted_out_of(user)?;

@@ -4,7 +4,8 @@
 //! [`OperatorDb`](crate::inbox::store::OperatorDb) (the store keeps all the SQL): read-only for
 //! `inbox` and `history` (readers never block the writer), one short `BEGIN IMMEDIATE`
 //! transaction for `retry`, and a busy timeout so a commit in progress makes them wait a moment
-//! instead of failing.
+//! instead of failing. With `--database` (`WAGATE_DATABASE_URL`) they read and write
+//! PostgreSQL instead, beside any number of replicas, and print the same reports.
 //!
 //! Each command returns its output as text (the CLI prints it) or an [`OpsError`] whose
 //! [`OpsError::exit_code`] scripts can rely on.

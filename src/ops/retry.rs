@@ -3,11 +3,11 @@
 //!
 //! The failed turn is closed as `requeued` and keeps its reply parts, so the record of what was
 //! (or was not) sent stays as it was. Its messages go back to `pending`; the running server's
-//! periodic re-scan of the inbox (or its next start) picks the conversation up.
+//! periodic re-scan of the inbox (or its next start) picks the conversation up; with
+//! `--database`, whichever replica scans first.
 
 use super::OpsError;
-use crate::inbox::store::{OperatorDb, Requeue};
-use std::path::Path;
+use crate::inbox::store::{DatabaseLocation, OperatorDb, Requeue};
 
 /// What a retry did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,8 +21,12 @@ pub struct Requeued {
 
 /// Re-queues failed turn `turn_id`. Refuses a turn whose reply was partly accepted by Meta
 /// unless `force`: the customer already has part of an answer, and the new turn writes another.
-pub fn retry(data_dir: &Path, turn_id: i64, force: bool) -> Result<Requeued, OpsError> {
-    let mut db = OperatorDb::open_read_write(data_dir)?;
+pub fn retry(
+    database: impl Into<DatabaseLocation>,
+    turn_id: i64,
+    force: bool,
+) -> Result<Requeued, OpsError> {
+    let mut db = OperatorDb::open_at(&database.into(), true)?;
     outcome(turn_id, db.requeue(turn_id, force)?)
 }
 

@@ -405,6 +405,7 @@ pub fn fast_options() -> GraphOptions {
         retry,
         per_user_interval: Duration::ZERO,
         reply_part_interval: Duration::ZERO,
+        shared_rate_limit: None,
     }
 }
 

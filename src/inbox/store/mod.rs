@@ -48,7 +48,11 @@ pub use conversations::{
 };
 pub use opt_out::{OptChange, OptSource, OptedOut, OPTED_OUT_BY_KEYWORD, WHILE_OPTED_OUT};
 pub use outbox::OutboxItem;
+pub use postgres::retention::{RetentionRun, RetentionSkipped};
 pub use postgres::{wake_payload, DatabaseUrl, DatabaseUrlError, WakeUp, WakeUps, WAKE_CHANNEL};
+/// Tests elsewhere in the crate: a fresh PostgreSQL database per test.
+#[cfg(test)]
+pub(crate) use postgres::testdb;
 pub use reactions::{Reaction, REACTION_NOT_TO_AGENT, REACTION_REMOVED};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -97,9 +101,6 @@ pub enum StoreError {
     /// stop and send nothing more. Never retried: the new owner answers.
     #[error("turn {turn_id}: this replica lost the conversation's lease to another replica")]
     LeaseLost { turn_id: i64 },
-    /// A part of the API the PostgreSQL backend does not have yet.
-    #[error("not yet on PostgreSQL: {0}")]
-    NotYetOnPostgres(&'static str),
 }
 
 impl StoreError {
@@ -110,12 +111,10 @@ impl StoreError {
 }
 
 pub use operator::{
-    DeadLetterRow, InboxSnapshot, OperatorDb, Requeue, TurnSummary, WaitingConversation,
+    DatabaseLocation, DeadLetterRow, InboxSnapshot, OperatorDb, Requeue, TurnSummary,
+    WaitingConversation,
 };
 pub use parts::{outbox_key, PartRef, CONFIRM_WINDOW};
-/// Tests elsewhere in the crate: a fresh PostgreSQL database per test.
-#[cfg(test)]
-pub(crate) use postgres::testdb;
 use sqlite::Sqlite;
 pub use states::{MessageState, TurnState};
 pub use turns::MAX_MESSAGES_PER_TURN;
@@ -324,6 +323,8 @@ mod intake_tests;
 mod native_tests;
 #[cfg(test)]
 mod opt_out_tests;
+#[cfg(test)]
+mod conversation_tests;
 #[cfg(test)]
 mod plan_tests;
 #[cfg(test)]

@@ -6,10 +6,13 @@
 //! a URL taken from a webhook body. reqwest drops the `Authorization` header if a redirect leaves
 //! the host. The token never appears in an error or a log line.
 
-use super::error::{GraphApiError, GraphError, PAIR_RATE_LIMIT_CODE, TOKEN_INVALID_CODE};
+use super::error::{
+    GraphApiError, GraphError, PAIR_RATE_LIMIT_CODE, THROUGHPUT_LIMIT_CODE, TOKEN_INVALID_CODE,
+};
 use super::outgoing::OutgoingMessage;
 use super::pacing::Pacer;
 use super::retry::{with_retries, RetryPolicy};
+use super::shared_window::SharedRateLimit;
 use crate::config::{MediaLimits, WhatsAppChannel};
 use crate::metrics::Metrics;
 use crate::secret::Secret;
@@ -39,6 +42,9 @@ pub struct GraphOptions {
     /// Pause between the parts of one split reply, so a long answer arrives as a steady
     /// sequence rather than a burst against the pair limit.
     pub reply_part_interval: Duration,
+    /// The channel cap kept in the database, shared by every replica (PostgreSQL); `None`:
+    /// kept in this process (SQLite).
+    pub shared_rate_limit: Option<SharedRateLimit>,
 }
 
 impl Default for GraphOptions {
@@ -55,6 +61,7 @@ impl Default for GraphOptions {
             },
             per_user_interval: Duration::ZERO,
             reply_part_interval: Duration::from_secs(1),
+            shared_rate_limit: None,
         }
     }
 }
@@ -126,7 +133,11 @@ impl GraphClient {
                 token: channel.access_token.clone(),
                 dry_run: channel.dry_run(),
                 media_limits: channel.media_max_bytes.clone(),
-                pacer: Pacer::new(&channel.rate_limit, options.per_user_interval),
+                pacer: Pacer::new(
+                    &channel.rate_limit,
+                    options.per_user_interval,
+                    options.shared_rate_limit.as_ref(),
+                ),
                 options,
             }),
             metrics: Arc::new(Metrics::new()),
@@ -239,6 +250,13 @@ impl GraphClient {
                 if err.code() == Some(PAIR_RATE_LIMIT_CODE) {
                     let hold = inner.options.retry.pair_rate_limit_delay;
                     inner.pacer.hold_pair(from_phone_number_id, to, hold);
+                }
+                if err.code() == Some(THROUGHPUT_LIMIT_CODE) {
+                    let pause = err
+                        .retry_after()
+                        .unwrap_or(THROUGHPUT_PAUSE)
+                        .clamp(THROUGHPUT_PAUSE, MAX_THROUGHPUT_PAUSE);
+                    inner.pacer.channel_throttled(pause).await;
                 }
             }
             result
@@ -377,6 +395,13 @@ pub(super) fn api_error(
         status, headers, body,
     )))
 }
+
+/// How long every replica pauses after a 130429 without `Retry-After`: Meta counts
+/// throughput per second, so a second lets its count drop.
+const THROUGHPUT_PAUSE: Duration = Duration::from_secs(1);
+/// A `Retry-After` longer than this is not trusted for the whole deployment's pause (the
+/// retry itself still honours it).
+const MAX_THROUGHPUT_PAUSE: Duration = Duration::from_secs(60);
 
 /// Meta's limit on `biz_opaque_callback_data`.
 const MAX_CALLBACK_DATA: usize = 512;

@@ -17,6 +17,8 @@ const THROTTLING_CODES: [i64; 5] = [4, 80007, 130429, 131056, 133016];
 const TRANSIENT_CODES: [i64; 4] = [131000, 1, 2, 131053];
 /// Code of an expired or invalid access token: only the operator can fix it.
 pub const TOKEN_INVALID_CODE: i64 = 190;
+/// Code of the number's throughput limit ("rate limit hit"): the whole channel slows down.
+pub const THROUGHPUT_LIMIT_CODE: i64 = 130429;
 /// Code of the pair rate limit: about one message every 6 s to the same user.
 pub const PAIR_RATE_LIMIT_CODE: i64 = 131056;
 

@@ -10,10 +10,14 @@
 //! it receives, and a throttled retry should slow us down, not get a free pass. Over the cap a
 //! send waits; nothing is dropped. Read receipts and typing indicators do not pass here.
 //!
+//! With several replicas on PostgreSQL the window is kept in the database instead
+//! (`shared_window`): the same rule, counted across the deployment.
+//!
 //! Per-user spacing: consecutive sends from one business number to one user are spaced by at
 //! least `per_user_interval`, and after code 131056 (pair rate limit) that pair waits longer.
 //! Waiting for one user never holds up sends to others: each waits on its own slot.
 
+use super::shared_window::{SharedRateLimit, SharedWindow};
 use crate::config::RateLimit;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +30,7 @@ const PRUNE_FLOOR: usize = 1024;
 
 /// Channel limiter plus per-user spacing, shared by every send of one client.
 pub(crate) struct Pacer {
-    channel: RollingWindow,
+    channel: ChannelCap,
     per_user_interval: Duration,
     /// Business number + user -> earliest instant the next send to that pair may start.
     /// A std Mutex: it is only held for a map update, never across an `.await`.
@@ -42,10 +46,46 @@ struct UserSlots {
     prune_at: usize,
 }
 
+/// Where the channel's window is kept.
+enum ChannelCap {
+    /// In this process (SQLite: one process sends).
+    Local(RollingWindow),
+    /// In the database, shared by every replica.
+    Shared(SharedWindow),
+}
+
+/// `rate_limit` as a window: at most `max` sends start in any span of `window`. A zero
+/// `max_messages` counts as 1 and a zero window as one second, so a bad config slows sends
+/// instead of panicking or disabling the cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RateLimitWindow {
+    pub(crate) max: u32,
+    pub(crate) window: Duration,
+}
+
+impl RateLimitWindow {
+    pub(crate) fn of(rate: &RateLimit) -> Self {
+        RateLimitWindow {
+            max: rate.max_messages.max(1),
+            window: Duration::from_secs(rate.window_seconds.max(1)),
+        }
+    }
+}
+
 impl Pacer {
-    pub(crate) fn new(rate: &RateLimit, per_user_interval: Duration) -> Self {
+    /// `shared`: the window kept in the database (several replicas), else one of our own.
+    pub(crate) fn new(
+        rate: &RateLimit,
+        per_user_interval: Duration,
+        shared: Option<&SharedRateLimit>,
+    ) -> Self {
+        let limit = RateLimitWindow::of(rate);
+        let channel = match shared {
+            Some(shared) => ChannelCap::Shared(SharedWindow::new(shared.0.clone(), limit)),
+            None => ChannelCap::Local(RollingWindow::new(limit)),
+        };
         Pacer {
-            channel: RollingWindow::new(rate),
+            channel,
             per_user_interval,
             users: Mutex::new(UserSlots {
                 next_allowed: HashMap::new(),
@@ -62,7 +102,10 @@ impl Pacer {
         if let Some(slot) = self.reserve(&key, started) {
             tokio::time::sleep_until(slot).await;
         }
-        self.channel.wait_for_room().await;
+        match &self.channel {
+            ChannelCap::Local(window) => window.wait_for_room().await,
+            ChannelCap::Shared(window) => window.wait_for_room().await,
+        }
         self.push_back(&key, Instant::now() + self.per_user_interval);
         let waited = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.waited_micros.fetch_add(waited, Ordering::Relaxed);
@@ -71,6 +114,14 @@ impl Pacer {
     /// After a pair rate limit answer (131056): no send to this user for at least `wait`.
     pub(crate) fn hold_pair(&self, from: &str, to: &str, wait: Duration) {
         self.push_back(&pair_key(from, to), Instant::now() + wait);
+    }
+
+    /// Meta answered 130429 (the number's throughput reached): with the shared window, every
+    /// replica pauses for `pause`. In one process the retry's backoff is the pause, as before.
+    pub(crate) async fn channel_throttled(&self, pause: Duration) {
+        if let ChannelCap::Shared(window) = &self.channel {
+            window.throttled(pause).await;
+        }
     }
 
     /// Total time sends have spent waiting for the channel cap or per-user spacing.
@@ -134,11 +185,9 @@ struct RollingWindow {
 }
 
 impl RollingWindow {
-    /// A zero `max_messages` counts as 1 and a zero window as one second, so a bad config slows
-    /// sends instead of panicking or disabling the cap.
-    fn new(rate: &RateLimit) -> Self {
-        let max = usize::try_from(rate.max_messages.max(1)).unwrap_or(usize::MAX);
-        let window = Duration::from_secs(rate.window_seconds.max(1));
+    fn new(limit: RateLimitWindow) -> Self {
+        let max = usize::try_from(limit.max).unwrap_or(usize::MAX);
+        let window = limit.window;
         RollingWindow {
             max,
             window,
@@ -179,7 +228,7 @@ mod tests {
     /// Starts `arrivals.len()` sends, each at its arrival offset, on a paused clock; returns
     /// the instants (from the start) at which each was let through, sorted.
     async fn let_through(limit: RateLimit, arrivals: Vec<Duration>) -> Vec<Duration> {
-        let pacer = std::sync::Arc::new(Pacer::new(&limit, Duration::ZERO));
+        let pacer = std::sync::Arc::new(Pacer::new(&limit, Duration::ZERO, None));
         let start = Instant::now();
         let tasks: Vec<_> = arrivals
             .into_iter()
@@ -246,11 +295,9 @@ mod tests {
 
     #[test]
     fn a_zero_cap_or_window_does_not_panic() {
-        assert_eq!(RollingWindow::new(&rate(60, 0)).max, 1);
-        assert_eq!(
-            RollingWindow::new(&rate(0, 5)).window,
-            Duration::from_secs(1)
-        );
+        let window = |rate: RateLimit| RollingWindow::new(RateLimitWindow::of(&rate));
+        assert_eq!(window(rate(60, 0)).max, 1);
+        assert_eq!(window(rate(0, 5)).window, Duration::from_secs(1));
     }
 
     proptest::proptest! {
@@ -300,7 +347,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_held_pair_must_wait_while_other_users_need_not() {
-        let pacer = Pacer::new(&rate(1, 1000), Duration::ZERO);
+        let pacer = Pacer::new(&rate(1, 1000), Duration::ZERO, None);
         pacer.hold_pair("biz", "a", Duration::from_secs(6));
         let now = Instant::now();
         assert_eq!(pacer.reserve(&pair_key("biz", "b"), now), None);
@@ -310,7 +357,7 @@ mod tests {
 
     #[tokio::test]
     async fn parts_to_one_user_get_consecutive_slots() {
-        let pacer = Pacer::new(&rate(1, 1000), Duration::from_secs(1));
+        let pacer = Pacer::new(&rate(1, 1000), Duration::from_secs(1), None);
         let now = Instant::now();
         let key = pair_key("biz", "a");
         assert_eq!(pacer.reserve(&key, now), None);

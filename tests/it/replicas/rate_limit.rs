@@ -21,7 +21,6 @@ fn most_in_any_window(sent_at: &[Instant], window: Duration) -> usize {
 }
 
 #[tokio::test]
-#[ignore = "needs pg2's shared limiter"]
 async fn three_replicas_together_never_send_more_than_the_channel_rate_limit() {
     let Some(db) = TestDatabase::create().await else {
         return;

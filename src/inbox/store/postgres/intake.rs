@@ -6,7 +6,7 @@
 //! commit.
 
 use super::turns::{claim, Claimed};
-use super::{pending, PgStore};
+use super::{intake_hooks, PgStore};
 use crate::inbox::store::conversations::HELD_FOR_PERSON;
 use crate::inbox::store::opt_out::WHILE_OPTED_OUT;
 use crate::inbox::store::parts::PartRef;
@@ -58,7 +58,7 @@ impl PgStore {
         lanes: &[LaneKey],
     ) -> Result<(RecordOutcome, Vec<(LaneKey, Claimed)>), Failed> {
         // Keyword handoffs, opt-out changes and reactions (the other intake steps).
-        let hooks = pending::intake_hooks(tx, batch).await?;
+        let hooks = intake_hooks::intake_hooks(tx, batch).await?;
         hold_by_conversation_state(tx, batch).await?;
         let (mut outcome, new_pending) = insert_messages(tx, batch).await?;
         outcome.handed_over = hooks.handed_over;

@@ -8,11 +8,18 @@ use super::db_error;
 use crate::inbox::store::StoreError;
 
 /// (version, name, SQL), in order. Never edit a released one: add the next file.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../../../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "rate_limit_retention",
+        include_str!("../../../../migrations/postgres/0002_rate_limit_retention.sql"),
+    ),
+];
 
 /// `pg_advisory_xact_lock` key of the migrations (any constant no other lock of ours uses).
 const MIGRATION_LOCK: i64 = 0x7761_6761_7465_0001; // "wagate" 1
@@ -96,6 +103,38 @@ pub(crate) async fn migrate(
         applied,
         database_id,
     })
+}
+
+/// The database's id when a wagate schema this binary reads is there (`None`: no schema
+/// yet); an error when a newer wagate upgraded it. Changes nothing.
+pub(crate) async fn existing(
+    client: &deadpool_postgres::Object,
+) -> Result<Option<String>, StoreError> {
+    let present: bool = client
+        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+        .await
+        .map_err(db_error)?
+        .get(0);
+    if !present {
+        return Ok(None);
+    }
+    let newest: Option<i32> = client
+        .query_one("SELECT MAX(version) FROM schema_migrations", &[])
+        .await
+        .map_err(db_error)?
+        .get(0);
+    if let Some(newer) = newest.filter(|v| *v > latest()) {
+        return Err(StoreError::Migration {
+            version: newer,
+            reason: "the database was upgraded by a newer wagate; run that version (or newer)"
+                .into(),
+        });
+    }
+    let id = client
+        .query_opt("SELECT value FROM store_meta WHERE key = 'database_id'", &[])
+        .await
+        .map_err(db_error)?;
+    Ok(id.map(|r| r.get(0)))
 }
 
 /// The newest version this binary knows.

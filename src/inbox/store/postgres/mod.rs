@@ -25,22 +25,36 @@
 //!   `hint.rs` sends the NOTIFY (`Store::hint_work`) when the dispatcher's cross-replica side
 //!   (`inbox::dispatcher::wakeups`, which also polls) asks.
 //!
-//! Methods not yet written for PostgreSQL are in `pending.rs` and answer
-//! [`StoreError::NotYetOnPostgres`].
+//! - Beside the message path: who has each conversation (`handoff.rs`), opt-out
+//!   (`opt_out.rs`), reactions (`reactions.rs`) and those intake steps (`intake_hooks.rs`),
+//!   the outbox with its per-replica claims (`outbox.rs`), what operators read (`views.rs`,
+//!   `operator.rs`, also for `wagate inbox --database`), the channel's rate limit shared by the
+//!   replicas (`rate_limit.rs`) and the retention purge run by one replica per hour
+//!   (`retention.rs`).
 
 mod conversations;
+mod handoff;
 mod hint;
 mod intake;
+mod intake_hooks;
 mod lease;
 mod memory;
 mod migrate;
+pub(crate) mod operator;
+mod opt_out;
+mod outbox;
 mod parts;
-mod pending;
+mod rate_limit;
+mod reactions;
+pub mod retention;
 mod tls;
 mod turns;
 mod url;
+mod views;
 mod wake;
 
+#[cfg(test)]
+mod replica_tests;
 #[cfg(test)]
 pub(crate) mod testdb;
 #[cfg(test)]
@@ -86,25 +100,7 @@ pub(crate) struct Inner {
 impl PgStore {
     /// Connect, migrate, start the lease heartbeat.
     pub(crate) async fn open(url: &DatabaseUrl) -> Result<PgStore, StoreError> {
-        let tls = tls::Tls::for_url(url).map_err(|reason| StoreError::Unreachable {
-            target: url.target(),
-            reason,
-        })?;
-        let manager = Manager::from_config(
-            url.config.clone(),
-            tls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(POOL_WAIT))
-            .create_timeout(Some(CONNECT_WAIT))
-            .recycle_timeout(Some(CONNECT_WAIT))
-            .build()
-            .map_err(|e| StoreError::Postgres(e.to_string()))?;
+        let pool = pool(url)?;
         let target = url.target();
         let mut client = pool.get().await.map_err(|e| pool_error(&target, e))?;
         let migrated = migrate::migrate(&mut client).await?;
@@ -121,6 +117,33 @@ impl PgStore {
         lease::spawn_heartbeat(Arc::downgrade(&inner));
         tracing::info!(database = %url, replica = %inner.replica, "PostgreSQL store open");
         Ok(PgStore { inner })
+    }
+
+    /// For one operator command (`wagate inbox --database`, `retry`, `history`): connect and
+    /// check that a schema this binary reads is there, without migrating it (only `serve`
+    /// changes the schema) and without a lease heartbeat (a command answers no conversation).
+    pub(crate) async fn open_for_operator(url: &DatabaseUrl) -> Result<PgStore, StoreError> {
+        let pool = pool(url)?;
+        let target = url.target();
+        let client = pool.get().await.map_err(|e| pool_error(&target, e))?;
+        let location = PathBuf::from(url.to_string());
+        let database_id = migrate::existing(&client)
+            .await?
+            .ok_or_else(|| StoreError::Missing {
+                path: location.clone(),
+            })?;
+        drop(client);
+        Ok(PgStore {
+            inner: Arc::new(Inner {
+                pool,
+                url: url.clone(),
+                location,
+                database_id,
+                replica: replica_id(),
+                leases: lease::Leases::default(),
+                migrations_applied: 0,
+            }),
+        })
     }
 
     pub(crate) fn database_id(&self) -> &str {
@@ -223,6 +246,29 @@ pub(crate) fn db_error(e: tokio_postgres::Error) -> StoreError {
         }
         None => StoreError::Postgres(e.to_string()),
     }
+}
+
+/// The bounded pool for `url` (no connection is made yet).
+fn pool(url: &DatabaseUrl) -> Result<Pool, StoreError> {
+    let tls = tls::Tls::for_url(url).map_err(|reason| StoreError::Unreachable {
+        target: url.target(),
+        reason,
+    })?;
+    let manager = Manager::from_config(
+        url.config.clone(),
+        tls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(POOL_SIZE)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(POOL_WAIT))
+        .create_timeout(Some(CONNECT_WAIT))
+        .recycle_timeout(Some(CONNECT_WAIT))
+        .build()
+        .map_err(|e| StoreError::Postgres(e.to_string()))
 }
 
 fn pool_error(target: &str, e: deadpool_postgres::PoolError) -> StoreError {

@@ -13,7 +13,7 @@ use tokio_postgres::types::ToSql;
 /// `statement` (which says `EXISTS (SELECT 1 FROM lease)` where it must be fenced) under the
 /// lease check of key `$1`'s conversation, `$2` the replica, `$3` its fences. Answers (lease
 /// held, rows written).
-fn fenced_sql(key: i64, statement: &str) -> String {
+pub(super) fn fenced_sql(key: i64, statement: &str) -> String {
     let lease = if key > 0 {
         lease::turn_fenced("$2", "$3")
     } else {
