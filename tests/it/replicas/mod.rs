@@ -290,6 +290,23 @@ pub async fn post(client: &reqwest::Client, webhook: &str, body: &[u8]) -> Optio
         .map(|r| r.status().as_u16())
 }
 
+/// Delivers a body as Meta does: again (after 200 ms) until it is answered 200, for up to
+/// 60 s. Panics when it never is.
+pub async fn deliver(client: &reqwest::Client, webhook: &str, body: &[u8]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = post(client, webhook, body).await;
+        if status == Some(200) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{webhook} never took the webhook: last answer {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// What each customer was told, in the order Meta accepted it: the words of every accepted
 /// text reply (`got m…` → the `m…` words), per recipient.
 pub fn answered_words(graph: &FakeGraph) -> BTreeMap<String, Vec<String>> {
