@@ -116,7 +116,9 @@ fn runtime(name: &str) -> tokio::runtime::Runtime {
 fn main() -> ExitCode {
     let args = parse_args();
     if args.replicas > 1 && args.database.is_none() {
-        eprintln!("--replicas=N over 1 needs --database=URL (PostgreSQL): replicas share one database");
+        eprintln!(
+            "--replicas=N over 1 needs --database=URL (PostgreSQL): replicas share one database"
+        );
         return ExitCode::from(2);
     }
     let messages = (args.rate * args.seconds).round() as usize;

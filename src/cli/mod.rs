@@ -82,7 +82,9 @@ enum Command {
         env_file: Option<PathBuf>,
     },
     /// Pending, failed and dead-lettered work, with reasons. Read-only: safe while the server runs.
-    #[command(after_help = "Exit codes: 0 shown; 2 no database under --data (or --database); 1 other errors.")]
+    #[command(
+        after_help = "Exit codes: 0 shown; 2 no database under --data (or --database); 1 other errors."
+    )]
     Inbox {
         /// Directory holding the server's wagate.db.
         #[arg(long, env = "WAGATE_DATA", default_value = "./data")]
@@ -90,7 +92,12 @@ enum Command {
         /// PostgreSQL the replicas share (`postgres://user:password@host:port/dbname`), instead
         /// of the SQLite file in --data.
         // Parsed by the command, not by clap: clap's error would echo the value, password and all.
-        #[arg(long, env = "WAGATE_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+        #[arg(
+            long,
+            env = "WAGATE_DATABASE_URL",
+            hide_env_values = true,
+            value_name = "URL"
+        )]
         database: Option<String>,
         /// Also list finished turns (done, requeued).
         #[arg(long)]
@@ -122,7 +129,12 @@ enum Command {
         /// PostgreSQL the replicas share (`postgres://user:password@host:port/dbname`), instead
         /// of the SQLite file in --data.
         // Parsed by the command, not by clap: clap's error would echo the value, password and all.
-        #[arg(long, env = "WAGATE_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+        #[arg(
+            long,
+            env = "WAGATE_DATABASE_URL",
+            hide_env_values = true,
+            value_name = "URL"
+        )]
         database: Option<String>,
         /// Re-queue even though Meta already accepted part of the old reply (the customer will
         /// get a second answer).
@@ -147,7 +159,12 @@ enum Command {
         /// PostgreSQL the replicas share (`postgres://user:password@host:port/dbname`), instead
         /// of the SQLite file in --data.
         // Parsed by the command, not by clap: clap's error would echo the value, password and all.
-        #[arg(long, env = "WAGATE_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+        #[arg(
+            long,
+            env = "WAGATE_DATABASE_URL",
+            hide_env_values = true,
+            value_name = "URL"
+        )]
         database: Option<String>,
         /// The newest N messages.
         #[arg(long, default_value_t = 50)]

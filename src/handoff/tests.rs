@@ -294,8 +294,8 @@ async fn a_tapped_reply_button_can_be_the_keyword_but_a_sentence_with_it_is_not(
 }
 
 #[tokio::test]
-async fn a_take_over_on_one_replica_stops_the_turn_running_on_another_and_a_release_there_is_seen_back()
-{
+async fn a_take_over_on_one_replica_stops_the_turn_running_on_another_and_a_release_there_is_seen_back(
+) {
     let Some(db) = crate::inbox::store::testdb::TestDb::fresh().await else {
         return;
     };
@@ -315,7 +315,11 @@ async fn a_take_over_on_one_replica_stops_the_turn_running_on_another_and_a_rele
         );
     }
     let (a, b) = (&replicas[0], &replicas[1]);
-    record(a.store(), inbound("m1", hand.0.load(Ordering::SeqCst) / 1000)).await;
+    record(
+        a.store(),
+        inbound("m1", hand.0.load(Ordering::SeqCst) / 1000),
+    )
+    .await;
     let turn_on_b = b.enter_turn(&lane()).expect("B answers the conversation");
 
     assert!(a
@@ -330,10 +334,7 @@ async fn a_take_over_on_one_replica_stops_the_turn_running_on_another_and_a_rele
         .expect("B's running turn is stopped");
     assert!(b.enter_turn(&lane()).is_none(), "and B starts no other");
 
-    assert!(b
-        .release(&lane(), ReleaseTrigger::Operator)
-        .await
-        .unwrap());
+    assert!(b.release(&lane(), ReleaseTrigger::Operator).await.unwrap());
     assert!(a.is_human(&lane()), "A has not looked yet");
     a.sync_from_store().await.unwrap();
     assert!(!a.is_human(&lane()));

@@ -282,9 +282,7 @@ fn summary(counts: &BTreeMap<String, i64>, known: &[&str]) -> String {
 mod tests {
     use super::*;
     use crate::inbox::store::testdb::TestDb;
-    use crate::inbox::store::{
-        Batch, Durability, InboundState, NewInbound, Store, TurnOutcome,
-    };
+    use crate::inbox::store::{Batch, Durability, InboundState, NewInbound, Store, TurnOutcome};
     use crate::inbox::LaneKey;
 
     fn message(id: &str, user: &str) -> NewInbound {
@@ -327,14 +325,28 @@ mod tests {
             })
             .await
             .unwrap();
-        let answered = store.claim_turn(lane("15550001111")).await.unwrap().unwrap();
-        store.save_reply(answered.id, vec!["hi".into()]).await.unwrap();
+        let answered = store
+            .claim_turn(lane("15550001111"))
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .save_reply(answered.id, vec!["hi".into()])
+            .await
+            .unwrap();
         store
             .mark_part_sent(answered.id, 0, "wamid.1".into())
             .await
             .unwrap();
-        store.finish_turn(answered.id, TurnOutcome::Done).await.unwrap();
-        let failed = store.claim_turn(lane("15550002222")).await.unwrap().unwrap();
+        store
+            .finish_turn(answered.id, TurnOutcome::Done)
+            .await
+            .unwrap();
+        let failed = store
+            .claim_turn(lane("15550002222"))
+            .await
+            .unwrap()
+            .unwrap();
         store
             .finish_turn(failed.id, TurnOutcome::Failed("no model answered".into()))
             .await
@@ -355,7 +367,12 @@ mod tests {
         json["oldest_unanswered_age_seconds"] = serde_json::Value::Null;
         for list in ["waiting", "turn_list", "dead_letter_list"] {
             for row in json[list].as_array_mut().unwrap() {
-                for moment in ["oldest_age_seconds", "age_seconds", "started_at", "received_at"] {
+                for moment in [
+                    "oldest_age_seconds",
+                    "age_seconds",
+                    "started_at",
+                    "received_at",
+                ] {
                     row.as_object_mut().unwrap().remove(moment);
                 }
             }
@@ -369,7 +386,11 @@ mod tests {
                         let age = word.len() > 1
                             && word.ends_with(['s', 'm', 'h', 'd'])
                             && word[..word.len() - 1].chars().all(|c| c.is_ascii_digit());
-                        if age { "AGE" } else { word }
+                        if age {
+                            "AGE"
+                        } else {
+                            word
+                        }
                     })
                     .collect::<Vec<_>>()
                     .join(" ")
@@ -402,7 +423,11 @@ mod tests {
         let on_postgres = report(location, &options).unwrap();
         assert_eq!(on_postgres.turn_list.len(), 2, "{on_postgres:?}");
         assert_eq!(comparable(&on_sqlite), comparable(&on_postgres));
-        assert!(on_postgres.database.starts_with("postgres"), "{}", on_postgres.database);
+        assert!(
+            on_postgres.database.starts_with("postgres"),
+            "{}",
+            on_postgres.database
+        );
         assert!(render_text(&on_postgres).contains("no model answered"));
     }
 
@@ -422,12 +447,15 @@ mod tests {
             .await;
         });
         let location = || DatabaseLocation::Postgres(db.database_url());
-        let failed = report(location(), &InboxOptions {
-            all: false,
-            limit: 20,
-            show_body: false,
-            show_numbers: true,
-        })
+        let failed = report(
+            location(),
+            &InboxOptions {
+                all: false,
+                limit: 20,
+                show_body: false,
+                show_numbers: true,
+            },
+        )
         .unwrap();
         let turn = failed.turn_list[0].id;
         let requeued = crate::ops::retry::retry(location(), turn, false).unwrap();

@@ -67,10 +67,7 @@ impl Hints {
 
 /// Start the wake-up tasks of `dispatcher`; returns the hint sender when hints go out. The
 /// tasks end when the dispatcher stops or is dropped.
-pub(super) fn spawn(
-    dispatcher: &Arc<Dispatcher>,
-    settings: WakeUpSettings,
-) -> Option<Arc<Hints>> {
+pub(super) fn spawn(dispatcher: &Arc<Dispatcher>, settings: WakeUpSettings) -> Option<Arc<Hints>> {
     let shared = dispatcher.store.is_shared();
     let poll = if shared {
         settings.poll.max(Duration::from_millis(10))

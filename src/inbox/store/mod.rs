@@ -49,10 +49,10 @@ pub use conversations::{
 pub use opt_out::{OptChange, OptSource, OptedOut, OPTED_OUT_BY_KEYWORD, WHILE_OPTED_OUT};
 pub use outbox::OutboxItem;
 pub use postgres::retention::{RetentionRun, RetentionSkipped};
-pub use postgres::{wake_payload, DatabaseUrl, DatabaseUrlError, WakeUp, WakeUps, WAKE_CHANNEL};
 /// Tests elsewhere in the crate: a fresh PostgreSQL database per test.
 #[cfg(test)]
 pub(crate) use postgres::testdb;
+pub use postgres::{wake_payload, DatabaseUrl, DatabaseUrlError, WakeUp, WakeUps, WAKE_CHANNEL};
 pub use reactions::{Reaction, REACTION_NOT_TO_AGENT, REACTION_REMOVED};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -318,13 +318,13 @@ impl Store {
 #[macro_use]
 mod both_backends;
 #[cfg(test)]
+mod conversation_tests;
+#[cfg(test)]
 mod intake_tests;
 #[cfg(test)]
 mod native_tests;
 #[cfg(test)]
 mod opt_out_tests;
-#[cfg(test)]
-mod conversation_tests;
 #[cfg(test)]
 mod plan_tests;
 #[cfg(test)]

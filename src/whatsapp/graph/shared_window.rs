@@ -316,7 +316,10 @@ mod tests {
             assert_eq!(requests[1].want, 3);
             let settle = requests[1].settle.expect("the first grant handed back");
             assert_eq!((settle.grant_id, settle.used), (0, 1));
-            assert!(settle.used_within <= Duration::from_millis(11), "{settle:?}");
+            assert!(
+                settle.used_within <= Duration::from_millis(11),
+                "{settle:?}"
+            );
         }
         tokio::time::advance(LEASE * 2).await;
         shared.wait_for_room().await;

@@ -34,10 +34,13 @@ impl Cluster {
         let cluster = Cluster { bin, data, port };
         let initdb = cluster.bin.join("initdb");
         run("initdb", |c| {
-            c.arg(&initdb)
-                .arg("-D")
-                .arg(&cluster.data)
-                .args(["-U", "postgres", "--auth=trust", "-E", "UTF8"])
+            c.arg(&initdb).arg("-D").arg(&cluster.data).args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ])
         });
         cluster.pg_ctl_start();
         Some(cluster)

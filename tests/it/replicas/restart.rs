@@ -70,7 +70,12 @@ async fn readyz(client: &reqwest::Client, replica: &Replica) -> Option<u16> {
 }
 
 /// Polls `/readyz` of every replica until each answers `status` (or `secs` pass).
-async fn all_ready_say(client: &reqwest::Client, replicas: &[Replica], status: u16, secs: u64) -> bool {
+async fn all_ready_say(
+    client: &reqwest::Client,
+    replicas: &[Replica],
+    status: u16,
+    secs: u64,
+) -> bool {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
         let mut all = true;

@@ -7,9 +7,9 @@
 //! once on two replicas get one `true` and one `false`, and one notice goes out.
 
 use super::super::conversations::CLOSED_AT_HANDOFF;
+use super::super::ops::now_millis;
 use super::super::{Batch, Holder, StoreError};
 use super::outbox::queue;
-use super::super::ops::now_millis;
 use super::PgStore;
 use crate::inbox::LaneKey;
 use deadpool_postgres::GenericClient;
@@ -149,8 +149,6 @@ impl PgStore {
         trigger: &'static str,
     ) -> Result<bool, StoreError> {
         let c = self.client().await?;
-        release(&c, &lane, trigger)
-            .await
-            .map_err(|e| self.error(e))
+        release(&c, &lane, trigger).await.map_err(|e| self.error(e))
     }
 }

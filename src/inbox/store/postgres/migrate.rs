@@ -131,7 +131,10 @@ pub(crate) async fn existing(
         });
     }
     let id = client
-        .query_opt("SELECT value FROM store_meta WHERE key = 'database_id'", &[])
+        .query_opt(
+            "SELECT value FROM store_meta WHERE key = 'database_id'",
+            &[],
+        )
         .await
         .map_err(db_error)?;
     Ok(id.map(|r| r.get(0)))

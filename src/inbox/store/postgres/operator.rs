@@ -137,7 +137,10 @@ pub(super) async fn requeue<C: GenericClient>(
     force: bool,
 ) -> Result<Requeue, Error> {
     let state: Option<String> = c
-        .query_opt("SELECT state FROM turns WHERE id = $1 FOR UPDATE", &[&turn_id])
+        .query_opt(
+            "SELECT state FROM turns WHERE id = $1 FOR UPDATE",
+            &[&turn_id],
+        )
         .await?
         .map(|r| r.get(0));
     match state.as_deref().map(|s| (s, TurnState::parse(s))) {
@@ -265,7 +268,10 @@ impl PgOperatorDb {
             .block_on(self.store.memory_window(key.to_owned(), limit, i64::MIN))
     }
 
-    pub(crate) fn opted_out_of(&self, user: &str) -> Result<Vec<(String, i64, String)>, StoreError> {
+    pub(crate) fn opted_out_of(
+        &self,
+        user: &str,
+    ) -> Result<Vec<(String, i64, String)>, StoreError> {
         self.runtime.block_on(async {
             let c = self.store.client().await?;
             super::opt_out::opted_out_of(&c, user)

@@ -7,10 +7,10 @@
 //! and the row lock serialises them; the later timestamp wins whichever commits last.
 
 use super::super::conversations::ASKED_FOR_PERSON;
+use super::super::ops::now_millis;
 use super::super::opt_out::{Applied, OPTED_OUT_BY_KEYWORD, WHILE_OPTED_OUT};
 use super::super::{Batch, InboundState, OptChange, StoreError};
 use super::outbox::queue;
-use super::super::ops::now_millis;
 use super::PgStore;
 use crate::inbox::LaneKey;
 use deadpool_postgres::GenericClient;
@@ -219,8 +219,6 @@ pub(super) async fn opted_out_of<C: GenericClient>(
 impl PgStore {
     pub(crate) async fn is_opted_out(&self, lane: LaneKey) -> Result<bool, StoreError> {
         let c = self.client().await?;
-        is_opted_out(&c, &lane)
-            .await
-            .map_err(|e| self.error(e))
+        is_opted_out(&c, &lane).await.map_err(|e| self.error(e))
     }
 }

@@ -229,9 +229,7 @@ impl PgStore {
         let mut c = self.client().await?;
         let pg = |e| self.error(e);
         let tx = c.transaction().await.map_err(pg)?;
-        let mut items = claim_pending(&tx, &self.inner.replica)
-            .await
-            .map_err(pg)?;
+        let mut items = claim_pending(&tx, &self.inner.replica).await.map_err(pg)?;
         tx.commit().await.map_err(pg)?;
         drop(c);
         for item in &mut items {

@@ -97,11 +97,15 @@ async fn two_replicas_purging_at_once_purge_once_and_keep_what_is_promised() {
     let outcomes = [a.unwrap().unwrap(), b.unwrap().unwrap()];
     let ran: Vec<&RetentionRun> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
     assert_eq!(ran.len(), 1, "exactly one replica purged: {outcomes:?}");
-    assert_eq!(ran[0].messages, 2, "o1 and o2 went; o3 is its conversation's newest");
+    assert_eq!(
+        ran[0].messages, 2,
+        "o1 and o2 went; o3 is its conversation's newest"
+    );
     assert_eq!(ran[0].turns, 1, "the first turn went, with its part");
-    assert!(outcomes
-        .iter()
-        .any(|o| matches!(o, Err(RetentionSkipped::Busy | RetentionSkipped::AlreadyRan))));
+    assert!(outcomes.iter().any(|o| matches!(
+        o,
+        Err(RetentionSkipped::Busy | RetentionSkipped::AlreadyRan)
+    )));
     assert_eq!(
         db.query_text("SELECT string_agg(message_id, ',' ORDER BY seq) FROM inbound")
             .await,
@@ -140,7 +144,10 @@ async fn two_replicas_purging_at_once_purge_once_and_keep_what_is_promised() {
 /// Every span of `window` (checked from every send) holds at most `max` sends.
 fn assert_no_span_over_the_cap(sends: &[Instant], max: usize, window: Duration) {
     for (i, &from) in sends.iter().enumerate() {
-        let in_span = sends[i..].iter().take_while(|&&t| t < from + window).count();
+        let in_span = sends[i..]
+            .iter()
+            .take_while(|&&t| t < from + window)
+            .count();
         assert!(
             in_span <= max,
             "{in_span} sends within {window:?} of send {i} (cap {max})"
@@ -257,7 +264,11 @@ async fn an_outbox_message_is_sent_by_one_replica_and_taken_over_when_it_dies() 
         stores[1].pending_outbox().await.unwrap().is_empty(),
         "replica B sends none of A's"
     );
-    assert_eq!(stores[0].pending_outbox().await.unwrap().len(), 2, "A's poll renews");
+    assert_eq!(
+        stores[0].pending_outbox().await.unwrap().len(),
+        2,
+        "A's poll renews"
+    );
     stores[0].finish_outbox(id, None, None).await.unwrap();
     // A dies: its claim runs out, B takes what is left.
     db.execute("UPDATE outbox SET claimed_until = 0").await;

@@ -20,8 +20,8 @@
 //! once per slot) purges, in batches of [`BATCH`] rows, each its own short transaction, so
 //! intake never waits long behind it.
 
-use super::super::{Backend, Store, StoreError};
 use super::super::ops::now_millis;
+use super::super::{Backend, Store, StoreError};
 use super::PgStore;
 use deadpool_postgres::GenericClient;
 use std::time::Duration;

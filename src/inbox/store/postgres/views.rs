@@ -172,8 +172,7 @@ async fn last_customer_timestamp<C: GenericClient>(
             "SELECT MAX(meta_timestamp) FROM inbound WHERE phone_number_id = $1 AND customer = $2",
         )
         .await?;
-    Ok(c
-        .query_one(&stmt, &[&lane.phone_number_id, &lane.user])
+    Ok(c.query_one(&stmt, &[&lane.phone_number_id, &lane.user])
         .await?
         .get(0))
 }
@@ -187,9 +186,7 @@ async fn last_customer_at<C: GenericClient>(c: &C, lane: &LaneKey) -> Result<Opt
             "SELECT meta_timestamp, received_at FROM inbound WHERE phone_number_id = $1 AND customer = $2",
         )
         .await?;
-    let rows = c
-        .query(&stmt, &[&lane.phone_number_id, &lane.user])
-        .await?;
+    let rows = c.query(&stmt, &[&lane.phone_number_id, &lane.user]).await?;
     Ok(rows
         .iter()
         .map(|r| crate::whatsapp::window::customer_message_at(r.get(0), r.get(1)))
@@ -256,9 +253,7 @@ impl PgStore {
 
     pub(crate) async fn last_customer_at(&self, lane: LaneKey) -> Result<Option<i64>, StoreError> {
         let c = self.client().await?;
-        last_customer_at(&c, &lane)
-            .await
-            .map_err(|e| self.error(e))
+        last_customer_at(&c, &lane).await.map_err(|e| self.error(e))
     }
 
     pub(crate) async fn last_customer_timestamp(
