@@ -12,7 +12,9 @@
 //! the agent or the Graph API. `normal` opts into `synchronous=NORMAL` (default FULL).
 //! `LOADGEN_TURN_HOLD_MS` makes each turn take that long before it closes (default 0): with a
 //! long hold every turn slot stays busy and the rest of the work waits in the store, which is
-//! what `bench/backlog.sh` measures the memory of.
+//! what `bench/backlog.sh` measures the memory of. With `WAGATE_DATABASE_URL` set, the server
+//! stores everything in that PostgreSQL database instead of DATA_DIR (as `--database`): run
+//! several `loadgen serve` on one database to measure replicas.
 
 use std::future::Future;
 use std::io::BufRead;
@@ -69,6 +71,13 @@ fn serve(config_dir: &str, data_dir: &str, listen: &str, durability: Option<&str
         Some("normal") => Durability::Normal,
         _ => Durability::Full,
     };
+    let database = std::env::var("WAGATE_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+        .map(|url| {
+            url.parse::<wagate::inbox::store::DatabaseUrl>()
+                .unwrap_or_else(|e| panic!("{e}"))
+        });
     // The same runtime `wagate serve` builds: multi-threaded, one worker per core.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -88,7 +97,7 @@ fn serve(config_dir: &str, data_dir: &str, listen: &str, durability: Option<&str
             Box::new(move |_: &Services| Arc::new(LogOnly { hold }) as Arc<dyn TurnHandler>);
         let options = ServeOptions {
             data_dir: data_dir.into(),
-            database: None,
+            database,
             durability,
             handler: Some(handler),
             graph: Default::default(),

@@ -377,6 +377,11 @@ pub(super) async fn send_error_reply(
             window::OUTSIDE_WINDOW
         ));
     }
+    // Not a saved part, so not fenced by its marks: another replica that took the
+    // conversation over (PostgreSQL) answers it; this one sends nothing more.
+    if let Ok(false) = sender.store.holds_turn(turn.id).await {
+        return failed;
+    }
     let from = &turn.lane.phone_number_id;
     let quoted = turn.last_message().message_id.as_str();
     match graph

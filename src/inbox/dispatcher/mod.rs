@@ -20,11 +20,14 @@
 //! ([`Store::record_and_claim`]) and the lane starts with it, one trip to the writer instead of
 //! two. Closing a turn and claiming the next one share a commit too.
 //!
-//! Several replicas on one store (PostgreSQL): a conversation is answered by whichever replica
-//! holds its lease (the store's claims see to that), work recorded elsewhere reaches this one
-//! through the [`wakeups`] (polling, and hints between replicas), and a lane that finished a
-//! turn always asks the store for the next one (another replica may have recorded a message
-//! for it, which no local notify announced).
+//! Several replicas (PostgreSQL): a claim also takes the conversation's lease, so a lane runs
+//! in one process at a time; a claim that finds another replica holding it gets nothing and
+//! the lane goes idle (the work stays in the store for whoever holds or next takes it). A turn
+//! whose conversation was taken over meanwhile ([`StoreError::LeaseLost`](super::StoreError))
+//! is dropped here: not closed, not retried, the new owner answers it.
+//! Work recorded elsewhere reaches this replica through the [`wakeups`] (polling, and hints
+//! between replicas), and a lane that finished a turn always asks the store for the next one
+//! (another replica may have recorded a message for it, which no local notify announced).
 
 mod feeder;
 mod slots;

@@ -146,6 +146,11 @@ store_api! {
     /// bounded slices so webhooks commit in between; returns how many went.
     pub async fn purge_memory(&self, before: i64) -> Result<usize, StoreError>;
 
+    /// Whether this process still answers the turn's conversation: always on SQLite; on
+    /// PostgreSQL while it holds the lease it claimed the turn with. For sends that are not
+    /// saved parts (the `error_reply`), checked just before them.
+    pub async fn holds_turn(&self, turn_id: i64) -> Result<bool, StoreError>;
+
     /// Inbox depth, for /metrics.
     pub async fn backlog(&self) -> Result<Backlog, StoreError>;
 

@@ -326,6 +326,8 @@ mod native_tests;
 #[cfg(test)]
 mod opt_out_tests;
 #[cfg(test)]
+mod parts_tests;
+#[cfg(test)]
 mod plan_tests;
 #[cfg(test)]
 mod tests;

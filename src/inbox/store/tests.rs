@@ -143,22 +143,6 @@ on_both_backends! {
         assert_eq!(next.messages[0].message_id, "c");
     }
 
-    async fn saving_a_reply_twice_keeps_the_first_text(db: Backing) {
-        let store = db.open().await;
-        store.record(batch(vec![message("a", "u1")])).await.unwrap();
-        let turn = store.claim_turn(lane("u1")).await.unwrap().unwrap();
-        store
-            .save_reply(turn.id, vec!["first".into()])
-            .await
-            .unwrap();
-        let parts = store
-            .save_reply(turn.id, vec!["second".into()])
-            .await
-            .unwrap();
-        assert_eq!(parts.len(), 1);
-        assert_eq!(parts[0].text, "first");
-    }
-
     async fn statuses_only_move_forward_and_failed_is_final(db: Backing) {
         let store = db.open().await;
         let status = |s: &str, rank| StatusUpdate {
@@ -252,49 +236,6 @@ on_both_backends! {
         assert!(none.is_none(), "a turn to retry stays the lane's turn");
         let resumed = store.claim_turn(lane("u1")).await.unwrap().unwrap();
         assert_eq!(resumed.id, next.id);
-    }
-
-    async fn a_status_naming_a_part_left_sending_confirms_it_across_a_restart(db: Backing) {
-        let (turn_id, callback) = {
-            let store = db.open().await;
-            let turn_id = part_left_sending(&store).await;
-            let callback = store.part_ref(turn_id, 0).callback_data();
-            (turn_id, callback)
-        }; // crash: the answer to the send was never recorded
-        db.after_crash().await;
-        let store = db.open().await;
-        let parts = store.load_reply(turn_id).await.unwrap().unwrap();
-        assert!(parts[0].sending_since.is_some(), "left sending");
-        assert_eq!(parts[0].outbound_id, None);
-
-        store.record(sent_status(&callback)).await.unwrap();
-        let parts = store.load_reply(turn_id).await.unwrap().unwrap();
-        assert_eq!(parts[0].outbound_id.as_deref(), Some("wamid.out.7"));
-        assert_eq!(parts[0].sending_since, None);
-    }
-
-    async fn a_status_naming_a_part_of_another_database_confirms_nothing(db: Backing) {
-        let store = db.open().await;
-        let turn_id = part_left_sending(&store).await;
-        let elsewhere = PartRef {
-            database: "another".into(),
-            turn_id,
-            index: 0,
-        };
-        store
-            .record(sent_status(&elsewhere.callback_data()))
-            .await
-            .unwrap();
-        let parts = store.load_reply(turn_id).await.unwrap().unwrap();
-        assert_eq!(parts[0].outbound_id, None);
-    }
-
-    async fn a_part_meta_refused_is_no_longer_sending(db: Backing) {
-        let store = db.open().await;
-        let turn_id = part_left_sending(&store).await;
-        store.clear_part_sending(turn_id, 0).await.unwrap();
-        let parts = store.load_reply(turn_id).await.unwrap().unwrap();
-        assert_eq!(parts[0].sending_since, None);
     }
 
     async fn a_turns_memory_is_kept_once_read_oldest_first_and_purged_when_expired(db: Backing) {
@@ -396,29 +337,6 @@ async fn a_failing_operation_rolls_back_alone_and_the_rest_of_its_batch_commits(
         .await
         .unwrap();
     assert_eq!((dead, messages), (0, 20));
-}
-
-async fn part_left_sending(store: &Store) -> i64 {
-    store.record(batch(vec![message("a", "u1")])).await.unwrap();
-    let turn = store.claim_turn(lane("u1")).await.unwrap().unwrap();
-    store.save_reply(turn.id, vec!["hi".into()]).await.unwrap();
-    store.mark_part_sending(turn.id, 0).await.unwrap();
-    turn.id
-}
-
-fn sent_status(callback: &str) -> Batch {
-    Batch {
-        statuses: vec![StatusUpdate {
-            message_id: "wamid.out.7".into(),
-            recipient: Some("u1".into()),
-            status: "sent".into(),
-            rank: 1,
-            errors: None,
-            pricing: None,
-            callback_data: Some(callback.into()),
-        }],
-        ..Batch::default()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

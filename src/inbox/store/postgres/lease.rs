@@ -83,8 +83,10 @@ impl Leases {
 
 /// What a claim found on the conversation's lease row.
 pub(crate) enum Claim {
-    /// Ours now (locked by the transaction until it commits); `taken_over` when it was
-    /// another replica's expired lease.
+    /// Ours now (locked by the transaction until it commits); `taken_over` unless this
+    /// process held it already: another replica's expired lease, or one given back (a
+    /// replica stopped with turns still running), so a turn resumed from it is another
+    /// process's interrupted turn.
     Free { taken_over: bool },
     /// Another live replica has it, or is claiming or writing it right now.
     Busy,
@@ -145,7 +147,7 @@ pub(crate) async fn lock_for_claim(
     let owner: Option<String> = row.get(0);
     let expired: bool = row.get(1);
     Ok(match owner {
-        None => Claim::Free { taken_over: false },
+        None => Claim::Free { taken_over: true },
         Some(owner) if owner == replica => Claim::Free { taken_over: false },
         Some(_) if expired => Claim::Free { taken_over: true },
         Some(_) => Claim::Busy,

@@ -54,6 +54,8 @@ mod views;
 mod wake;
 
 #[cfg(test)]
+mod connect_tests;
+#[cfg(test)]
 mod replica_tests;
 #[cfg(test)]
 pub(crate) mod testdb;

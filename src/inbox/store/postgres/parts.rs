@@ -66,6 +66,24 @@ impl PgStore {
         Ok((row.get(0), row.get::<_, i64>(1).max(0) as u64))
     }
 
+    /// Whether this replica still holds the conversation of `turn_id` (with one of its fences).
+    pub(crate) async fn holds_turn(&self, turn_id: i64) -> Result<bool, StoreError> {
+        let fences = self.inner.leases.fences();
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "WITH lease AS ({}) SELECT EXISTS (SELECT 1 FROM lease)",
+                lease::turn_fenced("$2", "$3")
+            ))
+            .await
+            .map_err(|e| self.error(e))?;
+        let row = client
+            .query_one(&stmt, &[&turn_id, &self.inner.replica, &fences])
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(row.get(0))
+    }
+
     /// The lease of `turn_id`'s conversation is gone: forget it.
     fn forget_turn(&self, turn_id: i64) {
         if let Some((lane, _)) = self.inner.leases.by_turn(turn_id) {

@@ -110,6 +110,11 @@ async fn an_expired_lease_is_taken_over_with_a_higher_fence_and_the_old_owner_is
         .unwrap();
     assert!(new_fence > old_fence, "{new_fence} > {old_fence}");
 
+    assert!(
+        !old.holds_turn(turn.id).await.unwrap(),
+        "the old owner knows"
+    );
+    assert!(new.holds_turn(turn.id).await.unwrap());
     // Meta's answer reaches the old owner: the fact is kept (part one is not sent twice), but
     // the old owner is told to stop.
     let late = old.mark_part_sent(turn.id, 0, "wamid.old".into()).await;
@@ -253,69 +258,6 @@ async fn two_replicas_starting_together_on_a_fresh_database_migrate_it_once() {
 }
 
 #[tokio::test]
-async fn a_webhook_refused_while_postgresql_is_unreachable_is_not_recorded() {
-    let Some(db) = TestDb::fresh().await else {
-        return;
-    };
-    let store = open(&db).await;
-    store
-        .writable()
-        .await
-        .expect("ready while PostgreSQL answers");
-    // PostgreSQL goes away for this database: open connections are cut, new ones refused.
-    let name = db.url.rsplit('/').next().unwrap().to_owned();
-    db.execute_as_admin(&format!(
-        "ALTER DATABASE {name} ALLOW_CONNECTIONS false;
-         SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE datname = '{name}' AND pid <> pg_backend_pid();"
-    ))
-    .await;
-
-    let refused = store.record(batch(vec![message("m-lost", "u1")])).await;
-    assert!(
-        matches!(refused, Err(StoreError::Unreachable { .. })),
-        "the webhook's 503: {refused:?}"
-    );
-    assert!(store.writable().await.is_err(), "/readyz says not ready");
-
-    db.execute_as_admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
-        .await;
-    assert_eq!(
-        db.query_text("SELECT COUNT(*) FROM inbound").await,
-        "0",
-        "nothing was recorded for the refused webhook"
-    );
-    // Meta redelivers: now it is recorded, once.
-    let outcome = store
-        .record(batch(vec![message("m-lost", "u1")]))
-        .await
-        .unwrap();
-    assert_eq!(outcome.new_pending_messages, 1);
-    store.writable().await.expect("ready again");
-}
-
-#[tokio::test]
-async fn an_unreachable_server_fails_fast_naming_the_database_but_not_the_password() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port(); // closed once the listener is dropped
-    let url = format!("postgres://app:pw-do-not-show@127.0.0.1:{port}/wagate?sslmode=disable")
-        .parse()
-        .unwrap();
-    let started = std::time::Instant::now();
-    let error = Store::open_postgres(&url).await.err().expect("refused");
-    let shown = error.to_string();
-    assert!(started.elapsed() < std::time::Duration::from_secs(10));
-    assert!(
-        shown.contains(&format!("127.0.0.1:{port}/wagate")),
-        "{shown}"
-    );
-    assert!(!shown.contains("pw-do-not-show"), "{shown}");
-}
-
-#[tokio::test]
 async fn the_heartbeat_keeps_a_long_turns_conversation_and_forgets_one_taken_over() {
     let Some(db) = TestDb::fresh().await else {
         return;
@@ -396,4 +338,38 @@ async fn a_replicas_conversations_go_to_the_others_when_it_stops_or_its_leases_e
         "expired leases are anyone's"
     );
     assert!(c.claim_turn(lane("u1")).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn wake_ups_hear_what_another_process_notifies() {
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    let store = open(&db).await;
+    let mut wake_ups = store.wake_ups().await.unwrap();
+    db.execute(&format!(
+        "SELECT pg_notify('{}', '{}'); NOTIFY {};",
+        super::WAKE_CHANNEL,
+        super::wake_payload(&lane("u1")),
+        super::WAKE_CHANNEL
+    ))
+    .await;
+    let within = std::time::Duration::from_secs(5);
+    let first = tokio::time::timeout(within, wake_ups.next()).await;
+    assert_eq!(first.unwrap(), Some(super::WakeUp::Lane(lane("u1"))));
+    let second = tokio::time::timeout(within, wake_ups.next()).await;
+    assert_eq!(
+        second.unwrap(),
+        Some(super::WakeUp::Any),
+        "no payload: sweep"
+    );
+}
+
+#[tokio::test]
+async fn on_sqlite_no_wake_up_ever_comes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), crate::inbox::store::Durability::Normal).unwrap();
+    let mut wake_ups = store.wake_ups().await.unwrap();
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(50), wake_ups.next()).await;
+    assert!(waited.is_err(), "one process owns an SQLite database");
 }
