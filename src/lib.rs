@@ -13,7 +13,8 @@
 //! - [`inbox`]: the durable inbox, the one owner of the database (record in bounded slices,
 //!   dedupe, statuses, reply parts, conversation memory, resume): SQLite in `--data` with one
 //!   writer thread, or PostgreSQL (`--database`) for several replicas, with conversations
-//!   claimed by fenced leases (`inbox/store/postgres`); and
+//!   claimed by fenced leases (`inbox/store/postgres`, which also keeps the shared rate limit
+//!   and purges inbox rows older than 8 days, one replica per hour); and
 //!   the dispatcher that runs one ordered lane per conversation, with tasks only for running
 //!   turns (a feeder hands free slots to conversations waiting in the store, page by page).
 //! - [`responder`]: answers a turn on WhatsApp: read receipt, media, agent, format, split,
@@ -22,7 +23,8 @@
 //!   the 24-hour window; the outbox sends operator replies through the same path.
 //! - [`handoff`]: a person takes a conversation over (operator, keyword, the agent's tool) and
 //!   hands it back; operator replies, opening hours, the console's live events; a customer's
-//!   opt-out (STOP keywords, Meta's `user_preferences`) around the store's commit. Its HTTP side
+//!   opt-out (STOP keywords, Meta's `user_preferences`) around the store's commit; with several
+//!   replicas, its view of who has each conversation follows the others'. Its HTTP side
 //!   (operator API, console login) is `http::operator`.
 //! - [`transcription`]: speech to text for voice notes (OpenAI-compatible or whisper.cpp).
 //! - [`agent`]: one turn of an agent: input, guardrails, memory, prompt, ReAct loop (tool calls

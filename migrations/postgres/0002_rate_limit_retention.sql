@@ -1,5 +1,5 @@
 -- Version 2: the channel rate limit shared by every replica, the retention purge's bookkeeping,
--- and the indexes the operator views and the purge read by.
+-- the outbox claims of several replicas, and the indexes the operator views and the purge read by.
 
 -- The shared rate limit (src/inbox/store/postgres/rate_limit.rs explains the rule and why it
 -- holds): one row per channel, locked briefly by each grant of a few send slots; one row per
@@ -95,3 +95,7 @@ CREATE INDEX outbound_status_updated_brin ON outbound_status USING brin (updated
 DROP INDEX inbound_by_lane;
 CREATE INDEX inbound_by_lane ON inbound (phone_number_id, customer, seq)
     INCLUDE (meta_timestamp, received_at);
+
+-- The outbox on several replicas (src/inbox/store/postgres/outbox.rs): each message is sent by
+-- the replica that claimed it, until its claim runs out unrenewed (the replica died).
+ALTER TABLE outbox ADD COLUMN claimed_by TEXT, ADD COLUMN claimed_until BIGINT;

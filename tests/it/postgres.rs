@@ -211,3 +211,73 @@ async fn while_postgresql_is_unreachable_webhooks_and_readyz_answer_503_and_noth
     server.stop().await;
     db.drop_it().await;
 }
+
+/// `wagate inbox|retry|history` as an operator types them, against the replicas' database.
+fn ops(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_wagate"))
+        .args(args)
+        .env_remove("WAGATE_DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the wagate binary runs")
+}
+
+#[tokio::test]
+async fn the_operator_commands_take_database_and_read_what_the_replicas_recorded() {
+    let Some(admin) = component("WAGATE_TEST_POSTGRES_URL", "PostgreSQL") else {
+        return;
+    };
+    let db = FreshDatabase::create(admin).await;
+    // Before any replica set the schema up: "no database", exit 2, and nothing is created.
+    let early = ops(&["inbox", "--database", &db.url]);
+    assert_eq!(early.status.code(), Some(2), "{early:?}");
+    assert!(String::from_utf8_lossy(&early.stderr).contains("no database at postgres"));
+    // Not a PostgreSQL URL: exit 2, and the password is never echoed.
+    let wrong = ops(&[
+        "inbox",
+        "--database",
+        "mysql://ana:s3cr3t@db.example/wagate",
+    ]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&wrong.stderr).contains("s3cr3t"));
+
+    let recorder = crate::support::recorder::Recorder::new(Duration::ZERO);
+    let config = ConfigDir::standard("    debounce_ms: 0\n");
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start_on_database(
+        config.load(),
+        data.path(),
+        db.url.parse().expect("a database URL"),
+        Some(recorder.clone()),
+    )
+    .await;
+    let body = text_body(&[("wamid.pg.ops", "15551230009", "hello")]);
+    assert_eq!(server.post_signed(&body).await.status(), 200);
+    assert!(eventually(10, || recorder.message_ids() == ["wamid.pg.ops"]).await);
+    let done = "SELECT COUNT(*) FROM inbound WHERE state = 'done'";
+    for _ in 0..200 {
+        if db.count(done).await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let inbox = ops(&["inbox", "--all", "--database", &db.url]);
+    assert_eq!(inbox.status.code(), Some(0), "{inbox:?}");
+    let shown = String::from_utf8_lossy(&inbox.stdout);
+    assert!(shown.starts_with("inbox postgres"), "{shown}");
+    assert!(
+        shown.contains("messages: pending 0, taken 0, done 1"),
+        "{shown}"
+    );
+    assert!(shown.contains("••••••••0009"), "numbers masked: {shown}");
+    let json = ops(&["inbox", "--json", "--database", &db.url]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(report["messages"]["done"], 1);
+
+    let retry = ops(&["retry", "999", "--database", &db.url]);
+    assert_eq!(retry.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&retry.stderr).contains("no turn 999"));
+    server.stop().await;
+    db.drop_it().await;
+}

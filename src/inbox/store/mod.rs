@@ -49,9 +49,6 @@ pub use conversations::{
 pub use opt_out::{OptChange, OptSource, OptedOut, OPTED_OUT_BY_KEYWORD, WHILE_OPTED_OUT};
 pub use outbox::OutboxItem;
 pub use postgres::retention::{RetentionRun, RetentionSkipped};
-/// Tests elsewhere in the crate: a fresh PostgreSQL database per test.
-#[cfg(test)]
-pub(crate) use postgres::testdb;
 pub use postgres::{wake_payload, DatabaseUrl, DatabaseUrlError, WakeUp, WakeUps, WAKE_CHANNEL};
 pub use reactions::{Reaction, REACTION_NOT_TO_AGENT, REACTION_REMOVED};
 use std::path::{Path, PathBuf};
@@ -115,6 +112,9 @@ pub use operator::{
     WaitingConversation,
 };
 pub use parts::{outbox_key, PartRef, CONFIRM_WINDOW};
+/// Tests elsewhere in the crate: a fresh PostgreSQL database per test.
+#[cfg(test)]
+pub(crate) use postgres::testdb;
 use sqlite::Sqlite;
 pub use states::{MessageState, TurnState};
 pub use turns::MAX_MESSAGES_PER_TURN;
