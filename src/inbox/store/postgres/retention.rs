@@ -11,6 +11,7 @@
 //!   message of each conversation is kept;
 //! - dead letters stay until an operator retries them (they are few, and they are evidence);
 //! - conversation memory has its own `ttl` (`spec.memory.conversational.ttl`), untouched here.
+//!
 //! What goes after 8 days: answered and skipped messages with their JSON, finished turns with
 //! their reply parts, sent or failed outbox messages with theirs, and old delivery statuses.
 //!
