@@ -57,7 +57,7 @@ run() {
   fi
   local summary
   summary=$(grep '^SUMMARY ' "$out" || echo "SUMMARY (no summary: the run failed)")
-  RESULTS+=("$(printf '%-34s %s' "$label" "${summary#SUMMARY }")")
+  RESULTS+=("$(printf '%-44s %s' "$label" "${summary#SUMMARY }")")
   rm -f "$out"
 }
 
