@@ -419,7 +419,7 @@ mod tests {
             show_numbers: false,
         };
         let on_sqlite = report(dir.path(), &options).unwrap();
-        let location = DatabaseLocation::Postgres(db.database_url());
+        let location = DatabaseLocation::Postgres(Box::new(db.database_url()));
         let on_postgres = report(location, &options).unwrap();
         assert_eq!(on_postgres.turn_list.len(), 2, "{on_postgres:?}");
         assert_eq!(comparable(&on_sqlite), comparable(&on_postgres));
@@ -446,7 +446,7 @@ mod tests {
             )
             .await;
         });
-        let location = || DatabaseLocation::Postgres(db.database_url());
+        let location = || DatabaseLocation::Postgres(Box::new(db.database_url()));
         let failed = report(
             location(),
             &InboxOptions {

@@ -281,3 +281,68 @@ async fn the_operator_commands_take_database_and_read_what_the_replicas_recorded
     server.stop().await;
     db.drop_it().await;
 }
+
+#[tokio::test]
+async fn a_130429_answered_to_one_replica_holds_back_the_sends_of_the_other() {
+    use crate::support::fake_graph::{fast_options, Reply, FAKE_PHONE_NUMBER_ID};
+    use wagate::whatsapp::graph::GraphClient;
+    let Some(admin) = component("WAGATE_TEST_POSTGRES_URL", "PostgreSQL") else {
+        return;
+    };
+    let db = FreshDatabase::create(admin).await;
+    let url: wagate::inbox::store::DatabaseUrl = db.url.parse().expect("a database URL");
+    let graph = FakeGraph::start().await;
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let store = wagate::inbox::Store::open_postgres(&url)
+            .await
+            .expect("opens");
+        let mut options = fast_options();
+        options.shared_rate_limit = store.shared_rate_limit();
+        assert!(options.shared_rate_limit.is_some(), "shared on PostgreSQL");
+        let client = GraphClient::with_options(&graph.channel(), options).expect("client");
+        replicas.push((store, client));
+    }
+    // Meta says "throughput reached, retry in 2 s" to replica A's first send.
+    graph.script_sends([Reply::graph_error(400, 130429).with_header("retry-after", "2")]);
+    let a = replicas[0].1.clone();
+    let send_a = tokio::spawn(async move {
+        a.send_text(FAKE_PHONE_NUMBER_ID, "34600000001", "from A", None)
+            .await
+    });
+    let mut paused = 0;
+    for _ in 0..200 {
+        paused = db
+            .count("SELECT COUNT(*) FROM rate_limit_channels WHERE paused_until > 0")
+            .await;
+        if paused == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(paused, 1, "A shared Meta's pause through the database");
+
+    // Replica B had sent nothing: its first send waits the pause out too.
+    let started = std::time::Instant::now();
+    replicas[1]
+        .1
+        .send_text(FAKE_PHONE_NUMBER_ID, "34600000002", "from B", None)
+        .await
+        .expect("B's message goes out after the pause");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "B sent {waited:?} after A's 130429"
+    );
+    send_a
+        .await
+        .unwrap()
+        .expect("A's message goes out after its retry");
+    assert_eq!(
+        graph.accepted_sends().len(),
+        2,
+        "both delivered, none dropped"
+    );
+    drop(replicas);
+    db.drop_it().await;
+}

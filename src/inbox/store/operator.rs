@@ -27,7 +27,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[allow(clippy::large_enum_variant)]
 pub enum DatabaseLocation {
     DataDir(PathBuf),
-    Postgres(DatabaseUrl),
+    Postgres(Box<DatabaseUrl>),
 }
 
 impl From<&Path> for DatabaseLocation {
@@ -41,7 +41,7 @@ impl DatabaseLocation {
     /// is refused with what to do, never echoing the password.
     pub fn parse(database: Option<&str>, data_dir: &Path) -> Result<Self, DatabaseUrlError> {
         match database.map(str::trim).filter(|d| !d.is_empty()) {
-            Some(url) => Ok(DatabaseLocation::Postgres(url.parse()?)),
+            Some(url) => Ok(DatabaseLocation::Postgres(Box::new(url.parse()?))),
             None => Ok(DatabaseLocation::DataDir(data_dir.to_path_buf())),
         }
     }
