@@ -15,6 +15,10 @@
 //! `--no-memory`, `--no-guardrails` and `--lean` (both) take those away to see what they cost. `WAGATE_BIN` overrides the server binary's path.
 //! `--sample=FILE.csv` records the server's RSS and open file descriptors every 10 s into the file
 //! (`bench/soak.sh`) and prints first, max, last and slope at the end.
+//! `--replicas=N` starts N servers and posts to each in turn (a round-robin balancer);
+//! `--database=URL` puts them on that PostgreSQL database (empty: the servers must not share
+//! it, so N > 1 needs it). `bench/replicas.sh` runs both. The last line, `SUMMARY ...`, is for
+//! scripts.
 //! Exit code 1 when exactly-once fails (a duplicate, a missing reply, a wrong recipient, or a
 //! webhook not answered 200).
 
@@ -55,6 +59,10 @@ struct Args {
     shape: AgentShape,
     /// `--sample=FILE.csv`: where to write RSS and descriptor samples.
     sample: Option<String>,
+    /// `--replicas=N`: servers sharing the load (and `database`).
+    replicas: usize,
+    /// `--database=URL`: PostgreSQL instead of each server's SQLite.
+    database: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -65,7 +73,7 @@ fn parse_args() -> Args {
     let number = |n: usize, default: f64| -> f64 {
         numbers.get(n).map_or(default, |v| {
             v.parse().unwrap_or_else(|_| {
-                eprintln!("usage: e2e_bench [RATE] [SECONDS] [USERS] [--lean | --no-memory | --no-guardrails] [--sample=FILE.csv]");
+                eprintln!("usage: e2e_bench [RATE] [SECONDS] [USERS] [--lean | --no-memory | --no-guardrails] [--sample=FILE.csv] [--replicas=N --database=URL]");
                 std::process::exit(2)
             })
         })
@@ -82,6 +90,16 @@ fn parse_args() -> Args {
             .iter()
             .find_map(|a| a.strip_prefix("--sample="))
             .map(str::to_owned),
+        replicas: all
+            .iter()
+            .find_map(|a| a.strip_prefix("--replicas="))
+            .map_or(1, |n| n.parse().unwrap_or(1))
+            .max(1),
+        database: all
+            .iter()
+            .find_map(|a| a.strip_prefix("--database="))
+            .filter(|url| !url.is_empty())
+            .map(str::to_owned),
     }
 }
 
@@ -97,44 +115,65 @@ fn runtime(name: &str) -> tokio::runtime::Runtime {
 
 fn main() -> ExitCode {
     let args = parse_args();
+    if args.replicas > 1 && args.database.is_none() {
+        eprintln!(
+            "--replicas=N over 1 needs --database=URL (PostgreSQL): replicas share one database"
+        );
+        return ExitCode::from(2);
+    }
     let messages = (args.rate * args.seconds).round() as usize;
     let tally = Arc::new(Tally::new(messages, args.users, Instant::now()));
     let work = tempfile::tempdir().expect("a temporary directory");
-    let (config_dir, data_dir, log) = (
-        work.path().join("config"),
-        work.path().join("data"),
-        work.path().join("server.log"),
-    );
+    let config_dir = work.path().join("config");
 
     let fakes_rt = runtime("fakes");
     let (ollama, graph) = fakes_rt.block_on(fakes::start(Arc::clone(&tally)));
     server::write_config(&config_dir, ollama, graph, args.shape);
-    let listen = server::free_port();
-    let mut child = server::spawn(&config_dir, &data_dir, listen, &log);
-    let pid = child.pid();
+    let listens: Vec<_> = (0..args.replicas).map(|_| server::free_port()).collect();
+    let logs: Vec<_> = (0..args.replicas)
+        .map(|k| work.path().join(format!("server-{k}.log")))
+        .collect();
+    let mut children: Vec<_> = listens
+        .iter()
+        .zip(&logs)
+        .enumerate()
+        .map(|(k, (listen, log))| {
+            let data = work.path().join(format!("data-{k}"));
+            server::spawn(&config_dir, &data, *listen, log, args.database.as_deref())
+        })
+        .collect();
+    let listen = listens[0];
+    let pids: Vec<u32> = children.iter().map(server::Server::pid).collect();
+    let pid = pids[0];
 
     let client_rt = runtime("client");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()
         .expect("an HTTP client");
-    if !client_rt.block_on(server::wait_healthy(&client, listen, &mut child)) {
-        eprintln!(
-            "the server did not become healthy; its log:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        server::stop(&mut child);
-        return ExitCode::FAILURE;
+    for (k, child) in children.iter_mut().enumerate() {
+        if !client_rt.block_on(server::wait_healthy(&client, listens[k], child)) {
+            eprintln!(
+                "server {k} did not become healthy; its log:\n{}",
+                std::fs::read_to_string(&logs[k]).unwrap_or_default()
+            );
+            children.iter_mut().for_each(|c| {
+                server::stop(c);
+            });
+            return ExitCode::FAILURE;
+        }
     }
 
     let webhooks = load::build(&tally);
     println!(
-        "e2e_bench: {} msg/s for {} s from {} users ({messages} messages), agent with {}, server {}",
+        "e2e_bench: {} msg/s for {} s from {} users ({messages} messages), agent with {}, server {}, {} replica(s) on {}",
         args.rate,
         args.seconds,
         args.users,
         args.shape,
-        server::wagate_binary().display()
+        server::wagate_binary().display(),
+        args.replicas,
+        if args.database.is_some() { "PostgreSQL" } else { "SQLite" },
     );
     println!(
         "load average before: {}, cores: {}",
@@ -145,11 +184,15 @@ fn main() -> ExitCode {
         sampler::Sampler::start(pid, path, SAMPLE_EVERY)
             .unwrap_or_else(|e| panic!("cannot write {path}: {e}"))
     });
-    let cpu_before = server::cpu_time(pid);
+    let cpu_of_all = || pids.iter().map(|p| server::cpu_time(*p)).sum::<Duration>();
+    let cpu_before = cpu_of_all();
     let start = Instant::now() + Duration::from_millis(200);
-    let url = format!("http://{listen}/v1/channels/whatsapp/webhook");
+    let urls: Vec<String> = listens
+        .iter()
+        .map(|l| format!("http://{l}/v1/channels/whatsapp/webhook"))
+        .collect();
     let lateness = load::run(
-        &client_rt, &client, &url, webhooks, &tally, start, args.rate,
+        &client_rt, &client, &urls, webhooks, &tally, start, args.rate,
     );
     let sending = start.elapsed();
     let load_during = server::load_average();
@@ -162,15 +205,19 @@ fn main() -> ExitCode {
         std::thread::sleep(Duration::from_millis(20));
     }
     let last_reply_after = start.elapsed();
-    let cpu_used = server::cpu_time(pid).saturating_sub(cpu_before);
+    let cpu_used = cpu_of_all().saturating_sub(cpu_before);
     let settle_deadline = Instant::now() + SETTLE_TIMEOUT;
     let settled = client_rt.block_on(server::wait_inbox_settled(&client, listen, settle_deadline));
     let settle_wait = start.elapsed() - last_reply_after;
     std::thread::sleep(DUPLICATE_GRACE);
-    let (peak_kb, rss_kb) = server::memory_kb(pid);
+    let (peak_kb, rss_kb) = pids
+        .iter()
+        .map(|p| server::memory_kb(*p))
+        .fold((0, 0), |(a, b), (c, d)| (a.max(c), b.max(d)));
     let samples = sampler.map(sampler::Sampler::finish);
     let metrics = client_rt.block_on(server::metrics(&client, listen));
-    let exit_code = server::stop(&mut child);
+    let exit_codes: Vec<_> = children.iter_mut().map(server::stop).collect();
+    let exit_code = exit_codes[0];
 
     // ---- report ----
     let d = report::delivery(&tally);
@@ -251,12 +298,13 @@ fn main() -> ExitCode {
             .join("  ")
     );
     println!(
-        "server: peak RSS {:.1} MB, RSS at end {:.1} MB, CPU {:.1} s ({:.0}% of one core over the run), exit code {:?}",
+        "server{}: peak RSS {:.1} MB, RSS at end {:.1} MB, CPU {:.1} s ({:.0}% of one core over the run), exit code {:?}",
+        if pids.len() > 1 { "s (largest RSS, CPU summed)" } else { "" },
         peak_kb as f64 / 1024.0,
         rss_kb as f64 / 1024.0,
         cpu_used.as_secs_f64(),
         100.0 * cpu_used.as_secs_f64() / last_reply_after.as_secs_f64().max(1e-9),
-        exit_code,
+        if exit_codes.len() > 1 { format!("{exit_codes:?}") } else { format!("{exit_code:?}") },
     );
     println!(
         "load average at end of sending: {load_during}, after: {}",
@@ -288,7 +336,10 @@ fn main() -> ExitCode {
         peak_kb as f64 / 1024.0,
         verdict(peak_kb < 60 * 1024),
     );
-    let warnings = std::fs::read_to_string(&log).unwrap_or_default();
+    let warnings: String = logs
+        .iter()
+        .map(|log| std::fs::read_to_string(log).unwrap_or_default())
+        .collect();
     let summary = report::log_summary(&warnings);
     if !summary.is_empty() {
         println!("server log at warn and above, by message:");
@@ -296,6 +347,18 @@ fn main() -> ExitCode {
             println!("  {n:>6} × {message}");
         }
     }
+    // For scripts (bench/replicas.sh): messages answered exactly once per second of the run
+    // (from the first webhook to the last reply), and the end-to-end percentiles.
+    println!(
+        "SUMMARY replicas={} database={} answered_once={} per_second={:.1} p50_ms={:.2} p99_ms={:.2} exactly_once={}",
+        args.replicas,
+        if args.database.is_some() { "postgres" } else { "sqlite" },
+        d.answered_once,
+        d.answered_once as f64 / last_reply_after.as_secs_f64().max(1e-9),
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
+        verdict(exactly_once),
+    );
     drop(fakes_rt);
     if exactly_once {
         ExitCode::SUCCESS

@@ -104,6 +104,7 @@ fn serve(config_dir: &str, data_dir: &str, listen: &str, durability: Option<&str
             env_file: None,
             http: Default::default(),
             clock: None,
+            wake_ups: Default::default(),
         };
         let stop = async {
             let mut term =

@@ -8,7 +8,9 @@ use crate::config::Config;
 use crate::handoff::Handoff;
 use crate::http::{self, AppState};
 use crate::inbox::store::{DataDirLock, DatabaseUrl, Durability, LockError};
-use crate::inbox::{Dispatcher, DispatcherSettings, Store, StoreError, TurnHandler};
+use crate::inbox::{
+    Dispatcher, DispatcherSettings, Store, StoreError, TurnHandler, WakeUpSettings,
+};
 use crate::memory::{self, Memory};
 use crate::metrics::Metrics;
 use crate::net::{self, HttpLimits};
@@ -68,6 +70,9 @@ pub struct ServeOptions {
     /// The time for the 24-hour window, opening hours and release timers. `None`: the system
     /// clock; tests move it (a conversation 25 hours old without waiting 25 hours).
     pub clock: Option<crate::handoff::Clock>,
+    /// Several replicas on one database: how often each scans it for work the others could
+    /// not start, and whether they hint each other (`--poll-ms`, `--notify`).
+    pub wake_ups: WakeUpSettings,
 }
 
 /// Serve until `shutdown` resolves; then stop accepting, let running turns finish within the
@@ -83,6 +88,7 @@ pub async fn run(
     let dispatcher_settings = DispatcherSettings {
         max_concurrent_turns: config.whatsapp.max_concurrent_turns,
         debounce: Duration::from_millis(config.whatsapp.debounce_ms),
+        wake_ups: options.wake_ups,
     };
     warn_about_insecure_settings(&config);
 
@@ -177,7 +183,6 @@ pub async fn run(
         }
     });
 
-    tokio::spawn(rescan_inbox(Arc::clone(&dispatcher), stop.clone()));
     services.store.spawn_retention(stop.clone());
     tokio::spawn(reloader.run(stop.clone()));
     services.handoff.spawn_tasks();
@@ -195,23 +200,6 @@ pub async fn run(
     services.handoff.stopped(grace).await;
     tracing::info!("shutdown complete");
     Ok(())
-}
-
-/// How often the inbox is scanned for work no lane is looking at: turns an operator re-queued
-/// (`wagate retry`) or anything a failed notification left behind. Lanes already running are
-/// not disturbed (a scan only marks them to look again).
-const RESCAN_EVERY: Duration = Duration::from_secs(15);
-
-async fn rescan_inbox(dispatcher: Arc<Dispatcher>, stop: CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(RESCAN_EVERY) => {}
-        }
-        if let Err(e) = dispatcher.resume().await {
-            tracing::warn!(error = %e, "periodic inbox scan failed; next try in 15 s");
-        }
-    }
 }
 
 fn warn_about_insecure_settings(config: &Config) {

@@ -50,12 +50,13 @@ pub fn scheduled(start: Instant, rate: f64, i: usize) -> Instant {
     start + Duration::from_secs_f64(i as f64 / rate)
 }
 
-/// Posts every webhook at its scheduled instant; returns the pacer's worst lateness (how far
-/// behind schedule a POST was spawned, which would make the load lighter than asked).
+/// Posts every webhook at its scheduled instant, to each of `urls` in turn (several replicas
+/// behind a round-robin balancer); returns the pacer's worst lateness (how far behind schedule
+/// a POST was spawned, which would make the load lighter than asked).
 pub fn run(
     runtime: &tokio::runtime::Runtime,
     client: &reqwest::Client,
-    url: &str,
+    urls: &[String],
     webhooks: Vec<Signed>,
     tally: &Arc<Tally>,
     start: Instant,
@@ -71,7 +72,8 @@ pub fn run(
         } else {
             worst_lateness = worst_lateness.max(now - due);
         }
-        let (client, url, tally) = (client.clone(), url.to_owned(), Arc::clone(tally));
+        let url = urls[i % urls.len()].clone();
+        let (client, tally) = (client.clone(), Arc::clone(tally));
         handles.push(runtime.spawn(async move {
             let response = client
                 .post(&url)

@@ -34,6 +34,13 @@ impl std::fmt::Display for AgentShape {
 /// Writes `channels.yaml` and one agent file under `dir`.
 pub fn write_config(dir: &Path, ollama: SocketAddr, graph: SocketAddr, shape: AgentShape) {
     std::fs::create_dir_all(dir.join("agents")).expect("create the config dir");
+    // bench/replicas.sh: fewer turn slots (WAGATE_BENCH_MAX_TURNS), so that replicas run out of
+    // them and hint each other.
+    let max_turns = std::env::var("WAGATE_BENCH_MAX_TURNS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .map(|n| format!("    max_concurrent_turns: {n}\n"))
+        .unwrap_or_default();
     // The channel cap is lifted: the bench measures wagate, not Meta's messaging limit.
     let channels = format!(
         "channels:
@@ -48,7 +55,7 @@ pub fn write_config(dir: &Path, ollama: SocketAddr, graph: SocketAddr, shape: Ag
     rate_limit:
       window_seconds: 1
       max_messages: 100000
-"
+{max_turns}"
     );
     let memory = if shape.memory {
         "  memory:
@@ -135,11 +142,22 @@ impl Drop for Server {
     }
 }
 
-/// Starts `wagate serve` with its log in `log`.
-pub fn spawn(config: &Path, data: &Path, listen: SocketAddr, log: &Path) -> Server {
+/// Starts `wagate serve` with its log in `log`; on `database` (PostgreSQL) when given, as one
+/// replica among those sharing it.
+pub fn spawn(
+    config: &Path,
+    data: &Path,
+    listen: SocketAddr,
+    log: &Path,
+    database: Option<&str>,
+) -> Server {
     let binary = wagate_binary();
     let log_file = std::fs::File::create(log).expect("create the server log");
-    Command::new(&binary)
+    let mut command = Command::new(&binary);
+    if let Some(url) = database {
+        command.env("WAGATE_DATABASE_URL", url);
+    }
+    command
         .arg("serve")
         .arg("--config")
         .arg(config)

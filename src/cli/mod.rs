@@ -61,6 +61,8 @@ enum Command {
         /// every reload: how a rotated access token reaches a running server (SIGHUP).
         #[arg(long, env = "WAGATE_ENV_FILE")]
         env_file: Option<PathBuf>,
+        #[command(flatten)]
+        wake_ups: serve::WakeUpArgs,
     },
     /// Validate the configuration and print a summary; exit 1 if anything is wrong.
     #[command(
@@ -233,7 +235,8 @@ pub fn main() -> anyhow::Result<ExitCode> {
             data,
             database,
             env_file,
-        } => serve::serve(config, listen, data, database, env_file),
+            wake_ups,
+        } => serve::serve(config, listen, data, database, env_file, wake_ups.into()),
         Command::Check {
             config,
             online,

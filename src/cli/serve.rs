@@ -3,10 +3,42 @@
 
 use crate::config::Config;
 use crate::inbox::store::{DatabaseUrl, Durability};
+use crate::inbox::WakeUpSettings;
 use crate::server::{self, ServeOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// Several replicas on one PostgreSQL database: how each hears of work the others recorded
+/// (ignored on SQLite, where one process does everything). README: "Several replicas".
+#[derive(clap::Args)]
+pub(super) struct WakeUpArgs {
+    /// How often each replica scans the database for conversations it could take (work another
+    /// replica recorded but had no free turn slot for, a dead replica's once its lease expired),
+    /// in milliseconds. Idle, one indexed query per interval.
+    #[arg(long, env = "WAGATE_POLL_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    poll_ms: u64,
+    /// Replicas hint each other (PostgreSQL NOTIFY/LISTEN) when one leaves work it cannot start,
+    /// besides polling. `off`: polling only (NOTIFY takes a cluster-wide lock at commit; see the
+    /// README for how to tell whether it costs throughput).
+    #[arg(long, env = "WAGATE_NOTIFY", value_enum, default_value = "on")]
+    notify: OnOff,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OnOff {
+    On,
+    Off,
+}
+
+impl From<WakeUpArgs> for WakeUpSettings {
+    fn from(args: WakeUpArgs) -> WakeUpSettings {
+        WakeUpSettings {
+            poll: std::time::Duration::from_millis(args.poll_ms),
+            notify: matches!(args.notify, OnOff::On),
+        }
+    }
+}
 
 pub(super) fn serve(
     config_dir: PathBuf,
@@ -14,6 +46,7 @@ pub(super) fn serve(
     data: PathBuf,
     database: Option<String>,
     env_file: Option<PathBuf>,
+    wake_ups: WakeUpSettings,
 ) -> anyhow::Result<ExitCode> {
     // `--database`: several replicas share PostgreSQL; no data directory is locked then.
     let database = match database.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
@@ -77,6 +110,7 @@ pub(super) fn serve(
             env_file,
             http: Default::default(),
             clock: None,
+            wake_ups,
         };
         server::run(listener, config, options, shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
@@ -190,6 +224,38 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        wake_ups: WakeUpArgs,
+    }
+
+    fn wake_ups(args: &[&str]) -> Result<WakeUpSettings, clap::Error> {
+        let args = std::iter::once("serve").chain(args.iter().copied());
+        Flags::try_parse_from(args).map(|f| f.wake_ups.into())
+    }
+
+    #[test]
+    fn replicas_poll_every_half_second_and_hint_each_other_unless_told_otherwise() {
+        assert_eq!(wake_ups(&[]).unwrap(), WakeUpSettings::default());
+        assert_eq!(
+            wake_ups(&["--poll-ms", "250", "--notify", "off"]).unwrap(),
+            WakeUpSettings {
+                poll: std::time::Duration::from_millis(250),
+                notify: false,
+            }
+        );
+    }
+
+    #[test]
+    fn a_poll_interval_below_10_ms_or_a_notify_other_than_on_or_off_is_refused() {
+        let e = wake_ups(&["--poll-ms", "5"]).unwrap_err().to_string();
+        assert!(e.contains("--poll-ms"), "{e}");
+        let e = wake_ups(&["--notify", "maybe"]).unwrap_err().to_string();
+        assert!(e.contains("on") && e.contains("off"), "{e}");
+    }
 
     #[test]
     fn without_an_app_secret_serve_listens_on_loopback_only_by_default() {

@@ -6,7 +6,7 @@ mod intake;
 pub mod store;
 pub mod turn;
 
-pub use dispatcher::{Dispatcher, DispatcherSettings, TurnHandler};
+pub use dispatcher::{Dispatcher, DispatcherSettings, TurnHandler, WakeUpSettings};
 pub use store::{
     Batch, InboundState, NewInbound, PartRef, RecordOutcome, ReplyPart, StatusUpdate, Store,
     StoreError, TurnOutcome, CONFIRM_WINDOW, MAX_MESSAGES_PER_TURN,

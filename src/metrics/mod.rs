@@ -40,6 +40,9 @@ pub struct Metrics {
     pub dead_letters: Counter,
     pub lanes_active: Gauge,
     pub lanes_waiting: Gauge,
+    /// Several replicas: hints sent to the others (`NOTIFY`) and heard from them (`LISTEN`).
+    pub wake_up_hints_sent: Counter,
+    pub wake_up_hints_received: Counter,
     pub inbox_open_messages: Gauge,
     pub inbox_oldest_pending_age_seconds: SecondsGauge,
     pub turns: Family<TurnLabels, Counter>,
@@ -91,6 +94,8 @@ impl Metrics {
             dead_letters: Counter::default(),
             lanes_active: Gauge::default(),
             lanes_waiting: Gauge::default(),
+            wake_up_hints_sent: Counter::default(),
+            wake_up_hints_received: Counter::default(),
             inbox_open_messages: Gauge::default(),
             inbox_oldest_pending_age_seconds: SecondsGauge::default(),
             turns: Family::default(),
@@ -203,6 +208,16 @@ impl Metrics {
             "wagate_lanes_waiting",
             "Conversations waiting for a free turn slot (lane queue depth)",
             self.lanes_waiting.clone(),
+        );
+        r.register(
+            "wagate_replica_hints_sent",
+            "Hints sent to the other replicas that work waits here without a free turn slot (PostgreSQL NOTIFY)",
+            self.wake_up_hints_sent.clone(),
+        );
+        r.register(
+            "wagate_replica_hints_received",
+            "Hints heard from the other replicas that work waits (PostgreSQL LISTEN)",
+            self.wake_up_hints_received.clone(),
         );
         r.register(
             "wagate_inbox_open_messages",

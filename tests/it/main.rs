@@ -32,5 +32,6 @@ mod postgres;
 mod process;
 mod properties;
 mod reload;
+mod replicas;
 mod voice;
 mod webhook;

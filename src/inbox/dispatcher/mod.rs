@@ -25,9 +25,13 @@
 //! the lane goes idle (the work stays in the store for whoever holds or next takes it). A turn
 //! whose conversation was taken over meanwhile ([`StoreError::LeaseLost`](super::StoreError))
 //! is dropped here: not closed, not retried, the new owner answers it.
+//! Work recorded elsewhere reaches this replica through the [`wakeups`] (polling, and hints
+//! between replicas), and a lane that finished a turn always asks the store for the next one
+//! (another replica may have recorded a message for it, which no local notify announced).
 
 mod feeder;
 mod slots;
+pub mod wakeups;
 
 use super::{LaneKey, Store, Turn, TurnOutcome, MAX_MESSAGES_PER_TURN};
 use crate::metrics::{self, Metrics};
@@ -39,6 +43,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+pub use wakeups::WakeUpSettings;
 
 /// Answers one turn. The agent and the Graph API client plug in here.
 pub trait TurnHandler: Send + Sync + 'static {
@@ -54,6 +59,8 @@ pub struct DispatcherSettings {
     pub max_concurrent_turns: usize,
     /// Wait this long before a lane takes its turn, to gather a burst.
     pub debounce: Duration,
+    /// How work recorded by other replicas reaches this one (a shared store only).
+    pub wake_ups: WakeUpSettings,
 }
 
 pub struct Dispatcher {
@@ -67,6 +74,10 @@ pub struct Dispatcher {
     tasks: TaskTracker,
     stopping: CancellationToken,
     metrics: Arc<Metrics>,
+    /// Other processes share the store (PostgreSQL): messages may arrive through them.
+    shared: bool,
+    /// Set once the wake-up tasks start: hints to the other replicas, when they go out.
+    hints: std::sync::OnceLock<Arc<wakeups::Hints>>,
 }
 
 /// How a lane task begins.
@@ -168,6 +179,7 @@ impl Dispatcher {
         settings: DispatcherSettings,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
+        let shared = store.is_shared();
         let dispatcher = Arc::new(Dispatcher {
             store,
             handler,
@@ -177,8 +189,13 @@ impl Dispatcher {
             tasks: TaskTracker::new(),
             stopping: CancellationToken::new(),
             metrics,
+            shared,
+            hints: std::sync::OnceLock::new(),
         });
         feeder::spawn(&dispatcher);
+        if let Some(hints) = wakeups::spawn(&dispatcher, settings.wake_ups) {
+            let _ = dispatcher.hints.set(hints);
+        }
         dispatcher
     }
 
@@ -283,6 +300,10 @@ impl Dispatcher {
                     Some(slot) => held = Some(slot),
                     None => {
                         self.metrics.lanes_active.dec();
+                        // Another replica may have a slot for it now.
+                        if let Some(hints) = self.hints.get() {
+                            hints.send();
+                        }
                         return;
                     }
                 }
@@ -408,11 +429,13 @@ impl Dispatcher {
         // Not dirty: nothing arrived since the claim, or its notify is still to come (and will
         // find the lane, or start it again once idle), so the commit need not look. With
         // others waiting for a slot, the next turn is not claimed here: the slot goes back.
+        // On a shared store another replica may have recorded messages for this conversation
+        // that no local notify announced: always look.
         let claim_next = self.debounce.is_zero()
             && !self.stopping.is_cancelled()
             && !self.slots.backlog_pending()
-            && self.slots.set_dirty(lane, false);
-        let waiting = !claim_next && self.slots.is_dirty(lane);
+            && (self.slots.set_dirty(lane, false) || self.shared);
+        let waiting = !claim_next && (self.slots.is_dirty(lane) || self.shared);
         let closed = if claim_next {
             let lane = lane.clone();
             self.store.finish_and_claim(turn_id, outcome, lane).await

@@ -65,6 +65,7 @@ async fn live_lanes_with(waiting: usize, arrival: Arrival) -> (usize, usize) {
         DispatcherSettings {
             max_concurrent_turns: SLOTS,
             debounce: Duration::ZERO,
+            wake_ups: WakeUpSettings::default(),
         },
         Arc::new(Metrics::new()),
     );
@@ -172,6 +173,7 @@ async fn a_turn_taken_over_by_another_replica_is_stopped_neither_closed_nor_run_
         DispatcherSettings {
             max_concurrent_turns: 4,
             debounce: Duration::ZERO,
+            wake_ups: WakeUpSettings::default(),
         },
         Arc::new(Metrics::new()),
     );

@@ -36,6 +36,7 @@ mod sqlite;
 mod states;
 mod turns;
 mod types;
+mod wake_ups;
 mod writer;
 
 pub use lock::{DataDirLock, LockError, LOCK_FILE};

@@ -23,6 +23,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Where operator commands find the database: `--database URL` when given, else the SQLite
 /// file in `--data`.
 #[derive(Debug, Clone)]
+// One per operator command, built once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum DatabaseLocation {
     DataDir(PathBuf),
     Postgres(Box<DatabaseUrl>),

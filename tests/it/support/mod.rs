@@ -117,6 +117,7 @@ impl TestServer {
             env_file: None,
             http,
             clock,
+            wake_ups: Default::default(),
         };
         let task = tokio::spawn(async move {
             server::run(listener, config, options, async {

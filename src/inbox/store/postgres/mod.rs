@@ -21,9 +21,9 @@
 //!   [`CONFIRM_WINDOW`](super::CONFIRM_WINDOW) from the takeover before it is sent again.
 //! - Wake-ups (for the dispatcher's feeder across replicas): [`WakeUps`], a stream of hints
 //!   that another process committed work. `Store::wake_ups()` gives one; on SQLite it never
-//!   yields. On PostgreSQL it LISTENs on [`WAKE_CHANNEL`] on a connection of its own; what
-//!   sends the NOTIFY (and the polling fallback) belongs to the dispatcher's cross-replica
-//!   side, which measures its cost under load.
+//!   yields. On PostgreSQL it LISTENs on [`WAKE_CHANNEL`] on a connection of its own;
+//!   `hint.rs` sends the NOTIFY (`Store::hint_work`) when the dispatcher's cross-replica side
+//!   (`inbox::dispatcher::wakeups`, which also polls) asks.
 //!
 //! - Beside the message path: who has each conversation (`handoff.rs`), opt-out
 //!   (`opt_out.rs`), reactions (`reactions.rs`) and those intake steps (`intake_hooks.rs`),
@@ -34,6 +34,7 @@
 
 mod conversations;
 mod handoff;
+mod hint;
 mod intake;
 mod intake_hooks;
 mod lease;

@@ -4,8 +4,9 @@
 //!
 //! On PostgreSQL a [`WakeUps`] LISTENs on [`WAKE_CHANNEL`] on a connection of its own (not
 //! the pool's). The payload is [`wake_payload`]: the conversation, or empty for "look at
-//! everything". Whoever commits work sends `NOTIFY` (or `pg_notify`) in its transaction; that
-//! side and the polling fallback belong to the dispatcher's cross-replica code. On SQLite a
+//! everything". The sending side is `hint.rs` (a statement of its own, never inside an intake
+//! transaction); when to hint, and the polling fallback, are the dispatcher's
+//! (`inbox::dispatcher::wakeups`). On SQLite a
 //! `WakeUps` never yields (one process owns the file).
 
 use super::tls::Tls;
