@@ -241,7 +241,7 @@ async fn the_operator_commands_take_database_and_read_what_the_replicas_recorded
     assert!(!String::from_utf8_lossy(&wrong.stderr).contains("s3cr3t"));
 
     let recorder = crate::support::recorder::Recorder::new(Duration::ZERO);
-    let config = ConfigDir::standard("    debounce_ms: 0\n");
+    let config = ConfigDir::dry_run(|c| c.debounce_ms(0));
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start_on_database(
         config.load(),
