@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wagate::inbox::store::Durability;
 use wagate::inbox::{Turn, TurnHandler, TurnOutcome};
-use wagate::server::{HandlerFactory, ServeOptions, Services};
+use wagate::server::{HandlerFactory, HandlerServices, ServeOptions};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -94,7 +94,7 @@ fn serve(config_dir: &str, data_dir: &str, listen: &str, durability: Option<&str
                 .unwrap_or(0),
         );
         let handler: HandlerFactory =
-            Box::new(move |_: &Services| Arc::new(LogOnly { hold }) as Arc<dyn TurnHandler>);
+            Box::new(move |_: &HandlerServices| Arc::new(LogOnly { hold }) as Arc<dyn TurnHandler>);
         let options = ServeOptions {
             data_dir: data_dir.into(),
             database,

@@ -37,7 +37,7 @@
 //!   ids, downloaded again for later turns (`agent::runtime::remembered`).
 //! - [`guardrails`]: PII redaction and length limits on input and output.
 //! - [`secret`]: a string type that never prints its value.
-//! - [`runtime`]: the config in force, swapped atomically on reload; [`reload`]: file watch
+//! - [`live_config`]: the config in force, swapped atomically on reload; [`reload`]: file watch
 //!   and SIGHUP.
 //! - [`metrics`]: the typed Prometheus metrics behind `/metrics` (`prometheus-client`, one
 //!   struct of families registered once; the series alerts read pre-created with 0).
@@ -61,6 +61,7 @@ pub mod guardrails;
 pub mod handoff;
 pub mod http;
 pub mod inbox;
+pub mod live_config;
 pub mod llm;
 pub mod memory;
 pub mod metrics;
@@ -70,7 +71,6 @@ pub mod reload;
 pub mod responder;
 pub mod retry;
 pub mod retry_after;
-pub mod runtime;
 pub mod secret;
 pub mod server;
 pub mod simulate;

@@ -7,9 +7,9 @@
 //! watched like the config files), so a rotated token written there is picked up at once.
 
 use crate::config::{Config, ConfigError};
+use crate::live_config::SharedConfig;
 use crate::metrics::{Metrics, ReloadLabels, ReloadOutcome};
 use crate::responder::{EngineError, Responder};
-use crate::runtime::SharedConfig;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

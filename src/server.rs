@@ -11,12 +11,12 @@ use crate::inbox::store::{DataDirLock, DatabaseUrl, Durability, LockError};
 use crate::inbox::{
     Dispatcher, DispatcherSettings, Store, StoreError, TurnHandler, WakeUpSettings,
 };
+use crate::live_config::SharedConfig;
 use crate::memory::{self, Memory};
 use crate::metrics::Metrics;
 use crate::net::{self, HttpLimits};
 use crate::reload::Reloader;
 use crate::responder::{EngineError, EngineFactory, Responder};
-use crate::runtime::SharedConfig;
 use crate::transcription::Transcriber;
 use crate::whatsapp::graph::GraphOptions;
 use std::future::Future;
@@ -42,7 +42,7 @@ pub enum ServeError {
 
 /// What a turn handler may use; given to the [`HandlerFactory`].
 #[derive(Clone)]
-pub struct Services {
+pub struct HandlerServices {
     pub config: SharedConfig,
     pub store: Store,
     pub metrics: Arc<Metrics>,
@@ -51,7 +51,7 @@ pub struct Services {
 }
 
 /// Builds the turn handler once the store is open.
-pub type HandlerFactory = Box<dyn FnOnce(&Services) -> Arc<dyn TurnHandler> + Send>;
+pub type HandlerFactory = Box<dyn FnOnce(&HandlerServices) -> Arc<dyn TurnHandler> + Send>;
 
 pub struct ServeOptions {
     /// Where `wagate.db` lives (unused with `database`).
@@ -114,7 +114,7 @@ pub async fn run(
         options.clock.clone(),
     )
     .await?;
-    let services = Services {
+    let services = HandlerServices {
         config,
         store,
         metrics,
@@ -220,7 +220,7 @@ fn warn_about_insecure_settings(config: &Config) {
 /// The real thing: the agent runtime and the Graph API client behind the [`Responder`]; and
 /// the background purge of expired conversation memory.
 fn production_handler(
-    services: &Services,
+    services: &HandlerServices,
     graph_options: GraphOptions,
 ) -> Result<Arc<Responder>, ServeError> {
     let loaded = services.config.current();
@@ -260,7 +260,7 @@ fn production_handler(
 /// channel) and are kept in the conversation memory. With a handler plugged in by tests, a
 /// client of their own.
 fn connect_handoff(
-    services: &Services,
+    services: &HandlerServices,
     responder: Option<&Arc<Responder>>,
     graph_options: GraphOptions,
 ) -> Result<(), ServeError> {

@@ -54,7 +54,7 @@ pub struct MediaRequest {
     pub voice: bool,
 }
 
-/// What one inbound message becomes for the model (CONTRACT.md, "What an inbound message
+/// What one inbound message becomes for the model (the README's table "An inbound message
 /// becomes"), read from the message object Meta sent.
 pub fn describe(record: &InboundRecord) -> InputPart {
     describe_kind(&MessageKind::read(&record.raw))

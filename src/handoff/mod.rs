@@ -27,9 +27,9 @@ pub use turn_guard::TurnGuard;
 
 use crate::inbox::store::HumanConversation;
 use crate::inbox::{LaneKey, Store, StoreError};
+use crate::live_config::SharedConfig;
 use crate::memory::Memory;
 use crate::metrics::{HandoffLabels, HandoffTrigger, Metrics, ReleaseLabels, ReleaseTrigger};
-use crate::runtime::SharedConfig;
 use crate::whatsapp::graph::GraphClient;
 use crate::whatsapp::{format, split};
 use events::Events;

@@ -11,8 +11,8 @@ pub use error::ApiError;
 
 use crate::handoff::Handoff;
 use crate::inbox::{Dispatcher, Store};
+use crate::live_config::SharedConfig;
 use crate::metrics::Metrics;
-use crate::runtime::SharedConfig;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::Router;

@@ -3,9 +3,9 @@
 
 use crate::agent::runtime::{AgentError, AgentRuntime};
 use crate::config::{Config, WhatsAppChannel};
+use crate::live_config::LoadedConfig;
 use crate::memory::Memory;
 use crate::metrics::Metrics;
-use crate::runtime::LoadedConfig;
 use crate::whatsapp::graph::{GraphClient, GraphError, GraphOptions};
 use std::sync::Arc;
 

@@ -137,11 +137,11 @@ mod race {
     use super::*;
     pub use wagate::inbox::store::{Batch, Durability, InboundState, NewInbound};
     pub use wagate::inbox::{LaneKey, Store, TurnHandler};
+    pub use wagate::live_config::SharedConfig;
     pub use wagate::memory::Memory;
     pub use wagate::metrics::Metrics;
     pub use wagate::reload::Reloader;
     pub use wagate::responder::{EngineFactory, Responder};
-    pub use wagate::runtime::SharedConfig;
     pub use wagate::transcription::Transcriber;
 
     pub struct Race {

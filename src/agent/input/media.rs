@@ -62,7 +62,7 @@ pub fn media_description(
     if let Some(size) = size {
         details.push(format!("{size} bytes"));
     }
-    // CONTRACT.md: a voice note keeps the audio prefix and says `voice note` after the size.
+    // A voice note keeps the audio prefix and says `voice note` after the size.
     if request.kind == MediaKind::Audio && request.voice {
         details.push("voice note".to_owned());
     }

@@ -6,7 +6,7 @@
 //! `impl Sqlite` block at the end is the SQLite half of the API the handoff service uses.
 
 use super::conversation_view::read;
-use super::ops::now_millis;
+use super::now_millis;
 use super::outbox::queue;
 use super::{Batch, InboundState, Sqlite, StoreError};
 use crate::inbox::LaneKey;

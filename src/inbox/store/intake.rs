@@ -4,8 +4,8 @@
 //! turn starts from the messages in memory instead of reading them back.
 
 use super::job::Job;
-use super::ops::{self, now_millis};
 use super::turns::{self, parse_raw, MAX_MESSAGES_PER_TURN};
+use super::{ledger, now_millis};
 use super::{Batch, InboundState, MessageState, NewInbound, RecordOutcome, StoreError};
 use crate::inbox::{InboundRecord, LaneKey, Turn};
 use rusqlite::{params, Connection};
@@ -131,12 +131,12 @@ fn record(
     outcome.handed_over = handed_over;
     outcome.opted_out = opted_out;
     outcome.resumed = resumed;
-    ops::record_statuses(conn, database, &batch.statuses)?;
+    ledger::record_statuses(conn, database, &batch.statuses)?;
     if let Some(id) = batch.replaces_dead_letter {
-        ops::delete_dead_letter(conn, id)?;
+        ledger::delete_dead_letter(conn, id)?;
     }
     for (reason, body) in &batch.dead_letters {
-        ops::record_dead_letter(conn, reason, body)?;
+        ledger::record_dead_letter(conn, reason, body)?;
     }
     outcome.new_dead_letters = batch.dead_letters.len();
     Ok(Recorded { outcome, turns })

@@ -20,10 +20,10 @@ mod conversations;
 mod files;
 mod intake;
 mod job;
+mod ledger;
 mod lock;
 mod memory;
 mod operator;
-mod ops;
 mod opt_out;
 mod outbox;
 mod pace;
@@ -166,7 +166,7 @@ impl Store {
         let db = sqlite::Sqlite::open(data_dir, durability)?;
         let identity = Arc::new(Identity {
             database: db.database.clone(),
-            opened_at: ops::now_millis(),
+            opened_at: now_millis(),
         });
         Ok(Store {
             backend: Backend::Sqlite(db),
@@ -181,7 +181,7 @@ impl Store {
         let db = postgres::PgStore::open(url).await?;
         let identity = Arc::new(Identity {
             database: db.database_id().to_owned(),
-            opened_at: ops::now_millis(),
+            opened_at: now_millis(),
         });
         Ok(Store {
             backend: Backend::Postgres(db),
@@ -331,3 +331,8 @@ mod parts_tests;
 mod plan_tests;
 #[cfg(test)]
 mod tests;
+
+/// The store's clock: unix milliseconds, for the times it records (both backends).
+fn now_millis() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -9,7 +9,7 @@
 
 use super::conversation_view::read;
 use super::conversations::ASKED_FOR_PERSON;
-use super::ops::now_millis;
+use super::now_millis;
 use super::outbox::queue;
 use super::schema::add_column;
 use super::{Batch, InboundState, Sqlite, StoreError};

@@ -3,7 +3,7 @@
 //! parts are reply parts keyed by the negated outbox id (`parts::outbox_key`), sent through the
 //! same exactly-once path as a turn's reply.
 
-use super::ops::now_millis;
+use super::now_millis;
 use super::parts::{self, outbox_key};
 use super::{ReplyPart, Sqlite, StoreError};
 use crate::inbox::LaneKey;

@@ -14,7 +14,7 @@
 //! message ([`OutgoingMessage`], saved as JSON in `message`), and may be held for the 24-hour
 //! window (`held_at`) until the customer writes again.
 
-use super::ops::now_millis;
+use super::now_millis;
 use super::ReplyPart;
 use crate::inbox::LaneKey;
 use crate::whatsapp::graph::OutgoingMessage;

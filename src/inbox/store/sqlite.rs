@@ -4,7 +4,7 @@
 //! add theirs by concern.
 
 use super::{
-    files, intake, job, memory, ops, parts, reader, turns, writer, Backlog, Batch, Durability,
+    files, intake, job, ledger, memory, parts, reader, turns, writer, Backlog, Batch, Durability,
     RecordOutcome, ReplyPart, StoreError, DATABASE_FILE,
 };
 use crate::inbox::{LaneKey, Turn, TurnOutcome};
@@ -256,7 +256,7 @@ impl Sqlite {
 
     pub(super) async fn backlog(&self) -> Result<Backlog, StoreError> {
         self.call(|c| {
-            let (open_messages, oldest_received_at) = ops::backlog(c)?;
+            let (open_messages, oldest_received_at) = ledger::backlog(c)?;
             Ok(Backlog {
                 open_messages,
                 oldest_received_at,

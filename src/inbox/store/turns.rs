@@ -1,7 +1,7 @@
 //! Turns: claiming a conversation's messages, closing a turn, finding unfinished work. Every
 //! function runs inside the writer's transaction.
 
-use super::ops::now_millis;
+use super::now_millis;
 use super::{MessageState, TurnOutcome, TurnState};
 use crate::inbox::{InboundRecord, LaneKey, Turn};
 use rusqlite::{params, Connection, OptionalExtension};

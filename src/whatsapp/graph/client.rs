@@ -207,7 +207,7 @@ impl GraphClient {
         callback_data: Option<&str>,
     ) -> Result<SentMessage, GraphError> {
         if self.inner.dry_run {
-            // Showing the text is the point of dry run (CONTRACT.md), hence info level.
+            // Showing the text is the point of dry run, hence info level.
             let shown = message.describe();
             tracing::info!(
                 event = "outbound_dry_run",

@@ -107,7 +107,7 @@ impl TestServer {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let handler: Option<HandlerFactory> =
-            handler.map(|h| Box::new(move |_: &server::Services| h) as HandlerFactory);
+            handler.map(|h| Box::new(move |_: &server::HandlerServices| h) as HandlerFactory);
         let options = ServeOptions {
             data_dir: data.to_path_buf(),
             database,

@@ -1,4 +1,4 @@
-//! Where an HTTP tool may connect (CONTRACT.md: redirects are not followed; an address in a
+//! Where an HTTP tool may connect (redirects are not followed; an address in a
 //! private, loopback or link-local range is refused unless the URL in the agent file names that
 //! host itself).
 //!

@@ -7,7 +7,7 @@
 //! once on two replicas get one `true` and one `false`, and one notice goes out.
 
 use super::super::conversations::CLOSED_AT_HANDOFF;
-use super::super::ops::now_millis;
+use super::super::now_millis;
 use super::super::{Batch, Holder, StoreError};
 use super::outbox::queue;
 use super::PgStore;

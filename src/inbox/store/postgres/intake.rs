@@ -77,7 +77,7 @@ impl PgStore {
                     "INSERT INTO dead_letters (received_at, reason, body) VALUES ($1, $2, $3)",
                 )
                 .await?;
-            let now = crate::inbox::store::ops::now_millis();
+            let now = crate::inbox::store::now_millis();
             for (reason, body) in &batch.dead_letters {
                 tx.execute(&stmt, &[&now, reason, body]).await?;
             }
@@ -228,7 +228,7 @@ async fn insert_messages(
         states.push(m.state.stored().as_str());
         notes.push(m.note.as_deref());
     }
-    let received_at = crate::inbox::store::ops::now_millis();
+    let received_at = crate::inbox::store::now_millis();
     let insert = tx
         .prepare_cached(
             "INSERT INTO inbound (message_id, phone_number_id, display_phone_number, customer,
@@ -331,7 +331,7 @@ async fn record_statuses(
              WHERE outbound_id = $1 AND status_rank < $3",
         )
         .await?;
-    let now = crate::inbox::store::ops::now_millis();
+    let now = crate::inbox::store::now_millis();
     for s in &batch.statuses {
         let rank = s.rank as i32;
         tx.execute(

@@ -176,7 +176,7 @@ impl PgStore {
     /// (a standby, `default_transaction_read_only`) fails here too.
     pub(crate) async fn writable(&self) -> Result<(), StoreError> {
         let client = self.client().await?;
-        let now = super::ops::now_millis().to_string();
+        let now = super::now_millis().to_string();
         let stmt = client
             .prepare_cached(
                 "INSERT INTO store_meta (key, value) VALUES ('readiness_probe', $1)

@@ -7,7 +7,7 @@
 //! and the row lock serialises them; the later timestamp wins whichever commits last.
 
 use super::super::conversations::ASKED_FOR_PERSON;
-use super::super::ops::now_millis;
+use super::super::now_millis;
 use super::super::opt_out::{Applied, OPTED_OUT_BY_KEYWORD, WHILE_OPTED_OUT};
 use super::super::{Batch, InboundState, OptChange, StoreError};
 use super::outbox::queue;

@@ -27,7 +27,7 @@ const CLAIM: std::time::Duration = std::time::Duration::from_secs(600);
 const CLAIM_BATCH: i64 = 5;
 
 fn now() -> i64 {
-    super::super::ops::now_millis()
+    super::super::now_millis()
 }
 
 /// Insert the parts of outbox message `id` (text parts, or any message), in order.

@@ -183,7 +183,7 @@ impl PgStore {
         key: i64,
         index: usize,
     ) -> Result<i64, StoreError> {
-        let now = crate::inbox::store::ops::now_millis();
+        let now = crate::inbox::store::now_millis();
         let idx = index as i32;
         self.fenced(
             key,
@@ -240,7 +240,7 @@ impl PgStore {
         index: usize,
         outbound_id: String,
     ) -> Result<(), StoreError> {
-        let now = crate::inbox::store::ops::now_millis();
+        let now = crate::inbox::store::now_millis();
         let idx = index as i32;
         let (held, _) = self
             .fenced_report(

@@ -21,7 +21,7 @@
 //! once per slot) purges, in batches of [`BATCH`] rows, each its own short transaction, so
 //! intake never waits long behind it.
 
-use super::super::ops::now_millis;
+use super::super::now_millis;
 use super::super::{Backend, Store, StoreError};
 use super::PgStore;
 use deadpool_postgres::GenericClient;

@@ -91,7 +91,7 @@ pub(super) async fn claim(
                 held: Held {
                     fence,
                     turn_id: id,
-                    taken_over_at: taken_over.then(crate::inbox::store::ops::now_millis),
+                    taken_over_at: taken_over.then(crate::inbox::store::now_millis),
                 },
             }));
         }
@@ -133,7 +133,7 @@ pub(super) async fn claim_pending(
              VALUES ($1, $2, 'running', 1, $3) RETURNING id",
         )
         .await?;
-    let started = crate::inbox::store::ops::now_millis();
+    let started = crate::inbox::store::now_millis();
     let id: i64 = tx
         .query_one(&insert, &[&lane.phone_number_id, &lane.user, &started])
         .await?
@@ -155,7 +155,7 @@ pub(super) async fn claim_pending(
         held: Held {
             fence,
             turn_id: id,
-            taken_over_at: taken_over.then(crate::inbox::store::ops::now_millis),
+            taken_over_at: taken_over.then(crate::inbox::store::now_millis),
         },
     }))
 }
@@ -184,7 +184,7 @@ async fn close(
     let turn = tx
         .prepare_cached("UPDATE turns SET state = $2, finished_at = $3, error = $4 WHERE id = $1")
         .await?;
-    let now = crate::inbox::store::ops::now_millis();
+    let now = crate::inbox::store::now_millis();
     tx.execute(&turn, &[&turn_id, &turn_state.as_str(), &now, &error])
         .await?;
     let messages = tx

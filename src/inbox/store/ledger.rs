@@ -1,13 +1,10 @@
-//! The SQL behind statuses, dead letters and the backlog (messages are in `intake`, turns in
-//! `turns`, reply parts in `parts`). Every function runs inside the writer's transaction, so callers compose
-//! them freely and group commit stays one `COMMIT` per batch.
+//! SQLite's ledger of what happened beside the messages: delivery statuses, dead letters and
+//! the backlog figures (messages are in `intake`, turns in `turns`, reply parts in `parts`).
+//! Every function runs inside the writer's transaction, so callers compose them freely and
+//! group commit stays one `COMMIT` per batch.
 
-use super::{parts, StatusUpdate};
+use super::{now_millis, parts, StatusUpdate};
 use rusqlite::{params, Connection};
-
-pub(super) fn now_millis() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
 
 /// Statuses only move forward (sent < delivered < read < played) and `failed` is terminal,
 /// because Meta delivers them out of order.
