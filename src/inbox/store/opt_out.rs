@@ -12,7 +12,7 @@ use super::conversations::ASKED_FOR_PERSON;
 use super::now_millis;
 use super::outbox::queue;
 use super::schema::add_column;
-use super::{Batch, InboundState, Sqlite, StoreError};
+use super::{Batch, InboundState, KeywordHandoff, NewInbound, Sqlite, StoreError};
 use crate::inbox::LaneKey;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -98,22 +98,9 @@ pub(super) fn apply(conn: &Connection, batch: &mut Batch) -> rusqlite::Result<Ap
         handoffs,
         ..
     } = batch;
-    let mut opted: Vec<(LaneKey, i64)> = Vec::new();
-    let mut resumed: Vec<LaneKey> = Vec::new();
-    let mut note = |change: &OptChange, changed: bool| {
-        if !changed {
-            return;
-        }
-        opted.retain(|(lane, _)| *lane != change.lane);
-        resumed.retain(|lane| *lane != change.lane);
-        if change.opt_out {
-            opted.push((change.lane.clone(), change.timestamp));
-        } else {
-            resumed.push(change.lane.clone());
-        }
-    };
+    let mut changed = Changed::default();
     for change in opt_changes.iter().filter(|c| c.message_id.is_none()) {
-        note(change, change_state(conn, change)?);
+        changed.note(change, change_state(conn, change)?);
     }
     let mut known: Vec<(LaneKey, bool)> = Vec::new();
     for i in 0..messages.len() {
@@ -124,24 +111,12 @@ pub(super) fn apply(conn: &Connection, batch: &mut Batch) -> rusqlite::Result<Ap
             .find(|c| c.message_id.as_deref() == Some(m.message_id.as_str()));
         if let Some(change) = change {
             if !recorded(conn, &m.message_id)? {
-                note(change, change_state(conn, change)?);
+                changed.note(change, change_state(conn, change)?);
             }
             known.retain(|(lane, _)| *lane != m.lane);
             known.push((m.lane.clone(), change.opt_out));
             if change.opt_out {
-                m.state = InboundState::Skipped;
-                m.note = Some(OPTED_OUT_BY_KEYWORD.into());
-                handoffs.retain(|h| h.message_id != m.message_id);
-                // Earlier messages of the same body are not answered after the STOP either
-                // (those already in the inbox were closed by `change_state`).
-                for e in earlier.iter_mut().filter(|e| e.lane == m.lane) {
-                    let asked_for_person = e.note.as_deref() == Some(ASKED_FOR_PERSON);
-                    if e.state == InboundState::Pending || asked_for_person {
-                        e.state = InboundState::Skipped;
-                        e.note = Some(WHILE_OPTED_OUT.into());
-                        handoffs.retain(|h| h.message_id != e.message_id);
-                    }
-                }
+                close_for_stop(m, earlier, handoffs);
             }
             continue;
         }
@@ -153,14 +128,66 @@ pub(super) fn apply(conn: &Connection, batch: &mut Batch) -> rusqlite::Result<Ap
                 out
             }
         };
-        let asked_for_person = m.note.as_deref() == Some(ASKED_FOR_PERSON);
-        if out && (m.state == InboundState::Pending || asked_for_person) {
-            m.state = InboundState::Skipped;
-            m.note = Some(WHILE_OPTED_OUT.into());
-            handoffs.retain(|h| h.message_id != m.message_id);
+        if out {
+            close_while_opted_out(m, handoffs);
         }
     }
-    Ok((opted, resumed))
+    Ok(changed.into_applied())
+}
+
+/// What a batch changed, for both backends' intake: the conversations it opted out (with
+/// Meta's timestamp) and those it resumed; a later change of one conversation replaces an
+/// earlier one.
+#[derive(Default)]
+pub(super) struct Changed {
+    opted: Vec<(LaneKey, i64)>,
+    resumed: Vec<LaneKey>,
+}
+
+impl Changed {
+    /// Notes `change` when the backend's state change did change something.
+    pub(super) fn note(&mut self, change: &OptChange, changed: bool) {
+        if !changed {
+            return;
+        }
+        self.opted.retain(|(lane, _)| *lane != change.lane);
+        self.resumed.retain(|lane| *lane != change.lane);
+        if change.opt_out {
+            self.opted.push((change.lane.clone(), change.timestamp));
+        } else {
+            self.resumed.push(change.lane.clone());
+        }
+    }
+
+    pub(super) fn into_applied(self) -> Applied {
+        (self.opted, self.resumed)
+    }
+}
+
+/// A STOP keyword: the message itself is kept unanswered, and so are the earlier messages of
+/// the same customer in this body (those already in the inbox are closed by the backend's
+/// state change).
+pub(super) fn close_for_stop(
+    stop: &mut NewInbound,
+    earlier: &mut [NewInbound],
+    handoffs: &mut Vec<KeywordHandoff>,
+) {
+    stop.state = InboundState::Skipped;
+    stop.note = Some(OPTED_OUT_BY_KEYWORD.into());
+    handoffs.retain(|h| h.message_id != stop.message_id);
+    for e in earlier.iter_mut().filter(|e| e.lane == stop.lane) {
+        close_while_opted_out(e, handoffs);
+    }
+}
+
+/// A message of a customer who opted out is kept without a turn and asks for no person.
+pub(super) fn close_while_opted_out(m: &mut NewInbound, handoffs: &mut Vec<KeywordHandoff>) {
+    let asked_for_person = m.note.as_deref() == Some(ASKED_FOR_PERSON);
+    if m.state == InboundState::Pending || asked_for_person {
+        m.state = InboundState::Skipped;
+        m.note = Some(WHILE_OPTED_OUT.into());
+        handoffs.retain(|h| h.message_id != m.message_id);
+    }
 }
 
 fn recorded(conn: &Connection, message_id: &str) -> rusqlite::Result<bool> {

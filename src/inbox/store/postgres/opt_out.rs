@@ -6,10 +6,11 @@
 //! conditional upsert on the conversation's row (`opt_ts` orders them by Meta's timestamp),
 //! and the row lock serialises them; the later timestamp wins whichever commits last.
 
-use super::super::conversations::ASKED_FOR_PERSON;
 use super::super::now_millis;
-use super::super::opt_out::{Applied, OPTED_OUT_BY_KEYWORD, WHILE_OPTED_OUT};
-use super::super::{Batch, InboundState, OptChange, StoreError};
+use super::super::opt_out::{
+    close_for_stop, close_while_opted_out, Applied, Changed, WHILE_OPTED_OUT,
+};
+use super::super::{Batch, OptChange, StoreError};
 use super::outbox::queue;
 use super::PgStore;
 use crate::inbox::LaneKey;
@@ -26,26 +27,9 @@ pub(crate) async fn apply<C: GenericClient>(c: &C, batch: &mut Batch) -> Result<
         handoffs,
         ..
     } = batch;
-    let mut opted: Vec<(LaneKey, i64)> = Vec::new();
-    let mut resumed: Vec<LaneKey> = Vec::new();
-    let note = |opted: &mut Vec<(LaneKey, i64)>,
-                resumed: &mut Vec<LaneKey>,
-                change: &OptChange,
-                changed: bool| {
-        if !changed {
-            return;
-        }
-        opted.retain(|(lane, _)| *lane != change.lane);
-        resumed.retain(|lane| *lane != change.lane);
-        if change.opt_out {
-            opted.push((change.lane.clone(), change.timestamp));
-        } else {
-            resumed.push(change.lane.clone());
-        }
-    };
+    let mut changed = Changed::default();
     for change in opt_changes.iter().filter(|c| c.message_id.is_none()) {
-        let changed = change_state(c, change).await?;
-        note(&mut opted, &mut resumed, change, changed);
+        changed.note(change, change_state(c, change).await?);
     }
     let mut known: Vec<(LaneKey, bool)> = Vec::new();
     for i in 0..messages.len() {
@@ -56,23 +40,12 @@ pub(crate) async fn apply<C: GenericClient>(c: &C, batch: &mut Batch) -> Result<
             .find(|c| c.message_id.as_deref() == Some(m.message_id.as_str()));
         if let Some(change) = change {
             if !recorded(c, &m.message_id).await? {
-                let changed = change_state(c, change).await?;
-                note(&mut opted, &mut resumed, change, changed);
+                changed.note(change, change_state(c, change).await?);
             }
             known.retain(|(lane, _)| *lane != m.lane);
             known.push((m.lane.clone(), change.opt_out));
             if change.opt_out {
-                m.state = InboundState::Skipped;
-                m.note = Some(OPTED_OUT_BY_KEYWORD.into());
-                handoffs.retain(|h| h.message_id != m.message_id);
-                for e in earlier.iter_mut().filter(|e| e.lane == m.lane) {
-                    let asked_for_person = e.note.as_deref() == Some(ASKED_FOR_PERSON);
-                    if e.state == InboundState::Pending || asked_for_person {
-                        e.state = InboundState::Skipped;
-                        e.note = Some(WHILE_OPTED_OUT.into());
-                        handoffs.retain(|h| h.message_id != e.message_id);
-                    }
-                }
+                close_for_stop(m, earlier, handoffs);
             }
             continue;
         }
@@ -84,14 +57,11 @@ pub(crate) async fn apply<C: GenericClient>(c: &C, batch: &mut Batch) -> Result<
                 out
             }
         };
-        let asked_for_person = m.note.as_deref() == Some(ASKED_FOR_PERSON);
-        if out && (m.state == InboundState::Pending || asked_for_person) {
-            m.state = InboundState::Skipped;
-            m.note = Some(WHILE_OPTED_OUT.into());
-            handoffs.retain(|h| h.message_id != m.message_id);
+        if out {
+            close_while_opted_out(m, handoffs);
         }
     }
-    Ok((opted, resumed))
+    Ok(changed.into_applied())
 }
 
 async fn recorded<C: GenericClient>(c: &C, message_id: &str) -> Result<bool, Error> {
