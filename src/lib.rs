@@ -53,10 +53,10 @@
 //!   `inbox`, `retry`, `history`, `check --online`, `healthcheck`.
 
 pub mod agent;
-pub mod chat;
+pub(crate) mod chat;
 pub mod cli;
 pub mod config;
-pub mod console;
+pub(crate) mod console;
 pub mod guardrails;
 pub mod handoff;
 pub mod http;
@@ -69,8 +69,8 @@ pub mod net;
 pub mod ops;
 pub mod reload;
 pub mod responder;
-pub mod retry;
-pub mod retry_after;
+pub(crate) mod retry;
+pub(crate) mod retry_after;
 pub mod secret;
 pub mod server;
 pub mod simulate;
