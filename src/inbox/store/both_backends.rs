@@ -3,7 +3,8 @@
 //! from `WAGATE_TEST_POSTGRES_URL`; skipped with how to run it when unset).
 
 use super::postgres::testdb::TestDb;
-use super::{Durability, Store};
+use super::{Batch, Durability, InboundState, NewInbound, Store};
+use crate::inbox::LaneKey;
 
 /// Where a test's store lives.
 pub(crate) enum Backing {
@@ -80,4 +81,35 @@ macro_rules! on_both_backends {
             }
         }
     )*};
+}
+
+// One conversation's text messages, as the shared store tests record them.
+
+pub(crate) fn lane(user: &str) -> LaneKey {
+    LaneKey {
+        phone_number_id: "PNID".into(),
+        user: user.into(),
+    }
+}
+
+pub(crate) fn message(id: &str, user: &str) -> NewInbound {
+    NewInbound {
+        message_id: id.into(),
+        lane: lane(user),
+        display_phone_number: "15550000000".into(),
+        contact_name: Some("Ana".into()),
+        kind: "text".into(),
+        timestamp: 1_700_000_000,
+        raw: format!(r#"{{"id":"{id}","type":"text","text":{{"body":"hi {id}"}}}}"#),
+        json: None,
+        state: InboundState::Pending,
+        note: None,
+    }
+}
+
+pub(crate) fn batch(messages: Vec<NewInbound>) -> Batch {
+    Batch {
+        messages,
+        ..Batch::default()
+    }
 }

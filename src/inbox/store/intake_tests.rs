@@ -1,35 +1,7 @@
 //! A webhook's commit that also starts the turn of an idle conversation.
 
+use super::both_backends::{batch, lane, message};
 use super::*;
-
-fn lane(user: &str) -> LaneKey {
-    LaneKey {
-        phone_number_id: "PNID".into(),
-        user: user.into(),
-    }
-}
-
-fn message(id: &str, user: &str) -> NewInbound {
-    NewInbound {
-        message_id: id.into(),
-        lane: lane(user),
-        display_phone_number: "15550000000".into(),
-        contact_name: Some("Ana".into()),
-        kind: "text".into(),
-        timestamp: 1_700_000_000,
-        raw: format!(r#"{{"id":"{id}","type":"text","text":{{"body":"hi {id}"}}}}"#),
-        json: None,
-        state: InboundState::Pending,
-        note: None,
-    }
-}
-
-fn batch(messages: Vec<NewInbound>) -> Batch {
-    Batch {
-        messages,
-        ..Batch::default()
-    }
-}
 
 fn ids(turn: &Turn) -> Vec<&str> {
     turn.messages

@@ -1,37 +1,8 @@
 //! Reply parts (a turn's and an outbox message's): saved once, marked sending and sent, settled
 //! by status notifications; on SQLite and PostgreSQL (`on_both_backends!`).
 
+use super::both_backends::{batch, lane, message};
 use super::*;
-use crate::inbox::LaneKey;
-
-fn lane(user: &str) -> LaneKey {
-    LaneKey {
-        phone_number_id: "PNID".into(),
-        user: user.into(),
-    }
-}
-
-fn message(id: &str, user: &str) -> NewInbound {
-    NewInbound {
-        message_id: id.into(),
-        lane: lane(user),
-        display_phone_number: "15550000000".into(),
-        contact_name: Some("Ana".into()),
-        kind: "text".into(),
-        timestamp: 1_700_000_000,
-        raw: format!(r#"{{"id":"{id}","type":"text","text":{{"body":"hi {id}"}}}}"#),
-        json: None,
-        state: InboundState::Pending,
-        note: None,
-    }
-}
-
-fn batch(messages: Vec<NewInbound>) -> Batch {
-    Batch {
-        messages,
-        ..Batch::default()
-    }
-}
 
 async fn part_left_sending(store: &Store) -> i64 {
     store.record(batch(vec![message("a", "u1")])).await.unwrap();

@@ -1,37 +1,8 @@
 //! Store behaviour against a real database: SQLite, and PostgreSQL where the behaviour is
 //! shared (`on_both_backends!`).
 
+use super::both_backends::{batch, lane, message};
 use super::*;
-use crate::inbox::LaneKey;
-
-fn lane(user: &str) -> LaneKey {
-    LaneKey {
-        phone_number_id: "PNID".into(),
-        user: user.into(),
-    }
-}
-
-fn message(id: &str, user: &str) -> NewInbound {
-    NewInbound {
-        message_id: id.into(),
-        lane: lane(user),
-        display_phone_number: "15550000000".into(),
-        contact_name: Some("Ana".into()),
-        kind: "text".into(),
-        timestamp: 1_700_000_000,
-        raw: format!(r#"{{"id":"{id}","type":"text","text":{{"body":"hi {id}"}}}}"#),
-        json: None,
-        state: InboundState::Pending,
-        note: None,
-    }
-}
-
-fn batch(messages: Vec<NewInbound>) -> Batch {
-    Batch {
-        messages,
-        ..Batch::default()
-    }
-}
 
 fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(dir.path(), Durability::Normal).expect("store opens")
