@@ -18,23 +18,22 @@
 //! Fast path: with no debounce, a webhook for an idle conversation first [`Dispatcher::reserve`]s
 //! it (and a turn slot); the webhook's own commit then claims the turn
 //! ([`Store::record_and_claim`]) and the lane starts with it, one trip to the writer instead of
-//! two. Closing a turn and claiming the next one share a commit too.
+//! two (the [`reservation`]). Closing a turn and claiming the next one share a commit too.
 //!
-//! Several replicas (PostgreSQL): a claim also takes the conversation's lease, so a lane runs
-//! in one process at a time; a claim that finds another replica holding it gets nothing and
-//! the lane goes idle (the work stays in the store for whoever holds or next takes it). A turn
-//! whose conversation was taken over meanwhile ([`StoreError::LeaseLost`](super::StoreError))
-//! is dropped here: not closed, not retried, the new owner answers it.
-//! Work recorded elsewhere reaches this replica through the [`wakeups`] (polling, and hints
-//! between replicas), and a lane that finished a turn always asks the store for the next one
-//! (another replica may have recorded a message for it, which no local notify announced).
+//! Several replicas (PostgreSQL): what changes when other processes share the store (leases,
+//! a turn taken over, hints to the others, looking for work no local notify announced) lives
+//! in [`shared`]; work recorded elsewhere reaches this replica through the [`wakeups`].
 
 mod feeder;
+mod reservation;
+mod shared;
 mod slots;
 pub mod wakeups;
 
 use super::{LaneKey, Store, Turn, TurnOutcome, MAX_MESSAGES_PER_TURN};
 use crate::metrics::{self, Metrics};
+pub use reservation::Reservation;
+use shared::Replicas;
 use slots::{Slot, Slots};
 use std::future::Future;
 use std::pin::Pin;
@@ -74,10 +73,8 @@ pub struct Dispatcher {
     tasks: TaskTracker,
     stopping: CancellationToken,
     metrics: Arc<Metrics>,
-    /// Other processes share the store (PostgreSQL): messages may arrive through them.
-    shared: bool,
-    /// Set once the wake-up tasks start: hints to the other replicas, when they go out.
-    hints: std::sync::OnceLock<Arc<wakeups::Hints>>,
+    /// The other replicas sharing the store, if any (PostgreSQL).
+    replicas: Replicas,
 }
 
 /// How a lane task begins.
@@ -104,67 +101,6 @@ enum AfterTurn {
     RetryAfter(Duration),
 }
 
-/// The turn stays `running` in the store; the lane's next claim resumes it (and a restart
-/// would too).
-fn finish_failed(turn_id: i64, e: &super::StoreError) -> AfterTurn {
-    if e.is_lease_lost() {
-        return lease_lost(turn_id);
-    }
-    tracing::error!(turn_id, error = %e, "cannot record the end of a turn");
-    AfterTurn::Claim {
-        maybe_interrupted: true,
-    }
-}
-
-/// Another replica took the conversation over (PostgreSQL): this turn stops here, is neither
-/// retried nor closed by this replica (the new owner resumes it), and the lane goes idle.
-fn lease_lost(turn_id: i64) -> AfterTurn {
-    tracing::warn!(
-        turn_id,
-        "another replica took this conversation over; this replica stops the turn"
-    );
-    AfterTurn::Idle
-}
-
-/// An idle conversation set aside for one webhook, with a turn slot: the webhook's commit
-/// claims the lane's turn ([`Store::record_and_claim`]) and [`Reservation::start`] runs it.
-/// Dropped unstarted (the request was cancelled, the commit failed), the lane starts anyway
-/// and claims from the store, so nothing the commit may have recorded is stranded.
-pub struct Reservation {
-    dispatcher: Arc<Dispatcher>,
-    lane: LaneKey,
-    slot: Option<Slot>,
-}
-
-impl Reservation {
-    /// The conversation reserved.
-    pub fn lane(&self) -> &LaneKey {
-        &self.lane
-    }
-
-    /// Start the lane with the turn the commit claimed for it (`None`: it claims from the store).
-    pub fn start(mut self, turn: Option<Turn>) {
-        self.launch(turn);
-    }
-
-    fn launch(&mut self, turn: Option<Turn>) {
-        if let Some(slot) = self.slot.take() {
-            let start = Start {
-                maybe_interrupted: turn.is_none(),
-                turn,
-                slot: Some(slot),
-            };
-            self.dispatcher.spawn_lane(self.lane.clone(), start);
-        }
-    }
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        self.launch(None);
-    }
-}
-
 impl Drop for Dispatcher {
     fn drop(&mut self) {
         // Lets the feeder task see that the dispatcher is gone and end.
@@ -179,7 +115,7 @@ impl Dispatcher {
         settings: DispatcherSettings,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
-        let shared = store.is_shared();
+        let replicas = Replicas::new(&store);
         let dispatcher = Arc::new(Dispatcher {
             store,
             handler,
@@ -189,12 +125,11 @@ impl Dispatcher {
             tasks: TaskTracker::new(),
             stopping: CancellationToken::new(),
             metrics,
-            shared,
-            hints: std::sync::OnceLock::new(),
+            replicas,
         });
         feeder::spawn(&dispatcher);
         if let Some(hints) = wakeups::spawn(&dispatcher, settings.wake_ups) {
-            let _ = dispatcher.hints.set(hints);
+            dispatcher.replicas.send_hints_with(hints);
         }
         dispatcher
     }
@@ -214,22 +149,6 @@ impl Dispatcher {
             };
             self.spawn_lane(lane, start);
         }
-    }
-
-    /// Before recording a webhook: when `lane` is idle, no debounce applies and a turn slot is
-    /// free, set the lane (and the slot) aside so the webhook's commit can claim its turn.
-    /// `None`: record normally and [`notify`](Self::notify) after the commit.
-    pub fn reserve(self: &Arc<Self>, lane: &LaneKey) -> Option<Reservation> {
-        if !self.debounce.is_zero() || self.stopping.is_cancelled() {
-            return None;
-        }
-        let slot = self.slots.reserve(self, lane)?;
-        self.metrics.lanes_active.inc();
-        Some(Reservation {
-            dispatcher: Arc::clone(self),
-            lane: lane.clone(),
-            slot: Some(slot),
-        })
     }
 
     /// The store the dispatcher claims from.
@@ -300,10 +219,7 @@ impl Dispatcher {
                     Some(slot) => held = Some(slot),
                     None => {
                         self.metrics.lanes_active.dec();
-                        // Another replica may have a slot for it now.
-                        if let Some(hints) = self.hints.get() {
-                            hints.send();
-                        }
+                        self.replicas.left_to_backlog();
                         return;
                     }
                 }
@@ -419,7 +335,7 @@ impl Dispatcher {
             let after = *after;
             if let Err(e) = self.store.finish_turn(turn_id, outcome).await {
                 if e.is_lease_lost() {
-                    return lease_lost(turn_id);
+                    return shared::lease_lost(turn_id);
                 }
                 tracing::error!(turn_id, error = %e, "cannot record the end of a turn");
             }
@@ -429,13 +345,14 @@ impl Dispatcher {
         // Not dirty: nothing arrived since the claim, or its notify is still to come (and will
         // find the lane, or start it again once idle), so the commit need not look. With
         // others waiting for a slot, the next turn is not claimed here: the slot goes back.
-        // On a shared store another replica may have recorded messages for this conversation
-        // that no local notify announced: always look.
+        // With other replicas, one may have recorded messages for this conversation that no
+        // local notify announced: always look.
+        let others = self.replicas.others_may_record();
         let claim_next = self.debounce.is_zero()
             && !self.stopping.is_cancelled()
             && !self.slots.backlog_pending()
-            && (self.slots.set_dirty(lane, false) || self.shared);
-        let waiting = !claim_next && (self.slots.is_dirty(lane) || self.shared);
+            && (self.slots.set_dirty(lane, false) || others);
+        let waiting = !claim_next && (self.slots.is_dirty(lane) || others);
         let closed = if claim_next {
             let lane = lane.clone();
             self.store.finish_and_claim(turn_id, outcome, lane).await
@@ -457,7 +374,8 @@ impl Dispatcher {
             Ok(None) => AfterTurn::Claim {
                 maybe_interrupted: false,
             },
-            Err(e) => finish_failed(turn_id, &e),
+            // The turn stays `running`: the lane's next claim resumes it (unless taken over).
+            Err(e) => shared::finish_failed(turn_id, &e),
         }
     }
 
