@@ -31,6 +31,7 @@ mod parts;
 mod postgres;
 mod reactions;
 mod reader;
+mod reports;
 mod schema;
 mod sqlite;
 mod states;
@@ -107,14 +108,12 @@ impl StoreError {
     }
 }
 
-pub use operator::{
-    DatabaseLocation, DeadLetterRow, InboxSnapshot, OperatorDb, Requeue, TurnSummary,
-    WaitingConversation,
-};
+pub use operator::{DatabaseLocation, OperatorDb};
 pub use parts::{outbox_key, PartRef, CONFIRM_WINDOW};
 /// Tests elsewhere in the crate: a fresh PostgreSQL database per test.
 #[cfg(test)]
 pub(crate) use postgres::testdb;
+pub use reports::{DeadLetterRow, InboxSnapshot, Requeue, TurnSummary, WaitingConversation};
 use sqlite::Sqlite;
 pub use states::{MessageState, TurnState};
 pub use turns::MAX_MESSAGES_PER_TURN;

@@ -1,12 +1,12 @@
 //! Operator reports and actions on PostgreSQL (`wagate inbox`, `retry`, the console's failed
-//! turns and dead letters): the same snapshot and re-queue as SQLite's `operator.rs`.
+//! turns and dead letters): the same snapshot and re-queue as SQLite's `reports.rs`.
 //!
 //! The snapshot reads in one `REPEATABLE READ READ ONLY` transaction, so its counts and lists
 //! agree with each other while replicas keep committing. The re-queue locks the turn's row
 //! (`FOR UPDATE`): an operator on the console and one on the command line re-queuing the same
 //! turn at once re-queue it once, the second sees `requeued`.
 
-use super::super::operator::{
+use super::super::reports::{
     DeadLetterRow, InboxSnapshot, Requeue, TurnSummary, WaitingConversation,
 };
 use super::super::states::{MessageState, TurnState};
@@ -130,7 +130,7 @@ fn dead_letter_row(r: &tokio_postgres::Row) -> DeadLetterRow {
 }
 
 /// Put failed turn `turn_id`'s messages back to pending, inside the caller's transaction
-/// (see SQLite's `operator::requeue` for the rules).
+/// (see SQLite's `reports::requeue` for the rules).
 pub(super) async fn requeue<C: GenericClient>(
     c: &C,
     turn_id: i64,
