@@ -2,9 +2,9 @@
 # PostgreSQL drivers (issue "Several replicas", item 9): tokio-postgres + deadpool-postgres (what
 # wagate uses) against sqlx, on the same per-message work as wagate's PostgreSQL hot path
 # (bench/pg-drivers/src/workload.rs: intake and claim, memory read, reply saved and read back,
-# part sending and sent, memory appended, finish: 17 statements in 2 transactions and 6
-# single-statement ones, on wagate's own schema). Pool of 16; 16 and 64 concurrent tasks, closed
-# loop, a fixed duration each. The drivers run interleaved, A/B/A/B, ROUNDS times each, so a
+# part sending and sent, memory appended, finish: 17 statements, 11 of them in 2 transactions,
+# 21 round trips and 6 commits, on wagate's own schema). Pool of 16; 16 and 64 concurrent tasks,
+# closed loop, a fixed duration each. The drivers run interleaved, A/B/A/B, ROUNDS times each, so a
 # noisy machine disturbs both alike; each figure is printed with the load average before its run.
 #
 # Usage: bench/pg-drivers.sh [SECONDS] [ROUNDS]     (defaults: 10 s per run, 3 rounds)
