@@ -5,6 +5,7 @@ use super::*;
 use crate::config::Config;
 use crate::inbox::store::{Durability, Holder, CLOSED_AT_HANDOFF, HELD_FOR_PERSON};
 use crate::inbox::{Batch, InboundState, NewInbound};
+use crate::metrics::ReleaseTrigger;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 

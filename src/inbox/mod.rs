@@ -9,6 +9,6 @@ pub mod turn;
 pub use dispatcher::{Dispatcher, DispatcherSettings, TurnHandler, WakeUpSettings};
 pub use store::{
     Batch, InboundState, NewInbound, PartRef, RecordOutcome, ReplyPart, StatusUpdate, Store,
-    StoreError, TurnOutcome, CONFIRM_WINDOW, MAX_MESSAGES_PER_TURN,
+    SendRefusal, StoreError, TurnOutcome, CONFIRM_WINDOW, MAX_MESSAGES_PER_TURN,
 };
 pub use turn::*;

@@ -14,9 +14,17 @@
 //! `window.reopen_template` set, the remaining parts are held and the template is queued (once
 //! per silence) in the same commit; without it, the part fails with `outside_24h_window` and no
 //! Graph call is made. Meta's 131047 (the window closed by its clock) is handled the same way.
+//!
+//! The mark `sending` is also the send fence: the store refuses it, in the mark's own commit,
+//! once a person has a turn's conversation or the customer opted out, or once an outbox
+//! message was cancelled or (PostgreSQL) this replica's claim on it ran out. Whichever replica
+//! committed that, the refused part and those after it do not go out from here
+//! ([`Delivered::Refused`]).
 
 use crate::handoff::Clock;
-use crate::inbox::{LaneKey, ReplyPart, Store, StoreError, TurnOutcome, CONFIRM_WINDOW};
+use crate::inbox::{
+    LaneKey, ReplyPart, SendRefusal, Store, StoreError, TurnOutcome, CONFIRM_WINDOW,
+};
 use crate::metrics::{Metrics, SendOutcome, WindowLabels, WindowOutcome};
 use crate::retry;
 use crate::whatsapp::graph::{GraphClient, GraphError, OutgoingMessage};
@@ -61,6 +69,10 @@ pub enum Delivered {
     Failed(String),
     /// Meta unreachable or a store error: try again later; the reason.
     RetryLater(String),
+    /// The store refused the next part (a person has the conversation, the customer opted
+    /// out, the outbox message is cancelled or another replica's now): it and the parts after
+    /// it never go out from here.
+    Refused(SendRefusal),
 }
 
 impl Delivered {
@@ -68,7 +80,10 @@ impl Delivered {
     /// conversation's next turn.
     pub(super) fn into_turn_outcome(self) -> TurnOutcome {
         match self {
-            Delivered::Done | Delivered::Held { .. } => TurnOutcome::Done,
+            // A person has the conversation or the customer opted out (committed on any
+            // replica): the turn ends as a take-over ends it on one process, done, its
+            // remaining parts unsent.
+            Delivered::Done | Delivered::Held { .. } | Delivered::Refused(_) => TurnOutcome::Done,
             Delivered::Failed(reason) => TurnOutcome::Failed(reason),
             Delivered::RetryLater(reason) => TurnOutcome::RetryLater {
                 after: retry::TURN_AFTER_GRAPH_OUTAGE,
@@ -119,6 +134,10 @@ impl Sender<'_> {
                 .part_ref(delivery.key, part.index)
                 .callback_data();
             if let Err(e) = self.store.mark_part_sending(delivery.key, part.index).await {
+                if let Some(refusal) = e.send_refusal() {
+                    tracing::info!(key = delivery.key, part = part.index + 1, reason = %refusal, "part not sent; this delivery stops");
+                    return Delivered::Refused(refusal);
+                }
                 return retry_later(format!("cannot mark a part as sending: {e}"));
             }
             let sent = self
@@ -341,8 +360,8 @@ async fn record_sent(
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
-        // A lost lease is final: another replica owns the conversation now.
-        if error.is_lease_lost() {
+        // A lost lease (or outbox claim) is final: another replica owns the conversation now.
+        if error.is_lease_lost() || error.send_refusal().is_some() {
             return Err(error);
         }
         let Some(wait) = retry::RECORD_ACCEPTED_PART.after(attempt) else {
@@ -381,9 +400,13 @@ pub(super) async fn send_error_reply(
         ));
     }
     // Not a saved part, so not fenced by its marks: another replica that took the
-    // conversation over (PostgreSQL) answers it; this one sends nothing more.
+    // conversation over (PostgreSQL) answers it; this one sends nothing more. Nor does it
+    // once a person has the conversation or the customer opted out (on any replica).
     if let Ok(false) = sender.store.holds_turn(turn.id).await {
         return failed;
+    }
+    if silenced(sender.store, &turn.lane).await {
+        return TurnOutcome::Done;
     }
     let from = &turn.lane.phone_number_id;
     let quoted = turn.last_message().message_id.as_str();
@@ -410,6 +433,17 @@ pub(super) async fn send_error_reply(
             ))
         }
     }
+}
+
+/// A person has the conversation or the customer opted out, as the store says now (read
+/// errors say no: the apology is not worth losing to a hiccup, and the turn's mirror check
+/// ran already).
+async fn silenced(store: &Store, lane: &LaneKey) -> bool {
+    let with_person = matches!(
+        store.holder(lane.clone()).await,
+        Ok(crate::inbox::store::Holder::Human)
+    );
+    with_person || store.is_opted_out(lane.clone()).await.unwrap_or(false)
 }
 
 /// When the customer last wrote, as the turn's own messages tell (no store read). Without

@@ -175,6 +175,12 @@ impl Responder {
         };
         let delivered = sender.send_parts(&delivery, parts).await;
         if let Some(handoff) = &self.handoff {
+            if let Delivered::Refused(refusal) = delivered {
+                // Committed by another replica and not yet in this one's mirror: look now.
+                tracing::info!(turn_id = turn.id, reason = %refusal, "turn stopped before its reply went out");
+                handoff.sync_soon();
+                return delivered.into_turn_outcome();
+            }
             if matches!(
                 delivered,
                 Delivered::Held {
@@ -259,6 +265,8 @@ impl Responder {
                 Delivered::RetryLater(reason) => {
                     return Some(deliver::Delivered::RetryLater(reason).into_turn_outcome())
                 }
+                // A person has the conversation or the customer opted out: this turn stops too.
+                refused @ Delivered::Refused(_) => return Some(refused.into_turn_outcome()),
             }
         }
         None

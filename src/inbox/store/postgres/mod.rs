@@ -23,7 +23,11 @@
 //!   that another process committed work. `Store::wake_ups()` gives one; on SQLite it never
 //!   yields. On PostgreSQL it LISTENs on [`WAKE_CHANNEL`] on a connection of its own;
 //!   `hint.rs` sends the NOTIFY (`Store::hint_work`) when the dispatcher's cross-replica side
-//!   (`inbox::dispatcher::wakeups`, which also polls) asks.
+//!   (`inbox::dispatcher::wakeups`, which also polls) asks. The same channel carries the
+//!   handoff service's announcements of take-overs and opt-outs (`state_payload`).
+//! - The send fence (`send_fence.rs`): a part is marked `sending` only while its conversation
+//!   is not with a person nor opted out (a turn's), or while this replica's claim on it holds
+//!   (an outbox message's), checked in the mark's statement.
 //!
 //! - Beside the message path: who has each conversation (`handoff.rs`), opt-out
 //!   (`opt_out.rs`), reactions (`reactions.rs`) and those intake steps (`intake_hooks.rs`),
@@ -47,6 +51,7 @@ mod parts;
 mod rate_limit;
 mod reactions;
 pub mod retention;
+mod send_fence;
 mod tls;
 mod turns;
 mod url;
@@ -63,7 +68,7 @@ pub(crate) mod testdb;
 mod tests;
 
 pub use url::{DatabaseUrl, DatabaseUrlError};
-pub use wake::{wake_payload, WakeUp, WakeUps, WAKE_CHANNEL};
+pub use wake::{state_payload, wake_payload, WakeUp, WakeUps, WAKE_CHANNEL};
 
 use super::{Backlog, StoreError};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -94,6 +99,9 @@ pub(crate) struct Inner {
     /// This process: `<host>-<pid>-<random>`, the `owner` of its leases.
     pub(crate) replica: String,
     pub(crate) leases: lease::Leases,
+    /// Signalled by the wake-ups' listener when another replica announced a conversation's
+    /// change of hands (`hint.rs`), for the handoff service.
+    conversation_changes: Arc<tokio::sync::Notify>,
     /// How many migrations this open applied (tests: exactly one of two racing opens does).
     #[cfg_attr(not(test), allow(dead_code))]
     migrations_applied: usize,
@@ -114,6 +122,7 @@ impl PgStore {
             database_id: migrated.database_id,
             replica: replica_id(),
             leases: lease::Leases::default(),
+            conversation_changes: Arc::new(tokio::sync::Notify::new()),
             migrations_applied: migrated.applied,
         });
         lease::spawn_heartbeat(Arc::downgrade(&inner));
@@ -143,6 +152,7 @@ impl PgStore {
                 database_id,
                 replica: replica_id(),
                 leases: lease::Leases::default(),
+                conversation_changes: Arc::new(tokio::sync::Notify::new()),
                 migrations_applied: 0,
             }),
         })
@@ -216,7 +226,7 @@ impl PgStore {
     }
 
     pub(crate) async fn wake_ups(&self) -> Result<WakeUps, StoreError> {
-        wake::listen(&self.inner.url).await
+        wake::listen(&self.inner.url, Arc::clone(&self.inner.conversation_changes)).await
     }
 }
 

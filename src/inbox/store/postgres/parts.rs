@@ -1,7 +1,8 @@
 //! Reply parts on PostgreSQL (see `store/parts.rs` for the exactly-once protocol): saved
 //! before sending, marked `sending` before each Graph call and `sent` after. Every write for a
 //! turn (key > 0) is fenced by the turn's conversation lease (`lease.rs`) in the same
-//! statement; outbox parts (key < 0) are not leased per conversation.
+//! statement; outbox parts (key < 0) are not leased per conversation. The mark `sending`
+//! itself, with everything else that may refuse it, is `send_fence.rs`.
 
 use super::lease;
 use super::PgStore;
@@ -176,24 +177,6 @@ impl PgStore {
             .await
             .map_err(|e| self.error(e))?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
-    }
-
-    pub(crate) async fn mark_part_sending(
-        &self,
-        key: i64,
-        index: usize,
-    ) -> Result<i64, StoreError> {
-        let now = crate::inbox::store::now_millis();
-        let idx = index as i32;
-        self.fenced(
-            key,
-            "UPDATE reply_parts SET sending_at = $5
-             WHERE turn_id = $1 AND idx = $4 AND outbound_id IS NULL
-               AND EXISTS (SELECT 1 FROM lease)",
-            &[&idx, &now],
-        )
-        .await?;
-        Ok(now)
     }
 
     pub(crate) async fn clear_part_sending(
