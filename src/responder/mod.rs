@@ -9,6 +9,7 @@
 
 pub(crate) mod deliver;
 mod engines;
+mod error_reply;
 mod inputs;
 mod typing;
 
@@ -147,7 +148,7 @@ impl Responder {
                     Generated::NoModelAnswered { reason } => {
                         // The customer hears error_reply; the turn is recorded as failed so
                         // operators see the outage (inbox, retry, metrics, alert).
-                        return deliver::send_error_reply(
+                        return error_reply::send_error_reply(
                             &sender,
                             &turn,
                             &channel.error_reply,

@@ -48,7 +48,7 @@ fn turn_mark_sql() -> String {
 /// this replica, `$3` the part, `$4` now, `$5` the renewed claim's end.
 const OUTBOX_MARK_SQL: &str = "WITH claim AS (
          UPDATE outbox SET claimed_until = $5
-         WHERE id = -$1 AND state = 'pending' AND claimed_by = $2 AND claimed_until >= $4
+         WHERE id = -($1::bigint) AND state = 'pending' AND claimed_by = $2 AND claimed_until >= $4
          RETURNING 1),
      done AS (
          UPDATE reply_parts SET sending_at = $4
@@ -56,7 +56,7 @@ const OUTBOX_MARK_SQL: &str = "WITH claim AS (
            AND EXISTS (SELECT 1 FROM claim)
          RETURNING 1)
      SELECT EXISTS (SELECT 1 FROM claim),
-            COALESCE((SELECT state = 'pending' FROM outbox WHERE id = -$1), FALSE),
+            COALESCE((SELECT state = 'pending' FROM outbox WHERE id = -($1::bigint)), FALSE),
             (SELECT COUNT(*) FROM done)";
 
 impl PgStore {
