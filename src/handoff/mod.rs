@@ -341,4 +341,6 @@ impl Handoff {
 }
 
 #[cfg(test)]
+mod replica_tests;
+#[cfg(test)]
 mod tests;
