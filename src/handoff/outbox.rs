@@ -63,7 +63,6 @@ impl Handoff {
         self.outbox_wake.notify_one();
         Ok(OperatorReply { id, held })
     }
-
 }
 
 /// The sender task; ends when `stop` is cancelled.

@@ -126,6 +126,10 @@ async fn follow(handoff: Arc<Handoff>, stop: CancellationToken, every: Duration)
 }
 
 #[cfg(test)]
-pub(super) async fn follow_for_test(handoff: Arc<Handoff>, stop: CancellationToken, every: Duration) {
+pub(super) async fn follow_for_test(
+    handoff: Arc<Handoff>,
+    stop: CancellationToken,
+    every: Duration,
+) {
     follow(handoff, stop, every).await
 }

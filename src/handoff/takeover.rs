@@ -122,7 +122,6 @@ impl Handoff {
         Ok(changed)
     }
 
-
     /// Tell the other replicas (PostgreSQL `NOTIFY`) that `lane` changed hands or opted out
     /// or back in, once the store committed it: they stop their turn for it at once instead
     /// of at their next poll ([`replicas`](super::replicas)). A hint only, sent beside the

@@ -360,8 +360,8 @@ async fn record_sent(
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
-        // A lost lease (or outbox claim) is final: another replica owns the conversation now.
-        if error.is_lease_lost() || error.send_refusal().is_some() {
+        // A lost lease is final: another replica owns the conversation now.
+        if error.is_lease_lost() {
             return Err(error);
         }
         let Some(wait) = retry::RECORD_ACCEPTED_PART.after(attempt) else {

@@ -343,9 +343,9 @@ mod opt_out_tests;
 #[cfg(test)]
 mod parts_tests;
 #[cfg(test)]
-mod send_fence_tests;
-#[cfg(test)]
 mod plan_tests;
+#[cfg(test)]
+mod send_fence_tests;
 #[cfg(test)]
 mod tests;
 

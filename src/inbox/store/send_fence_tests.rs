@@ -152,7 +152,10 @@ async fn an_expired_outbox_claim_taken_by_another_replica_stops_the_first_replic
         .expect("queued");
     let key = outbox_key(id);
     assert_eq!(a.pending_outbox().await.unwrap().len(), 1, "A claims it");
-    assert!(b.pending_outbox().await.unwrap().is_empty(), "not while A's claim holds");
+    assert!(
+        b.pending_outbox().await.unwrap().is_empty(),
+        "not while A's claim holds"
+    );
     a.mark_part_sending(key, 0).await.unwrap();
     a.mark_part_sent(key, 0, "wamid.op.0".into()).await.unwrap();
 

@@ -46,10 +46,7 @@ async fn a_take_over_through_one_replica_stops_a_slow_turn_on_another_before_its
 
     let body = text_body("wamid.slow.0", user, &word(user, 0));
     assert_eq!(post(&client, &b.webhook(), &body).await, Some(200));
-    assert!(
-        within(10, || llm.count() >= 1).await,
-        "B asked the model"
-    );
+    assert!(within(10, || llm.count() >= 1).await, "B asked the model");
     let taken = client
         .post(a.url(&format!("/v1/conversations/{}/handoff", conversation(user))))
         .bearer_auth(TOKEN)
@@ -61,7 +58,11 @@ async fn a_take_over_through_one_replica_stops_a_slow_turn_on_another_before_its
 
     // Past the model's answer and B's next poll.
     tokio::time::sleep(Duration::from_millis(3000)).await;
-    assert_eq!(texts_to(&graph, user), Vec::<String>::new(), "B sent nothing");
+    assert_eq!(
+        texts_to(&graph, user),
+        Vec::<String>::new(),
+        "B sent nothing"
+    );
     assert_eq!(
         llm.answered(),
         0,
@@ -70,7 +71,10 @@ async fn a_take_over_through_one_replica_stops_a_slow_turn_on_another_before_its
 
     // The operator's reply through B goes out, once.
     let reply = client
-        .post(b.url(&format!("/v1/conversations/{}/messages", conversation(user))))
+        .post(b.url(&format!(
+            "/v1/conversations/{}/messages",
+            conversation(user)
+        )))
         .bearer_auth(TOKEN)
         .json(&serde_json::json!({"text": "A person here."}))
         .send()

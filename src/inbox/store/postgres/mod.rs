@@ -226,7 +226,11 @@ impl PgStore {
     }
 
     pub(crate) async fn wake_ups(&self) -> Result<WakeUps, StoreError> {
-        wake::listen(&self.inner.url, Arc::clone(&self.inner.conversation_changes)).await
+        wake::listen(
+            &self.inner.url,
+            Arc::clone(&self.inner.conversation_changes),
+        )
+        .await
     }
 }
 

@@ -94,7 +94,8 @@ impl PgStore {
             .query_one(&stmt, &[&key, &self.inner.replica, &fences, &idx, &now])
             .await
             .map_err(|e| self.error(e))?;
-        let (held, with_person, opted_out): (bool, bool, bool) = (row.get(0), row.get(1), row.get(2));
+        let (held, with_person, opted_out): (bool, bool, bool) =
+            (row.get(0), row.get(1), row.get(2));
         if !held {
             // Another replica took the conversation over: as every fenced write answers.
             if let Some((lane, _)) = self.inner.leases.by_turn(key) {

@@ -75,10 +75,7 @@ impl WakeUps {
 }
 
 /// LISTEN on a connection of its own; conversation changes go to `changes`.
-pub(crate) async fn listen(
-    url: &DatabaseUrl,
-    changes: Arc<Notify>,
-) -> Result<WakeUps, StoreError> {
+pub(crate) async fn listen(url: &DatabaseUrl, changes: Arc<Notify>) -> Result<WakeUps, StoreError> {
     let unreachable = |reason: String| StoreError::Unreachable {
         target: url.target(),
         reason,
