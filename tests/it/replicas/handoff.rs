@@ -89,3 +89,40 @@ async fn a_take_over_through_one_replica_stops_a_slow_turn_on_another_before_its
     assert_eq!(texts_to(&graph, user), vec!["A person here.".to_owned()]);
     drop((a, b));
 }
+
+#[tokio::test]
+async fn a_replica_that_never_heard_of_a_take_over_still_sends_no_reply_part() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let graph = FakeGraph::start().await;
+    let llm = echo_model(Duration::from_millis(600)).await;
+    let config = tempfile::tempdir().unwrap();
+    write_config(config.path(), &graph, &llm.url, &console());
+    let a = Replica::start(config.path(), &db.url, &[]).await;
+    // B hears no announcement (`--notify off`): until its next 2 s poll its mirror says the
+    // agent has the conversation, and only the store's refusal keeps its reply in.
+    let b = Replica::start(config.path(), &db.url, &[("WAGATE_NOTIFY", "off")]).await;
+    let client = reqwest::Client::new();
+    let user = "15554000002";
+
+    let body = text_body("wamid.deaf.0", user, &word(user, 0));
+    assert_eq!(post(&client, &b.webhook(), &body).await, Some(200));
+    assert!(within(10, || llm.count() >= 1).await, "B asked the model");
+    let taken = client
+        .post(a.url(&format!("/v1/conversations/{}/handoff", conversation(user))))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .expect("A answers");
+    assert_eq!(taken.status().as_u16(), 200);
+
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert_eq!(
+        texts_to(&graph, user),
+        Vec::<String>::new(),
+        "B sent nothing"
+    );
+    drop((a, b));
+}
