@@ -135,7 +135,13 @@ impl Responder {
         }
 
         // A reply saved by an earlier attempt is sent as it was: never generate a second one.
-        let parts = match self.store.load_reply(turn.id).await {
+        // A first attempt has none (the turn was created by its claim).
+        let saved = if turn.attempt == 0 {
+            Ok(None)
+        } else {
+            self.store.load_reply(turn.id).await
+        };
+        let parts = match saved {
             Ok(Some(parts)) => parts,
             Ok(None) => {
                 let _typing = typing::start(&engines.graph, &turn);

@@ -277,6 +277,8 @@ impl PgStore {
                 .map_err(pg)?,
             None => None,
         };
+        // Before the commit: from it on, this replica's turns of the lane look for held parts.
+        self.inner.leases.note_held_parts(&lane);
         tx.commit().await.map_err(pg)?;
         Ok(queued)
     }

@@ -114,16 +114,33 @@ impl PgStore {
             }
         }
         // Saving twice keeps the first version (a resumed turn sends what it saved).
-        self.fenced(
-            key,
-            "INSERT INTO reply_parts (turn_id, idx, text, message)
-             SELECT $1, p.idx, p.text, p.message
-             FROM unnest($4::int[], $5::text[], $6::text[]) AS p(idx, text, message)
-             WHERE EXISTS (SELECT 1 FROM lease)
-             ON CONFLICT (turn_id, idx) DO NOTHING",
-            &[&idx, &texts, &json],
-        )
-        .await?;
+        let written = self
+            .fenced(
+                key,
+                "INSERT INTO reply_parts (turn_id, idx, text, message)
+                 SELECT $1, p.idx, p.text, p.message
+                 FROM unnest($4::int[], $5::text[], $6::text[]) AS p(idx, text, message)
+                 WHERE EXISTS (SELECT 1 FROM lease)
+                 ON CONFLICT (turn_id, idx) DO NOTHING",
+                &[&idx, &texts, &json],
+            )
+            .await?;
+        if written as usize == messages.len() {
+            // All new: they read back exactly as given, not yet sent or held.
+            return Ok(messages
+                .into_iter()
+                .zip(texts)
+                .enumerate()
+                .map(|(index, (message, text))| ReplyPart {
+                    index,
+                    text,
+                    message,
+                    held_since: None,
+                    outbound_id: None,
+                    sending_since: None,
+                })
+                .collect());
+        }
         Ok(self.load_reply(key).await?.unwrap_or_default())
     }
 
@@ -163,6 +180,10 @@ impl PgStore {
     }
 
     pub(crate) async fn held_turns(&self, lane: LaneKey) -> Result<Vec<i64>, StoreError> {
+        // Every turn asks; the claim that gave this replica the conversation already looked.
+        if self.inner.leases.has_no_held_parts(&lane) {
+            return Ok(Vec::new());
+        }
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
