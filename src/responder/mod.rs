@@ -5,11 +5,20 @@
 //! `spec.transcription`), runs the agent that serves the number, formats the reply for
 //! WhatsApp, splits it, saves the parts, and sends them one by one, recording each part Meta
 //! accepted before sending the next. A resumed turn (after a crash or a retry) that already
-//! saved its reply skips the agent and sends only what was not accepted.
+//! saved its reply skips the agent and sends only what was not accepted. The store may refuse
+//! a part (a person took the conversation over, the customer opted out, on any replica): the
+//! turn then ends there, as a take-over seen by this process ends it.
+//!
+//! - `deliver`: the parts, exactly once, within the 24-hour window, behind the send fence.
+//! - `held`: parts earlier turns held for the window, sent first.
+//! - `error_reply`: the apology when no model answered.
+//! - `engines`, `inputs`, `typing`: the agents and Graph client in force, what the customer
+//!   sent as the agent's input, the typing indicator.
 
 pub(crate) mod deliver;
 mod engines;
 mod error_reply;
+mod held;
 mod inputs;
 mod typing;
 
@@ -235,48 +244,6 @@ impl Responder {
                 .map(OutgoingMessage::text),
         );
         messages
-    }
-
-    /// Sends the parts earlier turns of this conversation held for the 24-hour window, oldest
-    /// first. `Some(outcome)` when this turn must stop (Meta unreachable: retried later, so
-    /// the held parts keep their place before this turn's reply).
-    async fn send_held(
-        &self,
-        sender: &Sender<'_>,
-        turn: &Turn,
-        last_customer_at: Option<i64>,
-    ) -> Option<TurnOutcome> {
-        let held = match self.store.held_turns(turn.lane.clone()).await {
-            Ok(held) => held,
-            Err(e) => return Some(retry_later(format!("cannot read held parts: {e}"))),
-        };
-        for turn_id in held.into_iter().filter(|id| *id != turn.id) {
-            let parts = match self.store.load_reply(turn_id).await {
-                Ok(parts) => parts.unwrap_or_default(),
-                Err(e) => return Some(retry_later(format!("cannot read held parts: {e}"))),
-            };
-            let delivery = Delivery {
-                key: turn_id,
-                lane: &turn.lane,
-                quote: None,
-                last_customer_at,
-            };
-            match sender.send_parts(&delivery, parts).await {
-                Delivered::Done => {
-                    tracing::info!(turn_id, "parts held for the 24-hour window sent");
-                }
-                Delivered::Held { .. } => break, // still closed: this turn's reply waits too
-                Delivered::Failed(reason) => {
-                    tracing::warn!(turn_id, reason = %reason, "a part held for the 24-hour window failed");
-                }
-                Delivered::RetryLater(reason) => {
-                    return Some(deliver::Delivered::RetryLater(reason).into_turn_outcome())
-                }
-                // A person has the conversation or the customer opted out: this turn stops too.
-                refused @ Delivered::Refused(_) => return Some(refused.into_turn_outcome()),
-            }
-        }
-        None
     }
 
     /// Run the agent.
