@@ -206,6 +206,7 @@ BEGIN
     v_result.closed_fence := v_fence;
     IF p_retry THEN
         UPDATE turns SET error = p_error WHERE id = p_turn;
+        PERFORM set_config('synchronous_commit', 'off', true);
         v_result.status := 'kept';
         RETURN NEXT v_result;
         RETURN;
@@ -224,6 +225,10 @@ BEGIN
     END IF;
     UPDATE leases SET owner = NULL, expires_at = now()
     WHERE phone_number_id = v_pnid AND customer = v_customer;
+    -- A close needs no flush of its own (src/inbox/store/postgres/parts.rs, `Flush`): lost
+    -- to a PostgreSQL crash, the turn is resumed and finds its parts sent. A close that
+    -- claimed the next turn is flushed: its new fence must never be handed out twice.
+    PERFORM set_config('synchronous_commit', 'off', true);
     v_result.status := 'closed';
     RETURN NEXT v_result;
 END
