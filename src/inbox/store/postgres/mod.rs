@@ -249,7 +249,17 @@ impl Inner {
     }
 
     pub(crate) fn error(&self, e: tokio_postgres::Error) -> StoreError {
-        if e.is_closed() || (e.as_db_error().is_none() && e.to_string().contains("connection")) {
+        // Besides a closed socket: the server ending the session (57P01–57P05: shutting down,
+        // restarting, the connection terminated by an administrator) or a connection
+        // exception (class 08), as a pooled connection reports after a restart.
+        let server_gone = e.as_db_error().is_some_and(|db| {
+            let code = db.code().code();
+            code.starts_with("57P") || code.starts_with("08")
+        });
+        if server_gone
+            || e.is_closed()
+            || (e.as_db_error().is_none() && e.to_string().contains("connection"))
+        {
             StoreError::Unreachable {
                 target: self.url.target(),
                 reason: e.to_string(),
