@@ -15,6 +15,21 @@
 DROP INDEX leases_by_owner;
 ALTER TABLE leases SET (fillfactor = 50);
 
+-- Every change of a message's state writes a new row version into each of `inbound`'s B-trees
+-- (`state` is in their predicates, so no update is HOT). The purge's index on arrival time is
+-- a BRIN instead: rows arrive in time order, so a few pages cover the table and a write costs
+-- next to nothing (as the purge's other indexes, migration 2).
+DROP INDEX inbound_received_at;
+CREATE INDEX inbound_received_at_brin ON inbound USING brin (received_at);
+
+-- These tables work as queues: every message leaves a few dead row versions (and dead entries
+-- in the partial indexes that find open work). Vacuum them after 2% of their rows changed, not
+-- PostgreSQL's default 20%, so those lookups stay short on a large, long-lived database.
+ALTER TABLE inbound SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.05);
+ALTER TABLE turns SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.05);
+ALTER TABLE reply_parts SET (autovacuum_vacuum_scale_factor = 0.02);
+ALTER TABLE leases SET (autovacuum_vacuum_scale_factor = 0.02);
+
 -- A claimed turn, one row per message (none: nothing claimed). `taken_over`: the lease was
 -- another replica's (expired, or handed back with its turns running), so parts that replica
 -- left `sending` wait for their status. `has_held`: the conversation has parts held for the
@@ -74,15 +89,18 @@ BEGIN
     INSERT INTO turns (phone_number_id, customer, state, attempts, started_at)
     VALUES (p_pnid, p_customer, 'running', 1, p_now)
     RETURNING id INTO v_turn;
-    UPDATE inbound SET state = 'taken', turn_id = v_turn
-    WHERE seq = ANY (v_seqs) AND state = 'pending';
     v_held := wagate_has_held(p_pnid, p_customer);
     RETURN QUERY
+        WITH i AS (
+            UPDATE inbound SET state = 'taken', turn_id = v_turn
+            WHERE seq = ANY (v_seqs) AND state = 'pending'
+            RETURNING seq, message_id, phone_number_id, display_phone_number, customer,
+                      contact_name, kind, meta_timestamp)
         SELECT v_turn, 0, v_fence, p_taken_over, v_held,
                i.seq, i.message_id, i.phone_number_id, i.display_phone_number, i.customer,
                i.contact_name, i.kind, i.meta_timestamp, r.raw
-        FROM inbound i JOIN inbound_raw r ON r.seq = i.seq
-        WHERE i.seq = ANY (v_seqs) ORDER BY i.seq;
+        FROM i JOIN inbound_raw r ON r.seq = i.seq
+        ORDER BY i.seq;
 END
 $fn$;
 
@@ -104,13 +122,20 @@ DECLARE
     v_fence      BIGINT;
     v_held       BOOLEAN;
 BEGIN
-    INSERT INTO leases (phone_number_id, customer) VALUES (p_pnid, p_customer)
-    ON CONFLICT (phone_number_id, customer) DO NOTHING;
     SELECT owner, expires_at < now() INTO v_owner, v_expired FROM leases
     WHERE phone_number_id = p_pnid AND customer = p_customer
     FOR UPDATE SKIP LOCKED;
     IF NOT FOUND THEN
-        RETURN;
+        -- Locked by another claim or write (skipped), or the conversation's first claim: make
+        -- its row (the insert waits for a concurrent first claim's commit) and look again.
+        INSERT INTO leases (phone_number_id, customer) VALUES (p_pnid, p_customer)
+        ON CONFLICT (phone_number_id, customer) DO NOTHING;
+        SELECT owner, expires_at < now() INTO v_owner, v_expired FROM leases
+        WHERE phone_number_id = p_pnid AND customer = p_customer
+        FOR UPDATE SKIP LOCKED;
+        IF NOT FOUND THEN
+            RETURN;
+        END IF;
     END IF;
     -- Free (owner NULL: closed normally, nothing running), ours, or another's expired lease.
     IF v_owner IS NULL OR v_owner = p_replica THEN
@@ -206,6 +231,7 @@ BEGIN
     v_result.closed_fence := v_fence;
     IF p_retry THEN
         UPDATE turns SET error = p_error WHERE id = p_turn;
+        PERFORM set_config('synchronous_commit', 'off', true);
         v_result.status := 'kept';
         RETURN NEXT v_result;
         RETURN;
@@ -224,6 +250,10 @@ BEGIN
     END IF;
     UPDATE leases SET owner = NULL, expires_at = now()
     WHERE phone_number_id = v_pnid AND customer = v_customer;
+    -- A close needs no flush of its own (src/inbox/store/postgres/parts.rs, `Flush`): lost
+    -- to a PostgreSQL crash, the turn is resumed and finds its parts sent. A close that
+    -- claimed the next turn is flushed: its new fence must never be handed out twice.
+    PERFORM set_config('synchronous_commit', 'off', true);
     v_result.status := 'closed';
     RETURN NEXT v_result;
 END

@@ -84,6 +84,25 @@ const POOL_SIZE: usize = 16;
 const POOL_WAIT: Duration = Duration::from_secs(2);
 const CONNECT_WAIT: Duration = Duration::from_secs(3);
 
+/// Open the pool's connections before the first webhook instead of during the first burst,
+/// where each new connection (TLS, authentication, a backend process) would add its setup to a
+/// customer's reply. Best effort: a connection that cannot open now is opened when needed.
+async fn warm_up(pool: &Pool) {
+    let mut opening = tokio::task::JoinSet::new();
+    for _ in 0..POOL_SIZE {
+        let pool = pool.clone();
+        opening.spawn(async move { pool.get().await });
+    }
+    // Held until all are open, so each `get` opens a connection of its own.
+    let mut open = Vec::with_capacity(POOL_SIZE);
+    while let Some(joined) = opening.join_next().await {
+        if let Ok(Ok(client)) = joined {
+            open.push(client);
+        }
+    }
+    tracing::debug!(connections = open.len(), "PostgreSQL pool warmed up");
+}
+
 /// Cheap to clone; all clones share the pool, the leases and the heartbeat.
 #[derive(Clone)]
 pub struct PgStore {
@@ -126,6 +145,7 @@ impl PgStore {
             migrations_applied: migrated.applied,
         });
         lease::spawn_heartbeat(Arc::downgrade(&inner));
+        warm_up(&inner.pool).await;
         tracing::info!(database = %url, replica = %inner.replica, "PostgreSQL store open");
         Ok(PgStore { inner })
     }
@@ -243,7 +263,17 @@ impl Inner {
     }
 
     pub(crate) fn error(&self, e: tokio_postgres::Error) -> StoreError {
-        if e.is_closed() || (e.as_db_error().is_none() && e.to_string().contains("connection")) {
+        // Besides a closed socket: the server ending the session (57P01–57P05: shutting down,
+        // restarting, the connection terminated by an administrator) or a connection
+        // exception (class 08), as a pooled connection reports after a restart.
+        let server_gone = e.as_db_error().is_some_and(|db| {
+            let code = db.code().code();
+            code.starts_with("57P") || code.starts_with("08")
+        });
+        if server_gone
+            || e.is_closed()
+            || (e.as_db_error().is_none() && e.to_string().contains("connection"))
+        {
             StoreError::Unreachable {
                 target: self.url.target(),
                 reason: e.to_string(),
