@@ -19,8 +19,9 @@ pub(super) struct WakeUpArgs {
     #[arg(long, env = "WAGATE_POLL_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     poll_ms: u64,
     /// Replicas hint each other (PostgreSQL NOTIFY/LISTEN) when one leaves work it cannot start,
-    /// besides polling. `off`: polling only (NOTIFY takes a cluster-wide lock at commit; see the
-    /// README for how to tell whether it costs throughput).
+    /// besides polling, and hear of each other's take-overs and opt-outs at once. `off`: polling
+    /// only (NOTIFY takes a cluster-wide lock at commit; see the README for how to tell whether
+    /// it costs throughput).
     #[arg(long, env = "WAGATE_NOTIFY", value_enum, default_value = "on")]
     notify: OnOff,
 }

@@ -6,12 +6,16 @@
 //! metrics) and does everything around a state change: stopping a running turn, the notice to
 //! the customer, the console's live events, `handoff.notify_url`, the metrics.
 //!
+//! - `takeover`: the state machine, to a person and back, and what follows each change.
+//! - `turn_guard`: a running turn's claim on its conversation, stopped by a take-over.
 //! - [`hours`]: `handoff.hours` in an IANA time zone.
-//! - [`outbox`]: sends operator replies and handoff notices, part by part, exactly once.
+//! - [`outbox`]: operator replies, and the sender of them and of the handoff notices, part
+//!   by part, exactly once.
 //! - [`sweeper`]: gives conversations back after `release_after_seconds` without a reply.
 //! - `opt_out`: STOP and START keywords at intake, and what follows an opt-out's commit.
 //! - [`events`]: server-sent events for the console.
-//! - [`replicas`]: with several replicas on PostgreSQL, the mirrors follow the others' changes.
+//! - [`replicas`]: with several replicas on PostgreSQL, the mirrors follow the others' changes
+//!   (told at once by a `NOTIFY`, read again every 2 s in case one was lost).
 
 pub mod events;
 pub mod hours;
@@ -21,6 +25,7 @@ mod opt_out;
 pub mod outbox;
 pub mod replicas;
 pub mod sweeper;
+mod takeover;
 mod turn_guard;
 
 pub use turn_guard::TurnGuard;
@@ -29,9 +34,8 @@ use crate::inbox::store::HumanConversation;
 use crate::inbox::{LaneKey, Store, StoreError};
 use crate::live_config::SharedConfig;
 use crate::memory::Memory;
-use crate::metrics::{HandoffLabels, HandoffTrigger, Metrics, ReleaseLabels, ReleaseTrigger};
+use crate::metrics::{HandoffTrigger, Metrics};
 use crate::whatsapp::graph::GraphClient;
-use crate::whatsapp::{format, split};
 use events::Events;
 use serde_json::json;
 use std::collections::HashMap;
@@ -114,6 +118,9 @@ pub struct Handoff {
     memory: OnceLock<Memory>,
     http: reqwest::Client,
     outbox_wake: Notify,
+    /// Read the conversations' state again now (a part was refused for a change this
+    /// replica's mirror has not seen yet): see [`replicas`].
+    sync_wanted: Notify,
     /// Some outbox message is held for the 24-hour window: a customer message wakes the outbox.
     outbox_holds: std::sync::atomic::AtomicBool,
     /// Cancelled at shutdown: ends the console's event streams and the background tasks.
@@ -191,6 +198,7 @@ impl Handoff {
                 .build()
                 .unwrap_or_default(),
             outbox_wake: Notify::new(),
+            sync_wanted: Notify::new(),
             outbox_holds: std::sync::atomic::AtomicBool::new(true),
             stopping: CancellationToken::new(),
             outbox_task: Mutex::new(None),
@@ -242,154 +250,6 @@ impl Handoff {
     /// Whether a person has the conversation now.
     pub fn is_human(&self, lane: &LaneKey) -> bool {
         lock(&self.humans).contains_key(lane)
-    }
-
-    /// Take a conversation over. `stop_running`: stop the turn running for it (not when the
-    /// turn itself asked, through the tool). `notify_customer`: queue the notice. Idempotent.
-    pub async fn take_over(
-        &self,
-        lane: &LaneKey,
-        trigger: Trigger,
-        reason: Option<String>,
-        notice: Vec<String>,
-    ) -> Result<bool, StoreError> {
-        let changed = self
-            .store
-            .hand_over(lane.clone(), trigger.as_str(), reason.clone(), notice)
-            .await?;
-        if changed {
-            self.went_human(lane, trigger, reason);
-            self.outbox_wake.notify_one();
-        }
-        Ok(changed)
-    }
-
-    /// The store says `lane` went to a person: mirror, stop its turn, tell everyone.
-    fn went_human(&self, lane: &LaneKey, trigger: Trigger, reason: Option<String>) {
-        let now = millis(self.now());
-        lock(&self.humans).insert(
-            lane.clone(),
-            HumanConversation {
-                lane: lane.clone(),
-                since: now,
-                last_operator_at: None,
-                trigger: Some(trigger.as_str().into()),
-                reason: reason.clone(),
-            },
-        );
-        if trigger != Trigger::Tool {
-            if let Some((_, token)) = lock(&self.running).get(lane) {
-                token.cancel();
-            }
-        }
-        self.metrics
-            .handoffs
-            .get_or_create(&HandoffLabels {
-                trigger: trigger.label(),
-            })
-            .inc();
-        self.refresh_metrics();
-        tracing::info!(trigger = trigger.as_str(), conversation = %conversation_id(lane), "conversation handed to a person");
-        self.events.send(
-            "conversation",
-            json!({"conversation": conversation_id(lane), "state": "human",
-                   "trigger": trigger.as_str(), "reason": reason}),
-        );
-        if trigger != Trigger::Operator {
-            self.notify_team(lane, trigger, reason);
-        }
-    }
-
-    fn notify_team(&self, lane: &LaneKey, trigger: Trigger, reason: Option<String>) {
-        let loaded = self.config.current();
-        let channel = &loaded.config.whatsapp;
-        if channel.handoff.notify_url.is_empty() {
-            return;
-        }
-        let id = conversation_id(lane);
-        let console = format!(
-            "{}/console/#conversation={id}",
-            channel.console.public_url.trim_end_matches('/')
-        );
-        let body = json!({
-            "event": "handoff",
-            "conversation": {"id": id, "phone_number_id": lane.phone_number_id, "user": lane.user},
-            "trigger": trigger.as_str(),
-            "reason": reason,
-            "console_url": console,
-        });
-        notify::spawn(self.http.clone(), channel.handoff.notify_url.clone(), body);
-    }
-
-    /// Give a conversation back to the agent (`trigger`: operator or timeout). Idempotent.
-    pub async fn release(
-        &self,
-        lane: &LaneKey,
-        trigger: ReleaseTrigger,
-    ) -> Result<bool, StoreError> {
-        let trigger_label = trigger;
-        let trigger = trigger.as_str();
-        let info = self.human_info(lane);
-        let changed = self.store.release(lane.clone(), trigger).await?;
-        lock(&self.humans).remove(lane);
-        if let (true, Some(info)) = (changed, info) {
-            let after = info.last_operator_at.unwrap_or(info.since).max(info.since);
-            outbox::remember_since(self, lane, after, millis(self.now())).await;
-        }
-        if changed {
-            self.metrics
-                .handoff_releases
-                .get_or_create(&ReleaseLabels {
-                    trigger: trigger_label,
-                })
-                .inc();
-            tracing::info!(trigger, conversation = %conversation_id(lane), "conversation back with the agent");
-            self.events.send(
-                "conversation",
-                json!({"conversation": conversation_id(lane), "state": "agent", "trigger": trigger}),
-            );
-        }
-        self.refresh_metrics();
-        Ok(changed)
-    }
-
-    /// An operator's reply: checked against the 24-hour window, queued (formatted and split
-    /// like the agent's replies) and sent by the outbox. Outside the window it is refused,
-    /// unless `window.reopen_template` is set: then it is queued and held, and the outbox sends
-    /// the template first. Returns its id and whether it is held.
-    pub async fn reply(&self, lane: &LaneKey, text: &str) -> Result<OperatorReply, HandoffError> {
-        if self.store.is_opted_out(lane.clone()).await? {
-            return Err(HandoffError::OptedOut);
-        }
-        let last = self
-            .store
-            .last_customer_at(lane.clone())
-            .await?
-            .ok_or(HandoffError::UnknownConversation)?;
-        let held = !crate::whatsapp::window::is_open(last, millis(self.now()));
-        if held && self.reopen_template().is_none() {
-            return Err(HandoffError::OutsideWindow);
-        }
-        let parts = split::split_message(&format::to_whatsapp(text), split::WHATSAPP_TEXT_LIMIT);
-        if parts.is_empty() {
-            return Err(HandoffError::EmptyReply);
-        }
-        let id = self
-            .store
-            .queue_operator_reply(lane.clone(), text.to_owned(), parts)
-            .await?
-            .ok_or(HandoffError::OptedOut)?;
-        if let Some(h) = lock(&self.humans).get_mut(lane) {
-            h.last_operator_at = Some(millis(self.now()));
-        }
-        self.metrics.operator_replies.inc();
-        self.refresh_metrics();
-        self.events.send(
-            "message",
-            json!({"conversation": conversation_id(lane), "direction": "out", "author": "operator", "id": id}),
-        );
-        self.outbox_wake.notify_one();
-        Ok(OperatorReply { id, held })
     }
 
     /// Delivery statuses arrived for these outbound messages (the console's ticks).
@@ -480,5 +340,7 @@ impl Handoff {
     }
 }
 
+#[cfg(test)]
+mod replica_tests;
 #[cfg(test)]
 mod tests;

@@ -61,6 +61,7 @@ impl Handoff {
     /// confirmation goes out) or back in.
     pub fn after_opt_changes(&self, outcome: &RecordOutcome) {
         for (lane, at) in &outcome.opted_out {
+            self.announce(lane);
             lock(&self.opted_out).insert(lane.clone(), *at);
             // Nothing more goes out: a reply being written for an earlier message is dropped.
             if let Some((_, token)) = lock(&self.running).get(lane) {
@@ -74,6 +75,7 @@ impl Handoff {
             );
         }
         for lane in &outcome.resumed {
+            self.announce(lane);
             lock(&self.opted_out).remove(lane);
             self.metrics.opt_resumes.inc();
             tracing::info!(conversation = %conversation_id(lane), "customer opted back in");

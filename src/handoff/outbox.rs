@@ -1,16 +1,19 @@
-//! The outbox sender: operator replies, handoff notices and the window's reopen templates, sent
-//! through the same Graph client as the agent's replies (the channel's rate limit, per-user
-//! pacing and retries) and the same exactly-once part sending (`responder::deliver`).
+//! The outbox: operator replies, accepted by [`Handoff::reply`], handoff notices and the
+//! window's reopen templates, sent through the same Graph client as the agent's replies (the
+//! channel's rate limit, per-user pacing and retries) and the same exactly-once part sending
+//! (`responder::deliver`, whose send fence also checks, part by part, that the message is
+//! still pending and, with several replicas, still this replica's to send).
 //!
 //! One task sends everything in order: operator traffic is small, and a single sender means no
 //! two tasks can ever send the same part.
 
-use super::{conversation_id, Handoff};
+use super::{conversation_id, lock, millis, Handoff, HandoffError, OperatorReply};
 use crate::inbox::store::{outbox_key, OutboxItem};
 use crate::inbox::LaneKey;
 use crate::memory::{self, MemoryEntry};
 use crate::responder::deliver::{Delivered, Delivery, Sender};
 use crate::whatsapp::graph::GraphClient;
+use crate::whatsapp::{format, split};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +23,47 @@ use tokio_util::sync::CancellationToken;
 const POLL_EVERY: Duration = Duration::from_secs(10);
 /// After Meta stayed unreachable through the client's own retries.
 const RETRY_AFTER: Duration = Duration::from_secs(15);
+
+impl Handoff {
+    /// An operator's reply: checked against the 24-hour window, queued (formatted and split
+    /// like the agent's replies) and sent by the outbox. Outside the window it is refused,
+    /// unless `window.reopen_template` is set: then it is queued and held, and the outbox sends
+    /// the template first. Returns its id and whether it is held.
+    pub async fn reply(&self, lane: &LaneKey, text: &str) -> Result<OperatorReply, HandoffError> {
+        if self.store.is_opted_out(lane.clone()).await? {
+            return Err(HandoffError::OptedOut);
+        }
+        let last = self
+            .store
+            .last_customer_at(lane.clone())
+            .await?
+            .ok_or(HandoffError::UnknownConversation)?;
+        let held = !crate::whatsapp::window::is_open(last, millis(self.now()));
+        if held && self.reopen_template().is_none() {
+            return Err(HandoffError::OutsideWindow);
+        }
+        let parts = split::split_message(&format::to_whatsapp(text), split::WHATSAPP_TEXT_LIMIT);
+        if parts.is_empty() {
+            return Err(HandoffError::EmptyReply);
+        }
+        let id = self
+            .store
+            .queue_operator_reply(lane.clone(), text.to_owned(), parts)
+            .await?
+            .ok_or(HandoffError::OptedOut)?;
+        if let Some(h) = lock(&self.humans).get_mut(lane) {
+            h.last_operator_at = Some(millis(self.now()));
+        }
+        self.metrics.operator_replies.inc();
+        self.refresh_metrics();
+        self.events.send(
+            "message",
+            json!({"conversation": conversation_id(lane), "direction": "out", "author": "operator", "id": id}),
+        );
+        self.outbox_wake.notify_one();
+        Ok(OperatorReply { id, held })
+    }
+}
 
 /// The sender task; ends when `stop` is cancelled.
 pub async fn run(handoff: Arc<Handoff>, stop: CancellationToken) {
@@ -51,7 +95,7 @@ async fn send_pending(handoff: &Handoff) -> bool {
     for item in items {
         match send(handoff, &graph, &item).await {
             Sent::Done => remember(handoff, &item).await,
-            Sent::Failed => {}
+            Sent::Failed | Sent::LeftAlone => {}
             Sent::Held => held = true,
             Sent::Later => retry = true,
         }
@@ -65,6 +109,8 @@ async fn send_pending(handoff: &Handoff) -> bool {
 enum Sent {
     Done,
     Failed,
+    /// Not this replica's to send any more (see `Delivered::Refused`).
+    LeftAlone,
     Later,
     /// Waiting for the customer to reopen the 24-hour window.
     Held,
@@ -99,6 +145,12 @@ async fn send(handoff: &Handoff, graph: &GraphClient, item: &OutboxItem) -> Sent
         Delivered::RetryLater(reason) => {
             tracing::warn!(outbox_id = item.id, reason = %reason, "outbox message not sent yet; trying again later");
             return Sent::Later;
+        }
+        // Cancelled by an opt-out, or (PostgreSQL) another replica claimed it after this
+        // one's claim ran out: that replica finishes it; this one sends nothing more of it.
+        Delivered::Refused(refusal) => {
+            tracing::warn!(outbox_id = item.id, reason = %refusal, "outbox message left alone");
+            return Sent::LeftAlone;
         }
         Delivered::Failed(reason) => {
             tracing::warn!(outbox_id = item.id, reason = %reason, "operator message failed");

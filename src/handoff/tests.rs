@@ -5,6 +5,7 @@ use super::*;
 use crate::config::Config;
 use crate::inbox::store::{Durability, Holder, CLOSED_AT_HANDOFF, HELD_FOR_PERSON};
 use crate::inbox::{Batch, InboundState, NewInbound};
+use crate::metrics::ReleaseTrigger;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -31,7 +32,7 @@ impl Hand {
     }
 }
 
-fn config(handoff_yaml: &str) -> SharedConfig {
+pub(super) fn config(handoff_yaml: &str) -> SharedConfig {
     let yaml = format!("default_agent: a\nhandoff:\n{handoff_yaml}");
     let whatsapp = serde_yaml::from_str(&yaml).expect("channel yaml");
     SharedConfig::new(Config {
@@ -43,14 +44,14 @@ fn config(handoff_yaml: &str) -> SharedConfig {
     })
 }
 
-fn lane() -> LaneKey {
+pub(super) fn lane() -> LaneKey {
     LaneKey {
         phone_number_id: "PN".into(),
         user: "5511999".into(),
     }
 }
 
-fn inbound(id: &str, timestamp: i64) -> NewInbound {
+pub(super) fn inbound(id: &str, timestamp: i64) -> NewInbound {
     NewInbound {
         message_id: id.into(),
         lane: lane(),
@@ -65,7 +66,7 @@ fn inbound(id: &str, timestamp: i64) -> NewInbound {
     }
 }
 
-async fn record(store: &Store, message: NewInbound) {
+pub(super) async fn record(store: &Store, message: NewInbound) {
     store
         .record(Batch {
             messages: vec![message],

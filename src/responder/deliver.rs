@@ -14,9 +14,17 @@
 //! `window.reopen_template` set, the remaining parts are held and the template is queued (once
 //! per silence) in the same commit; without it, the part fails with `outside_24h_window` and no
 //! Graph call is made. Meta's 131047 (the window closed by its clock) is handled the same way.
+//!
+//! The mark `sending` is also the send fence: the store refuses it, in the mark's own commit,
+//! once a person has a turn's conversation or the customer opted out, or once an outbox
+//! message was cancelled or (PostgreSQL) this replica's claim on it ran out. Whichever replica
+//! committed that, the refused part and those after it do not go out from here
+//! ([`Delivered::Refused`]).
 
 use crate::handoff::Clock;
-use crate::inbox::{LaneKey, ReplyPart, Store, StoreError, TurnOutcome, CONFIRM_WINDOW};
+use crate::inbox::{
+    LaneKey, ReplyPart, SendRefusal, Store, StoreError, TurnOutcome, CONFIRM_WINDOW,
+};
 use crate::metrics::{Metrics, SendOutcome, WindowLabels, WindowOutcome};
 use crate::retry;
 use crate::whatsapp::graph::{GraphClient, GraphError, OutgoingMessage};
@@ -61,6 +69,10 @@ pub enum Delivered {
     Failed(String),
     /// Meta unreachable or a store error: try again later; the reason.
     RetryLater(String),
+    /// The store refused the next part (a person has the conversation, the customer opted
+    /// out, the outbox message is cancelled or another replica's now): it and the parts after
+    /// it never go out from here.
+    Refused(SendRefusal),
 }
 
 impl Delivered {
@@ -68,7 +80,10 @@ impl Delivered {
     /// conversation's next turn.
     pub(super) fn into_turn_outcome(self) -> TurnOutcome {
         match self {
-            Delivered::Done | Delivered::Held { .. } => TurnOutcome::Done,
+            // A person has the conversation or the customer opted out (committed on any
+            // replica): the turn ends as a take-over ends it on one process, done, its
+            // remaining parts unsent.
+            Delivered::Done | Delivered::Held { .. } | Delivered::Refused(_) => TurnOutcome::Done,
             Delivered::Failed(reason) => TurnOutcome::Failed(reason),
             Delivered::RetryLater(reason) => TurnOutcome::RetryLater {
                 after: retry::TURN_AFTER_GRAPH_OUTAGE,
@@ -119,6 +134,10 @@ impl Sender<'_> {
                 .part_ref(delivery.key, part.index)
                 .callback_data();
             if let Err(e) = self.store.mark_part_sending(delivery.key, part.index).await {
+                if let Some(refusal) = e.send_refusal() {
+                    tracing::info!(key = delivery.key, part = part.index + 1, reason = %refusal, "part not sent; this delivery stops");
+                    return Delivered::Refused(refusal);
+                }
                 return retry_later(format!("cannot mark a part as sending: {e}"));
             }
             let sent = self
@@ -351,64 +370,6 @@ async fn record_sent(
         tracing::warn!(key, attempt, error = %error, "recording an accepted part failed; trying again");
         tokio::time::sleep(wait).await;
         attempt += 1;
-    }
-}
-
-/// Sends `error_reply` for a turn in which no model answered, and records the turn as failed
-/// with `reason`: `wagate inbox` lists it, `wagate retry` re-runs it, metrics count it failed.
-///
-/// The error reply is not saved as the turn's reply: it is not an answer, so `wagate retry`
-/// must not see the turn as partly answered, and a resumed turn runs the agent again rather
-/// than repeat the apology. Outside the 24-hour window it is not sent at all.
-pub(super) async fn send_error_reply(
-    sender: &Sender<'_>,
-    turn: &crate::inbox::Turn,
-    error_reply: &str,
-    reason: String,
-) -> TurnOutcome {
-    let (graph, metrics) = (sender.graph, sender.metrics);
-    let failed = TurnOutcome::Failed(format!("no reply from the agent: {reason}"));
-    if error_reply.trim().is_empty() {
-        return failed;
-    }
-    if !sender
-        .may_send_free_form(&turn.lane, turn_last_customer_at(turn))
-        .await
-    {
-        return TurnOutcome::Failed(format!(
-            "no reply from the agent: {reason}; error_reply not sent: {}",
-            window::OUTSIDE_WINDOW
-        ));
-    }
-    // Not a saved part, so not fenced by its marks: another replica that took the
-    // conversation over (PostgreSQL) answers it; this one sends nothing more.
-    if let Ok(false) = sender.store.holds_turn(turn.id).await {
-        return failed;
-    }
-    let from = &turn.lane.phone_number_id;
-    let quoted = turn.last_message().message_id.as_str();
-    match graph
-        .send_text(from, &turn.lane.user, error_reply, Some(quoted))
-        .await
-    {
-        Ok(_) => {
-            metrics.graph_send(SendOutcome::Accepted, "");
-            failed
-        }
-        Err(e) if e.is_retryable() => {
-            metrics.graph_send(SendOutcome::RetryLater, "");
-            TurnOutcome::RetryLater {
-                after: retry::TURN_AFTER_GRAPH_OUTAGE,
-                reason: format!("error_reply not sent: {e}"),
-            }
-        }
-        Err(e) => {
-            let code = e.code().map(|c| c.to_string()).unwrap_or_default();
-            metrics.graph_send(SendOutcome::FinalError, &code);
-            TurnOutcome::Failed(format!(
-                "no reply from the agent: {reason}; error_reply not sent: {e}"
-            ))
-        }
     }
 }
 

@@ -5,10 +5,20 @@
 //! `spec.transcription`), runs the agent that serves the number, formats the reply for
 //! WhatsApp, splits it, saves the parts, and sends them one by one, recording each part Meta
 //! accepted before sending the next. A resumed turn (after a crash or a retry) that already
-//! saved its reply skips the agent and sends only what was not accepted.
+//! saved its reply skips the agent and sends only what was not accepted. The store may refuse
+//! a part (a person took the conversation over, the customer opted out, on any replica): the
+//! turn then ends there, as a take-over seen by this process ends it.
+//!
+//! - `deliver`: the parts, exactly once, within the 24-hour window, behind the send fence.
+//! - `held`: parts earlier turns held for the window, sent first.
+//! - `error_reply`: the apology when no model answered.
+//! - `engines`, `inputs`, `typing`: the agents and Graph client in force, what the customer
+//!   sent as the agent's input, the typing indicator.
 
 pub(crate) mod deliver;
 mod engines;
+mod error_reply;
+mod held;
 mod inputs;
 mod typing;
 
@@ -134,7 +144,13 @@ impl Responder {
         }
 
         // A reply saved by an earlier attempt is sent as it was: never generate a second one.
-        let parts = match self.store.load_reply(turn.id).await {
+        // A first attempt has none (the turn was created by its claim).
+        let saved = if turn.attempt == 0 {
+            Ok(None)
+        } else {
+            self.store.load_reply(turn.id).await
+        };
+        let parts = match saved {
             Ok(Some(parts)) => parts,
             Ok(None) => {
                 let _typing = typing::start(&engines.graph, &turn);
@@ -147,7 +163,7 @@ impl Responder {
                     Generated::NoModelAnswered { reason } => {
                         // The customer hears error_reply; the turn is recorded as failed so
                         // operators see the outage (inbox, retry, metrics, alert).
-                        return deliver::send_error_reply(
+                        return error_reply::send_error_reply(
                             &sender,
                             &turn,
                             &channel.error_reply,
@@ -175,6 +191,12 @@ impl Responder {
         };
         let delivered = sender.send_parts(&delivery, parts).await;
         if let Some(handoff) = &self.handoff {
+            if let Delivered::Refused(refusal) = delivered {
+                // Committed by another replica and not yet in this one's mirror: look now.
+                tracing::info!(turn_id = turn.id, reason = %refusal, "turn stopped before its reply went out");
+                handoff.sync_soon();
+                return delivered.into_turn_outcome();
+            }
             if matches!(
                 delivered,
                 Delivered::Held {
@@ -222,46 +244,6 @@ impl Responder {
                 .map(OutgoingMessage::text),
         );
         messages
-    }
-
-    /// Sends the parts earlier turns of this conversation held for the 24-hour window, oldest
-    /// first. `Some(outcome)` when this turn must stop (Meta unreachable: retried later, so
-    /// the held parts keep their place before this turn's reply).
-    async fn send_held(
-        &self,
-        sender: &Sender<'_>,
-        turn: &Turn,
-        last_customer_at: Option<i64>,
-    ) -> Option<TurnOutcome> {
-        let held = match self.store.held_turns(turn.lane.clone()).await {
-            Ok(held) => held,
-            Err(e) => return Some(retry_later(format!("cannot read held parts: {e}"))),
-        };
-        for turn_id in held.into_iter().filter(|id| *id != turn.id) {
-            let parts = match self.store.load_reply(turn_id).await {
-                Ok(parts) => parts.unwrap_or_default(),
-                Err(e) => return Some(retry_later(format!("cannot read held parts: {e}"))),
-            };
-            let delivery = Delivery {
-                key: turn_id,
-                lane: &turn.lane,
-                quote: None,
-                last_customer_at,
-            };
-            match sender.send_parts(&delivery, parts).await {
-                Delivered::Done => {
-                    tracing::info!(turn_id, "parts held for the 24-hour window sent");
-                }
-                Delivered::Held { .. } => break, // still closed: this turn's reply waits too
-                Delivered::Failed(reason) => {
-                    tracing::warn!(turn_id, reason = %reason, "a part held for the 24-hour window failed");
-                }
-                Delivered::RetryLater(reason) => {
-                    return Some(deliver::Delivered::RetryLater(reason).into_turn_outcome())
-                }
-            }
-        }
-        None
     }
 
     /// Run the agent.

@@ -15,7 +15,9 @@
 //!   on: a replica that records work it cannot start at once (no turn slot free) says so, and
 //!   the others sweep now instead of at their next scan. The listening connection is the
 //!   store's own; when it is lost it is opened again after 1 s, doubling up to 30 s while that
-//!   fails (polling covers the gap), and the first sweep after it catches what was missed.
+//!   fails (polling covers the gap), and the first sweep after it catches what was missed. The
+//!   store hands the handoff service the other kind of hint heard there (a conversation changed
+//!   hands: `Store::conversation_changed_elsewhere`); the dispatcher never sees it.
 //! - **Hints to the other replicas** (PostgreSQL `NOTIFY`): sent by this process when it leaves
 //!   a conversation to the backlog for lack of a slot. Never inside the intake transaction (a
 //!   `NOTIFY` takes a cluster-wide lock at commit, which would serialise the webhooks' commits),

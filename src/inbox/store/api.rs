@@ -97,6 +97,10 @@ store_api! {
 
     /// About to hand the part to Meta: committed before the Graph call, so a crash during it
     /// leaves the part `sending`. Returns the mark's time (unix milliseconds).
+    /// [`StoreError::SendRefused`] (nothing written; the part must not go out) when, as of
+    /// this commit, a turn's conversation is with a person (not by the turn's own
+    /// `handoff_to_human`) or opted out, or an outbox message is no longer pending or
+    /// (PostgreSQL) no longer claimed by this replica; an outbox mark renews the claim.
     pub async fn mark_part_sending(&self, turn_id: i64, index: usize) -> Result<i64, StoreError>;
 
     /// Meta refused the part with an error answer: it does not have it.

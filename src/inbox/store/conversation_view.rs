@@ -142,6 +142,8 @@ fn part_status(owner_closed: &str) -> String {
 fn messages(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<Option<Vec<MessageRow>>> {
     let turn_status = part_status("t.state <> 'running'");
     let outbox_status = part_status("o.state <> 'pending'");
+    // By time; on a tie (a turn claimed in the commit that recorded its message, its part not
+    // yet recorded as sent) the customer's message first.
     let sql = format!(
         "SELECT 1, 'customer', i.kind, {INBOUND_TEXT}, i.received_at, i.state, i.seq, i.message_id,
                 {INBOUND_REPLY_ID}, NULL
@@ -159,7 +161,7 @@ fn messages(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<Option<Vec<Me
            FROM outbox o JOIN reply_parts p ON p.turn_id = -o.id
            LEFT JOIN outbound_status s ON s.message_id = p.outbound_id
            WHERE o.phone_number_id = ?1 AND o.user = ?2
-         ORDER BY 5, 7"
+         ORDER BY 5, 1 DESC, 7"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt

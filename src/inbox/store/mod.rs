@@ -50,7 +50,9 @@ pub use conversations::{
 pub use opt_out::{OptChange, OptSource, OptedOut, OPTED_OUT_BY_KEYWORD, WHILE_OPTED_OUT};
 pub use outbox::OutboxItem;
 pub use postgres::retention::{RetentionRun, RetentionSkipped};
-pub use postgres::{wake_payload, DatabaseUrl, DatabaseUrlError, WakeUp, WakeUps, WAKE_CHANNEL};
+pub use postgres::{
+    state_payload, wake_payload, DatabaseUrl, DatabaseUrlError, WakeUp, WakeUps, WAKE_CHANNEL,
+};
 pub use reactions::{Reaction, REACTION_NOT_TO_AGENT, REACTION_REMOVED};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -99,6 +101,11 @@ pub enum StoreError {
     /// stop and send nothing more. Never retried: the new owner answers.
     #[error("turn {turn_id}: this replica lost the conversation's lease to another replica")]
     LeaseLost { turn_id: i64 },
+    /// The store would not mark part `key` `sending` (see [`SendRefusal`]): the part must not
+    /// go out, nothing was written. Checked in the commit of the mark itself, so it holds for
+    /// a take-over, an opt-out or an outbox claim committed by any replica.
+    #[error("part of {key} not sent: {refusal}")]
+    SendRefused { key: i64, refusal: SendRefusal },
 }
 
 impl StoreError {
@@ -106,10 +113,18 @@ impl StoreError {
     pub fn is_lease_lost(&self) -> bool {
         matches!(self, StoreError::LeaseLost { .. })
     }
+
+    /// Why the store refused to let a part go out, when that is this error.
+    pub fn send_refusal(&self) -> Option<SendRefusal> {
+        match self {
+            StoreError::SendRefused { refusal, .. } => Some(*refusal),
+            _ => None,
+        }
+    }
 }
 
 pub use operator::{DatabaseLocation, OperatorDb};
-pub use parts::{outbox_key, PartRef, CONFIRM_WINDOW};
+pub use parts::{outbox_key, PartRef, SendRefusal, CONFIRM_WINDOW};
 /// Tests elsewhere in the crate: a fresh PostgreSQL database per test.
 #[cfg(test)]
 pub(crate) use postgres::testdb;
@@ -328,6 +343,8 @@ mod opt_out_tests;
 mod parts_tests;
 #[cfg(test)]
 mod plan_tests;
+#[cfg(test)]
+mod send_fence_tests;
 #[cfg(test)]
 mod tests;
 

@@ -174,18 +174,84 @@ pub(super) fn held_turns(conn: &Connection, lane: &LaneKey) -> rusqlite::Result<
     rows.collect()
 }
 
-/// About to hand the part to Meta: from this commit on, a crash leaves it `sending`.
+/// Why the store refused to mark a part `sending` ([`StoreError::SendRefused`]): the part must
+/// not go out. The check runs in the same commit as the mark, so whichever process (replica)
+/// committed the take-over, the opt-out or the outbox claim, no part is marked after it.
+///
+/// [`StoreError::SendRefused`]: super::StoreError::SendRefused
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendRefusal {
+    /// A turn's part: a person has the conversation now (taken over by an operator or a
+    /// keyword; the agent's own `handoff_to_human` still lets its turn send the notice).
+    WithPerson,
+    /// A turn's part: the customer opted out.
+    OptedOut,
+    /// An outbox part: the message is no longer pending (an opt-out cancelled it).
+    OutboxClosed,
+    /// An outbox part (PostgreSQL): this replica's claim on the message ran out; another
+    /// replica may be sending it now.
+    OutboxClaimLost,
+}
+
+impl std::fmt::Display for SendRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SendRefusal::WithPerson => "a person has the conversation",
+            SendRefusal::OptedOut => "the customer opted out",
+            SendRefusal::OutboxClosed => "the message was cancelled",
+            SendRefusal::OutboxClaimLost => {
+                "this replica's claim on the message ran out (another replica sends it)"
+            }
+        })
+    }
+}
+
+/// About to hand the part to Meta: from this commit on, a crash leaves it `sending`. Refused
+/// (nothing written) when a turn's conversation is with a person or opted out, or an outbox
+/// message was cancelled, in the same transaction as the mark.
 pub(super) fn mark_part_sending(
     conn: &Connection,
     turn_id: i64,
     index: usize,
-) -> rusqlite::Result<i64> {
+) -> rusqlite::Result<Result<i64, SendRefusal>> {
+    if let Some(refusal) = send_refusal(conn, turn_id)? {
+        return Ok(Err(refusal));
+    }
     let now = now_millis();
     conn.prepare_cached(
         "UPDATE reply_parts SET sending_at = ?3 WHERE turn_id = ?1 AND idx = ?2 AND outbound_id IS NULL",
     )?
     .execute(params![turn_id, index as i64, now])?;
-    Ok(now)
+    Ok(Ok(now))
+}
+
+/// What keeps the parts of `key` from going out now, if anything (see [`SendRefusal`]).
+fn send_refusal(conn: &Connection, key: i64) -> rusqlite::Result<Option<SendRefusal>> {
+    if key < 0 {
+        // Operator replies and notices go out while a person has the conversation (that is
+        // their point); an opt-out cancels the pending ones (`opt_out.rs`).
+        let state: Option<String> = conn
+            .prepare_cached("SELECT state FROM outbox WHERE id = ?1")?
+            .query_row(params![-key], |r| r.get(0))
+            .optional()?;
+        return Ok(state
+            .filter(|s| s != "pending")
+            .map(|_| SendRefusal::OutboxClosed));
+    }
+    let gate: Option<(bool, bool)> = conn
+        .prepare_cached(
+            "SELECT c.state = 'human' AND COALESCE(c.trigger, '') <> 'tool', c.opted_out <> 0
+             FROM turns t JOIN conversations c
+                 ON c.phone_number_id = t.phone_number_id AND c.user = t.user
+             WHERE t.id = ?1",
+        )?
+        .query_row(params![key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match gate {
+        Some((_, true)) => Some(SendRefusal::OptedOut),
+        Some((true, _)) => Some(SendRefusal::WithPerson),
+        _ => None,
+    })
 }
 
 /// Meta answered with an error: it does not have the part, which may be sent again at once.

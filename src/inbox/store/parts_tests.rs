@@ -89,12 +89,20 @@ on_both_backends! {
 
     async fn an_outbox_messages_parts_go_through_the_same_marks_without_a_turn(db: Backing) {
         let store = db.open().await;
-        let key = outbox_key(7);
-        let parts = store
-            .save_reply(key, vec!["an operator's reply".into(), "part two".into()])
+        store.record(batch(vec![message("a", "u1")])).await.unwrap();
+        let id = store
+            .queue_operator_reply(
+                lane("u1"),
+                String::new(),
+                vec!["an operator's reply".into(), "part two".into()],
+            )
             .await
-            .unwrap();
-        assert_eq!(parts.len(), 2);
+            .unwrap()
+            .expect("queued");
+        let key = outbox_key(id);
+        // Claimed by this process (PostgreSQL: each part is sent under the claim).
+        let pending = store.pending_outbox().await.unwrap();
+        assert_eq!(pending[0].parts.len(), 2);
         store.mark_part_sending(key, 0).await.unwrap();
         store
             .mark_part_sent(key, 0, "wamid.op.0".into())

@@ -179,7 +179,11 @@ impl Sqlite {
         index: usize,
     ) -> Result<i64, StoreError> {
         self.call(move |c| parts::mark_part_sending(c, turn_id, index))
-            .await
+            .await?
+            .map_err(|refusal| StoreError::SendRefused {
+                key: turn_id,
+                refusal,
+            })
     }
 
     pub(super) async fn clear_part_sending(

@@ -14,6 +14,7 @@
 //! `#[ignore]`d and run by `.ci/run` (`cargo test --locked --test it replicas -- --ignored`).
 
 mod cluster;
+mod handoff;
 mod order;
 mod rate_limit;
 mod restart;

@@ -84,6 +84,7 @@ type Responder = dyn Fn(&Recorded, usize) -> Reply + Send + Sync;
 struct Shared {
     requests: Arc<Mutex<Vec<Recorded>>>,
     responder: Arc<Responder>,
+    answered: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// A running fake server; it stops with the test's runtime.
@@ -91,6 +92,7 @@ pub struct FakeServer {
     /// `http://127.0.0.1:PORT`, no trailing slash.
     pub url: String,
     requests: Arc<Mutex<Vec<Recorded>>>,
+    answered: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FakeServer {
@@ -102,8 +104,10 @@ impl FakeServer {
         let shared = Shared {
             requests: Arc::new(Mutex::new(Vec::new())),
             responder: Arc::new(responder),
+            answered: Arc::default(),
         };
         let requests = shared.requests.clone();
+        let answered = shared.answered.clone();
         let app = axum::Router::new().fallback(handle).with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -112,7 +116,11 @@ impl FakeServer {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        FakeServer { url, requests }
+        FakeServer {
+            url,
+            requests,
+            answered,
+        }
     }
 
     /// Every request so far, in arrival order.
@@ -122,6 +130,12 @@ impl FakeServer {
 
     pub fn count(&self) -> usize {
         self.requests.lock().expect("requests lock").len()
+    }
+
+    /// Requests the fake answered: a client that hung up during the reply's `delay` (it gave
+    /// the call up) is not counted.
+    pub fn answered(&self) -> usize {
+        self.answered.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -148,8 +162,12 @@ async fn handle(
         (shared.responder)(&recorded, index)
     };
     if !reply.delay.is_zero() {
+        // Dropped here (by the server) when the client hangs up meanwhile.
         tokio::time::sleep(reply.delay).await;
     }
+    shared
+        .answered
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let mut response =
         Response::builder().status(StatusCode::from_u16(reply.status).expect("valid status"));
     for (name, value) in &reply.headers {

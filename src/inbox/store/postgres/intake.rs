@@ -87,7 +87,9 @@ impl PgStore {
         // The reserved conversations' turns, after the messages are in: each takes its lane's
         // oldest pending messages (a concurrent webhook's first), in arrival order.
         let mut claimed = Vec::new();
-        super::lease::ensure_rows(tx, lanes).await?;
+        if lanes.len() > 1 {
+            super::lease::ensure_rows(tx, lanes).await?;
+        }
         for lane in lanes {
             if let Some(c) = claim(tx, &self.inner.replica, lane, false).await? {
                 claimed.push((lane.clone(), c));
@@ -196,8 +198,8 @@ async fn hold_by_conversation_state(
     Ok(())
 }
 
-/// Insert the batch's messages in two statements (rows, then their JSON), in body order.
-/// Returns the outcome's counts and the new messages to answer (lane, message id).
+/// Insert the batch's messages and their JSON in one statement, in body order. Returns the
+/// outcome's counts and the new messages to answer (lane, message id).
 async fn insert_messages(
     tx: &Transaction<'_>,
     batch: &Batch,
@@ -217,6 +219,7 @@ async fn insert_messages(
     let mut stamps = Vec::with_capacity(n);
     let mut states = Vec::with_capacity(n);
     let mut notes = Vec::with_capacity(n);
+    let mut raws = Vec::with_capacity(n);
     for m in &batch.messages {
         ids.push(m.message_id.as_str());
         pnids.push(m.lane.phone_number_id.as_str());
@@ -227,19 +230,30 @@ async fn insert_messages(
         stamps.push(m.timestamp);
         states.push(m.state.stored().as_str());
         notes.push(m.note.as_deref());
+        raws.push(m.raw.as_str());
     }
     let received_at = crate::inbox::store::now_millis();
+    // The JSON goes with the row inserted: of two copies of one message in a body, the first
+    // (the one `ON CONFLICT` keeps).
     let insert = tx
         .prepare_cached(
-            "INSERT INTO inbound (message_id, phone_number_id, display_phone_number, customer,
-                 contact_name, kind, meta_timestamp, received_at, state, note)
-             SELECT id, pnid, display, customer, name, kind, ts, $10::bigint, state, note
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                         $7::bigint[], $8::text[], $9::text[])
-                  WITH ORDINALITY AS m(id, pnid, display, customer, name, kind, ts, state, note, ord)
-             ORDER BY ord
-             ON CONFLICT (message_id) DO NOTHING
-             RETURNING seq, message_id",
+            "WITH m AS (
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                      $6::text[], $7::bigint[], $8::text[], $9::text[], $11::text[])
+                      WITH ORDINALITY AS m(id, pnid, display, customer, name, kind, ts, state, note, raw, ord)
+             ), ins AS (
+                 INSERT INTO inbound (message_id, phone_number_id, display_phone_number, customer,
+                     contact_name, kind, meta_timestamp, received_at, state, note)
+                 SELECT id, pnid, display, customer, name, kind, ts, $10::bigint, state, note
+                 FROM m ORDER BY ord
+                 ON CONFLICT (message_id) DO NOTHING
+                 RETURNING seq, message_id
+             ), raw AS (
+                 INSERT INTO inbound_raw (seq, raw)
+                 SELECT DISTINCT ON (ins.seq) ins.seq, m.raw
+                 FROM ins JOIN m ON m.id = ins.message_id ORDER BY ins.seq, m.ord
+             )
+             SELECT seq, message_id FROM ins",
         )
         .await?;
     let rows = tx
@@ -256,24 +270,21 @@ async fn insert_messages(
                 &states,
                 &notes,
                 &received_at,
+                &raws,
             ],
         )
         .await?;
     let inserted: HashMap<String, i64> = rows.iter().map(|r| (r.get(1), r.get(0))).collect();
-    let mut seqs = Vec::with_capacity(inserted.len());
-    let mut raws = Vec::with_capacity(inserted.len());
     let mut counted = std::collections::HashSet::new();
     for m in &batch.messages {
         // The first of two copies of a message in one body is the one inserted.
-        let seq = match inserted.get(&m.message_id) {
-            Some(seq) if counted.insert(*seq) => *seq,
+        match inserted.get(&m.message_id) {
+            Some(seq) if counted.insert(*seq) => {}
             _ => {
                 outcome.duplicates += 1;
                 continue;
             }
-        };
-        seqs.push(seq);
-        raws.push(m.raw.as_str());
+        }
         match m.state.stored() {
             MessageState::Pending => {
                 outcome.new_pending_messages += 1;
@@ -284,14 +295,6 @@ async fn insert_messages(
             }
             _ => outcome.new_skipped += 1,
         }
-    }
-    if !seqs.is_empty() {
-        let raw = tx
-            .prepare_cached(
-                "INSERT INTO inbound_raw (seq, raw) SELECT * FROM unnest($1::bigint[], $2::text[])",
-            )
-            .await?;
-        tx.execute(&raw, &[&seqs, &raws]).await?;
     }
     Ok((outcome, new_pending))
 }

@@ -1,9 +1,12 @@
 //! Conversation leases: which replica answers a conversation now.
 //!
-//! A claim (in the claim's own transaction) locks the conversation's `leases` row with
-//! `FOR UPDATE SKIP LOCKED` (a replica in the middle of claiming or writing it is skipped, not
-//! waited for), takes it when it is free, ours, or expired, and gives it a new `fence` from the
-//! `lease_fence` sequence. The lease expires [`LEASE`] after the claim unless the process's
+//! A claim (`wagate_claim`, migration 0003, in the claim's own transaction) locks the
+//! conversation's `leases` row with `FOR UPDATE SKIP LOCKED` (a replica in the middle of
+//! claiming or writing it is skipped, not waited for), takes it when it is free, ours, or
+//! expired, and gives it a new `fence` from the `lease_fence` sequence. A lease is free
+//! (`owner` NULL) once its turn closed with nothing else pending; a replica that stops with
+//! turns running hands its leases back by expiring them, keeping itself as `owner`, so the
+//! next claim knows it takes another process's interrupted turn over. The lease expires [`LEASE`] after the claim unless the process's
 //! one heartbeat task extends it; a replica killed with kill -9 stops extending, and after the
 //! expiry any other replica's claim takes the conversation over.
 //!
@@ -38,6 +41,9 @@ pub(crate) struct Held {
     /// when this replica took the conversation over from another replica whose lease had
     /// expired: the confirm window of parts that one left `sending` starts here.
     pub(crate) taken_over_at: Option<i64>,
+    /// The claim found parts held for the 24-hour window in this conversation (sent first by
+    /// the turn); without, the turn need not look for them.
+    pub(crate) has_held_parts: bool,
 }
 
 /// The conversations this process holds, by lane.
@@ -69,6 +75,18 @@ impl Leases {
         self.lock().values().map(|h| h.fence).collect()
     }
 
+    /// This process holds the lane and its claim found no parts held for the 24-hour window.
+    pub(crate) fn has_no_held_parts(&self, lane: &LaneKey) -> bool {
+        self.lock().get(lane).is_some_and(|h| !h.has_held_parts)
+    }
+
+    /// Parts of the lane were just held for the 24-hour window.
+    pub(crate) fn note_held_parts(&self, lane: &LaneKey) {
+        if let Some(held) = self.lock().get_mut(lane) {
+            held.has_held_parts = true;
+        }
+    }
+
     pub(crate) fn by_turn(&self, turn_id: i64) -> Option<(LaneKey, Held)> {
         self.lock()
             .iter()
@@ -76,20 +94,16 @@ impl Leases {
             .map(|(l, h)| (l.clone(), h.clone()))
     }
 
+    pub(crate) fn snapshot(&self) -> Vec<(LaneKey, Held)> {
+        self.lock()
+            .iter()
+            .map(|(l, h)| (l.clone(), h.clone()))
+            .collect()
+    }
+
     pub(crate) fn drain(&self) -> Vec<(LaneKey, Held)> {
         self.lock().drain().collect()
     }
-}
-
-/// What a claim found on the conversation's lease row.
-pub(crate) enum Claim {
-    /// Ours now (locked by the transaction until it commits); `taken_over` unless this
-    /// process held it already: another replica's expired lease, or one given back (a
-    /// replica stopped with turns still running), so a turn resumed from it is another
-    /// process's interrupted turn.
-    Free { taken_over: bool },
-    /// Another live replica has it, or is claiming or writing it right now.
-    Busy,
 }
 
 /// Make sure each lane has its lease row, in one statement and in key order: two webhooks
@@ -115,80 +129,6 @@ pub(crate) async fn ensure_rows(
         )
         .await?;
     tx.execute(&stmt, &[&pnids, &users]).await?;
-    Ok(())
-}
-
-/// Lock the lane's lease row for this transaction, if it is free, ours or expired.
-pub(crate) async fn lock_for_claim(
-    tx: &Transaction<'_>,
-    replica: &str,
-    lane: &LaneKey,
-) -> Result<Claim, tokio_postgres::Error> {
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO leases (phone_number_id, customer) VALUES ($1, $2)
-             ON CONFLICT (phone_number_id, customer) DO NOTHING",
-        )
-        .await?;
-    tx.execute(&insert, &[&lane.phone_number_id, &lane.user])
-        .await?;
-    let select = tx
-        .prepare_cached(
-            "SELECT owner, expires_at < now() FROM leases
-             WHERE phone_number_id = $1 AND customer = $2 FOR UPDATE SKIP LOCKED",
-        )
-        .await?;
-    let Some(row) = tx
-        .query_opt(&select, &[&lane.phone_number_id, &lane.user])
-        .await?
-    else {
-        return Ok(Claim::Busy);
-    };
-    let owner: Option<String> = row.get(0);
-    let expired: bool = row.get(1);
-    Ok(match owner {
-        None => Claim::Free { taken_over: true },
-        Some(owner) if owner == replica => Claim::Free { taken_over: false },
-        Some(_) if expired => Claim::Free { taken_over: true },
-        Some(_) => Claim::Busy,
-    })
-}
-
-/// Take the locked lease with a new fence; returns the fence.
-pub(crate) async fn take(
-    tx: &Transaction<'_>,
-    replica: &str,
-    lane: &LaneKey,
-) -> Result<i64, tokio_postgres::Error> {
-    let stmt = tx
-        .prepare_cached(
-            "UPDATE leases SET owner = $3, fence = nextval('lease_fence'),
-                 expires_at = now() + $4::float8 * interval '1 millisecond', taken_at = now()
-             WHERE phone_number_id = $1 AND customer = $2
-             RETURNING fence",
-        )
-        .await?;
-    let ms = LEASE.as_millis() as f64;
-    let row = tx
-        .query_one(&stmt, &[&lane.phone_number_id, &lane.user, &replica, &ms])
-        .await?;
-    Ok(row.get(0))
-}
-
-/// Give the lane up (its turn finished and nothing else is pending), in the caller's
-/// transaction, which holds the row.
-pub(crate) async fn release(
-    tx: &Transaction<'_>,
-    lane: &LaneKey,
-) -> Result<(), tokio_postgres::Error> {
-    let stmt = tx
-        .prepare_cached(
-            "UPDATE leases SET owner = NULL, expires_at = now()
-             WHERE phone_number_id = $1 AND customer = $2",
-        )
-        .await?;
-    tx.execute(&stmt, &[&lane.phone_number_id, &lane.user])
-        .await?;
     Ok(())
 }
 
@@ -223,27 +163,48 @@ pub(crate) fn spawn_heartbeat(inner: Weak<Inner>) {
 }
 
 pub(crate) async fn beat(inner: &Inner) -> Result<(), StoreError> {
-    let fences = inner.leases.fences();
-    if fences.is_empty() {
+    let held = Keys::of(&inner.leases.snapshot());
+    if held.fences.is_empty() {
         return Ok(());
     }
     let client = inner.client().await?;
+    // By key, not by owner: `leases` has no index on `owner`, so its updates stay HOT.
     let stmt = client
         .prepare_cached(
-            "UPDATE leases SET expires_at = now() + $3::float8 * interval '1 millisecond'
-             WHERE owner = $1 AND fence = ANY($2) RETURNING fence",
+            "UPDATE leases l SET expires_at = now() + $5::float8 * interval '1 millisecond'
+             FROM unnest($2::text[], $3::text[], $4::bigint[]) AS h(pnid, customer, fence)
+             WHERE l.phone_number_id = h.pnid AND l.customer = h.customer
+               AND l.owner = $1 AND l.fence = h.fence
+             RETURNING l.fence",
         )
         .await
         .map_err(|e| inner.error(e))?;
     let ms = LEASE.as_millis() as f64;
     let kept: Vec<i64> = client
-        .query(&stmt, &[&inner.replica, &fences, &ms])
+        .query(
+            &stmt,
+            &[
+                &inner.replica,
+                &held.pnids,
+                &held.customers,
+                &held.fences,
+                &ms,
+            ],
+        )
         .await
         .map_err(|e| inner.error(e))?
         .iter()
         .map(|r| r.get(0))
         .collect();
-    for lost in fences.iter().filter(|f| !kept.contains(f)) {
+    // A fence missing from the answer may just have been given up or replaced by this
+    // replica's own close or claim while the statement ran: only one this process still
+    // holds afterwards was taken over.
+    let still_held = inner.leases.fences();
+    for lost in held
+        .fences
+        .iter()
+        .filter(|f| !kept.contains(f) && still_held.contains(f))
+    {
         tracing::warn!(
             fence = lost,
             "another replica took a conversation over from this one; its turn stops"
@@ -253,19 +214,43 @@ pub(crate) async fn beat(inner: &Inner) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Held leases as the statements take them: keys and fences side by side.
+struct Keys {
+    pnids: Vec<String>,
+    customers: Vec<String>,
+    fences: Vec<i64>,
+}
+
+impl Keys {
+    fn of(held: &[(LaneKey, Held)]) -> Keys {
+        Keys {
+            pnids: held
+                .iter()
+                .map(|(l, _)| l.phone_number_id.clone())
+                .collect(),
+            customers: held.iter().map(|(l, _)| l.user.clone()).collect(),
+            fences: held.iter().map(|(_, h)| h.fence).collect(),
+        }
+    }
+}
+
 /// Give every lease this process holds back (graceful shutdown): other replicas take the
-/// conversations over at once instead of after the expiry.
+/// conversations over at once instead of after the expiry. The leases expire now but keep
+/// this replica as owner: a turn still running here is another process's to resume, and its
+/// parts left `sending` wait for their status (see `wagate_claim`).
 pub(crate) async fn release_all(inner: &Inner) -> Result<(), StoreError> {
-    let held = inner.leases.drain();
-    if held.is_empty() {
+    let held = Keys::of(&inner.leases.drain());
+    if held.fences.is_empty() {
         return Ok(());
     }
-    let fences: Vec<i64> = held.iter().map(|(_, h)| h.fence).collect();
     let client = inner.client().await?;
     client
         .execute(
-            "UPDATE leases SET owner = NULL, expires_at = now() WHERE owner = $1 AND fence = ANY($2)",
-            &[&inner.replica, &fences],
+            "UPDATE leases l SET expires_at = now()
+             FROM unnest($2::text[], $3::text[], $4::bigint[]) AS h(pnid, customer, fence)
+             WHERE l.phone_number_id = h.pnid AND l.customer = h.customer
+               AND l.owner = $1 AND l.fence = h.fence",
+            &[&inner.replica, &held.pnids, &held.customers, &held.fences],
         )
         .await
         .map_err(|e| inner.error(e))?;

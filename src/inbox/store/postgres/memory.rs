@@ -2,6 +2,7 @@
 //! are written under the turn's conversation lease: a replica that lost the conversation
 //! does not add its turn to the memory the new owner reads.
 
+use super::parts::Flush;
 use super::PgStore;
 use crate::inbox::store::StoreError;
 use crate::memory::{MediaRef, MemoryEntry, MemoryRole};
@@ -32,8 +33,9 @@ impl PgStore {
             );
         }
         // Rows already stored for (key, turn, position) stay: appending a resumed turn again
-        // stores nothing new.
-        self.fenced(
+        // stores nothing new. Not flushed on its own (`parts::Flush`): lost to a PostgreSQL
+        // crash before any part went out, the turn runs again and appends it again.
+        self.fenced_with(
             turn_id,
             "INSERT INTO memory (key, turn_id, position, role, content, created_at, media)
              SELECT $4::text, $1, e.position, e.role, e.content, e.created_at, e.media
@@ -42,6 +44,7 @@ impl PgStore {
              WHERE EXISTS (SELECT 1 FROM lease)
              ON CONFLICT (key, turn_id, position) DO NOTHING",
             &[&key, &positions, &roles, &contents, &created, &media],
+            Flush::WithNextFlushedCommit,
         )
         .await
         .map(|_| ())

@@ -19,6 +19,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "rate_limit_retention",
         include_str!("../../../../migrations/postgres/0002_rate_limit_retention.sql"),
     ),
+    (
+        3,
+        "turn_functions",
+        include_str!("../../../../migrations/postgres/0003_turn_functions.sql"),
+    ),
 ];
 
 /// `pg_advisory_xact_lock` key of the migrations (any constant no other lock of ours uses).

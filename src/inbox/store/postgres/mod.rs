@@ -23,7 +23,11 @@
 //!   that another process committed work. `Store::wake_ups()` gives one; on SQLite it never
 //!   yields. On PostgreSQL it LISTENs on [`WAKE_CHANNEL`] on a connection of its own;
 //!   `hint.rs` sends the NOTIFY (`Store::hint_work`) when the dispatcher's cross-replica side
-//!   (`inbox::dispatcher::wakeups`, which also polls) asks.
+//!   (`inbox::dispatcher::wakeups`, which also polls) asks. The same channel carries the
+//!   handoff service's announcements of take-overs and opt-outs (`state_payload`).
+//! - The send fence (`send_fence.rs`): a part is marked `sending` only while its conversation
+//!   is not with a person nor opted out (a turn's), or while this replica's claim on it holds
+//!   (an outbox message's), checked in the mark's statement.
 //!
 //! - Beside the message path: who has each conversation (`handoff.rs`), opt-out
 //!   (`opt_out.rs`), reactions (`reactions.rs`) and those intake steps (`intake_hooks.rs`),
@@ -47,6 +51,7 @@ mod parts;
 mod rate_limit;
 mod reactions;
 pub mod retention;
+mod send_fence;
 mod tls;
 mod turns;
 mod url;
@@ -63,7 +68,7 @@ pub(crate) mod testdb;
 mod tests;
 
 pub use url::{DatabaseUrl, DatabaseUrlError};
-pub use wake::{wake_payload, WakeUp, WakeUps, WAKE_CHANNEL};
+pub use wake::{state_payload, wake_payload, WakeUp, WakeUps, WAKE_CHANNEL};
 
 use super::{Backlog, StoreError};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -78,6 +83,25 @@ const POOL_SIZE: usize = 16;
 /// becomes a 503.
 const POOL_WAIT: Duration = Duration::from_secs(2);
 const CONNECT_WAIT: Duration = Duration::from_secs(3);
+
+/// Open the pool's connections before the first webhook instead of during the first burst,
+/// where each new connection (TLS, authentication, a backend process) would add its setup to a
+/// customer's reply. Best effort: a connection that cannot open now is opened when needed.
+async fn warm_up(pool: &Pool) {
+    let mut opening = tokio::task::JoinSet::new();
+    for _ in 0..POOL_SIZE {
+        let pool = pool.clone();
+        opening.spawn(async move { pool.get().await });
+    }
+    // Held until all are open, so each `get` opens a connection of its own.
+    let mut open = Vec::with_capacity(POOL_SIZE);
+    while let Some(joined) = opening.join_next().await {
+        if let Ok(Ok(client)) = joined {
+            open.push(client);
+        }
+    }
+    tracing::debug!(connections = open.len(), "PostgreSQL pool warmed up");
+}
 
 /// Cheap to clone; all clones share the pool, the leases and the heartbeat.
 #[derive(Clone)]
@@ -94,6 +118,9 @@ pub(crate) struct Inner {
     /// This process: `<host>-<pid>-<random>`, the `owner` of its leases.
     pub(crate) replica: String,
     pub(crate) leases: lease::Leases,
+    /// Signalled by the wake-ups' listener when another replica announced a conversation's
+    /// change of hands (`hint.rs`), for the handoff service.
+    conversation_changes: Arc<tokio::sync::Notify>,
     /// How many migrations this open applied (tests: exactly one of two racing opens does).
     #[cfg_attr(not(test), allow(dead_code))]
     migrations_applied: usize,
@@ -114,9 +141,11 @@ impl PgStore {
             database_id: migrated.database_id,
             replica: replica_id(),
             leases: lease::Leases::default(),
+            conversation_changes: Arc::new(tokio::sync::Notify::new()),
             migrations_applied: migrated.applied,
         });
         lease::spawn_heartbeat(Arc::downgrade(&inner));
+        warm_up(&inner.pool).await;
         tracing::info!(database = %url, replica = %inner.replica, "PostgreSQL store open");
         Ok(PgStore { inner })
     }
@@ -143,6 +172,7 @@ impl PgStore {
                 database_id,
                 replica: replica_id(),
                 leases: lease::Leases::default(),
+                conversation_changes: Arc::new(tokio::sync::Notify::new()),
                 migrations_applied: 0,
             }),
         })
@@ -216,7 +246,11 @@ impl PgStore {
     }
 
     pub(crate) async fn wake_ups(&self) -> Result<WakeUps, StoreError> {
-        wake::listen(&self.inner.url).await
+        wake::listen(
+            &self.inner.url,
+            Arc::clone(&self.inner.conversation_changes),
+        )
+        .await
     }
 }
 
@@ -229,7 +263,17 @@ impl Inner {
     }
 
     pub(crate) fn error(&self, e: tokio_postgres::Error) -> StoreError {
-        if e.is_closed() || (e.as_db_error().is_none() && e.to_string().contains("connection")) {
+        // Besides a closed socket: the server ending the session (57P01–57P05: shutting down,
+        // restarting, the connection terminated by an administrator) or a connection
+        // exception (class 08), as a pooled connection reports after a restart.
+        let server_gone = e.as_db_error().is_some_and(|db| {
+            let code = db.code().code();
+            code.starts_with("57P") || code.starts_with("08")
+        });
+        if server_gone
+            || e.is_closed()
+            || (e.as_db_error().is_none() && e.to_string().contains("connection"))
+        {
             StoreError::Unreachable {
                 target: self.url.target(),
                 reason: e.to_string(),

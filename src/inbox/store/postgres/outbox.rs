@@ -21,8 +21,9 @@ use tokio_postgres::Error;
 /// How long a replica's claim on an outbox message lasts without a poll renewing it. Longer
 /// than a poll can take to send its [`CLAIM_BATCH`] messages (each within the Graph client's
 /// retry budget of about a minute), so a claim never runs out under a live replica that is
-/// still going to send the message.
-const CLAIM: std::time::Duration = std::time::Duration::from_secs(600);
+/// still going to send the message. Each part's mark `sending` renews it too
+/// (`send_fence.rs`), and is refused once it ran out.
+pub(super) const CLAIM: std::time::Duration = std::time::Duration::from_secs(600);
 /// Messages claimed per poll: few, so a slow poll does not sit on many.
 const CLAIM_BATCH: i64 = 5;
 
@@ -276,6 +277,8 @@ impl PgStore {
                 .map_err(pg)?,
             None => None,
         };
+        // Before the commit: from it on, this replica's turns of the lane look for held parts.
+        self.inner.leases.note_held_parts(&lane);
         tx.commit().await.map_err(pg)?;
         Ok(queued)
     }

@@ -1,7 +1,8 @@
 //! Reply parts on PostgreSQL (see `store/parts.rs` for the exactly-once protocol): saved
 //! before sending, marked `sending` before each Graph call and `sent` after. Every write for a
 //! turn (key > 0) is fenced by the turn's conversation lease (`lease.rs`) in the same
-//! statement; outbox parts (key < 0) are not leased per conversation.
+//! statement; outbox parts (key < 0) are not leased per conversation. The mark `sending`
+//! itself, with everything else that may refuse it, is `send_fence.rs`.
 
 use super::lease;
 use super::PgStore;
@@ -10,10 +11,32 @@ use crate::inbox::LaneKey;
 use crate::whatsapp::graph::OutgoingMessage;
 use tokio_postgres::types::ToSql;
 
+/// When a write's commit reaches the disk. A commit the outside world is told of (a webhook's
+/// `200`, a part marked `sending` before its Graph call, an operator's action) waits for its
+/// WAL flush; a turn's bookkeeping in between (its memory, its saved reply, a part's `sent`,
+/// its close) does not: PostgreSQL flushes the WAL in order, so the next flushed commit (at
+/// the latest the next part's `sending` mark, before anything more goes to Meta) makes it
+/// durable too. What a PostgreSQL crash can take back is only such bookkeeping after the last
+/// flushed commit, which the exactly-once protocol redoes or settles: a reply not yet
+/// `sending` is generated again, a part left `sending` waits for its status, an unclosed turn
+/// is resumed. A replica's own crash loses nothing: the server still has the commit.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Flush {
+    /// The commit returns once its WAL is on disk.
+    Now,
+    /// The commit returns at once; the next flushed commit (or PostgreSQL's WAL writer, within
+    /// a fraction of a second) writes it.
+    WithNextFlushedCommit,
+}
+
 /// `statement` (which says `EXISTS (SELECT 1 FROM lease)` where it must be fenced) under the
 /// lease check of key `$1`'s conversation, `$2` the replica, `$3` its fences. Answers (lease
 /// held, rows written).
 pub(super) fn fenced_sql(key: i64, statement: &str) -> String {
+    fenced_sql_with(key, statement, Flush::Now)
+}
+
+fn fenced_sql_with(key: i64, statement: &str, flush: Flush) -> String {
     let lease = if key > 0 {
         lease::turn_fenced("$2", "$3")
     } else {
@@ -21,9 +44,13 @@ pub(super) fn fenced_sql(key: i64, statement: &str) -> String {
         "SELECT 1 WHERE $1::bigint IS NOT NULL AND $2::text IS NOT NULL AND $3::bigint[] IS NOT NULL"
             .to_owned()
     };
+    let deferred = match flush {
+        Flush::Now => "",
+        Flush::WithNextFlushedCommit => ", set_config('synchronous_commit', 'off', true)",
+    };
     format!(
         "WITH lease AS ({lease}), done AS ({statement} RETURNING 1)
-         SELECT EXISTS (SELECT 1 FROM lease), (SELECT COUNT(*) FROM done)"
+         SELECT EXISTS (SELECT 1 FROM lease), (SELECT COUNT(*) FROM done){deferred}"
     )
 }
 
@@ -36,7 +63,18 @@ impl PgStore {
         statement: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, StoreError> {
-        let (held, written) = self.fenced_report(key, statement, params).await?;
+        self.fenced_with(key, statement, params, Flush::Now).await
+    }
+
+    /// As [`fenced`](Self::fenced), with the commit's [`Flush`].
+    pub(super) async fn fenced_with(
+        &self,
+        key: i64,
+        statement: &str,
+        params: &[&(dyn ToSql + Sync)],
+        flush: Flush,
+    ) -> Result<u64, StoreError> {
+        let (held, written) = self.fenced_report(key, statement, params, flush).await?;
         if !held {
             self.forget_turn(key);
             return Err(StoreError::LeaseLost { turn_id: key });
@@ -44,19 +82,20 @@ impl PgStore {
         Ok(written)
     }
 
-    /// As [`fenced`](Self::fenced), reporting the lease instead of failing.
+    /// As [`fenced_with`](Self::fenced_with), reporting the lease instead of failing.
     async fn fenced_report(
         &self,
         key: i64,
         statement: &str,
         params: &[&(dyn ToSql + Sync)],
+        flush: Flush,
     ) -> Result<(bool, u64), StoreError> {
         let fences = self.inner.leases.fences();
         let mut all: Vec<&(dyn ToSql + Sync)> = vec![&key, &self.inner.replica, &fences];
         all.extend_from_slice(params);
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(&fenced_sql(key, statement))
+            .prepare_cached(&fenced_sql_with(key, statement, flush))
             .await
             .map_err(|e| self.error(e))?;
         let row = client
@@ -113,16 +152,35 @@ impl PgStore {
             }
         }
         // Saving twice keeps the first version (a resumed turn sends what it saved).
-        self.fenced(
-            key,
-            "INSERT INTO reply_parts (turn_id, idx, text, message)
-             SELECT $1, p.idx, p.text, p.message
-             FROM unnest($4::int[], $5::text[], $6::text[]) AS p(idx, text, message)
-             WHERE EXISTS (SELECT 1 FROM lease)
-             ON CONFLICT (turn_id, idx) DO NOTHING",
-            &[&idx, &texts, &json],
-        )
-        .await?;
+        // Not flushed on its own: the first part's `sending` mark flushes it before any send.
+        let written = self
+            .fenced_with(
+                key,
+                "INSERT INTO reply_parts (turn_id, idx, text, message)
+                 SELECT $1, p.idx, p.text, p.message
+                 FROM unnest($4::int[], $5::text[], $6::text[]) AS p(idx, text, message)
+                 WHERE EXISTS (SELECT 1 FROM lease)
+                 ON CONFLICT (turn_id, idx) DO NOTHING",
+                &[&idx, &texts, &json],
+                Flush::WithNextFlushedCommit,
+            )
+            .await?;
+        if written as usize == messages.len() {
+            // All new: they read back exactly as given, not yet sent or held.
+            return Ok(messages
+                .into_iter()
+                .zip(texts)
+                .enumerate()
+                .map(|(index, (message, text))| ReplyPart {
+                    index,
+                    text,
+                    message,
+                    held_since: None,
+                    outbound_id: None,
+                    sending_since: None,
+                })
+                .collect());
+        }
         Ok(self.load_reply(key).await?.unwrap_or_default())
     }
 
@@ -162,6 +220,10 @@ impl PgStore {
     }
 
     pub(crate) async fn held_turns(&self, lane: LaneKey) -> Result<Vec<i64>, StoreError> {
+        // Every turn asks; the claim that gave this replica the conversation already looked.
+        if self.inner.leases.has_no_held_parts(&lane) {
+            return Ok(Vec::new());
+        }
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
@@ -176,24 +238,6 @@ impl PgStore {
             .await
             .map_err(|e| self.error(e))?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
-    }
-
-    pub(crate) async fn mark_part_sending(
-        &self,
-        key: i64,
-        index: usize,
-    ) -> Result<i64, StoreError> {
-        let now = crate::inbox::store::now_millis();
-        let idx = index as i32;
-        self.fenced(
-            key,
-            "UPDATE reply_parts SET sending_at = $5
-             WHERE turn_id = $1 AND idx = $4 AND outbound_id IS NULL
-               AND EXISTS (SELECT 1 FROM lease)",
-            &[&idx, &now],
-        )
-        .await?;
-        Ok(now)
     }
 
     pub(crate) async fn clear_part_sending(
@@ -242,6 +286,8 @@ impl PgStore {
     ) -> Result<(), StoreError> {
         let now = crate::inbox::store::now_millis();
         let idx = index as i32;
+        // Not flushed on its own: lost to a PostgreSQL crash, the part is `sending` and its
+        // status notification settles it.
         let (held, _) = self
             .fenced_report(
                 key,
@@ -249,6 +295,7 @@ impl PgStore {
                      held_at = NULL
                  WHERE turn_id = $1 AND idx = $4 AND outbound_id IS NULL",
                 &[&idx, &outbound_id, &now],
+                Flush::WithNextFlushedCommit,
             )
             .await?;
         if !held {

@@ -373,3 +373,71 @@ async fn on_sqlite_no_wake_up_ever_comes() {
     let waited = tokio::time::timeout(std::time::Duration::from_millis(50), wake_ups.next()).await;
     assert!(waited.is_err(), "one process owns an SQLite database");
 }
+
+#[tokio::test]
+async fn a_first_claim_is_no_takeover_but_a_lease_handed_back_at_shutdown_is() {
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    let (a, b) = (open(&db).await, open(&db).await);
+    a.record(batch(vec![message("m1", "u1")])).await.unwrap();
+    let turn = a.claim_turn(lane("u1")).await.unwrap().unwrap();
+    let (_, held) = a.postgres().inner().leases.by_turn(turn.id).unwrap();
+    assert_eq!(
+        held.taken_over_at, None,
+        "nobody held the conversation before: its parts need no confirm window"
+    );
+    // a stops with the turn running: the next replica takes an interrupted turn over.
+    a.release_leases().await.unwrap();
+    let resumed = b.claim_turn(lane("u1")).await.unwrap().unwrap();
+    assert_eq!(resumed.id, turn.id);
+    let (_, held) = b.postgres().inner().leases.by_turn(resumed.id).unwrap();
+    assert!(
+        held.taken_over_at.is_some(),
+        "parts the stopped replica left sending wait for their status"
+    );
+}
+
+#[tokio::test]
+async fn parts_held_for_the_window_are_found_by_the_conversations_next_turn() {
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    let store = open(&db).await;
+    store
+        .record(batch(vec![message("m1", "u1")]))
+        .await
+        .unwrap();
+    let first = store.claim_turn(lane("u1")).await.unwrap().unwrap();
+    assert!(store.held_turns(lane("u1")).await.unwrap().is_empty());
+    store
+        .save_reply(first.id, vec!["later".into()])
+        .await
+        .unwrap();
+    store
+        .hold_for_window(lane("u1"), first.id, 0, None, 0)
+        .await
+        .unwrap();
+    assert_eq!(store.held_turns(lane("u1")).await.unwrap(), vec![first.id]);
+    // Closed and claimed again in one commit, then by a claim of its own: both look.
+    store
+        .record(batch(vec![message("m2", "u1")]))
+        .await
+        .unwrap();
+    let second = store
+        .finish_and_claim(first.id, TurnOutcome::Done, lane("u1"))
+        .await
+        .unwrap()
+        .expect("m2 is the next turn");
+    assert_eq!(store.held_turns(lane("u1")).await.unwrap(), vec![first.id]);
+    store
+        .finish_turn(second.id, TurnOutcome::Done)
+        .await
+        .unwrap();
+    store
+        .record(batch(vec![message("m3", "u1")]))
+        .await
+        .unwrap();
+    let _third = store.claim_turn(lane("u1")).await.unwrap().unwrap();
+    assert_eq!(store.held_turns(lane("u1")).await.unwrap(), vec![first.id]);
+}

@@ -123,6 +123,8 @@ async fn messages<C: GenericClient>(
 ) -> Result<Option<Vec<MessageRow>>, Error> {
     let turn_status = part_status("t.state <> 'running'");
     let outbox_status = part_status("o.state <> 'pending'");
+    // By time; on a tie (a turn claimed in the commit that recorded its message, its part not
+    // yet recorded as sent) the customer's message first.
     let sql = format!(
         "SELECT TRUE, 'customer', i.kind, {INBOUND_TEXT}, i.received_at, i.state,
                 i.seq, i.message_id, {INBOUND_REPLY_ID}, NULL::text
@@ -140,7 +142,7 @@ async fn messages<C: GenericClient>(
            FROM outbox o JOIN reply_parts p ON p.turn_id = -o.id
            LEFT JOIN outbound_status s ON s.message_id = p.outbound_id
            WHERE o.phone_number_id = $1 AND o.customer = $2
-         ORDER BY 5, 7"
+         ORDER BY 5, 1 DESC, 7"
     );
     let rows = c
         .query(sql.as_str(), &[&lane.phone_number_id, &lane.user])

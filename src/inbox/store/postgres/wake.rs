@@ -4,7 +4,10 @@
 //!
 //! On PostgreSQL a [`WakeUps`] LISTENs on [`WAKE_CHANNEL`] on a connection of its own (not
 //! the pool's). The payload is [`wake_payload`]: the conversation, or empty for "look at
-//! everything". The sending side is `hint.rs` (a statement of its own, never inside an intake
+//! everything"; or [`state_payload`]: a conversation changed hands or opted out, which is not
+//! work for the dispatcher but a signal for the handoff service (the store's
+//! `conversation_changes`, also signalled whenever the connection is opened, since a change
+//! may have gone unheard meanwhile). The sending side is `hint.rs` (a statement of its own, never inside an intake
 //! transaction); when to hint, and the polling fallback, are the dispatcher's
 //! (`inbox::dispatcher::wakeups`). On SQLite a
 //! `WakeUps` never yields (one process owns the file).
@@ -13,7 +16,8 @@ use super::tls::Tls;
 use super::url::DatabaseUrl;
 use crate::inbox::store::StoreError;
 use crate::inbox::LaneKey;
-use tokio::sync::mpsc;
+use std::sync::Arc;
+use tokio::sync::{mpsc, Notify};
 use tokio_postgres::AsyncMessage;
 
 /// The channel of the wake-up notifications.
@@ -22,6 +26,16 @@ pub const WAKE_CHANNEL: &str = "wagate_work";
 /// The payload naming `lane` (`<phone_number_id> <user>`).
 pub fn wake_payload(lane: &LaneKey) -> String {
     format!("{} {}", lane.phone_number_id, lane.user)
+}
+
+/// What starts the payload of a conversation's change of hands (take-over, release, opt-out,
+/// resume). A replica of an earlier version reads it as a conversation with work: it only
+/// sweeps the store.
+const STATE_PREFIX: &str = "state ";
+
+/// The payload saying `lane` changed hands or opted out or back in.
+pub fn state_payload(lane: &LaneKey) -> String {
+    format!("{STATE_PREFIX}{}", wake_payload(lane))
 }
 
 /// One hint.
@@ -60,8 +74,8 @@ impl WakeUps {
     }
 }
 
-/// LISTEN on a connection of its own.
-pub(crate) async fn listen(url: &DatabaseUrl) -> Result<WakeUps, StoreError> {
+/// LISTEN on a connection of its own; conversation changes go to `changes`.
+pub(crate) async fn listen(url: &DatabaseUrl, changes: Arc<Notify>) -> Result<WakeUps, StoreError> {
     let unreachable = |reason: String| StoreError::Unreachable {
         target: url.target(),
         reason,
@@ -73,11 +87,16 @@ pub(crate) async fn listen(url: &DatabaseUrl) -> Result<WakeUps, StoreError> {
         .await
         .map_err(|e| unreachable(e.to_string()))?;
     let (tx, rx) = mpsc::channel(1024);
+    let heard = Arc::clone(&changes);
     tokio::spawn(async move {
         loop {
             let message = std::future::poll_fn(|cx| connection.poll_message(cx)).await;
             match message {
                 Some(Ok(AsyncMessage::Notification(n))) => {
+                    if n.payload().starts_with(STATE_PREFIX) {
+                        heard.notify_one();
+                        continue;
+                    }
                     let hint = match n.payload().split_once(' ') {
                         Some((pnid, user)) if !pnid.is_empty() && !user.is_empty() => {
                             WakeUp::Lane(LaneKey {
@@ -105,6 +124,8 @@ pub(crate) async fn listen(url: &DatabaseUrl) -> Result<WakeUps, StoreError> {
         .batch_execute(&format!("LISTEN {WAKE_CHANNEL}"))
         .await
         .map_err(|e| unreachable(e.to_string()))?;
+    // Changes announced while nobody listened went unheard: the handoff service looks now.
+    changes.notify_one();
     Ok(WakeUps {
         rx: Some(rx),
         _client: Some(client),
