@@ -180,7 +180,8 @@ $fn$;
 -- written), `kept` (a turn to retry stays the lane's, under the same lease), `closed` (lease
 -- given up: nothing else pending) or `next` (one row per message of the next turn, claimed in
 -- the same transaction with a new fence). The lane and the fence the turn ran under come with
--- every status but `lost`.
+-- every status but `lost`. After those four columns, `wagate_claimed`'s, spelled out: the
+-- driver reads flat rows, not a nested composite.
 CREATE TYPE wagate_finished AS (
     status               TEXT,
     lane_pnid            TEXT,
