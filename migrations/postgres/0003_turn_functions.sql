@@ -2,10 +2,10 @@
 --
 -- Claiming a conversation's turn took seven statements (lease row, lease lock, interrupted
 -- turn, fence, new turn, its messages, their state) and closing it five more plus BEGIN and
--- COMMIT: at 500 messages a second those round trips, not the work they do, kept PostgreSQL
--- busy (BENCHMARKS.md, "Several replicas on PostgreSQL"). The same steps, in the same order
--- and under the same locks, now run inside the server (src/inbox/store/postgres/lease.rs and
--- turns.rs say what each step guarantees).
+-- COMMIT, each a round trip with the transaction open meanwhile (BENCHMARKS.md, "Several
+-- replicas on PostgreSQL"). The same steps, in the same order and under the same locks, now
+-- run inside the server (src/inbox/store/postgres/lease.rs and turns.rs say what each step
+-- guarantees).
 
 -- A lease row changes with every claim and close and is locked by every fenced write, many
 -- times a second for a busy conversation. Without an index on `owner` (the heartbeat and the
@@ -180,7 +180,8 @@ $fn$;
 -- written), `kept` (a turn to retry stays the lane's, under the same lease), `closed` (lease
 -- given up: nothing else pending) or `next` (one row per message of the next turn, claimed in
 -- the same transaction with a new fence). The lane and the fence the turn ran under come with
--- every status but `lost`.
+-- every status but `lost`. After those four columns, `wagate_claimed`'s, spelled out: the
+-- driver reads flat rows, not a nested composite.
 CREATE TYPE wagate_finished AS (
     status               TEXT,
     lane_pnid            TEXT,

@@ -27,6 +27,22 @@ fn texts_to(graph: &FakeGraph, user: &str) -> Vec<String> {
         .collect()
 }
 
+/// An operator takes `user`'s conversation over through `replica`'s operator API.
+async fn take_over(client: &reqwest::Client, replica: &Replica, user: &str) {
+    let taken = client
+        .post(replica.url(&format!("/v1/conversations/{}/handoff", conversation(user))))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .expect("the replica answers");
+    assert_eq!(
+        taken.status().as_u16(),
+        200,
+        "the conversation was taken over"
+    );
+}
+
 #[tokio::test]
 async fn a_take_over_through_one_replica_stops_a_slow_turn_on_another_before_its_reply_goes_out() {
     let Some(db) = TestDatabase::create().await else {
@@ -47,14 +63,7 @@ async fn a_take_over_through_one_replica_stops_a_slow_turn_on_another_before_its
     let body = text_body("wamid.slow.0", user, &word(user, 0));
     assert_eq!(post(&client, &b.webhook(), &body).await, Some(200));
     assert!(within(10, || llm.count() >= 1).await, "B asked the model");
-    let taken = client
-        .post(a.url(&format!("/v1/conversations/{}/handoff", conversation(user))))
-        .bearer_auth(TOKEN)
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .expect("A answers");
-    assert_eq!(taken.status().as_u16(), 200, "A took the conversation over");
+    take_over(&client, &a, user).await;
 
     // Past the model's answer and B's next poll.
     tokio::time::sleep(Duration::from_millis(3000)).await;
@@ -109,14 +118,7 @@ async fn a_replica_that_never_heard_of_a_take_over_still_sends_no_reply_part() {
     let body = text_body("wamid.deaf.0", user, &word(user, 0));
     assert_eq!(post(&client, &b.webhook(), &body).await, Some(200));
     assert!(within(10, || llm.count() >= 1).await, "B asked the model");
-    let taken = client
-        .post(a.url(&format!("/v1/conversations/{}/handoff", conversation(user))))
-        .bearer_auth(TOKEN)
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .expect("A answers");
-    assert_eq!(taken.status().as_u16(), 200);
+    take_over(&client, &a, user).await;
 
     tokio::time::sleep(Duration::from_millis(3000)).await;
     assert_eq!(

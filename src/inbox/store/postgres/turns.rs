@@ -3,8 +3,9 @@
 //!
 //! A claim and a close are each one call of a server-side function (`wagate_claim`,
 //! `wagate_finish`, migration 0003): the steps are the ones `lease.rs` describes, under the
-//! same locks, but one round trip instead of seven or ten (the round trips, not the work,
-//! were what kept PostgreSQL busy at 500 messages a second).
+//! same locks, but one round trip instead of seven or ten, and no transaction left open
+//! between them while the client is scheduled (BENCHMARKS.md, "Several replicas on
+//! PostgreSQL", measures what it bought).
 
 use super::lease::{Held, LEASE};
 use super::PgStore;
