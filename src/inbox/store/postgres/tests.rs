@@ -4,40 +4,9 @@
 
 use super::testdb::TestDb;
 use super::{lease, migrate};
-use crate::inbox::store::{
-    Batch, InboundState, NewInbound, StatusUpdate, Store, StoreError, TurnOutcome,
-};
-use crate::inbox::LaneKey;
+use crate::inbox::store::both_backends::{batch, lane, message};
+use crate::inbox::store::{Batch, StatusUpdate, Store, StoreError, TurnOutcome};
 use crate::memory::MemoryEntry;
-
-fn lane(user: &str) -> LaneKey {
-    LaneKey {
-        phone_number_id: "PNID".into(),
-        user: user.into(),
-    }
-}
-
-fn message(id: &str, user: &str) -> NewInbound {
-    NewInbound {
-        message_id: id.into(),
-        lane: lane(user),
-        display_phone_number: "15550000000".into(),
-        contact_name: None,
-        kind: "text".into(),
-        timestamp: 1_700_000_000,
-        raw: format!(r#"{{"id":"{id}","type":"text","text":{{"body":"hi"}}}}"#),
-        json: None,
-        state: InboundState::Pending,
-        note: None,
-    }
-}
-
-fn batch(messages: Vec<NewInbound>) -> Batch {
-    Batch {
-        messages,
-        ..Batch::default()
-    }
-}
 
 async fn open(db: &TestDb) -> Store {
     Store::open_postgres(&db.database_url())
