@@ -62,6 +62,22 @@ BEGIN
 END
 $fn$;
 
+-- Take the conversation's lease row (locked by the caller's transaction) for this replica with
+-- a new fence, valid p_lease_ms; returns the fence.
+CREATE FUNCTION wagate_take_lease(
+    p_pnid TEXT, p_customer TEXT, p_replica TEXT, p_lease_ms FLOAT8) RETURNS BIGINT
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_fence BIGINT;
+BEGIN
+    UPDATE leases SET owner = p_replica, fence = nextval('lease_fence'),
+        expires_at = now() + p_lease_ms * interval '1 millisecond', taken_at = now()
+    WHERE phone_number_id = p_pnid AND customer = p_customer
+    RETURNING fence INTO v_fence;
+    RETURN v_fence;
+END
+$fn$;
+
 -- The conversation's oldest pending messages (at most p_limit) as a new turn, for a caller
 -- whose transaction holds the conversation's lease row locked: the lease gets a new fence.
 CREATE FUNCTION wagate_take_pending(
@@ -82,10 +98,7 @@ BEGIN
     IF v_seqs IS NULL THEN
         RETURN;
     END IF;
-    UPDATE leases SET owner = p_replica, fence = nextval('lease_fence'),
-        expires_at = now() + p_lease_ms * interval '1 millisecond', taken_at = now()
-    WHERE phone_number_id = p_pnid AND customer = p_customer
-    RETURNING fence INTO v_fence;
+    v_fence := wagate_take_lease(p_pnid, p_customer, p_replica, p_lease_ms);
     INSERT INTO turns (phone_number_id, customer, state, attempts, started_at)
     VALUES (p_pnid, p_customer, 'running', 1, p_now)
     RETURNING id INTO v_turn;
@@ -154,10 +167,7 @@ BEGIN
         END IF;
         UPDATE turns SET attempts = attempts + 1 WHERE id = v_turn;
         IF EXISTS (SELECT 1 FROM inbound WHERE turn_id = v_turn AND state = 'taken') THEN
-            UPDATE leases SET owner = p_replica, fence = nextval('lease_fence'),
-                expires_at = now() + p_lease_ms * interval '1 millisecond', taken_at = now()
-            WHERE phone_number_id = p_pnid AND customer = p_customer
-            RETURNING fence INTO v_fence;
+            v_fence := wagate_take_lease(p_pnid, p_customer, p_replica, p_lease_ms);
             v_held := wagate_has_held(p_pnid, p_customer);
             RETURN QUERY
                 SELECT v_turn, GREATEST(v_attempts, 0), v_fence, v_taken_over, v_held,
