@@ -19,8 +19,12 @@
 //! next request waits it out, and this replica drops what is left of its own grant at once.
 //!
 //! Waiters queue in arrival order behind an async mutex, as in the local window: only the head
-//! talks to the database, asking for as many slots as sends are waiting (at most
-//! [`BATCH_MAX`]), so a quiet channel reserves one slot per send and wastes none.
+//! talks to the database, asking for as many slots as sends are waiting, and more when the last
+//! grant ran out before its lease (sends come faster than one trip each: twice as many, up to
+//! [`BATCH_MAX`]), as many as it used when it lapsed with slots left. A quiet channel so
+//! reserves one slot per send and wastes none; a busy one makes one trip per [`BATCH_MAX`]
+//! sends (one per send made the database's grant the costliest statement of a message at
+//! 300 msg/s: BENCHMARKS.md).
 
 use super::pacing::RateLimitWindow;
 use std::future::Future;
@@ -118,6 +122,7 @@ pub(crate) struct SharedWindow {
 /// The grant this replica is using.
 struct Held {
     id: i64,
+    granted: u32,
     left: u32,
     used: u32,
     asked_at: Instant,
@@ -189,10 +194,9 @@ impl SharedWindow {
                     return;
                 }
             }
-            let settle = held.take().map(|grant| grant.settlement());
-            let want = u32::try_from(self.waiting.load(Ordering::Relaxed))
-                .unwrap_or(u32::MAX)
-                .clamp(1, BATCH_MAX.min(self.limit.max));
+            let previous = held.take();
+            let settle = previous.as_ref().map(Held::settlement);
+            let want = self.want(previous.as_ref());
             let request = SlotRequest {
                 want,
                 max_messages: self.limit.max,
@@ -205,6 +209,7 @@ impl SharedWindow {
                 Ok(grant) if grant.granted > 0 => {
                     *held = Some(Held {
                         id: grant.id,
+                        granted: grant.granted,
                         left: grant.granted,
                         used: 0,
                         asked_at,
@@ -223,6 +228,21 @@ impl SharedWindow {
                 }
             }
         }
+    }
+
+    /// Slots to ask for after `previous` (the grant handed back, if any): at least the sends
+    /// waiting now; twice the last grant when it ran out (sends outpace one trip each), as
+    /// many as it used when it lapsed with slots left; at most [`BATCH_MAX`] and the cap.
+    fn want(&self, previous: Option<&Held>) -> u32 {
+        let paced = match previous {
+            Some(last) if last.left == 0 => last.granted.saturating_mul(2),
+            Some(last) => last.used,
+            None => 1,
+        };
+        let waiting = u32::try_from(self.waiting.load(Ordering::Relaxed)).unwrap_or(u32::MAX);
+        waiting
+            .max(paced)
+            .clamp(1, BATCH_MAX.min(self.limit.max).max(1))
     }
 
     /// Meta said 130429: pause every replica for `pause`, and stop using our own grant now.
@@ -325,6 +345,44 @@ mod tests {
         shared.wait_for_room().await;
         let requests = recorder.requests.lock().unwrap();
         assert_eq!(requests[2].settle.map(|s| s.used), Some(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sends_that_use_up_each_grant_get_bigger_grants_and_a_quiet_spell_shrinks_them() {
+        let recorder = Arc::new(Recorder::default());
+        *recorder.grant.lock().unwrap() = 100;
+        let shared = window(&recorder, 30);
+        // One send after another, each grant used up: 1, 2, 4, 8 slots, then BATCH_MAX.
+        for _ in 0..(1 + 2 + 4 + 8 + 8) {
+            shared.wait_for_room().await;
+        }
+        let wants = |r: &Recorder| {
+            r.requests
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|q| q.want)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(wants(&recorder), vec![1, 2, 4, 8, 8]);
+        // Three sends from a fresh grant of eight, then the lease lapses: the next trip asks
+        // for three, not eight.
+        shared.wait_for_room().await;
+        shared.wait_for_room().await;
+        shared.wait_for_room().await;
+        tokio::time::advance(LEASE).await;
+        shared.wait_for_room().await;
+        assert_eq!(wants(&recorder), vec![1, 2, 4, 8, 8, 8, 3]);
+        // Never more than the cap allows.
+        let small = window(&recorder, 2);
+        for _ in 0..8 {
+            small.wait_for_room().await;
+        }
+        assert!(
+            wants(&recorder)[7..].iter().all(|&w| w <= 2),
+            "{:?}",
+            wants(&recorder)
+        );
     }
 
     #[tokio::test(start_paused = true)]

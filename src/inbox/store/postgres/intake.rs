@@ -6,7 +6,7 @@
 //! commit.
 
 use super::turns::{claim, Claimed};
-use super::{intake_hooks, PgStore};
+use super::{intake_hooks, intake_lane, PgStore};
 use crate::inbox::store::conversations::HELD_FOR_PERSON;
 use crate::inbox::store::opt_out::WHILE_OPTED_OUT;
 use crate::inbox::store::parts::PartRef;
@@ -21,16 +21,26 @@ impl PgStore {
         mut batch: Batch,
         lanes: Vec<LaneKey>,
     ) -> Result<(RecordOutcome, Vec<Turn>), StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(|e| self.error(e))?;
-        let (outcome, claimed) =
-            self.record_in(&tx, &mut batch, &lanes)
-                .await
-                .map_err(|e| match e {
-                    Failed::Db(e) => self.error(e),
-                    Failed::Store(e) => e,
-                })?;
-        tx.commit().await.map_err(|e| self.error(e))?;
+        let (outcome, claimed) = match intake_lane::single_lane(&batch, &lanes) {
+            // The common body: one statement (`intake_lane.rs`).
+            Some(lane) => {
+                let (outcome, claimed) = self.record_lane(&batch, &lane, !lanes.is_empty()).await?;
+                (outcome, claimed.map(|c| (lane, c)).into_iter().collect())
+            }
+            None => {
+                let mut client = self.client().await?;
+                let tx = client.transaction().await.map_err(|e| self.error(e))?;
+                let recorded =
+                    self.record_in(&tx, &mut batch, &lanes)
+                        .await
+                        .map_err(|e| match e {
+                            Failed::Db(e) => self.error(e),
+                            Failed::Store(e) => e,
+                        })?;
+                tx.commit().await.map_err(|e| self.error(e))?;
+                recorded
+            }
+        };
         // The turns take the parsed JSON the webhook already holds, instead of parsing it again.
         let mut parsed: HashMap<String, serde_json::Value> = batch
             .messages

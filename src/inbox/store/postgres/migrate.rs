@@ -24,6 +24,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "turn_functions",
         include_str!("../../../../migrations/postgres/0003_turn_functions.sql"),
     ),
+    (
+        4,
+        "lane_scoped_statements",
+        include_str!("../../../../migrations/postgres/0004_lane_scoped_statements.sql"),
+    ),
 ];
 
 /// `pg_advisory_xact_lock` key of the migrations (any constant no other lock of ours uses).

@@ -41,6 +41,7 @@ mod handoff;
 mod hint;
 mod intake;
 mod intake_hooks;
+mod intake_lane;
 mod lease;
 mod memory;
 mod migrate;

@@ -7,7 +7,7 @@ use super::retention::{RetentionRun, RetentionSkipped, INBOX_RETENTION};
 use super::testdb::TestDb;
 use crate::inbox::store::{Batch, InboundState, NewInbound, Store, TurnOutcome};
 use crate::inbox::LaneKey;
-use crate::whatsapp::graph::shared_window::SharedWindow;
+use crate::whatsapp::graph::shared_window::{Settlement, SharedWindow, SlotRequest};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -206,6 +206,42 @@ async fn two_replicas_sharing_the_rate_limit_never_send_more_than_the_cap_in_any
     // the leases of grants nobody settled yet), not twice that.
     let spread = sends[21] - sends[0];
     assert!(spread < Duration::from_secs(9), "took {spread:?}");
+}
+
+#[tokio::test]
+async fn the_shared_window_counts_what_grants_used_until_they_age_out() {
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    let stores = replicas(&db, 1).await;
+    let slots = stores[0].shared_rate_limit().expect("shared").0;
+    let ask = |want, settle| SlotRequest {
+        want,
+        max_messages: 10,
+        window: Duration::from_millis(300),
+        lease: Duration::from_secs(1),
+        settle,
+    };
+    let first = slots.reserve(ask(8, None)).await.unwrap();
+    assert_eq!(first.granted, 8);
+    let rest = slots.reserve(ask(8, None)).await.unwrap();
+    assert_eq!(rest.granted, 2, "ten in the window at most");
+    // The first grant is handed back having used three slots within 5 ms: five come back.
+    let settle = Settlement {
+        grant_id: first.id,
+        used: 3,
+        used_within: Duration::from_millis(5),
+    };
+    let again = slots.reserve(ask(8, Some(settle))).await.unwrap();
+    assert_eq!(again.granted, 5);
+    let full = slots.reserve(ask(1, None)).await.unwrap();
+    assert_eq!(full.granted, 0, "the window is full");
+    assert!(full.retry_in > Duration::ZERO);
+    // The settled grant's three leave the window 300 ms after their last use; the other
+    // grants (leases of 1 s) still count.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let later = slots.reserve(ask(8, None)).await.unwrap();
+    assert_eq!(later.granted, 3);
 }
 
 #[tokio::test]

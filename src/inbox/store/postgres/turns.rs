@@ -23,7 +23,7 @@ pub(super) struct Claimed {
 
 /// The rows of a `wagate_claimed` result (from column `at` on) as a claimed turn; `None` for
 /// no rows (nothing claimed).
-fn claimed(lane: &LaneKey, rows: &[Row], at: usize) -> Option<Claimed> {
+pub(super) fn claimed(lane: &LaneKey, rows: &[Row], at: usize) -> Option<Claimed> {
     let first = rows.first()?;
     first.get::<_, Option<i64>>(at)?;
     let id: i64 = first.get(at);
@@ -63,7 +63,7 @@ fn claimed(lane: &LaneKey, rows: &[Row], at: usize) -> Option<Claimed> {
 }
 
 /// The lease's length as the functions take it.
-fn lease_ms() -> f64 {
+pub(super) fn lease_ms() -> f64 {
     LEASE.as_millis() as f64
 }
 
