@@ -16,6 +16,21 @@
 -- goes, one B-tree write less per message; memory is pruned by age in bulk, which a BRIN does
 -- as well as a B-tree at a fraction of the cost per row (rows arrive in time order).
 
+-- Whether the conversation has parts held for the 24-hour window: read from the held parts
+-- (a partial index, usually empty) to their turns, never from the conversation's turns (one
+-- per message it ever sent, thousands for a long one) to their parts. A plan kept from a
+-- connection's first calls, when the tables were small, went the second way.
+CREATE OR REPLACE FUNCTION wagate_has_held(p_pnid TEXT, p_customer TEXT) RETURNS BOOLEAN
+LANGUAGE plpgsql STABLE AS $fn$
+BEGIN
+    RETURN EXISTS (
+        WITH held AS MATERIALIZED (
+            SELECT turn_id FROM reply_parts WHERE held_at IS NOT NULL)
+        SELECT 1 FROM held h JOIN turns t ON t.id = h.turn_id
+        WHERE t.phone_number_id = p_pnid AND t.customer = p_customer);
+END
+$fn$;
+
 DROP INDEX inbound_pending_by_lane;
 DROP INDEX memory_created_at;
 CREATE INDEX memory_created_at_brin ON memory USING brin (created_at);
