@@ -78,6 +78,11 @@ impl TestDb {
             .get(0)
     }
 
+    /// A connection of its own to the test database (outside any store).
+    pub(crate) async fn client(&self) -> tokio_postgres::Client {
+        connect(&self.url).await
+    }
+
     /// Every lease runs out now: what a replica killed with kill -9 leaves after [`LEASE`]
     /// (super::lease::LEASE), without waiting for it.
     pub(crate) async fn expire_leases(&self) {

@@ -410,3 +410,98 @@ async fn parts_held_for_the_window_are_found_by_the_conversations_next_turn() {
     let _third = store.claim_turn(lane("u1")).await.unwrap().unwrap();
     assert_eq!(store.held_turns(lane("u1")).await.unwrap(), vec![first.id]);
 }
+
+/// Shared buffers `sql` reads and writes (its server-side functions' statements included),
+/// run inside `tx`, whose connection keeps generic plans as a pooled one does after a few calls.
+async fn buffers(tx: &tokio_postgres::Transaction<'_>, sql: &str) -> i64 {
+    let lines: Vec<String> = tx
+        .query(&format!("EXPLAIN (ANALYZE, BUFFERS) {sql}"), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    // The top node's line `Buffers: shared hit=N read=M ...` comes first.
+    let top = lines
+        .iter()
+        .find(|l| l.trim_start().starts_with("Buffers: shared"))
+        .unwrap_or_else(|| panic!("no buffers in {lines:#?}"));
+    ["hit=", "read="]
+        .iter()
+        .filter_map(|key| {
+            let at = top.find(key)? + key.len();
+            top[at..].split(' ').next()?.parse::<i64>().ok()
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn claiming_and_closing_a_turn_reads_its_conversation_not_every_waiting_one() {
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    let store = open(&db).await;
+    // History, then a burst: statistics taken while 3,000 messages were all answered (as
+    // autovacuum last saw them), then 400 conversations with a message waiting each, and the
+    // one claimed here. Plans made from those statistics think hardly anything waits.
+    let history: Vec<_> = (0..3000)
+        .map(|n| message(&format!("old{n}"), &format!("u{n}")))
+        .collect();
+    store.record(batch(history)).await.unwrap();
+    db.execute("UPDATE inbound SET state = 'done'; ANALYZE")
+        .await;
+    let burst: Vec<_> = (0..400)
+        .map(|n| message(&format!("m{n}"), &format!("u{n}")))
+        .collect();
+    store.record(batch(burst)).await.unwrap();
+    store
+        .record(batch(vec![message("mine", "me")]))
+        .await
+        .unwrap();
+    let mut client = db.client().await;
+    client
+        .batch_execute("SET plan_cache_mode = force_generic_plan")
+        .await
+        .unwrap();
+    let tx = client.transaction().await.unwrap();
+    let claim = |user: &str| {
+        format!("SELECT * FROM wagate_claim('PNID', '{user}', 'tester', 25000, 50, 1, true)")
+    };
+    // Another conversation first, so the plans and caches are warm.
+    buffers(&tx, &claim("u0")).await;
+    let claimed = buffers(&tx, &claim("me")).await;
+    assert!(
+        claimed < 100,
+        "a claim read {claimed} buffers with 400 other conversations waiting"
+    );
+    let (turn, fence): (i64, i64) = {
+        let row = tx
+            .query_one(
+                "SELECT t.id, l.fence FROM turns t JOIN leases l USING (phone_number_id, customer)
+                 WHERE t.customer = 'me'",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    let closed = buffers(
+        &tx,
+        &format!(
+            "SELECT * FROM wagate_finish({turn}, 'tester', ARRAY[{fence}]::bigint[], 'done',
+                                         'done', NULL, false, true, 25000, 50, 1)"
+        ),
+    )
+    .await;
+    assert!(
+        closed < 100,
+        "a close read {closed} buffers with 400 other conversations waiting"
+    );
+    let state: String = tx
+        .query_one("SELECT state FROM inbound WHERE message_id = 'mine'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(state, "done", "the close answered the claimed message");
+    tx.rollback().await.unwrap();
+}
