@@ -180,7 +180,11 @@ BEGIN
     UPDATE inbound SET state = p_message_state, note = p_error
     WHERE phone_number_id = v_pnid AND customer = v_customer
       AND turn_id = p_turn AND state = 'taken';
-    IF p_claim_next THEN
+    -- The next turn, if the conversation has messages waiting (usually none: the function
+    -- is not called then).
+    IF p_claim_next AND EXISTS (
+            SELECT 1 FROM inbound
+            WHERE phone_number_id = v_pnid AND customer = v_customer AND state = 'pending') THEN
         RETURN QUERY
             SELECT 'next'::TEXT, v_pnid, v_customer, v_fence, c.*
             FROM wagate_take_pending(v_pnid, v_customer, p_replica, p_lease_ms, p_limit, p_now,
