@@ -35,6 +35,27 @@ DROP INDEX inbound_pending_by_lane;
 DROP INDEX memory_created_at;
 CREATE INDEX memory_created_at_brin ON memory USING brin (created_at);
 
+-- The conversation's lease row, locked for the caller's transaction: one row (its owner, NULL
+-- when free, and whether its lease ran out), or none when another claim or write holds it
+-- (FOR UPDATE SKIP LOCKED). The conversation's first claim makes the row (the insert waits for
+-- a concurrent first claim's commit) and looks again.
+CREATE FUNCTION wagate_lock_lease(p_pnid TEXT, p_customer TEXT)
+RETURNS TABLE (owner TEXT, expired BOOLEAN)
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    RETURN QUERY SELECT l.owner, l.expires_at < now() FROM leases l
+        WHERE l.phone_number_id = p_pnid AND l.customer = p_customer
+        FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        INSERT INTO leases (phone_number_id, customer) VALUES (p_pnid, p_customer)
+        ON CONFLICT (phone_number_id, customer) DO NOTHING;
+        RETURN QUERY SELECT l.owner, l.expires_at < now() FROM leases l
+            WHERE l.phone_number_id = p_pnid AND l.customer = p_customer
+            FOR UPDATE SKIP LOCKED;
+    END IF;
+END
+$fn$;
+
 CREATE OR REPLACE FUNCTION wagate_take_pending(
     p_pnid TEXT, p_customer TEXT, p_replica TEXT, p_lease_ms FLOAT8, p_limit INTEGER,
     p_now BIGINT, p_taken_over BOOLEAN)
@@ -87,20 +108,9 @@ DECLARE
     v_fence      BIGINT;
     v_held       BOOLEAN;
 BEGIN
-    SELECT owner, expires_at < now() INTO v_owner, v_expired FROM leases
-    WHERE phone_number_id = p_pnid AND customer = p_customer
-    FOR UPDATE SKIP LOCKED;
+    SELECT l.owner, l.expired INTO v_owner, v_expired FROM wagate_lock_lease(p_pnid, p_customer) l;
     IF NOT FOUND THEN
-        -- Locked by another claim or write (skipped), or the conversation's first claim: make
-        -- its row (the insert waits for a concurrent first claim's commit) and look again.
-        INSERT INTO leases (phone_number_id, customer) VALUES (p_pnid, p_customer)
-        ON CONFLICT (phone_number_id, customer) DO NOTHING;
-        SELECT owner, expires_at < now() INTO v_owner, v_expired FROM leases
-        WHERE phone_number_id = p_pnid AND customer = p_customer
-        FOR UPDATE SKIP LOCKED;
-        IF NOT FOUND THEN
-            RETURN;
-        END IF;
+        RETURN;
     END IF;
     -- Free (owner NULL: closed normally, nothing running), ours, or another's expired lease.
     IF v_owner IS NULL OR v_owner = p_replica THEN
@@ -262,16 +272,8 @@ BEGIN
     WHERE c.phone_number_id = p_pnid AND c.customer = p_customer
       AND (c.opted_out OR c.state = 'human');
     IF p_claim AND v_hold IS NULL THEN
-        SELECT owner, expires_at < now() INTO v_owner, v_expired FROM leases
-        WHERE phone_number_id = p_pnid AND customer = p_customer
-        FOR UPDATE SKIP LOCKED;
-        IF NOT FOUND THEN
-            INSERT INTO leases (phone_number_id, customer) VALUES (p_pnid, p_customer)
-            ON CONFLICT (phone_number_id, customer) DO NOTHING;
-            SELECT owner, expires_at < now() INTO v_owner, v_expired FROM leases
-            WHERE phone_number_id = p_pnid AND customer = p_customer
-            FOR UPDATE SKIP LOCKED;
-        END IF;
+        SELECT l.owner, l.expired INTO v_owner, v_expired
+        FROM wagate_lock_lease(p_pnid, p_customer) l;
         IF FOUND AND (v_owner IS NULL OR v_owner = p_replica OR v_expired) THEN
             v_taken_over := v_owner IS NOT NULL AND v_owner <> p_replica;
             IF v_owner IS NOT NULL AND EXISTS (

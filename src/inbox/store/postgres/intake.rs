@@ -208,6 +208,38 @@ async fn hold_by_conversation_state(
     Ok(())
 }
 
+/// A batch's messages column by column, as the statements that insert them take them.
+pub(super) struct Columns<'a> {
+    pub(super) ids: Vec<&'a str>,
+    pub(super) pnids: Vec<&'a str>,
+    pub(super) displays: Vec<&'a str>,
+    pub(super) users: Vec<&'a str>,
+    pub(super) names: Vec<Option<&'a str>>,
+    pub(super) kinds: Vec<&'a str>,
+    pub(super) stamps: Vec<i64>,
+    pub(super) states: Vec<&'static str>,
+    pub(super) notes: Vec<Option<&'a str>>,
+    pub(super) raws: Vec<&'a str>,
+}
+
+impl<'a> Columns<'a> {
+    pub(super) fn of(batch: &'a Batch) -> Columns<'a> {
+        let m = &batch.messages;
+        Columns {
+            ids: m.iter().map(|m| m.message_id.as_str()).collect(),
+            pnids: m.iter().map(|m| m.lane.phone_number_id.as_str()).collect(),
+            displays: m.iter().map(|m| m.display_phone_number.as_str()).collect(),
+            users: m.iter().map(|m| m.lane.user.as_str()).collect(),
+            names: m.iter().map(|m| m.contact_name.as_deref()).collect(),
+            kinds: m.iter().map(|m| m.kind.as_str()).collect(),
+            stamps: m.iter().map(|m| m.timestamp).collect(),
+            states: m.iter().map(|m| m.state.stored().as_str()).collect(),
+            notes: m.iter().map(|m| m.note.as_deref()).collect(),
+            raws: m.iter().map(|m| m.raw.as_str()).collect(),
+        }
+    }
+}
+
 /// Insert the batch's messages and their JSON in one statement, in body order. Returns the
 /// outcome's counts and the new messages to answer (lane, message id).
 async fn insert_messages(
@@ -219,29 +251,7 @@ async fn insert_messages(
     if batch.messages.is_empty() {
         return Ok((outcome, new_pending));
     }
-    let n = batch.messages.len();
-    let mut ids = Vec::with_capacity(n);
-    let mut pnids = Vec::with_capacity(n);
-    let mut displays = Vec::with_capacity(n);
-    let mut users = Vec::with_capacity(n);
-    let mut names = Vec::with_capacity(n);
-    let mut kinds = Vec::with_capacity(n);
-    let mut stamps = Vec::with_capacity(n);
-    let mut states = Vec::with_capacity(n);
-    let mut notes = Vec::with_capacity(n);
-    let mut raws = Vec::with_capacity(n);
-    for m in &batch.messages {
-        ids.push(m.message_id.as_str());
-        pnids.push(m.lane.phone_number_id.as_str());
-        displays.push(m.display_phone_number.as_str());
-        users.push(m.lane.user.as_str());
-        names.push(m.contact_name.as_deref());
-        kinds.push(m.kind.as_str());
-        stamps.push(m.timestamp);
-        states.push(m.state.stored().as_str());
-        notes.push(m.note.as_deref());
-        raws.push(m.raw.as_str());
-    }
+    let c = Columns::of(batch);
     let received_at = crate::inbox::store::now_millis();
     // The JSON goes with the row inserted: of two copies of one message in a body, the first
     // (the one `ON CONFLICT` keeps).
@@ -270,17 +280,17 @@ async fn insert_messages(
         .query(
             &insert,
             &[
-                &ids,
-                &pnids,
-                &displays,
-                &users,
-                &names,
-                &kinds,
-                &stamps,
-                &states,
-                &notes,
+                &c.ids,
+                &c.pnids,
+                &c.displays,
+                &c.users,
+                &c.names,
+                &c.kinds,
+                &c.stamps,
+                &c.states,
+                &c.notes,
                 &received_at,
-                &raws,
+                &c.raws,
             ],
         )
         .await?;

@@ -6,6 +6,7 @@
 //! taken by their turn, so each message row is written once less. One round trip and one
 //! flushed commit instead of five round trips; the caller still answers `200` only after it.
 
+use super::intake::Columns;
 use super::turns::{claimed, lease_ms, Claimed};
 use super::PgStore;
 use crate::inbox::store::conversations::HELD_FOR_PERSON;
@@ -39,25 +40,7 @@ impl PgStore {
         lane: &LaneKey,
         claim: bool,
     ) -> Result<(RecordOutcome, Option<Claimed>), StoreError> {
-        let n = batch.messages.len();
-        let mut ids = Vec::with_capacity(n);
-        let mut displays = Vec::with_capacity(n);
-        let mut names = Vec::with_capacity(n);
-        let mut kinds = Vec::with_capacity(n);
-        let mut stamps = Vec::with_capacity(n);
-        let mut states = Vec::with_capacity(n);
-        let mut notes = Vec::with_capacity(n);
-        let mut raws = Vec::with_capacity(n);
-        for m in &batch.messages {
-            ids.push(m.message_id.as_str());
-            displays.push(m.display_phone_number.as_str());
-            names.push(m.contact_name.as_deref());
-            kinds.push(m.kind.as_str());
-            stamps.push(m.timestamp);
-            states.push(m.state.stored().as_str());
-            notes.push(m.note.as_deref());
-            raws.push(m.raw.as_str());
-        }
+        let c = Columns::of(batch);
         let now = crate::inbox::store::now_millis();
         let lease_ms = lease_ms();
         let limit = MAX_MESSAGES_PER_TURN as i32;
@@ -75,14 +58,14 @@ impl PgStore {
                 &[
                     &lane.phone_number_id,
                     &lane.user,
-                    &ids,
-                    &displays,
-                    &names,
-                    &kinds,
-                    &stamps,
-                    &states,
-                    &notes,
-                    &raws,
+                    &c.ids,
+                    &c.displays,
+                    &c.names,
+                    &c.kinds,
+                    &c.stamps,
+                    &c.states,
+                    &c.notes,
+                    &c.raws,
                     &now,
                     &HELD_FOR_PERSON,
                     &WHILE_OPTED_OUT,
