@@ -12,7 +12,7 @@ use super::PgStore;
 use crate::inbox::store::conversations::HELD_FOR_PERSON;
 use crate::inbox::store::opt_out::WHILE_OPTED_OUT;
 use crate::inbox::store::turns::MAX_MESSAGES_PER_TURN;
-use crate::inbox::store::{Batch, RecordOutcome, StoreError};
+use crate::inbox::store::{Batch, MessageState, RecordOutcome, StoreError};
 use crate::inbox::LaneKey;
 use std::collections::{HashMap, HashSet};
 
@@ -113,7 +113,7 @@ fn outcome(
                 continue;
             }
         };
-        if state == "pending" || state == "taken" {
+        if state == MessageState::Pending.as_str() || state == MessageState::Taken.as_str() {
             outcome.new_pending_messages += 1;
             // A message no turn took yet (another replica holds the conversation, an
             // interrupted turn comes first, the cap) must still be told to the dispatcher.
