@@ -94,6 +94,50 @@ on_both_backends! {
     }
 
 
+    async fn a_flood_in_one_webhook_starts_a_turn_of_the_first_messages_and_the_rest_wait(db: Backing) {
+        let store = db.open().await;
+        let flood: Vec<NewInbound> = (0..MAX_MESSAGES_PER_TURN + 7)
+            .map(|n| message(&format!("m{n:03}"), "u1"))
+            .collect();
+        let (outcome, turns) = store
+            .record_and_claim(batch(flood), vec![lane("u1")])
+            .await
+            .unwrap();
+
+        assert_eq!(turns.len(), 1);
+        assert_eq!(turns[0].messages.len(), MAX_MESSAGES_PER_TURN);
+        assert_eq!(ids(&turns[0])[0], "m000");
+        assert_eq!(outcome.new_pending_messages, MAX_MESSAGES_PER_TURN + 7);
+        assert_eq!(outcome.new_pending, vec![lane("u1")], "the rest must be told");
+        let next = store
+            .finish_and_claim(turns[0].id, TurnOutcome::Done, lane("u1"))
+            .await
+            .unwrap()
+            .expect("the rest in the next turn");
+        assert_eq!(next.messages.len(), 7);
+        assert_eq!(ids(&next)[0], format!("m{MAX_MESSAGES_PER_TURN:03}"));
+    }
+
+
+    async fn a_webhook_for_a_conversation_a_person_has_is_kept_and_starts_no_turn(db: Backing) {
+        let store = db.open().await;
+        assert!(store
+            .hand_over(lane("u1"), "operator", None, Vec::new())
+            .await
+            .unwrap());
+        let (outcome, turns) = store
+            .record_and_claim(batch(vec![message("a", "u1")]), vec![lane("u1")])
+            .await
+            .unwrap();
+
+        assert!(turns.is_empty());
+        assert_eq!(outcome.new_skipped, 1);
+        assert!(outcome.new_pending.is_empty());
+        assert!(store.claim_turn(lane("u1")).await.unwrap().is_none());
+        assert_eq!(store.backlog().await.unwrap().open_messages, 0);
+    }
+
+
     async fn parsed_json_given_with_the_batch_is_used_as_is(db: Backing) {
         let store = db.open().await;
         let mut given = message("a", "u1");
