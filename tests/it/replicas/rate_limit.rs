@@ -5,10 +5,15 @@ use super::*;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-/// The most sends Meta saw in any span shorter than `window` (less a little for the jitter
-/// between a replica taking its token and the fake receiving the request).
+/// The most sends Meta saw in any span shorter than `window`, less the delay a send may take
+/// between its slot and the fake on a loaded machine. A replica waits for room until the
+/// window's edge exactly, so the next batch starts just as the last one leaves the window:
+/// if the earlier batch's requests were held up 100 ms more than the later one's (a CI box
+/// running the whole suite at once did that), ten arrivals fell within 1.95 s although the
+/// slots were taken 2 s apart. A cap that failed would show far denser bursts (every
+/// replica's whole batch at once), which this still catches.
 fn most_in_any_window(sent_at: &[Instant], window: Duration) -> usize {
-    let span = window - Duration::from_millis(50);
+    let span = window - Duration::from_millis(300);
     let mut most = 0;
     for (i, start) in sent_at.iter().enumerate() {
         let within = sent_at[i..]
@@ -70,9 +75,13 @@ async fn three_replicas_together_never_send_more_than_the_channel_rate_limit() {
         .map(|(_, s)| s.received_at)
         .collect();
     let most = most_in_any_window(&sent_at, Duration::from_secs(2));
+    let offsets: Vec<u128> = sent_at
+        .iter()
+        .map(|t| t.duration_since(sent_at[0]).as_millis())
+        .collect();
     assert!(
         most <= 5,
-        "at most 5 sends in any 2 s across the replicas, saw {most}"
+        "at most 5 sends in any 2 s across the replicas, saw {most} (ms after the first: {offsets:?})"
     );
     drop(replicas);
     drop(db);
@@ -82,6 +91,6 @@ async fn three_replicas_together_never_send_more_than_the_channel_rate_limit() {
 fn the_busiest_window_counts_sends_closer_than_the_window() {
     let t0 = Instant::now();
     let at = |ms: u64| t0 + Duration::from_millis(ms);
-    let sends = [at(0), at(100), at(1900), at(2000), at(2100), at(4500)];
+    let sends = [at(0), at(100), at(1600), at(1800), at(1900), at(4500)];
     assert_eq!(most_in_any_window(&sends, Duration::from_secs(2)), 3);
 }
