@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Two (or more) wagate builds against one PostgreSQL, interleaved: the end-to-end benchmark
+# (examples/e2e_bench.rs) with one replica on a fresh database per run, in the order given, and
+# per run PostgreSQL's own CPU per message (its backends serving the bench's database), beside
+# p50/p99 and wagate's CPU. The machine's speed drifts (BENCHMARKS.md saw the same binary cost
+# PostgreSQL 2.8 ms and 3.7 ms a message 40 minutes apart), so compare builds run side by side:
+# give them alternately, e.g. `old=... new=... new=... old=...`.
+#
+# Usage: bench/pg-ab.sh RATE SECONDS LABEL=PATH/TO/wagate [LABEL=PATH ...]
+# A build of another revision, for example the one before a change:
+#     git worktree add /tmp/wagate-before <rev> && (cd /tmp/wagate-before && cargo build --release --bin wagate)
+#     bench/pg-ab.sh 300 20 before=/tmp/wagate-before/target/release/wagate new=target/release/wagate \
+#                           new=target/release/wagate before=/tmp/wagate-before/target/release/wagate
+# Needs an administrator's URL of a PostgreSQL server on this machine (its backends' CPU is read
+# from /proc) in WAGATE_BENCH_POSTGRES_URL or WAGATE_TEST_POSTGRES_URL (`source
+# .ci/components.sh` starts a throwaway cluster), and psql. The database `wagate_bench` is
+# dropped and created for each run. Run it with nothing else running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ $# -lt 3 ]; then
+  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+fi
+RATE=$1
+DURATION=$2
+shift 2
+ADMIN=${WAGATE_BENCH_POSTGRES_URL:-${WAGATE_TEST_POSTGRES_URL:-}}
+if [ -z "$ADMIN" ]; then
+  echo "set WAGATE_BENCH_POSTGRES_URL to an administrator's URL of a PostgreSQL server on this machine" >&2
+  echo "(or: source .ci/components.sh, which starts a throwaway cluster and sets WAGATE_TEST_POSTGRES_URL)" >&2
+  exit 2
+fi
+command -v psql >/dev/null || { echo "psql is needed (Debian: apt-get install postgresql-client)" >&2; exit 2; }
+TARGET=${CARGO_TARGET_DIR:-target}
+cargo build --release --quiet --example e2e_bench
+BENCH_DB=wagate_bench
+DB_URL=$(python3 -c 'import sys, urllib.parse as u
+p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$ADMIN" "$BENCH_DB")
+MESSAGES=$(python3 -c "print(round($RATE * $DURATION))")
+
+# CPU seconds (user + system) of the server processes serving the bench's database right now.
+backend_cpu() {
+  local ticks=0 pid fields
+  for pid in $(psql -X -At "$ADMIN" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$BENCH_DB'"); do
+    fields=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+    set -- $fields
+    ticks=$((ticks + ${12} + ${13}))
+  done
+  python3 -c "print($ticks / $(getconf CLK_TCK))"
+}
+
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $RATE msg/s for $DURATION s, one replica"
+for spec in "$@"; do
+  label=${spec%%=*}
+  binary=${spec#*=}
+  [ -x "$binary" ] || { echo "$label: no executable at $binary" >&2; exit 2; }
+  psql -q -X -v ON_ERROR_STOP=1 "$ADMIN" \
+    -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" -c "CREATE DATABASE $BENCH_DB" >/dev/null
+  sleep 2
+  load=$(cut -d' ' -f1-3 /proc/loadavg)
+  out=$(mktemp)
+  # The backends' CPU is read once the load has been sent (the pool's connections live on
+  # until the bench stops the server).
+  (sleep "$(python3 -c "print($DURATION + 0.7)")"; backend_cpu > "$out.cpu") &
+  WAGATE_BIN="$binary" "$TARGET/release/examples/e2e_bench" "$RATE" "$DURATION" "$RATE" \
+    --replicas=1 --database="$DB_URL" > "$out" 2>&1 || true
+  wait
+  summary=$(grep '^SUMMARY ' "$out" | sed 's/^SUMMARY replicas=1 database=postgres //' || echo "(no summary: the run failed)")
+  server=$(grep -o 'CPU [0-9.]* s' "$out" | head -1 || true)
+  sixths=$(grep 'by sixth' "$out" | sed 's/.*ms: //' || true)
+  pg=$(python3 -c "print(f'{$(cat "$out.cpu") * 1000 / $MESSAGES:.2f}')")
+  echo "$label | load $load | $summary | PostgreSQL $pg ms CPU per message | server $server | p50/p99 by sixth: $sixths"
+  rm -f "$out" "$out.cpu"
+done
+psql -q -X "$ADMIN" -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" >/dev/null
