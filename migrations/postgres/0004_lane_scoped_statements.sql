@@ -288,6 +288,8 @@ BEGIN
                 v_mode := 'after';  -- older messages wait: they go first
             ELSE
                 v_mode := 'direct';
+                -- The turn's id now (from the sequence of `turns.id`'s identity, which
+                -- PostgreSQL names after the table and column); its row once a message is in.
                 v_turn := nextval('turns_id_seq');
             END IF;
         END IF;
