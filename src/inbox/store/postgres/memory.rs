@@ -6,44 +6,114 @@ use super::parts::Flush;
 use super::PgStore;
 use crate::inbox::store::StoreError;
 use crate::memory::{MediaRef, MemoryEntry, MemoryRole};
+use tokio_postgres::types::ToSql;
 
 /// Purges delete in slices so no transaction holds a huge DELETE.
 const PURGE_BATCH: i64 = 1_000;
 
+/// A turn's memory entries as the insert statement takes them (`$4` the key, `$5`–`$9` the
+/// columns), and the statement itself (fenced by `lease`, see `parts::fenced_sql`).
+pub(super) struct MemoryRows {
+    key: String,
+    positions: Vec<i32>,
+    roles: Vec<&'static str>,
+    contents: Vec<String>,
+    created: Vec<i64>,
+    media: Vec<Option<String>>,
+}
+
+/// The insert of a turn's memory entries, for a statement with a `lease` CTE: rows already
+/// stored for (key, turn, position) stay, so appending a resumed turn again stores nothing new.
+pub(super) const INSERT_MEMORY: &str =
+    "INSERT INTO memory (key, turn_id, position, role, content, created_at, media)
+     SELECT $4::text, $1, e.position, e.role, e.content, e.created_at, e.media
+     FROM unnest($5::int[], $6::text[], $7::text[], $8::bigint[], $9::text[])
+          AS e(position, role, content, created_at, media)
+     WHERE EXISTS (SELECT 1 FROM lease)
+     ON CONFLICT (key, turn_id, position) DO NOTHING";
+
+impl MemoryRows {
+    fn of(key: String, entries: Vec<MemoryEntry>) -> MemoryRows {
+        MemoryRows {
+            key,
+            positions: (0..entries.len() as i32).collect(),
+            roles: entries.iter().map(|e| e.role.as_str()).collect(),
+            media: entries
+                .iter()
+                .map(|e| {
+                    (!e.media.is_empty())
+                        .then(|| serde_json::to_string(&e.media).unwrap_or_default())
+                })
+                .collect(),
+            created: entries.iter().map(|e| e.created_at).collect(),
+            contents: entries.into_iter().map(|e| e.content).collect(),
+        }
+    }
+
+    /// Parameters `$4`–`$9` of [`INSERT_MEMORY`].
+    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 6] {
+        [
+            &self.key,
+            &self.positions,
+            &self.roles,
+            &self.contents,
+            &self.created,
+            &self.media,
+        ]
+    }
+}
+
 impl PgStore {
+    /// A turn's entries wait in this process for the statement that saves the turn's reply,
+    /// which writes them too (one round trip and one commit less per message: BENCHMARKS.md,
+    /// "One statement less"). Nothing is lost by the wait: the entries are bookkeeping that is
+    /// not flushed on its own anyway (`parts::Flush`), and a turn that stops before its reply
+    /// is saved runs again and appends them again. They are written on their own when the turn
+    /// closes without a saved reply, or when this process reads the same memory first.
     pub(crate) async fn append_memory(
         &self,
         key: String,
         turn_id: i64,
         entries: Vec<MemoryEntry>,
     ) -> Result<(), StoreError> {
-        let mut positions = Vec::with_capacity(entries.len());
-        let mut roles = Vec::with_capacity(entries.len());
-        let mut contents = Vec::with_capacity(entries.len());
-        let mut created = Vec::with_capacity(entries.len());
-        let mut media: Vec<Option<String>> = Vec::with_capacity(entries.len());
-        for (position, entry) in entries.iter().enumerate() {
-            positions.push(position as i32);
-            roles.push(entry.role.as_str());
-            contents.push(entry.content.as_str());
-            created.push(entry.created_at);
-            media.push(
-                (!entry.media.is_empty())
-                    .then(|| serde_json::to_string(&entry.media).unwrap_or_default()),
-            );
+        if entries.is_empty() {
+            return Ok(());
         }
-        // Rows already stored for (key, turn, position) stay: appending a resumed turn again
-        // stores nothing new. Not flushed on its own (`parts::Flush`): lost to a PostgreSQL
-        // crash before any part went out, the turn runs again and appends it again.
+        let rows = MemoryRows::of(key, entries);
+        if turn_id > 0 {
+            self.deferred_memory().insert(turn_id, rows);
+            return Ok(());
+        }
+        self.write_memory(turn_id, &rows).await
+    }
+
+    /// The entries waiting for `turn_id`'s saved reply, taken.
+    pub(super) fn take_deferred_memory(&self, turn_id: i64) -> Option<MemoryRows> {
+        self.deferred_memory().remove(&turn_id)
+    }
+
+    /// Write what waits for `turn_id` now (the turn closes without a saved reply).
+    pub(super) async fn write_deferred_memory(&self, turn_id: i64) -> Result<(), StoreError> {
+        match self.take_deferred_memory(turn_id) {
+            Some(rows) => self.write_memory(turn_id, &rows).await,
+            None => Ok(()),
+        }
+    }
+
+    fn deferred_memory(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, MemoryRows>> {
+        self.inner
+            .deferred_memory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn write_memory(&self, turn_id: i64, rows: &MemoryRows) -> Result<(), StoreError> {
         self.fenced_with(
             turn_id,
-            "INSERT INTO memory (key, turn_id, position, role, content, created_at, media)
-             SELECT $4::text, $1, e.position, e.role, e.content, e.created_at, e.media
-             FROM unnest($5::int[], $6::text[], $7::text[], $8::bigint[], $9::text[])
-                  AS e(position, role, content, created_at, media)
-             WHERE EXISTS (SELECT 1 FROM lease)
-             ON CONFLICT (key, turn_id, position) DO NOTHING",
-            &[&key, &positions, &roles, &contents, &created, &media],
+            INSERT_MEMORY,
+            &rows.params(),
             Flush::WithNextFlushedCommit,
         )
         .await
@@ -58,6 +128,20 @@ impl PgStore {
     ) -> Result<Vec<MemoryEntry>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
+        }
+        // Entries of this memory still waiting for their turn's reply are written first: a
+        // read sees every append this process made.
+        let waiting: Vec<i64> = self
+            .deferred_memory()
+            .iter()
+            .filter(|(_, rows)| rows.key == key)
+            .map(|(turn, _)| *turn)
+            .collect();
+        for turn_id in waiting {
+            match self.write_deferred_memory(turn_id).await {
+                Ok(()) | Err(StoreError::LeaseLost { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let client = self.client().await?;

@@ -122,6 +122,9 @@ pub(crate) struct Inner {
     /// Signalled by the wake-ups' listener when another replica announced a conversation's
     /// change of hands (`hint.rs`), for the handoff service.
     conversation_changes: Arc<tokio::sync::Notify>,
+    /// Turns' memory entries waiting for the statement that saves the turn's reply
+    /// (`memory.rs`, `append_memory`).
+    deferred_memory: std::sync::Mutex<std::collections::HashMap<i64, memory::MemoryRows>>,
     /// How many migrations this open applied (tests: exactly one of two racing opens does).
     #[cfg_attr(not(test), allow(dead_code))]
     migrations_applied: usize,
@@ -143,6 +146,7 @@ impl PgStore {
             replica: replica_id(),
             leases: lease::Leases::default(),
             conversation_changes: Arc::new(tokio::sync::Notify::new()),
+            deferred_memory: Default::default(),
             migrations_applied: migrated.applied,
         });
         lease::spawn_heartbeat(Arc::downgrade(&inner));
@@ -174,6 +178,7 @@ impl PgStore {
                 replica: replica_id(),
                 leases: lease::Leases::default(),
                 conversation_changes: Arc::new(tokio::sync::Notify::new()),
+                deferred_memory: Default::default(),
                 migrations_applied: 0,
             }),
         })

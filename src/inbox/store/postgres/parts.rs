@@ -5,6 +5,7 @@
 //! itself, with everything else that may refuse it, is `send_fence.rs`.
 
 use super::lease;
+use super::memory::INSERT_MEMORY;
 use super::PgStore;
 use crate::inbox::store::{ReplyPart, StoreError};
 use crate::inbox::LaneKey;
@@ -37,6 +38,12 @@ pub(super) fn fenced_sql(key: i64, statement: &str) -> String {
 }
 
 fn fenced_sql_with(key: i64, statement: &str, flush: Flush) -> String {
+    fenced_sql_after(key, "", statement, flush)
+}
+
+/// As [`fenced_sql_with`], with `also` (CTEs ending in a comma, under the same lease) written
+/// in the same statement before `statement`.
+fn fenced_sql_after(key: i64, also: &str, statement: &str, flush: Flush) -> String {
     let lease = if key > 0 {
         lease::turn_fenced("$2", "$3")
     } else {
@@ -49,7 +56,7 @@ fn fenced_sql_with(key: i64, statement: &str, flush: Flush) -> String {
         Flush::WithNextFlushedCommit => ", set_config('synchronous_commit', 'off', true)",
     };
     format!(
-        "WITH lease AS ({lease}), done AS ({statement} RETURNING 1)
+        "WITH lease AS ({lease}), {also} done AS ({statement} RETURNING 1)
          SELECT EXISTS (SELECT 1 FROM lease), (SELECT COUNT(*) FROM done){deferred}"
     )
 }
@@ -90,12 +97,26 @@ impl PgStore {
         params: &[&(dyn ToSql + Sync)],
         flush: Flush,
     ) -> Result<(bool, u64), StoreError> {
+        self.fenced_report_after(key, "", statement, params, flush)
+            .await
+    }
+
+    /// As [`fenced_report`](Self::fenced_report), with the CTEs `also` first (see
+    /// [`fenced_sql_after`]).
+    async fn fenced_report_after(
+        &self,
+        key: i64,
+        also: &str,
+        statement: &str,
+        params: &[&(dyn ToSql + Sync)],
+        flush: Flush,
+    ) -> Result<(bool, u64), StoreError> {
         let fences = self.inner.leases.fences();
         let mut all: Vec<&(dyn ToSql + Sync)> = vec![&key, &self.inner.replica, &fences];
         all.extend_from_slice(params);
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(&fenced_sql_with(key, statement, flush))
+            .prepare_cached(&fenced_sql_after(key, also, statement, flush))
             .await
             .map_err(|e| self.error(e))?;
         let row = client
@@ -125,6 +146,7 @@ impl PgStore {
 
     /// The lease of `turn_id`'s conversation is gone: forget it.
     fn forget_turn(&self, turn_id: i64) {
+        self.take_deferred_memory(turn_id);
         if let Some((lane, _)) = self.inner.leases.by_turn(turn_id) {
             self.inner.leases.remove(&lane);
         }
@@ -153,18 +175,34 @@ impl PgStore {
         }
         // Saving twice keeps the first version (a resumed turn sends what it saved).
         // Not flushed on its own: the first part's `sending` mark flushes it before any send.
-        let written = self
-            .fenced_with(
-                key,
-                "INSERT INTO reply_parts (turn_id, idx, text, message)
-                 SELECT $1, p.idx, p.text, p.message
-                 FROM unnest($4::int[], $5::text[], $6::text[]) AS p(idx, text, message)
-                 WHERE EXISTS (SELECT 1 FROM lease)
-                 ON CONFLICT (turn_id, idx) DO NOTHING",
-                &[&idx, &texts, &json],
-                Flush::WithNextFlushedCommit,
-            )
+        // The turn's memory entries waiting for it (`memory.rs`) go in the same statement.
+        let memory = self.take_deferred_memory(key);
+        let (also, first) = match &memory {
+            Some(_) => (format!("mem AS ({INSERT_MEMORY}),"), 10),
+            None => (String::new(), 4),
+        };
+        let insert = format!(
+            "INSERT INTO reply_parts (turn_id, idx, text, message)
+             SELECT $1, p.idx, p.text, p.message
+             FROM unnest(${}::int[], ${}::text[], ${}::text[]) AS p(idx, text, message)
+             WHERE EXISTS (SELECT 1 FROM lease)
+             ON CONFLICT (turn_id, idx) DO NOTHING",
+            first,
+            first + 1,
+            first + 2
+        );
+        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        if let Some(memory) = &memory {
+            params.extend(memory.params());
+        }
+        params.extend([&idx as &(dyn ToSql + Sync), &texts, &json]);
+        let (held, written) = self
+            .fenced_report_after(key, &also, &insert, &params, Flush::WithNextFlushedCommit)
             .await?;
+        if !held {
+            self.forget_turn(key);
+            return Err(StoreError::LeaseLost { turn_id: key });
+        }
         if written as usize == messages.len() {
             // All new: they read back exactly as given, not yet sent or held.
             return Ok(messages

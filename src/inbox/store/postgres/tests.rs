@@ -92,17 +92,19 @@ async fn an_expired_lease_is_taken_over_with_a_higher_fence_and_the_old_owner_is
         "{late:?}"
     );
     // Every other write it still tries is refused, and changes nothing.
+    // A turn's memory waits for the statement that saves its reply: taken here, refused there
+    // (never written: see the memory read below).
+    old.append_memory(
+        "wa_u1".into(),
+        turn.id,
+        vec![MemoryEntry::assistant("stale", 1_700_000_000)],
+    )
+    .await
+    .unwrap();
     let refused = [
         old.mark_part_sending(turn.id, 1).await.err(),
         old.mark_part_failed(turn.id, 1, "stale".into()).await.err(),
         old.save_reply(turn.id, vec!["stale".into()]).await.err(),
-        old.append_memory(
-            "wa_u1".into(),
-            turn.id,
-            vec![MemoryEntry::assistant("stale", 1_700_000_000)],
-        )
-        .await
-        .err(),
         old.finish_turn(turn.id, TurnOutcome::Done).await.err(),
     ];
     for (i, e) in refused.into_iter().enumerate() {
@@ -504,4 +506,62 @@ async fn claiming_and_closing_a_turn_reads_its_conversation_not_every_waiting_on
         .get(0);
     assert_eq!(state, "done", "the close answered the claimed message");
     tx.rollback().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_turns_memory_is_written_with_its_saved_reply_or_at_its_close_without_one() {
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    let (a, b) = (open(&db).await, open(&db).await);
+    let read = |store: &Store| {
+        let store = store.clone();
+        async move {
+            store
+                .memory_window("wa_u1".into(), 10, 0)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.content)
+                .collect::<Vec<_>>()
+        }
+    };
+    a.record(batch(vec![message("m1", "u1")])).await.unwrap();
+    let turn = a.claim_turn(lane("u1")).await.unwrap().unwrap();
+    a.append_memory(
+        "wa_u1".into(),
+        turn.id,
+        vec![MemoryEntry::user("hi", 1_700_000_000)],
+    )
+    .await
+    .unwrap();
+    assert!(read(&b).await.is_empty(), "waiting for the saved reply");
+    a.save_reply(turn.id, vec!["hello".into()]).await.unwrap();
+    assert_eq!(read(&b).await, ["hi"], "written with the reply");
+    a.finish_turn(turn.id, TurnOutcome::Done).await.unwrap();
+
+    // A turn that closes without a reply writes its memory at the close; a read by the same
+    // process writes it at once.
+    a.record(batch(vec![message("m2", "u1")])).await.unwrap();
+    let turn = a.claim_turn(lane("u1")).await.unwrap().unwrap();
+    a.append_memory(
+        "wa_u1".into(),
+        turn.id,
+        vec![MemoryEntry::user("again", 1_700_000_001)],
+    )
+    .await
+    .unwrap();
+    a.finish_turn(turn.id, TurnOutcome::Done).await.unwrap();
+    assert_eq!(read(&b).await, ["hi", "again"]);
+    a.record(batch(vec![message("m3", "u1")])).await.unwrap();
+    let turn = a.claim_turn(lane("u1")).await.unwrap().unwrap();
+    a.append_memory(
+        "wa_u1".into(),
+        turn.id,
+        vec![MemoryEntry::user("third", 1_700_000_002)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(read(&a).await, ["hi", "again", "third"]);
+    assert_eq!(read(&b).await, ["hi", "again", "third"]);
 }

@@ -165,6 +165,12 @@ impl PgStore {
             ),
         };
         let retry = matches!(outcome, TurnOutcome::RetryLater { .. });
+        // Memory entries still waiting for a saved reply (the turn ended without one) are
+        // written before the close; lost with the lease, the close reports that below.
+        match self.write_deferred_memory(turn_id).await {
+            Ok(()) | Err(StoreError::LeaseLost { .. }) => {}
+            Err(e) => return Err(e),
+        }
         let fences = self.inner.leases.fences();
         let client = self.client().await?;
         let stmt = client
