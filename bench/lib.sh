@@ -46,3 +46,18 @@ print("machine: load average %s; 4 KB write+fsync median %.0f us, p90 %.0f us"
       % (" ".join(open("/proc/loadavg").read().split()[:3]), t[100] * 1e6, t[180] * 1e6))
 PY
 }
+
+# The PostgreSQL server of the PostgreSQL benchmarks: sets ADMIN (an administrator's URL, from
+# WAGATE_BENCH_POSTGRES_URL, else WAGATE_TEST_POSTGRES_URL) and DB_URL (the same server, database
+# $1). Exits 2 saying what to do when neither is set or psql is missing.
+postgres_bench_urls() {
+  ADMIN=${WAGATE_BENCH_POSTGRES_URL:-${WAGATE_TEST_POSTGRES_URL:-}}
+  if [ -z "$ADMIN" ]; then
+    echo "set WAGATE_BENCH_POSTGRES_URL to an administrator's URL of a PostgreSQL server" >&2
+    echo "(or: source .ci/components.sh, which starts a throwaway cluster and sets WAGATE_TEST_POSTGRES_URL)" >&2
+    exit 2
+  fi
+  command -v psql >/dev/null || { echo "psql is needed (Debian: apt-get install postgresql-client)" >&2; exit 2; }
+  DB_URL=$(python3 -c 'import sys, urllib.parse as u
+p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$ADMIN" "$1")
+}

@@ -24,18 +24,12 @@ fi
 RATE=$1
 DURATION=$2
 shift 2
-ADMIN=${WAGATE_BENCH_POSTGRES_URL:-${WAGATE_TEST_POSTGRES_URL:-}}
-if [ -z "$ADMIN" ]; then
-  echo "set WAGATE_BENCH_POSTGRES_URL to an administrator's URL of a PostgreSQL server on this machine" >&2
-  echo "(or: source .ci/components.sh, which starts a throwaway cluster and sets WAGATE_TEST_POSTGRES_URL)" >&2
-  exit 2
-fi
-command -v psql >/dev/null || { echo "psql is needed (Debian: apt-get install postgresql-client)" >&2; exit 2; }
 TARGET=${CARGO_TARGET_DIR:-target}
-cargo build --release --quiet --example e2e_bench
 BENCH_DB=wagate_bench
-DB_URL=$(python3 -c 'import sys, urllib.parse as u
-p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$ADMIN" "$BENCH_DB")
+# ADMIN and DB_URL (bench/lib.sh); the server must run on this machine (its CPU is read).
+source bench/lib.sh
+postgres_bench_urls "$BENCH_DB"
+cargo build --release --quiet --example e2e_bench
 MESSAGES=$(python3 -c "print(round($RATE * $DURATION))")
 
 # CPU seconds (user + system) of the server processes serving the bench's database right now.

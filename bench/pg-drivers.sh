@@ -21,18 +21,12 @@ SECONDS_PER_RUN=${1:-10}
 ROUNDS=${2:-3}
 DRIVERS=${DRIVERS:-tokio-postgres sqlx}
 TASKS=${TASKS:-16 64}
-ADMIN=${WAGATE_BENCH_POSTGRES_URL:-${WAGATE_TEST_POSTGRES_URL:-}}
-if [ -z "$ADMIN" ]; then
-  echo "set WAGATE_BENCH_POSTGRES_URL to an administrator's URL of a PostgreSQL server" >&2
-  echo "(or: source .ci/components.sh, which starts a throwaway cluster and sets WAGATE_TEST_POSTGRES_URL)" >&2
-  exit 2
-fi
-command -v psql >/dev/null || { echo "psql is needed (Debian: apt-get install postgresql-client)" >&2; exit 2; }
+BENCH_DB=wagate_bench_drivers
+# ADMIN and DB_URL (bench/lib.sh).
+source bench/lib.sh
+postgres_bench_urls "$BENCH_DB"
 cargo build --release --locked --quiet --manifest-path bench/pg-drivers/Cargo.toml
 BIN=${CARGO_TARGET_DIR:-bench/pg-drivers/target}/release/pg-drivers
-BENCH_DB=wagate_bench_drivers
-DB_URL=$(python3 -c 'import sys, urllib.parse as u
-p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$ADMIN" "$BENCH_DB")
 
 psql -q -X -v ON_ERROR_STOP=1 "$ADMIN" \
   -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" -c "CREATE DATABASE $BENCH_DB" >/dev/null

@@ -17,19 +17,12 @@ cd "$(dirname "$0")/.."
 RATE=${1:-500}
 DURATION=${2:-30}
 USERS=${3:-500}
-ADMIN=${WAGATE_BENCH_POSTGRES_URL:-${WAGATE_TEST_POSTGRES_URL:-}}
-if [ -z "$ADMIN" ]; then
-  echo "set WAGATE_BENCH_POSTGRES_URL to an administrator's URL of a PostgreSQL server" >&2
-  echo "(or: source .ci/components.sh, which starts a throwaway cluster and sets WAGATE_TEST_POSTGRES_URL)" >&2
-  exit 2
-fi
-command -v psql >/dev/null || { echo "psql is needed (Debian: apt-get install postgresql-client)" >&2; exit 2; }
 TARGET=${CARGO_TARGET_DIR:-target}
-cargo build --release --quiet --bin wagate --example e2e_bench
 BENCH_DB=wagate_bench
-# The administrator's URL with the bench database's name in place of its own.
-DB_URL=$(python3 -c 'import sys, urllib.parse as u
-p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$ADMIN" "$BENCH_DB")
+# ADMIN and DB_URL (bench/lib.sh).
+source bench/lib.sh
+postgres_bench_urls "$BENCH_DB"
+cargo build --release --quiet --bin wagate --example e2e_bench
 
 fresh_database() {
   psql -q -X -v ON_ERROR_STOP=1 "$ADMIN" \
