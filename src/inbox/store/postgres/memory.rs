@@ -81,7 +81,8 @@ impl PgStore {
         }
         let rows = MemoryRows::of(key, entries);
         if turn_id > 0 {
-            self.deferred_memory().insert(turn_id, rows);
+            // As in the table, the first append of a turn is the one kept.
+            self.deferred_memory().entry(turn_id).or_insert(rows);
             return Ok(());
         }
         self.write_memory(turn_id, &rows).await
