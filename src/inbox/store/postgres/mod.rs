@@ -67,6 +67,8 @@ mod replica_tests;
 pub(crate) mod testdb;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod turn_path_tests;
 
 pub use url::{DatabaseUrl, DatabaseUrlError};
 pub use wake::{state_payload, wake_payload, WakeUp, WakeUps, WAKE_CHANNEL};

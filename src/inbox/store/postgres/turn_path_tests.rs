@@ -1,0 +1,155 @@
+//! The turn path's cost on PostgreSQL, held by tests: a claim and a close read their own
+//! conversation's rows however many others wait, and a turn's memory goes out with its saved
+//! reply instead of in a statement of its own (BENCHMARKS.md, "Several replicas on PostgreSQL").
+
+use super::testdb::TestDb;
+use crate::inbox::store::both_backends::{batch, lane, message};
+use crate::inbox::store::{Store, TurnOutcome};
+use crate::memory::MemoryEntry;
+
+async fn open(db: &TestDb) -> Store {
+    Store::open_postgres(&db.database_url())
+        .await
+        .expect("the store opens")
+}
+
+/// Shared buffers `sql` reads and writes (its server-side functions' statements included),
+/// run inside `tx`, whose connection keeps generic plans as a pooled one does after a few calls.
+async fn buffers(tx: &tokio_postgres::Transaction<'_>, sql: &str) -> i64 {
+    let lines: Vec<String> = tx
+        .query(&format!("EXPLAIN (ANALYZE, BUFFERS) {sql}"), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    // The top node's line `Buffers: shared hit=N read=M ...` comes first.
+    let top = lines
+        .iter()
+        .find(|l| l.trim_start().starts_with("Buffers: shared"))
+        .unwrap_or_else(|| panic!("no buffers in {lines:#?}"));
+    ["hit=", "read="]
+        .iter()
+        .filter_map(|key| {
+            let at = top.find(key)? + key.len();
+            top[at..].split(' ').next()?.parse::<i64>().ok()
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn claiming_and_closing_a_turn_reads_its_conversation_not_every_waiting_one() {
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    let store = open(&db).await;
+    // History, then a burst: statistics taken while 3,000 messages were all answered (as
+    // autovacuum last saw them), then 400 conversations with a message waiting each, and the
+    // one claimed here. Plans made from those statistics think hardly anything waits.
+    let history: Vec<_> = (0..3000)
+        .map(|n| message(&format!("old{n}"), &format!("u{n}")))
+        .collect();
+    store.record(batch(history)).await.unwrap();
+    db.execute("UPDATE inbound SET state = 'done'; ANALYZE")
+        .await;
+    let burst: Vec<_> = (0..400)
+        .map(|n| message(&format!("m{n}"), &format!("u{n}")))
+        .collect();
+    store.record(batch(burst)).await.unwrap();
+    store
+        .record(batch(vec![message("mine", "me")]))
+        .await
+        .unwrap();
+    let mut client = db.client().await;
+    client
+        .batch_execute("SET plan_cache_mode = force_generic_plan")
+        .await
+        .unwrap();
+    let tx = client.transaction().await.unwrap();
+    let claim = |user: &str| {
+        format!("SELECT * FROM wagate_claim('PNID', '{user}', 'tester', 25000, 50, 1, true)")
+    };
+    // Another conversation first, so the plans and caches are warm.
+    buffers(&tx, &claim("u0")).await;
+    let claimed = buffers(&tx, &claim("me")).await;
+    assert!(
+        claimed < 100,
+        "a claim read {claimed} buffers with 400 other conversations waiting"
+    );
+    let (turn, fence): (i64, i64) = {
+        let row = tx
+            .query_one(
+                "SELECT t.id, l.fence FROM turns t JOIN leases l USING (phone_number_id, customer)
+                 WHERE t.customer = 'me'",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    let closed = buffers(
+        &tx,
+        &format!(
+            "SELECT * FROM wagate_finish({turn}, 'tester', ARRAY[{fence}]::bigint[], 'done',
+                                         'done', NULL, false, true, 25000, 50, 1)"
+        ),
+    )
+    .await;
+    assert!(
+        closed < 100,
+        "a close read {closed} buffers with 400 other conversations waiting"
+    );
+    let state: String = tx
+        .query_one("SELECT state FROM inbound WHERE message_id = 'mine'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(state, "done", "the close answered the claimed message");
+    tx.rollback().await.unwrap();
+}
+
+/// Record message `id` of u1, claim its turn on `store`, append `said` to its memory.
+async fn turn_that_said(store: &Store, id: &str, said: &str, at: i64) -> i64 {
+    store.record(batch(vec![message(id, "u1")])).await.unwrap();
+    let turn = store.claim_turn(lane("u1")).await.unwrap().unwrap();
+    store
+        .append_memory("wa_u1".into(), turn.id, vec![MemoryEntry::user(said, at)])
+        .await
+        .unwrap();
+    turn.id
+}
+
+async fn memory_of_u1(store: &Store) -> Vec<String> {
+    store
+        .memory_window("wa_u1".into(), 10, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.content)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_turns_memory_is_written_with_its_saved_reply_or_at_its_close_without_one() {
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    let (a, b) = (open(&db).await, open(&db).await);
+    let turn = turn_that_said(&a, "m1", "hi", 1_700_000_000).await;
+    assert!(
+        memory_of_u1(&b).await.is_empty(),
+        "waiting for the saved reply"
+    );
+    a.save_reply(turn, vec!["hello".into()]).await.unwrap();
+    assert_eq!(memory_of_u1(&b).await, ["hi"], "written with the reply");
+    a.finish_turn(turn, TurnOutcome::Done).await.unwrap();
+
+    // A turn that closes without a reply writes its memory at the close; a read by the same
+    // process writes it at once.
+    let turn = turn_that_said(&a, "m2", "again", 1_700_000_001).await;
+    a.finish_turn(turn, TurnOutcome::Done).await.unwrap();
+    assert_eq!(memory_of_u1(&b).await, ["hi", "again"]);
+    turn_that_said(&a, "m3", "third", 1_700_000_002).await;
+    assert_eq!(memory_of_u1(&a).await, ["hi", "again", "third"]);
+    assert_eq!(memory_of_u1(&b).await, ["hi", "again", "third"]);
+}
