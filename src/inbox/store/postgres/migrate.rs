@@ -29,6 +29,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "lane_scoped_statements",
         include_str!("../../../../migrations/postgres/0004_lane_scoped_statements.sql"),
     ),
+    (
+        5,
+        "plan_proof_held_check",
+        include_str!("../../../../migrations/postgres/0005_plan_proof_held_check.sql"),
+    ),
 ];
 
 /// `pg_advisory_xact_lock` key of the migrations (any constant no other lock of ours uses).

@@ -108,6 +108,54 @@ async fn claiming_and_closing_a_turn_reads_its_conversation_not_every_waiting_on
     tx.rollback().await.unwrap();
 }
 
+#[tokio::test]
+async fn whether_a_conversation_has_held_parts_is_read_from_the_held_ones_before_any_statistics()
+{
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    open(&db).await;
+    // 3,000 replies sent, none held, on a fresh table autovacuum has not analyzed yet: without
+    // statistics the planner takes `held_at IS NOT NULL` to match nearly every part.
+    db.execute(
+        "ALTER TABLE reply_parts SET (autovacuum_enabled = off);
+         INSERT INTO turns (phone_number_id, customer, state, started_at)
+             SELECT 'PNID', 'u' || n, 'done', 0 FROM generate_series(1, 3000) n;
+         INSERT INTO reply_parts (turn_id, idx, text)
+             SELECT id, 0, repeat('a sent reply ', 20) FROM turns",
+    )
+    .await;
+    let mut client = db.client().await;
+    client
+        .batch_execute("SET plan_cache_mode = force_generic_plan")
+        .await
+        .unwrap();
+    let tx = client.transaction().await.unwrap();
+    // Another conversation first, so the plan and caches are warm.
+    buffers(&tx, "SELECT wagate_has_held('PNID', 'u1')").await;
+    let read = buffers(&tx, "SELECT wagate_has_held('PNID', 'u7')").await;
+    assert!(
+        read < 20,
+        "the held check read {read} buffers with 3,000 sent parts and none held"
+    );
+    tx.batch_execute(
+        "UPDATE reply_parts SET held_at = 1
+         WHERE turn_id = (SELECT id FROM turns WHERE customer = 'u7')",
+    )
+    .await
+    .unwrap();
+    let row = tx
+        .query_one(
+            "SELECT wagate_has_held('PNID', 'u7'), wagate_has_held('PNID', 'u8')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (u7, u8): (bool, bool) = (row.get(0), row.get(1));
+    assert!(u7, "u7's part waits for the window");
+    assert!(!u8, "nothing of u8's waits");
+}
+
 /// Record message `id` of u1, claim its turn on `store`, append `said` to its memory.
 async fn turn_that_said(store: &Store, id: &str, said: &str, at: i64) -> i64 {
     store.record(batch(vec![message(id, "u1")])).await.unwrap();
