@@ -107,6 +107,7 @@ impl Sender<'_> {
             .map(|p| p.index);
         let mut last_customer_at = delivery.last_customer_at;
         let mut first = true;
+        let last_index = parts.last().map(|p| p.index);
         for part in parts.iter().filter(|p| p.outbound_id.is_none()) {
             if let Some(since) = part.sending_since {
                 match settle(self.store, delivery.key, part.index, since).await {
@@ -147,7 +148,9 @@ impl Sender<'_> {
             match sent {
                 Ok(sent) => {
                     self.metrics.graph_send(SendOutcome::Accepted, "");
-                    if let Err(e) = record_sent(self.store, delivery.key, part.index, sent.id).await
+                    let last = Some(part.index) == last_index;
+                    if let Err(e) =
+                        record_sent(self.store, delivery.key, part.index, sent.id, last).await
                     {
                         // Meta has the part but we could not record it: stop here. The part
                         // stays `sending`, so the resumed owner waits for its status instead of
@@ -347,16 +350,23 @@ async fn settle(store: &Store, key: i64, index: usize, since: i64) -> Result<boo
 }
 
 /// Meta has the part: recording it is what keeps it from being sent again, so a failed commit
-/// (a locked database, say) is tried a few more times before the owner gives up.
+/// (a locked database, say) is tried a few more times before the owner gives up. The reply's
+/// `last` part's mark may wait for the turn's close, which comes next.
 async fn record_sent(
     store: &Store,
     key: i64,
     index: usize,
     outbound_id: String,
+    last: bool,
 ) -> Result<(), StoreError> {
     let mut attempt = 1;
     loop {
-        let error = match store.mark_part_sent(key, index, outbound_id.clone()).await {
+        let marked = if last {
+            store.mark_last_part_sent(key, index, outbound_id.clone()).await
+        } else {
+            store.mark_part_sent(key, index, outbound_id.clone()).await
+        };
+        let error = match marked {
             Ok(()) => return Ok(()),
             Err(e) => e,
         };

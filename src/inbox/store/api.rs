@@ -122,6 +122,16 @@ store_api! {
         outbound_id: String,
     ) -> Result<(), StoreError>;
 
+    /// Meta accepted the reply's last part: as [`mark_part_sent`](Store::mark_part_sent), but
+    /// a turn's mark may wait for the turn's close, the next write of the turn, which then
+    /// writes it (PostgreSQL: one statement less per message; SQLite writes it at once).
+    pub async fn mark_last_part_sent(
+        &self,
+        turn_id: i64,
+        index: usize,
+        outbound_id: String,
+    ) -> Result<(), StoreError>;
+
     pub async fn mark_part_failed(
         &self,
         turn_id: i64,

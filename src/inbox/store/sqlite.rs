@@ -216,6 +216,16 @@ impl Sqlite {
             .await
     }
 
+    /// No statement to fold it into here: the writer batches commits anyway.
+    pub(super) async fn mark_last_part_sent(
+        &self,
+        turn_id: i64,
+        index: usize,
+        outbound_id: String,
+    ) -> Result<(), StoreError> {
+        self.mark_part_sent(turn_id, index, outbound_id).await
+    }
+
     pub(super) async fn mark_part_failed(
         &self,
         turn_id: i64,

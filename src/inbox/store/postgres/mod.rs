@@ -27,7 +27,8 @@
 //!   handoff service's announcements of take-overs and opt-outs (`state_payload`).
 //! - The send fence (`send_fence.rs`): a part is marked `sending` only while its conversation
 //!   is not with a person nor opted out (a turn's), or while this replica's claim on it holds
-//!   (an outbox message's), checked in the mark's statement.
+//!   (an outbox message's), checked in the mark's statement. A turn's last part is marked
+//!   `sent` by the turn's close (`sent_marks.rs`).
 //!
 //! - Beside the message path: who has each conversation (`handoff.rs`), opt-out
 //!   (`opt_out.rs`), reactions (`reactions.rs`) and those intake steps (`intake_hooks.rs`),
@@ -53,6 +54,7 @@ mod rate_limit;
 mod reactions;
 pub mod retention;
 mod send_fence;
+mod sent_marks;
 mod tls;
 mod turns;
 mod url;
@@ -127,6 +129,9 @@ pub(crate) struct Inner {
     /// Turns' memory entries waiting for the statement that saves the turn's reply
     /// (`memory.rs`, `append_memory`).
     deferred_memory: std::sync::Mutex<std::collections::HashMap<i64, memory::MemoryRows>>,
+    /// Turns' last parts Meta accepted, waiting for the statement that closes the turn
+    /// (`sent_marks.rs`).
+    sent_marks: std::sync::Mutex<std::collections::HashMap<i64, sent_marks::SentMark>>,
     /// How many migrations this open applied (tests: exactly one of two racing opens does).
     #[cfg_attr(not(test), allow(dead_code))]
     migrations_applied: usize,
@@ -149,6 +154,7 @@ impl PgStore {
             leases: lease::Leases::default(),
             conversation_changes: Arc::new(tokio::sync::Notify::new()),
             deferred_memory: Default::default(),
+            sent_marks: Default::default(),
             migrations_applied: migrated.applied,
         });
         lease::spawn_heartbeat(Arc::downgrade(&inner));
@@ -181,6 +187,7 @@ impl PgStore {
                 leases: lease::Leases::default(),
                 conversation_changes: Arc::new(tokio::sync::Notify::new()),
                 deferred_memory: Default::default(),
+                sent_marks: Default::default(),
                 migrations_applied: 0,
             }),
         })

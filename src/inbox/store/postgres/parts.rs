@@ -223,6 +223,8 @@ impl PgStore {
     }
 
     pub(crate) async fn load_reply(&self, key: i64) -> Result<Option<Vec<ReplyPart>>, StoreError> {
+        // A part accepted by Meta whose mark waits for the close is read as sent.
+        self.write_waiting_sent_mark(key).await?;
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
@@ -300,6 +302,9 @@ impl PgStore {
         key: i64,
         index: usize,
     ) -> Result<Option<String>, StoreError> {
+        if let Some(waiting) = self.waiting_outbound_id(key, index) {
+            return Ok(Some(waiting));
+        }
         let client = self.client().await?;
         let stmt = client
             .prepare_cached("SELECT outbound_id FROM reply_parts WHERE turn_id = $1 AND idx = $2")

@@ -4,7 +4,7 @@
 
 use super::testdb::TestDb;
 use crate::inbox::store::both_backends::{batch, lane, message};
-use crate::inbox::store::{Store, TurnOutcome};
+use crate::inbox::store::{Store, StoreError, TurnOutcome};
 use crate::memory::MemoryEntry;
 
 async fn open(db: &TestDb) -> Store {
@@ -200,4 +200,54 @@ async fn a_turns_memory_is_written_with_its_saved_reply_or_at_its_close_without_
     turn_that_said(&a, "m3", "third", 1_700_000_002).await;
     assert_eq!(memory_of_u1(&a).await, ["hi", "again", "third"]);
     assert_eq!(memory_of_u1(&b).await, ["hi", "again", "third"]);
+}
+
+/// Meta's id of u1's turn's first part, as `store` reads it.
+async fn outbound_id(store: &Store, turn: i64) -> Option<String> {
+    store.part_outbound_id(turn, 0).await.unwrap()
+}
+
+/// Record message `id` of u1 on `store`, claim its turn, save and mark a one-part reply
+/// `sending`, and have Meta accept it as `wamid`.
+async fn turn_whose_reply_meta_accepted(store: &Store, id: &str, wamid: &str) -> i64 {
+    store.record(batch(vec![message(id, "u1")])).await.unwrap();
+    let turn = store.claim_turn(lane("u1")).await.unwrap().unwrap();
+    store.save_reply(turn.id, vec!["hello".into()]).await.unwrap();
+    store.mark_part_sending(turn.id, 0).await.unwrap();
+    store
+        .mark_last_part_sent(turn.id, 0, wamid.into())
+        .await
+        .unwrap();
+    turn.id
+}
+
+#[tokio::test]
+async fn a_turns_last_part_is_recorded_sent_by_its_close_even_after_a_take_over() {
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    let (a, b) = (open(&db).await, open(&db).await);
+    let turn = turn_whose_reply_meta_accepted(&a, "m1", "wamid.1").await;
+    assert_eq!(outbound_id(&b, turn).await, None, "waiting for the close");
+    assert_eq!(
+        outbound_id(&a, turn).await.as_deref(),
+        Some("wamid.1"),
+        "this process knows Meta has it"
+    );
+    a.finish_turn(turn, TurnOutcome::Done).await.unwrap();
+    assert_eq!(outbound_id(&b, turn).await.as_deref(), Some("wamid.1"));
+
+    // Taken over before its close: the close is refused, and still records that Meta has the
+    // part, so the new owner does not send it again.
+    let turn = turn_whose_reply_meta_accepted(&a, "m2", "wamid.2").await;
+    db.expire_leases().await;
+    b.claim_turn(lane("u1")).await.unwrap().expect("b takes over");
+    let closed = a.finish_turn(turn, TurnOutcome::Done).await;
+    assert!(
+        matches!(closed, Err(StoreError::LeaseLost { .. })),
+        "{closed:?}"
+    );
+    assert_eq!(outbound_id(&b, turn).await.as_deref(), Some("wamid.2"));
+    let parts = b.load_reply(turn).await.unwrap().unwrap();
+    assert_eq!(parts[0].outbound_id.as_deref(), Some("wamid.2"));
 }

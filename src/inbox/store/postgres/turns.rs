@@ -8,11 +8,13 @@
 //! PostgreSQL", measures what it bought).
 
 use super::lease::{Held, LEASE};
+use super::sent_marks::{write_sent_mark_cte, SentMark};
 use super::PgStore;
 use crate::inbox::store::turns::{ClaimedTurn, MAX_MESSAGES_PER_TURN};
 use crate::inbox::store::{MessageState, StoreError, TurnOutcome, TurnState};
 use crate::inbox::{InboundRecord, LaneKey, Turn};
 use deadpool_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 /// A turn claimed in a transaction, with the lease it holds (registered after the commit).
@@ -151,55 +153,27 @@ impl PgStore {
         outcome: TurnOutcome,
         claim_next: bool,
     ) -> Result<Option<Turn>, StoreError> {
-        let (turn_state, message_state, error) = match &outcome {
-            TurnOutcome::Done => (TurnState::Done, MessageState::Done, None),
-            TurnOutcome::Failed(reason) => (
-                TurnState::Failed,
-                MessageState::Failed,
-                Some(reason.as_str()),
-            ),
-            TurnOutcome::RetryLater { reason, .. } => (
-                TurnState::Running,
-                MessageState::Taken,
-                Some(reason.as_str()),
-            ),
-        };
-        let retry = matches!(outcome, TurnOutcome::RetryLater { .. });
         // Memory entries still waiting for a saved reply (the turn ended without one) are
         // written before the close; lost with the lease, the close reports that below.
         match self.write_deferred_memory(turn_id).await {
             Ok(()) | Err(StoreError::LeaseLost { .. }) => {}
             Err(e) => return Err(e),
         }
-        let fences = self.inner.leases.fences();
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT * FROM wagate_finish($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .await
-            .map_err(|e| self.error(e))?;
-        let limit = MAX_MESSAGES_PER_TURN as i32;
-        let now = crate::inbox::store::now_millis();
-        let rows = client
-            .query(
-                &stmt,
-                &[
-                    &turn_id,
-                    &self.inner.replica,
-                    &fences,
-                    &turn_state.as_str(),
-                    &message_state.as_str(),
-                    &error,
-                    &retry,
-                    &claim_next,
-                    &lease_ms(),
-                    &limit,
-                    &now,
-                ],
-            )
-            .await
-            .map_err(|e| self.error(e))?;
+        // The turn's last part, if Meta accepted it, is marked `sent` by this statement
+        // (`sent_marks.rs`); a failed close keeps the mark for the next try.
+        let sent = self.take_sent_mark(turn_id);
+        let rows = self
+            .close_statement(turn_id, &outcome, claim_next, sent.as_ref())
+            .await;
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) => {
+                if let Some(sent) = sent {
+                    self.keep_sent_mark(turn_id, sent);
+                }
+                return Err(e);
+            }
+        };
         let status: &str = rows.first().map_or("lost", |r| r.get(0));
         if status == "lost" {
             if let Some((lane, _)) = self.inner.leases.by_turn(turn_id) {
@@ -222,6 +196,62 @@ impl PgStore {
                 Ok(None)
             }
         }
+    }
+
+    /// `wagate_finish` for the turn (with, when given, its last part's `sent` mark): its rows.
+    async fn close_statement(
+        &self,
+        turn_id: i64,
+        outcome: &TurnOutcome,
+        claim_next: bool,
+        sent: Option<&SentMark>,
+    ) -> Result<Vec<Row>, StoreError> {
+        let (turn_state, message_state, error) = match outcome {
+            TurnOutcome::Done => (TurnState::Done, MessageState::Done, None),
+            TurnOutcome::Failed(reason) => (
+                TurnState::Failed,
+                MessageState::Failed,
+                Some(reason.as_str()),
+            ),
+            TurnOutcome::RetryLater { reason, .. } => (
+                TurnState::Running,
+                MessageState::Taken,
+                Some(reason.as_str()),
+            ),
+        };
+        let retry = matches!(outcome, TurnOutcome::RetryLater { .. });
+        let (turn_state, message_state) = (turn_state.as_str(), message_state.as_str());
+        let fences = self.inner.leases.fences();
+        let limit = MAX_MESSAGES_PER_TURN as i32;
+        let now = crate::inbox::store::now_millis();
+        let lease_ms_value = lease_ms();
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+            &turn_id,
+            &self.inner.replica,
+            &fences,
+            &turn_state,
+            &message_state,
+            &error,
+            &retry,
+            &claim_next,
+            &lease_ms_value,
+            &limit,
+            &now,
+        ];
+        let close = "SELECT * FROM wagate_finish($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+        let sql = match sent {
+            Some(mark) => {
+                params.extend([&mark.index as &(dyn ToSql + Sync), &mark.outbound_id, &mark.at]);
+                format!("WITH {} {close}", write_sent_mark_cte(12))
+            }
+            None => close.to_owned(),
+        };
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&sql)
+            .await
+            .map_err(|e| self.error(e))?;
+        client.query(&stmt, &params).await.map_err(|e| self.error(e))
     }
 
     /// Conversations with open messages that no other live replica holds, after `cursor` in
