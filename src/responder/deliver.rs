@@ -362,7 +362,9 @@ async fn record_sent(
     let mut attempt = 1;
     loop {
         let marked = if last {
-            store.mark_last_part_sent(key, index, outbound_id.clone()).await
+            store
+                .mark_last_part_sent(key, index, outbound_id.clone())
+                .await
         } else {
             store.mark_part_sent(key, index, outbound_id.clone()).await
         };

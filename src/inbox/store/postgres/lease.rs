@@ -155,17 +155,17 @@ pub(crate) fn spawn_heartbeat(inner: Weak<Inner>) {
             let Some(inner) = inner.upgrade() else {
                 return;
             };
-            if let Err(e) = beat(&inner).await {
+            if let Err(e) = beat(&inner).await.map(drop) {
                 tracing::warn!(error = %e, "cannot extend this replica's conversation leases");
             }
         }
     });
 }
 
-pub(crate) async fn beat(inner: &Inner) -> Result<(), StoreError> {
+pub(crate) async fn beat(inner: &Inner) -> Result<Vec<i64>, StoreError> {
     let held = Keys::of(&inner.leases.snapshot());
     if held.fences.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let client = inner.client().await?;
     // By key, not by owner: `leases` has no index on `owner`, so its updates stay HOT.
@@ -197,21 +197,43 @@ pub(crate) async fn beat(inner: &Inner) -> Result<(), StoreError> {
         .map(|r| r.get(0))
         .collect();
     // A fence missing from the answer may just have been given up or replaced by this
-    // replica's own close or claim while the statement ran: only one this process still
-    // holds afterwards was taken over.
-    let still_held = inner.leases.fences();
-    for lost in held
-        .fences
+    // replica's own close or claim, committed while the statement ran but not yet in this
+    // process's map: under load that gap is long enough to matter. Only a conversation whose
+    // row now names another owner was taken over (rare: one read then).
+    let missing: Vec<usize> = (0..held.fences.len())
+        .filter(|&k| !kept.contains(&held.fences[k]))
+        .collect();
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pick = |v: &[String]| missing.iter().map(|&k| v[k].clone()).collect::<Vec<_>>();
+    let fences: Vec<i64> = missing.iter().map(|&k| held.fences[k]).collect();
+    let taken: Vec<i64> = client
+        .query(
+            "SELECT h.fence FROM unnest($2::text[], $3::text[], $4::bigint[])
+                 AS h(pnid, customer, fence)
+             JOIN leases l ON l.phone_number_id = h.pnid AND l.customer = h.customer
+             WHERE l.owner <> $1",
+            &[
+                &inner.replica,
+                &pick(&held.pnids),
+                &pick(&held.customers),
+                &fences,
+            ],
+        )
+        .await
+        .map_err(|e| inner.error(e))?
         .iter()
-        .filter(|f| !kept.contains(f) && still_held.contains(f))
-    {
+        .map(|r| r.get(0))
+        .collect();
+    for lost in &taken {
         tracing::warn!(
             fence = lost,
             "another replica took a conversation over from this one; its turn stops"
         );
         inner.leases.remove_fence(*lost);
     }
-    Ok(())
+    Ok(taken)
 }
 
 /// Held leases as the statements take them: keys and fences side by side.

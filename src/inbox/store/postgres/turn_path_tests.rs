@@ -109,8 +109,7 @@ async fn claiming_and_closing_a_turn_reads_its_conversation_not_every_waiting_on
 }
 
 #[tokio::test]
-async fn whether_a_conversation_has_held_parts_is_read_from_the_held_ones_before_any_statistics()
-{
+async fn whether_a_conversation_has_held_parts_is_read_from_the_held_ones_before_any_statistics() {
     let Some(db) = TestDb::fresh().await else {
         return;
     };
@@ -212,7 +211,10 @@ async fn outbound_id(store: &Store, turn: i64) -> Option<String> {
 async fn turn_whose_reply_meta_accepted(store: &Store, id: &str, wamid: &str) -> i64 {
     store.record(batch(vec![message(id, "u1")])).await.unwrap();
     let turn = store.claim_turn(lane("u1")).await.unwrap().unwrap();
-    store.save_reply(turn.id, vec!["hello".into()]).await.unwrap();
+    store
+        .save_reply(turn.id, vec!["hello".into()])
+        .await
+        .unwrap();
     store.mark_part_sending(turn.id, 0).await.unwrap();
     store
         .mark_last_part_sent(turn.id, 0, wamid.into())
@@ -241,7 +243,10 @@ async fn a_turns_last_part_is_recorded_sent_by_its_close_even_after_a_take_over(
     // part, so the new owner does not send it again.
     let turn = turn_whose_reply_meta_accepted(&a, "m2", "wamid.2").await;
     db.expire_leases().await;
-    b.claim_turn(lane("u1")).await.unwrap().expect("b takes over");
+    b.claim_turn(lane("u1"))
+        .await
+        .unwrap()
+        .expect("b takes over");
     let closed = a.finish_turn(turn, TurnOutcome::Done).await;
     assert!(
         matches!(closed, Err(StoreError::LeaseLost { .. })),

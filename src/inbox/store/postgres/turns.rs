@@ -241,7 +241,11 @@ impl PgStore {
         let close = "SELECT * FROM wagate_finish($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
         let sql = match sent {
             Some(mark) => {
-                params.extend([&mark.index as &(dyn ToSql + Sync), &mark.outbound_id, &mark.at]);
+                params.extend([
+                    &mark.index as &(dyn ToSql + Sync),
+                    &mark.outbound_id,
+                    &mark.at,
+                ]);
                 format!("WITH {} {close}", write_sent_mark_cte(12))
             }
             None => close.to_owned(),
@@ -251,7 +255,10 @@ impl PgStore {
             .prepare_cached(&sql)
             .await
             .map_err(|e| self.error(e))?;
-        client.query(&stmt, &params).await.map_err(|e| self.error(e))
+        client
+            .query(&stmt, &params)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// Conversations with open messages that no other live replica holds, after `cursor` in
