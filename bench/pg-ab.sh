@@ -62,8 +62,9 @@ for spec in "$@"; do
   summary=$(grep '^SUMMARY ' "$out" | sed 's/^SUMMARY replicas=1 database=postgres //' || echo "(no summary: the run failed)")
   server=$(grep -o 'CPU [0-9.]* s' "$out" | head -1 || true)
   sixths=$(grep 'by sixth' "$out" | sed 's/.*ms: //' || true)
+  firsts=$(grep 'first 5 seconds' "$out" | sed 's/.*ms: //' || true)
   pg=$(python3 -c "print(f'{$(cat "$out.cpu") * 1000 / $MESSAGES:.2f}')")
-  echo "$label | load $load | $summary | PostgreSQL $pg ms CPU per message | server $server | p50/p99 by sixth: $sixths"
+  echo "$label | load $load | $summary | PostgreSQL $pg ms CPU per message | server $server | p50/p99 by sixth: $sixths | first 5 s: $firsts"
   rm -f "$out" "$out.cpu"
 done
 psql -q -X "$ADMIN" -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" >/dev/null

@@ -289,13 +289,27 @@ fn main() -> ExitCode {
     }
     let headline = &rows[5].1;
     let slices = report::by_slice(&tally, start, args.rate, 6);
-    println!(
-        "end to end by sixth of the run, p50/p99 ms: {}",
+    let shown = |slices: &[(f64, f64)]| {
         slices
             .iter()
             .map(|(p50, p99)| format!("{p50:.1}/{p99:.1}"))
             .collect::<Vec<_>>()
             .join("  ")
+    };
+    println!(
+        "end to end by sixth of the run, p50/p99 ms: {}",
+        shown(&slices)
+    );
+    // A fresh server and database warm up in the first seconds: shown apart.
+    let seconds = report::by_slice(
+        &tally,
+        start,
+        args.rate,
+        args.seconds.round().max(1.0) as usize,
+    );
+    println!(
+        "end to end in each of the first 5 seconds, p50/p99 ms: {}",
+        shown(&seconds[..seconds.len().min(5)])
     );
     println!(
         "server{}: peak RSS {:.1} MB, RSS at end {:.1} MB, CPU {:.1} s ({:.0}% of one core over the run), exit code {:?}",

@@ -285,3 +285,37 @@ async fn an_unreadable_sslrootcert_is_named_in_the_error() {
     let error = Store::open_postgres(&url).await.err().expect("refused");
     assert!(error.to_string().contains("/no/such/ca.pem"), "{error}");
 }
+
+/// `plan_cache_mode` of a connection from `store`'s pool.
+async fn plan_cache_mode(store: &Store) -> String {
+    let client = store.postgres().inner().pool.get().await.unwrap();
+    client
+        .query_one("SHOW plan_cache_mode", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn the_pool_plans_each_statement_once_unless_the_url_says_otherwise() {
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    // Planned once from the first call, not five times per connection on a fresh server.
+    assert_eq!(
+        plan_cache_mode(&open(&db).await).await,
+        "force_generic_plan"
+    );
+    let joint = if db.url.contains('?') { '&' } else { '?' };
+    let theirs: DatabaseUrl = format!("{}{joint}options=-c%20plan_cache_mode%3Dauto", db.url)
+        .parse()
+        .unwrap();
+    let store = Store::open_postgres(&theirs)
+        .await
+        .expect("the store opens");
+    assert_eq!(
+        plan_cache_mode(&store).await,
+        "auto",
+        "the operator's options win"
+    );
+}

@@ -316,7 +316,7 @@ fn pool(url: &DatabaseUrl) -> Result<Pool, StoreError> {
         reason,
     })?;
     let manager = Manager::from_config(
-        url.config.clone(),
+        with_generic_plans(url.config.clone()),
         tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
@@ -330,6 +330,21 @@ fn pool(url: &DatabaseUrl) -> Result<Pool, StoreError> {
         .recycle_timeout(Some(CONNECT_WAIT))
         .build()
         .map_err(|e| StoreError::Postgres(e.to_string()))
+}
+
+/// The pool's sessions plan each prepared statement once, generically, from its first call
+/// (`plan_cache_mode = force_generic_plan`), instead of planning it afresh for each of its
+/// first five calls on every connection, as PostgreSQL does by default to compare custom and
+/// generic plans. A fresh server runs every statement of the message path (and each statement
+/// inside the turn functions) on each of the pool's connections within its first second: that
+/// planning made the first second's 500 messages wait hundreds of milliseconds, a backlog the
+/// rest of a busy run could not drain (BENCHMARKS.md, "The first second"). Every statement
+/// here names its rows by key (a conversation, a turn, a message id), so the generic plan is
+/// the plan a custom one would be. An operator's own `options` in the URL still win.
+fn with_generic_plans(mut config: tokio_postgres::Config) -> tokio_postgres::Config {
+    let theirs = config.get_options().unwrap_or_default().to_owned();
+    config.options(format!("-c plan_cache_mode=force_generic_plan {theirs}").trim_end());
+    config
 }
 
 fn pool_error(target: &str, e: deadpool_postgres::PoolError) -> StoreError {
