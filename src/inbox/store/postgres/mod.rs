@@ -60,6 +60,7 @@ mod turns;
 mod url;
 mod views;
 mod wake;
+mod warm_up;
 
 #[cfg(test)]
 mod connect_tests;
@@ -88,25 +89,6 @@ const POOL_SIZE: usize = 16;
 /// becomes a 503.
 const POOL_WAIT: Duration = Duration::from_secs(2);
 const CONNECT_WAIT: Duration = Duration::from_secs(3);
-
-/// Open the pool's connections before the first webhook instead of during the first burst,
-/// where each new connection (TLS, authentication, a backend process) would add its setup to a
-/// customer's reply. Best effort: a connection that cannot open now is opened when needed.
-async fn warm_up(pool: &Pool) {
-    let mut opening = tokio::task::JoinSet::new();
-    for _ in 0..POOL_SIZE {
-        let pool = pool.clone();
-        opening.spawn(async move { pool.get().await });
-    }
-    // Held until all are open, so each `get` opens a connection of its own.
-    let mut open = Vec::with_capacity(POOL_SIZE);
-    while let Some(joined) = opening.join_next().await {
-        if let Ok(Ok(client)) = joined {
-            open.push(client);
-        }
-    }
-    tracing::debug!(connections = open.len(), "PostgreSQL pool warmed up");
-}
 
 /// Cheap to clone; all clones share the pool, the leases and the heartbeat.
 #[derive(Clone)]
@@ -158,7 +140,7 @@ impl PgStore {
             migrations_applied: migrated.applied,
         });
         lease::spawn_heartbeat(Arc::downgrade(&inner));
-        warm_up(&inner.pool).await;
+        warm_up::warm_up(&inner.pool).await;
         tracing::info!(database = %url, replica = %inner.replica, "PostgreSQL store open");
         Ok(PgStore { inner })
     }

@@ -1,0 +1,85 @@
+//! The pool made ready before the first webhook: its connections opened, and on each of them
+//! the message path's server-side functions run once in a transaction that is rolled back.
+//!
+//! A new PostgreSQL backend compiles each PL/pgSQL function and plans each statement in it on
+//! its first call, and loads the catalog entries of every table and index those touch: about
+//! 6 ms more for the first webhook of a connection than for the next (`pgbench -C`). Done by
+//! 16 connections during the first second of a burst, that work was a backlog the rest of a
+//! busy run could not drain (BENCHMARKS.md, "The first second"). A replica restarting under
+//! load (a deploy, a crash) meets that burst. The rolled-back calls leave nothing but used
+//! sequence numbers, and name a conversation no webhook can (`wagate-warm-up`).
+
+use super::POOL_SIZE;
+use deadpool_postgres::Pool;
+
+/// A message recorded and claimed, its turn closed (looking for the next), a claim of the
+/// then idle conversation: the webhook's, the close's and the dispatcher's functions.
+const WARM_UP_SQL: &str = "
+    SELECT count(*) FROM wagate_record_lane(
+        'wagate-warm-up', 'warm-up', ARRAY['wagate-warm-up'], ARRAY['warm-up'],
+        ARRAY['warm-up'], ARRAY['text'], ARRAY[0]::bigint[], ARRAY['pending'],
+        ARRAY[NULL]::text[], ARRAY['{}'], 0, 'warm-up', 'warm-up',
+        true, 'wagate-warm-up', 1000, 1, 0);
+    SELECT count(*) FROM wagate_finish(
+        (SELECT max(id) FROM turns WHERE phone_number_id = 'wagate-warm-up'), 'wagate-warm-up',
+        ARRAY(SELECT fence FROM leases WHERE phone_number_id = 'wagate-warm-up'),
+        'done', 'done', NULL, false, true, 1000, 1, 0);
+    SELECT count(*) FROM wagate_claim('wagate-warm-up', 'warm-up', 'wagate-warm-up', 1000, 1, 0, true);";
+
+/// Open every connection of the pool and warm each. Best effort: a connection that cannot
+/// open now is opened when needed; one whose warm-up fails is simply colder.
+pub(super) async fn warm_up(pool: &Pool) {
+    let mut opening = tokio::task::JoinSet::new();
+    for _ in 0..POOL_SIZE {
+        let pool = pool.clone();
+        opening.spawn(async move {
+            let mut client = pool.get().await.ok()?;
+            if let Err(e) = warm(&mut client).await {
+                tracing::debug!(error = %e, "a PostgreSQL connection's warm-up failed");
+            }
+            Some(client)
+        });
+    }
+    // Held until all are open, so each `get` opens a connection of its own.
+    let mut open = Vec::with_capacity(POOL_SIZE);
+    while let Some(joined) = opening.join_next().await {
+        if let Ok(Some(client)) = joined {
+            open.push(client);
+        }
+    }
+    tracing::debug!(connections = open.len(), "PostgreSQL pool warmed up");
+}
+
+async fn warm(client: &mut deadpool_postgres::Client) -> Result<(), tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.batch_execute(WARM_UP_SQL).await?;
+    tx.rollback().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testdb::TestDb;
+    use crate::inbox::store::Store;
+
+    #[tokio::test]
+    async fn warming_a_connection_runs_the_message_path_and_leaves_nothing_behind() {
+        let Some(db) = TestDb::fresh().await else {
+            return;
+        };
+        let store = Store::open_postgres(&db.database_url())
+            .await
+            .expect("the store opens");
+        let mut client = store.postgres().inner().pool.get().await.unwrap();
+        super::warm(&mut client)
+            .await
+            .expect("the warm-up's calls succeed");
+        for table in ["inbound", "inbound_raw", "turns", "leases"] {
+            assert_eq!(
+                db.query_text(&format!("SELECT count(*) FROM {table}"))
+                    .await,
+                "0",
+                "the warm-up left rows in {table}"
+            );
+        }
+    }
+}
