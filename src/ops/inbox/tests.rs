@@ -95,10 +95,26 @@ fn comparable(report: &InboxReport) -> (serde_json::Value, String) {
             }
         }
     }
+    // Turn ids by rank: PostgreSQL's sequence also counts the pool's rolled-back warm-up.
+    let mut ids: Vec<i64> = report.turn_list.iter().map(|t| t.id).collect();
+    ids.sort_unstable();
+    let rank = |id: i64| format!("T{}", ids.iter().position(|&i| i == id).unwrap_or(0) + 1);
+    for row in json["turn_list"].as_array_mut().unwrap() {
+        let id = row["id"].as_i64().unwrap();
+        row["id"] = rank(id).into();
+    }
+    let mut in_turns = false;
     let text: Vec<String> = render_text(report)
         .lines()
         .skip(1) // `inbox <database>`
         .map(|line| {
+            let trimmed = line.trim_start();
+            in_turns = (in_turns || trimmed.starts_with("TURN ")) && !trimmed.is_empty();
+            let first = line.split_whitespace().next().unwrap_or("");
+            let line = match first.parse::<i64>() {
+                Ok(id) if in_turns && ids.contains(&id) => line.replacen(first, &rank(id), 1),
+                _ => line.to_owned(),
+            };
             line.split_whitespace()
                 .map(|word| {
                     let age = word.len() > 1

@@ -7,7 +7,8 @@
 //! 16 connections during the first second of a burst, that work was a backlog the rest of a
 //! busy run could not drain (BENCHMARKS.md, "The first second"). A replica restarting under
 //! load (a deploy, a crash) meets that burst. The rolled-back calls leave nothing but used
-//! sequence numbers, and name a conversation no webhook can (`wagate-warm-up`).
+//! sequence numbers (turn ids skip one per connection at a start, as ids of rolled-back work
+//! always may in PostgreSQL), and name a conversation no webhook can (`wagate-warm-up`).
 
 use super::POOL_SIZE;
 use deadpool_postgres::Pool;
