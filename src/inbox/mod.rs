@@ -8,7 +8,7 @@ pub mod turn;
 
 pub use dispatcher::{Dispatcher, DispatcherSettings, TurnHandler, WakeUpSettings};
 pub use store::{
-    Batch, InboundState, NewInbound, PartRef, RecordOutcome, ReplyPart, SendRefusal, StatusUpdate,
-    Store, StoreError, TurnOutcome, CONFIRM_WINDOW, MAX_MESSAGES_PER_TURN,
+    Batch, FirstPart, InboundState, NewInbound, PartRef, RecordOutcome, ReplyPart, SendRefusal,
+    StatusUpdate, Store, StoreError, TurnOutcome, CONFIRM_WINDOW, MAX_MESSAGES_PER_TURN,
 };
 pub use turn::*;

@@ -23,7 +23,7 @@
 
 use crate::handoff::Clock;
 use crate::inbox::{
-    LaneKey, ReplyPart, SendRefusal, Store, StoreError, TurnOutcome, CONFIRM_WINDOW,
+    FirstPart, LaneKey, ReplyPart, SendRefusal, Store, StoreError, TurnOutcome, CONFIRM_WINDOW,
 };
 use crate::metrics::{Metrics, SendOutcome, WindowLabels, WindowOutcome};
 use crate::retry;
@@ -98,8 +98,51 @@ impl Sender<'_> {
         (self.clock)().as_millisecond()
     }
 
+    /// Saves a turn's new reply and sends it. When its first part may go out now (a template,
+    /// or the window open by the caller's cheap value), the save marks that part `sending` in
+    /// the same commit, under the same send fence ([`Store::save_reply_marking_first`]: one
+    /// commit less per reply). `Err`: the reply could not be saved (nothing went out).
+    pub async fn save_and_send(
+        &self,
+        delivery: &Delivery<'_>,
+        messages: Vec<OutgoingMessage>,
+    ) -> Result<Delivered, StoreError> {
+        let now = self.now_ms();
+        let first_may_go = messages.first().is_some_and(OutgoingMessage::is_template)
+            || delivery
+                .last_customer_at
+                .is_some_and(|at| window::is_open(at, now));
+        if !first_may_go {
+            let parts = self
+                .store
+                .save_reply_messages(delivery.key, messages)
+                .await?;
+            return Ok(self.send_parts(delivery, parts).await);
+        }
+        let (parts, first) = self
+            .store
+            .save_reply_marking_first(delivery.key, messages)
+            .await?;
+        Ok(match first {
+            FirstPart::Marked { .. } => self.send(delivery, parts, true).await,
+            FirstPart::Unmarked => self.send(delivery, parts, false).await,
+            FirstPart::Refused(refusal) => refused(delivery.key, 0, refusal),
+        })
+    }
+
     /// Sends the parts Meta does not have yet, in order.
     pub async fn send_parts(&self, delivery: &Delivery<'_>, parts: Vec<ReplyPart>) -> Delivered {
+        self.send(delivery, parts, false).await
+    }
+
+    /// [`send_parts`](Self::send_parts); with `first_marked`, part 0 was marked `sending` by
+    /// the commit that saved it (and its window checked): it goes to Meta without a mark.
+    async fn send(
+        &self,
+        delivery: &Delivery<'_>,
+        parts: Vec<ReplyPart>,
+        first_marked: bool,
+    ) -> Delivered {
         let (from, to) = (&delivery.lane.phone_number_id, &delivery.lane.user);
         let quoted_index = parts
             .iter()
@@ -109,14 +152,15 @@ impl Sender<'_> {
         let mut first = true;
         let last_index = parts.last().map(|p| p.index);
         for part in parts.iter().filter(|p| p.outbound_id.is_none()) {
-            if let Some(since) = part.sending_since {
+            let marked = first_marked && part.index == 0;
+            if let Some(since) = part.sending_since.filter(|_| !marked) {
                 match settle(self.store, delivery.key, part.index, since).await {
                     Ok(true) => continue,
                     Ok(false) => {}
                     Err(e) => return retry_later(format!("cannot settle a part: {e}")),
                 }
             }
-            if !part.message.is_template() {
+            if !part.message.is_template() && !marked {
                 match self.window_open(delivery.lane, &mut last_customer_at).await {
                     Ok(true) => {}
                     Ok(false) => {
@@ -134,12 +178,13 @@ impl Sender<'_> {
                 .store
                 .part_ref(delivery.key, part.index)
                 .callback_data();
-            if let Err(e) = self.store.mark_part_sending(delivery.key, part.index).await {
-                if let Some(refusal) = e.send_refusal() {
-                    tracing::info!(key = delivery.key, part = part.index + 1, reason = %refusal, "part not sent; this delivery stops");
-                    return Delivered::Refused(refusal);
+            if !marked {
+                if let Err(e) = self.store.mark_part_sending(delivery.key, part.index).await {
+                    if let Some(refusal) = e.send_refusal() {
+                        return refused(delivery.key, part.index, refusal);
+                    }
+                    return retry_later(format!("cannot mark a part as sending: {e}"));
                 }
-                return retry_later(format!("cannot mark a part as sending: {e}"));
             }
             let sent = self
                 .graph
@@ -309,6 +354,12 @@ impl Sender<'_> {
 
 fn retry_later(reason: String) -> Delivered {
     Delivered::RetryLater(reason)
+}
+
+/// The store refused part `index` (0-based): it and the parts after it stay here.
+fn refused(key: i64, index: usize, refusal: SendRefusal) -> Delivered {
+    tracing::info!(key, part = index + 1, reason = %refusal, "part not sent; this delivery stops");
+    Delivered::Refused(refusal)
 }
 
 /// A part an earlier attempt handed to Meta without recording the answer: `true` once its

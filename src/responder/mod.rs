@@ -150,8 +150,14 @@ impl Responder {
         } else {
             self.store.load_reply(turn.id).await
         };
-        let parts = match saved {
-            Ok(Some(parts)) => parts,
+        let delivery = Delivery {
+            key: turn.id,
+            lane: &turn.lane,
+            quote: Some(turn.last_message().message_id.as_str()),
+            last_customer_at,
+        };
+        let delivered = match saved {
+            Ok(Some(parts)) => sender.send_parts(&delivery, parts).await,
             Ok(None) => {
                 let _typing = typing::start(&engines.graph, &turn);
                 let (sends, text) = match self
@@ -176,20 +182,14 @@ impl Responder {
                 if messages.is_empty() {
                     return TurnOutcome::Done;
                 }
-                match self.store.save_reply_messages(turn.id, messages).await {
-                    Ok(parts) => parts,
+                // Saved, and its first part marked `sending` in the same commit.
+                match sender.save_and_send(&delivery, messages).await {
+                    Ok(delivered) => delivered,
                     Err(e) => return retry_later(format!("cannot save the reply: {e}")),
                 }
             }
             Err(e) => return retry_later(format!("cannot read the saved reply: {e}")),
         };
-        let delivery = Delivery {
-            key: turn.id,
-            lane: &turn.lane,
-            quote: Some(turn.last_message().message_id.as_str()),
-            last_customer_at,
-        };
-        let delivered = sender.send_parts(&delivery, parts).await;
         if let Some(handoff) = &self.handoff {
             if let Delivered::Refused(refusal) = delivered {
                 // Committed by another replica and not yet in this one's mirror: look now.

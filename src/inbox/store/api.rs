@@ -4,7 +4,7 @@
 //! the one missing. Methods that are the same for both (built on these) are in `mod.rs`.
 
 use super::{
-    Backend, Backlog, Batch, ConversationRow, DeadLetterRow, Holder, HumanConversation,
+    Backend, Backlog, Batch, ConversationRow, DeadLetterRow, FirstPart, Holder, HumanConversation,
     InboxSnapshot, MessageRow, OptedOut, OutboxItem, Reaction, RecordOutcome, ReplyPart, Requeue,
     Store, StoreError, TurnOutcome, WakeUps,
 };
@@ -88,6 +88,16 @@ store_api! {
         turn_id: i64,
         messages: Vec<OutgoingMessage>,
     ) -> Result<Vec<ReplyPart>, StoreError>;
+
+    /// [`save_reply_messages`](Store::save_reply_messages) with the first part marked
+    /// `sending` in the same commit, as [`mark_part_sending`](Store::mark_part_sending) would
+    /// (and refused alike): for a turn about to send its new reply at once, one commit less
+    /// (PostgreSQL: one statement less per message). The caller checked the 24-hour window.
+    pub async fn save_reply_marking_first(
+        &self,
+        turn_id: i64,
+        messages: Vec<OutgoingMessage>,
+    ) -> Result<(Vec<ReplyPart>, FirstPart), StoreError>;
 
     /// The earlier turns of `lane` whose parts are held for the 24-hour window, oldest first.
     pub async fn held_turns(&self, lane: LaneKey) -> Result<Vec<i64>, StoreError>;

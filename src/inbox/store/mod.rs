@@ -124,7 +124,7 @@ impl StoreError {
 }
 
 pub use operator::{DatabaseLocation, OperatorDb};
-pub use parts::{outbox_key, PartRef, SendRefusal, CONFIRM_WINDOW};
+pub use parts::{outbox_key, FirstPart, PartRef, SendRefusal, CONFIRM_WINDOW};
 /// Tests elsewhere in the crate: a fresh PostgreSQL database per test.
 #[cfg(test)]
 pub(crate) use postgres::testdb;

@@ -113,6 +113,25 @@ pub(super) fn save_messages(
     load_reply(conn, key).map(|r| r.unwrap_or_default())
 }
 
+/// [`save_messages`], and the first part marked `sending` in the same transaction when the
+/// parts are the ones just saved (not an earlier save's).
+pub(super) fn save_messages_marking_first(
+    conn: &Connection,
+    key: i64,
+    messages: &[OutgoingMessage],
+) -> rusqlite::Result<(Vec<ReplyPart>, FirstPart)> {
+    let earlier = load_reply(conn, key)?.is_some();
+    let parts = save_messages(conn, key, messages)?;
+    if earlier || parts.is_empty() {
+        return Ok((parts, FirstPart::Unmarked));
+    }
+    let first = match mark_part_sending(conn, key, 0)? {
+        Ok(at) => FirstPart::Marked { at },
+        Err(refusal) => FirstPart::Refused(refusal),
+    };
+    Ok((parts, first))
+}
+
 pub(super) fn load_reply(conn: &Connection, key: i64) -> rusqlite::Result<Option<Vec<ReplyPart>>> {
     let mut stmt = conn.prepare_cached(
         "SELECT idx, text, outbound_id, sending_at, message, held_at FROM reply_parts
@@ -191,6 +210,20 @@ pub enum SendRefusal {
     /// An outbox part (PostgreSQL): this replica's claim on the message ran out; another
     /// replica may be sending it now.
     OutboxClaimLost,
+}
+
+/// What [`Store::save_reply_marking_first`](super::Store::save_reply_marking_first) did with
+/// the reply's first part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstPart {
+    /// Marked `sending` at this time (unix ms), in the commit that saved the reply: hand it to
+    /// Meta next, without a mark of its own.
+    Marked { at: i64 },
+    /// The send fence refused it (nothing marked); the reply is saved.
+    Refused(SendRefusal),
+    /// The turn had saved its reply before (a resumed turn): the parts are that reply, nothing
+    /// was marked; send them as any saved reply.
+    Unmarked,
 }
 
 impl std::fmt::Display for SendRefusal {

@@ -4,6 +4,7 @@
 
 use super::both_backends::{batch, lane, message, Backing};
 use super::*;
+use crate::whatsapp::graph::OutgoingMessage;
 
 /// On PostgreSQL a second replica on the same database; on SQLite the one process.
 async fn another_replica(db: &Backing, store: &Store) -> Store {
@@ -85,6 +86,39 @@ on_both_backends! {
             refusal(store.mark_part_sending(turn_id, 0).await),
             Some(SendRefusal::OptedOut)
         );
+    }
+
+    async fn a_new_reply_is_saved_with_its_first_part_marked_sending_in_the_same_commit(db: Backing) {
+        let store = db.open().await;
+        store.record(batch(vec![message("a", "u1")])).await.unwrap();
+        let turn = store.claim_turn(lane("u1")).await.unwrap().unwrap();
+        let reply = || vec![OutgoingMessage::text("one"), OutgoingMessage::text("two")];
+        let (parts, first) = store.save_reply_marking_first(turn.id, reply()).await.unwrap();
+        assert!(matches!(first, FirstPart::Marked { .. }), "{first:?}");
+        assert_eq!(parts.len(), 2);
+        let other = another_replica(&db, &store).await;
+        let stored = other.load_reply(turn.id).await.unwrap().unwrap();
+        assert!(stored[0].sending_since.is_some(), "the first part is marked");
+        assert_eq!(stored[1].sending_since, None, "the second waits for its own mark");
+        // Saved before (a resumed turn): that reply, nothing marked again.
+        let (again, first) = store.save_reply_marking_first(turn.id, reply()).await.unwrap();
+        assert_eq!(first, FirstPart::Unmarked);
+        assert_eq!(again.len(), 2);
+    }
+
+    async fn a_new_reply_for_a_conversation_a_person_took_is_saved_but_nothing_marked(db: Backing) {
+        let store = db.open().await;
+        store.record(batch(vec![message("a", "u1")])).await.unwrap();
+        let turn = store.claim_turn(lane("u1")).await.unwrap().unwrap();
+        let operator = another_replica(&db, &store).await;
+        operator.hand_over(lane("u1"), "operator", None, Vec::new()).await.unwrap();
+        let (_, first) = store
+            .save_reply_marking_first(turn.id, vec![OutgoingMessage::text("one")])
+            .await
+            .unwrap();
+        assert_eq!(first, FirstPart::Refused(SendRefusal::WithPerson));
+        let stored = store.load_reply(turn.id).await.unwrap().unwrap();
+        assert_eq!(stored[0].sending_since, None, "nothing was marked");
     }
 
     async fn the_agents_own_handoff_notice_still_goes_out(db: Backing) {

@@ -154,6 +154,15 @@ impl Sqlite {
             .await
     }
 
+    pub(super) async fn save_reply_marking_first(
+        &self,
+        turn_id: i64,
+        messages: Vec<crate::whatsapp::graph::OutgoingMessage>,
+    ) -> Result<(Vec<ReplyPart>, super::FirstPart), StoreError> {
+        self.call(move |c| parts::save_messages_marking_first(c, turn_id, &messages))
+            .await
+    }
+
     pub(super) async fn held_turns(&self, lane: LaneKey) -> Result<Vec<i64>, StoreError> {
         if !self.held_parts.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(Vec::new());

@@ -7,7 +7,7 @@
 use super::lease;
 use super::memory::INSERT_MEMORY;
 use super::PgStore;
-use crate::inbox::store::{ReplyPart, StoreError};
+use crate::inbox::store::{FirstPart, ReplyPart, StoreError};
 use crate::inbox::LaneKey;
 use crate::whatsapp::graph::OutgoingMessage;
 use tokio_postgres::types::ToSql;
@@ -59,6 +59,39 @@ fn fenced_sql_after(key: i64, also: &str, statement: &str, flush: Flush) -> Stri
         "WITH lease AS ({lease}), {also} done AS ({statement} RETURNING 1)
          SELECT EXISTS (SELECT 1 FROM lease), (SELECT COUNT(*) FROM done){deferred}"
     )
+}
+
+/// A reply's parts as the insert takes them: indexes, texts, and the message as JSON when it
+/// is not plain text.
+struct ReplyRows {
+    idx: Vec<i32>,
+    texts: Vec<String>,
+    json: Vec<Option<String>>,
+}
+
+impl ReplyRows {
+    fn of(messages: &[OutgoingMessage]) -> ReplyRows {
+        let mut rows = ReplyRows {
+            idx: Vec::with_capacity(messages.len()),
+            texts: Vec::with_capacity(messages.len()),
+            json: Vec::with_capacity(messages.len()),
+        };
+        for (i, message) in messages.iter().enumerate() {
+            rows.idx.push(i32::try_from(i).unwrap_or(i32::MAX));
+            match message {
+                OutgoingMessage::Text { body } => {
+                    rows.texts.push(body.clone());
+                    rows.json.push(None);
+                }
+                other => {
+                    rows.texts.push(other.describe());
+                    rows.json
+                        .push(Some(serde_json::to_string(other).unwrap_or_default()));
+                }
+            }
+        }
+        rows
+    }
 }
 
 impl PgStore {
@@ -157,69 +190,90 @@ impl PgStore {
         key: i64,
         messages: Vec<OutgoingMessage>,
     ) -> Result<Vec<ReplyPart>, StoreError> {
-        let mut idx = Vec::with_capacity(messages.len());
-        let mut texts = Vec::with_capacity(messages.len());
-        let mut json: Vec<Option<String>> = Vec::with_capacity(messages.len());
-        for (i, message) in messages.iter().enumerate() {
-            idx.push(i as i32);
-            match message {
-                OutgoingMessage::Text { body } => {
-                    texts.push(body.clone());
-                    json.push(None);
-                }
-                other => {
-                    texts.push(other.describe());
-                    json.push(Some(serde_json::to_string(other).unwrap_or_default()));
-                }
-            }
-        }
-        // Saving twice keeps the first version (a resumed turn sends what it saved).
         // Not flushed on its own: the first part's `sending` mark flushes it before any send.
-        // The turn's memory entries waiting for it (`memory.rs`) go in the same statement.
+        self.save_reply(key, messages, false)
+            .await
+            .map(|(parts, _)| parts)
+    }
+
+    pub(crate) async fn save_reply_marking_first(
+        &self,
+        key: i64,
+        messages: Vec<OutgoingMessage>,
+    ) -> Result<(Vec<ReplyPart>, FirstPart), StoreError> {
+        self.save_reply(key, messages, true).await
+    }
+
+    /// Save the turn's reply (saving twice keeps the first version: a resumed turn sends what
+    /// it saved), with the turn's memory entries waiting for it (`memory.rs`) in the same
+    /// statement and, with `mark_first`, its first part marked `sending` under the send fence
+    /// (`send_fence.rs`), flushed as every mark is.
+    async fn save_reply(
+        &self,
+        key: i64,
+        messages: Vec<OutgoingMessage>,
+        mark_first: bool,
+    ) -> Result<(Vec<ReplyPart>, FirstPart), StoreError> {
+        let rows = ReplyRows::of(&messages);
         let memory = self.take_deferred_memory(key);
         let (also, first) = match &memory {
             Some(_) => (format!("mem AS ({INSERT_MEMORY}),"), 10),
             None => (String::new(), 4),
         };
-        let insert = format!(
-            "INSERT INTO reply_parts (turn_id, idx, text, message)
-             SELECT $1, p.idx, p.text, p.message
-             FROM unnest(${}::int[], ${}::text[], ${}::text[]) AS p(idx, text, message)
-             WHERE EXISTS (SELECT 1 FROM lease)
-             ON CONFLICT (turn_id, idx) DO NOTHING",
-            first,
-            first + 1,
-            first + 2
-        );
         let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
         if let Some(memory) = &memory {
             params.extend(memory.params());
         }
-        params.extend([&idx as &(dyn ToSql + Sync), &texts, &json]);
-        let (held, written) = self
-            .fenced_report_after(key, &also, &insert, &params, Flush::WithNextFlushedCommit)
-            .await?;
+        params.extend([&rows.idx as &(dyn ToSql + Sync), &rows.texts, &rows.json]);
+        let now = crate::inbox::store::now_millis();
+        let (held, written, refusal) = if mark_first {
+            params.push(&now);
+            self.save_marking_first(key, &also, first, &params).await?
+        } else {
+            let insert = format!(
+                "INSERT INTO reply_parts (turn_id, idx, text, message)
+                 SELECT $1, p.idx, p.text, p.message
+                 FROM unnest(${}::int[], ${}::text[], ${}::text[]) AS p(idx, text, message)
+                 WHERE EXISTS (SELECT 1 FROM lease)
+                 ON CONFLICT (turn_id, idx) DO NOTHING",
+                first,
+                first + 1,
+                first + 2
+            );
+            let (held, written) = self
+                .fenced_report_after(key, &also, &insert, &params, Flush::WithNextFlushedCommit)
+                .await?;
+            (held, written, None)
+        };
         if !held {
             self.forget_turn(key);
             return Err(StoreError::LeaseLost { turn_id: key });
         }
-        if written as usize == messages.len() {
-            // All new: they read back exactly as given, not yet sent or held.
-            return Ok(messages
-                .into_iter()
-                .zip(texts)
-                .enumerate()
-                .map(|(index, (message, text))| ReplyPart {
-                    index,
-                    text,
-                    message,
-                    held_since: None,
-                    outbound_id: None,
-                    sending_since: None,
-                })
-                .collect());
+        if written as usize != messages.len() {
+            // Saved before: that version, unmarked.
+            let parts = self.load_reply(key).await?.unwrap_or_default();
+            return Ok((parts, FirstPart::Unmarked));
         }
-        Ok(self.load_reply(key).await?.unwrap_or_default())
+        // All new: they read back exactly as given, not yet sent or held.
+        let parts = messages
+            .into_iter()
+            .zip(rows.texts)
+            .enumerate()
+            .map(|(index, (message, text))| ReplyPart {
+                index,
+                text,
+                message,
+                held_since: None,
+                outbound_id: None,
+                sending_since: None,
+            })
+            .collect();
+        let first = match (mark_first, refusal) {
+            (false, _) => FirstPart::Unmarked,
+            (true, Some(refusal)) => FirstPart::Refused(refusal),
+            (true, None) => FirstPart::Marked { at: now },
+        };
+        Ok((parts, first))
     }
 
     pub(crate) async fn load_reply(&self, key: i64) -> Result<Option<Vec<ReplyPart>>, StoreError> {
