@@ -2,7 +2,9 @@
 //! its text) and outbox messages (operator replies, handoff notices, window templates) alike.
 //!
 //! Each part is marked `sending` (committed) before the Graph call and `sent`, with the id Meta
-//! returned, after it; the next part goes out only then. Every send carries
+//! returned, after it; the next part goes out only then. A turn's new reply is saved in the
+//! commit that marks its first part ([`Sender::save_and_send`]), and its last part's `sent` may
+//! wait for the turn's close, the next write ([`Store::mark_last_part_sent`]). Every send carries
 //! `biz_opaque_callback_data` naming its part, which Meta echoes in the part's status
 //! notifications. A part found `sending` when its owner resumes was handed to Meta by an
 //! attempt that never recorded the answer (a kill -9 in between, a lost connection): its status
