@@ -2,7 +2,7 @@
 //! function runs inside the writer's transaction.
 
 use super::now_millis;
-use super::{MessageState, TurnOutcome, TurnState};
+use super::TurnOutcome;
 use crate::inbox::{InboundRecord, LaneKey, Turn};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -214,19 +214,12 @@ pub(super) fn finish_turn(
     turn_id: i64,
     outcome: &TurnOutcome,
 ) -> rusqlite::Result<()> {
-    let (turn_state, message_state, error) = match outcome {
-        TurnOutcome::Done => (TurnState::Done, MessageState::Done, None),
-        TurnOutcome::Failed(reason) => (
-            TurnState::Failed,
-            MessageState::Failed,
-            Some(reason.as_str()),
-        ),
-        TurnOutcome::RetryLater { reason, .. } => {
-            conn.prepare_cached("UPDATE turns SET error = ?2 WHERE id = ?1")?
-                .execute(params![turn_id, reason])?;
-            return Ok(());
-        }
-    };
+    if let TurnOutcome::RetryLater { reason, .. } = outcome {
+        conn.prepare_cached("UPDATE turns SET error = ?2 WHERE id = ?1")?
+            .execute(params![turn_id, reason])?;
+        return Ok(());
+    }
+    let (turn_state, message_state, error) = outcome.states();
     conn.prepare_cached(
         "UPDATE OR FAIL turns SET state = ?2, finished_at = ?3, error = ?4 WHERE id = ?1",
     )?

@@ -1,6 +1,6 @@
 //! The store's vocabulary: what callers hand it and what it gives back.
 
-use super::MessageState;
+use super::{MessageState, TurnState};
 use crate::inbox::LaneKey;
 use crate::whatsapp::graph::OutgoingMessage;
 use std::time::Duration;
@@ -128,6 +128,26 @@ pub enum TurnOutcome {
     Failed(String),
     /// Try the same turn again after a while (the Graph API is down, say).
     RetryLater { after: Duration, reason: String },
+}
+
+impl TurnOutcome {
+    /// What closing with this outcome records: the turn's state, its messages' state and the
+    /// error kept. A turn to retry stays running, its messages taken.
+    pub(super) fn states(&self) -> (TurnState, MessageState, Option<&str>) {
+        match self {
+            TurnOutcome::Done => (TurnState::Done, MessageState::Done, None),
+            TurnOutcome::Failed(reason) => (
+                TurnState::Failed,
+                MessageState::Failed,
+                Some(reason.as_str()),
+            ),
+            TurnOutcome::RetryLater { reason, .. } => (
+                TurnState::Running,
+                MessageState::Taken,
+                Some(reason.as_str()),
+            ),
+        }
+    }
 }
 
 /// One part of a saved reply (or of an outbox message).

@@ -11,6 +11,7 @@
 
 use super::super::parts::outbox_key;
 use super::super::{OutboxItem, StoreError};
+use super::parts::ReplyRows;
 use super::PgStore;
 use crate::inbox::LaneKey;
 use crate::whatsapp::graph::OutgoingMessage;
@@ -37,22 +38,7 @@ async fn save_parts<C: GenericClient>(
     id: i64,
     messages: &[OutgoingMessage],
 ) -> Result<(), Error> {
-    let mut idx = Vec::with_capacity(messages.len());
-    let mut texts = Vec::with_capacity(messages.len());
-    let mut json: Vec<Option<String>> = Vec::with_capacity(messages.len());
-    for (i, message) in messages.iter().enumerate() {
-        idx.push(i32::try_from(i).unwrap_or(i32::MAX));
-        match message {
-            OutgoingMessage::Text { body } => {
-                texts.push(body.clone());
-                json.push(None);
-            }
-            other => {
-                texts.push(other.describe());
-                json.push(Some(serde_json::to_string(other).unwrap_or_default()));
-            }
-        }
-    }
+    let rows = ReplyRows::of(messages);
     let stmt = c
         .prepare_cached(
             "INSERT INTO reply_parts (turn_id, idx, text, message)
@@ -61,8 +47,11 @@ async fn save_parts<C: GenericClient>(
              ON CONFLICT (turn_id, idx) DO NOTHING",
         )
         .await?;
-    c.execute(&stmt, &[&outbox_key(id), &idx, &texts, &json])
-        .await?;
+    c.execute(
+        &stmt,
+        &[&outbox_key(id), &rows.idx, &rows.texts, &rows.json],
+    )
+    .await?;
     Ok(())
 }
 

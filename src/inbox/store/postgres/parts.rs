@@ -63,14 +63,14 @@ fn fenced_sql_after(key: i64, also: &str, statement: &str, flush: Flush) -> Stri
 
 /// A reply's parts as the insert takes them: indexes, texts, and the message as JSON when it
 /// is not plain text.
-struct ReplyRows {
-    idx: Vec<i32>,
-    texts: Vec<String>,
-    json: Vec<Option<String>>,
+pub(super) struct ReplyRows {
+    pub(super) idx: Vec<i32>,
+    pub(super) texts: Vec<String>,
+    pub(super) json: Vec<Option<String>>,
 }
 
 impl ReplyRows {
-    fn of(messages: &[OutgoingMessage]) -> ReplyRows {
+    pub(super) fn of(messages: &[OutgoingMessage]) -> ReplyRows {
         let mut rows = ReplyRows {
             idx: Vec::with_capacity(messages.len()),
             texts: Vec::with_capacity(messages.len()),
@@ -144,19 +144,31 @@ impl PgStore {
         params: &[&(dyn ToSql + Sync)],
         flush: Flush,
     ) -> Result<(bool, u64), StoreError> {
+        let sql = fenced_sql_after(key, also, statement, flush);
+        let row = self.fenced_row(key, &sql, params).await?;
+        Ok((row.get(0), row.get::<_, i64>(1).max(0) as u64))
+    }
+
+    /// The one row of `sql`, whose `$1`–`$3` are the key, this replica and its fences (the
+    /// lease check's parameters), then `params`.
+    pub(super) async fn fenced_row(
+        &self,
+        key: i64,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<tokio_postgres::Row, StoreError> {
         let fences = self.inner.leases.fences();
         let mut all: Vec<&(dyn ToSql + Sync)> = vec![&key, &self.inner.replica, &fences];
         all.extend_from_slice(params);
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(&fenced_sql_after(key, also, statement, flush))
+            .prepare_cached(sql)
             .await
             .map_err(|e| self.error(e))?;
-        let row = client
+        client
             .query_one(&stmt, &all)
             .await
-            .map_err(|e| self.error(e))?;
-        Ok((row.get(0), row.get::<_, i64>(1).max(0) as u64))
+            .map_err(|e| self.error(e))
     }
 
     /// Whether this replica still holds the conversation of `turn_id` (with one of its fences).

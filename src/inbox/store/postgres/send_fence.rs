@@ -158,18 +158,8 @@ impl PgStore {
         first: usize,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<(bool, u64, Option<SendRefusal>), StoreError> {
-        let fences = self.inner.leases.fences();
-        let mut all: Vec<&(dyn ToSql + Sync)> = vec![&key, &self.inner.replica, &fences];
-        all.extend_from_slice(params);
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&save_marking_first_sql(also, first))
-            .await
-            .map_err(|e| self.error(e))?;
-        let row = client
-            .query_one(&stmt, &all)
-            .await
-            .map_err(|e| self.error(e))?;
+        let sql = save_marking_first_sql(also, first);
+        let row = self.fenced_row(key, &sql, params).await?;
         let written = row.get::<_, i64>(1).max(0) as u64;
         Ok((row.get(0), written, refusal(row.get(2), row.get(3))))
     }

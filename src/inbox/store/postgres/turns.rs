@@ -11,7 +11,7 @@ use super::lease::{Held, LEASE};
 use super::sent_marks::{write_sent_mark_cte, SentMark};
 use super::PgStore;
 use crate::inbox::store::turns::{ClaimedTurn, MAX_MESSAGES_PER_TURN};
-use crate::inbox::store::{MessageState, StoreError, TurnOutcome, TurnState};
+use crate::inbox::store::{StoreError, TurnOutcome};
 use crate::inbox::{InboundRecord, LaneKey, Turn};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
@@ -206,19 +206,7 @@ impl PgStore {
         claim_next: bool,
         sent: Option<&SentMark>,
     ) -> Result<Vec<Row>, StoreError> {
-        let (turn_state, message_state, error) = match outcome {
-            TurnOutcome::Done => (TurnState::Done, MessageState::Done, None),
-            TurnOutcome::Failed(reason) => (
-                TurnState::Failed,
-                MessageState::Failed,
-                Some(reason.as_str()),
-            ),
-            TurnOutcome::RetryLater { reason, .. } => (
-                TurnState::Running,
-                MessageState::Taken,
-                Some(reason.as_str()),
-            ),
-        };
+        let (turn_state, message_state, error) = outcome.states();
         let retry = matches!(outcome, TurnOutcome::RetryLater { .. });
         let (turn_state, message_state) = (turn_state.as_str(), message_state.as_str());
         let fences = self.inner.leases.fences();
