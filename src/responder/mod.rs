@@ -159,7 +159,7 @@ impl Responder {
         let delivered = match saved {
             Ok(Some(parts)) => sender.send_parts(&delivery, parts).await,
             Ok(None) => {
-                let _typing = typing::start(&engines.graph, &turn);
+                let typing = typing::start(&engines.graph, &turn);
                 let (sends, text) = match self
                     .generate(&turn, &loaded.config, engines, &agent_name)
                     .await
@@ -182,6 +182,8 @@ impl Responder {
                 if messages.is_empty() {
                     return TurnOutcome::Done;
                 }
+                // The indicator stops once the reply is ready, before it goes out.
+                drop(typing);
                 // Saved, and its first part marked `sending` in the same commit.
                 match sender.save_and_send(&delivery, messages).await {
                     Ok(delivered) => delivered,
