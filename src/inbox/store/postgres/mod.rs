@@ -3,7 +3,8 @@
 //!
 //! - Connections: a bounded pool (`deadpool-postgres`) with wait, connect and recycle
 //!   timeouts, so a PostgreSQL that is down gives fast errors (the webhook's 503, `/readyz`'s
-//!   503), never hung requests. Statements are prepared once per connection.
+//!   503), never hung requests. Statements are prepared once per connection and planned once,
+//!   generically; each connection is opened and warmed before the first webhook (`warm_up.rs`).
 //! - Schema: versioned migrations (`migrations/postgres/`), applied at start under an advisory
 //!   lock (`migrate.rs`).
 //! - Intake (`intake.rs`): one transaction per webhook slice; the unique message id dedupes a
