@@ -97,9 +97,20 @@ pub(super) fn save_messages(
     key: i64,
     messages: &[OutgoingMessage],
 ) -> rusqlite::Result<Vec<ReplyPart>> {
+    insert_messages(conn, key, messages)?;
+    load_reply(conn, key).map(|r| r.unwrap_or_default())
+}
+
+/// Insert the parts not saved yet; how many were new.
+fn insert_messages(
+    conn: &Connection,
+    key: i64,
+    messages: &[OutgoingMessage],
+) -> rusqlite::Result<usize> {
     let mut insert = conn.prepare_cached(
         "INSERT OR IGNORE INTO reply_parts (turn_id, idx, text, message) VALUES (?1, ?2, ?3, ?4)",
     )?;
+    let mut new = 0;
     for (idx, message) in messages.iter().enumerate() {
         let (text, json) = match message {
             OutgoingMessage::Text { body } => (body.clone(), None),
@@ -108,9 +119,9 @@ pub(super) fn save_messages(
                 Some(serde_json::to_string(other).unwrap_or_default()),
             ),
         };
-        insert.execute(params![key, idx as i64, text, json])?;
+        new += insert.execute(params![key, idx as i64, text, json])?;
     }
-    load_reply(conn, key).map(|r| r.unwrap_or_default())
+    Ok(new)
 }
 
 /// [`save_messages`], and the first part marked `sending` in the same transaction when the
@@ -120,16 +131,17 @@ pub(super) fn save_messages_marking_first(
     key: i64,
     messages: &[OutgoingMessage],
 ) -> rusqlite::Result<(Vec<ReplyPart>, FirstPart)> {
-    let earlier = load_reply(conn, key)?.is_some();
-    let parts = save_messages(conn, key, messages)?;
-    if earlier || parts.is_empty() {
-        return Ok((parts, FirstPart::Unmarked));
-    }
-    let first = match mark_part_sending(conn, key, 0)? {
-        Ok(at) => FirstPart::Marked { at },
-        Err(refusal) => FirstPart::Refused(refusal),
+    // Saves are whole (one transaction), so some parts new means all of them are.
+    let new = insert_messages(conn, key, messages)?;
+    let first = if new == 0 || messages.is_empty() {
+        FirstPart::Unmarked
+    } else {
+        match mark_part_sending(conn, key, 0)? {
+            Ok(at) => FirstPart::Marked { at },
+            Err(refusal) => FirstPart::Refused(refusal),
+        }
     };
-    Ok((parts, first))
+    Ok((load_reply(conn, key)?.unwrap_or_default(), first))
 }
 
 pub(super) fn load_reply(conn: &Connection, key: i64) -> rusqlite::Result<Option<Vec<ReplyPart>>> {

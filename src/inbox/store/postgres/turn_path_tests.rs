@@ -13,6 +13,16 @@ async fn open(db: &TestDb) -> Store {
         .expect("the store opens")
 }
 
+/// A connection to `db` that keeps generic plans from the first call, as the pool's do.
+async fn generic_plans_client(db: &TestDb) -> tokio_postgres::Client {
+    let client = db.client().await;
+    client
+        .batch_execute("SET plan_cache_mode = force_generic_plan")
+        .await
+        .unwrap();
+    client
+}
+
 /// Shared buffers `sql` reads and writes (its server-side functions' statements included),
 /// run inside `tx`, whose connection keeps generic plans as a pooled one does after a few calls.
 async fn buffers(tx: &tokio_postgres::Transaction<'_>, sql: &str) -> i64 {
@@ -60,11 +70,7 @@ async fn claiming_and_closing_a_turn_reads_its_conversation_not_every_waiting_on
         .record(batch(vec![message("mine", "me")]))
         .await
         .unwrap();
-    let mut client = db.client().await;
-    client
-        .batch_execute("SET plan_cache_mode = force_generic_plan")
-        .await
-        .unwrap();
+    let mut client = generic_plans_client(&db).await;
     let tx = client.transaction().await.unwrap();
     let claim = |user: &str| {
         format!("SELECT * FROM wagate_claim('PNID', '{user}', 'tester', 25000, 50, 1, true)")
@@ -124,11 +130,7 @@ async fn whether_a_conversation_has_held_parts_is_read_from_the_held_ones_before
              SELECT id, 0, repeat('a sent reply ', 20) FROM turns",
     )
     .await;
-    let mut client = db.client().await;
-    client
-        .batch_execute("SET plan_cache_mode = force_generic_plan")
-        .await
-        .unwrap();
+    let mut client = generic_plans_client(&db).await;
     let tx = client.transaction().await.unwrap();
     // Another conversation first, so the plan and caches are warm.
     buffers(&tx, "SELECT wagate_has_held('PNID', 'u1')").await;
