@@ -82,6 +82,7 @@ pub(super) async fn feed(dispatcher: &Arc<Dispatcher>) -> Result<usize, StoreErr
         }
         if reached_end {
             dispatcher.slots.set_cursor(None);
+            dispatcher.slots.swept_to_end();
             if cursor.is_none() {
                 // A whole sweep from the start: every conversation with work has a task.
                 dispatcher.slots.served(generation);

@@ -235,7 +235,7 @@ impl Dispatcher {
                     }
                 },
             };
-            // The slot is given back after each turn when others wait in the store (or a
+            // The slot is given back after each turn when other conversations wait for one (or a
             // debounce or a retry delay comes first), so a busy conversation cannot keep one
             // from the others: it takes its next slot through the feeder like them.
             match after {
@@ -252,7 +252,7 @@ impl Dispatcher {
                     maybe_interrupted: m,
                 } => {
                     maybe_interrupted = m;
-                    if self.slots.backlog_pending() || !self.debounce.is_zero() {
+                    if self.slots.others_wait_for_slot() || !self.debounce.is_zero() {
                         held = None;
                     }
                 }
@@ -350,7 +350,7 @@ impl Dispatcher {
         let others = self.replicas.others_may_record();
         let claim_next = self.debounce.is_zero()
             && !self.stopping.is_cancelled()
-            && !self.slots.backlog_pending()
+            && !self.slots.others_wait_for_slot()
             && (self.slots.set_dirty(lane, false) || others);
         let waiting = !claim_next && (self.slots.is_dirty(lane) || others);
         let closed = if claim_next {

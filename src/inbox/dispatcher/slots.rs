@@ -24,6 +24,14 @@ struct Inner {
     /// feeder last saw fully served. Different: the feeder has work to find.
     backlog: u64,
     fed: u64,
+    /// The feeder found a conversation with work in the store and no slot for it, and has not
+    /// swept to the end of the store since: until it has, a free slot is theirs, not a
+    /// newcomer's. Work merely *unswept* (`backlog != fed`, e.g. after a periodic scan) does
+    /// not hold newcomers back: with slots free the feeder starts it as well, and making every
+    /// webhook wait for a sweep turned a busy moment into a permanent detour (each message
+    /// recorded, left, swept and claimed by statements of their own, each of which kept the
+    /// sweep from ever finishing; BENCHMARKS.md, "The backlog detour").
+    waiting_for_slot: bool,
     /// Where the feeder's next page starts.
     cursor: Option<LaneKey>,
 }
@@ -53,6 +61,12 @@ pub(super) enum FromBacklog {
     Active,
     /// No slot free.
     Full,
+}
+
+impl Inner {
+    fn has_slot_for_newcomer(&self, max: usize) -> bool {
+        self.running < max && !self.waiting_for_slot
+    }
 }
 
 impl Slots {
@@ -94,26 +108,25 @@ impl Slots {
         }
     }
 
-    /// A slot for an idle lane, when one is free and nobody waits for it.
+    /// A slot for an idle lane, when one is free and no conversation waits for one.
     pub(super) fn reserve(&self, dispatcher: &Arc<Dispatcher>, lane: &LaneKey) -> Option<Slot> {
         let mut inner = self.lock();
-        if inner.lanes.contains_key(lane) || inner.running >= self.max || inner.backlog != inner.fed
-        {
+        if inner.lanes.contains_key(lane) || !inner.has_slot_for_newcomer(self.max) {
             return None;
         }
         inner.lanes.insert(lane.clone(), false);
         Some(Self::slot(dispatcher, &mut inner))
     }
 
-    /// A slot for the lane when one is free and no work waits for one in the store; else the
-    /// lane is forgotten (its work stays in the store, as backlog the feeder will find).
+    /// A slot for the lane when one is free and no conversation waits for one; else the lane
+    /// is forgotten (its work stays in the store, as backlog the feeder will find).
     pub(super) fn take_or_leave(
         &self,
         dispatcher: &Arc<Dispatcher>,
         lane: &LaneKey,
     ) -> Option<Slot> {
         let mut inner = self.lock();
-        if inner.running < self.max && inner.backlog == inner.fed {
+        if inner.has_slot_for_newcomer(self.max) {
             return Some(Self::slot(dispatcher, &mut inner));
         }
         inner.lanes.remove(lane);
@@ -138,6 +151,7 @@ impl Slots {
             return FromBacklog::Active;
         }
         if inner.running >= self.max {
+            inner.waiting_for_slot = true;
             return FromBacklog::Full;
         }
         inner.lanes.insert(lane.clone(), false);
@@ -149,9 +163,16 @@ impl Slots {
         self.lock().backlog += 1;
     }
 
-    pub(super) fn backlog_pending(&self) -> bool {
-        let inner = self.lock();
-        inner.backlog != inner.fed
+    /// A conversation found in the store waits for a slot: a lane that just ran a turn gives
+    /// its slot back instead of taking its own next turn.
+    pub(super) fn others_wait_for_slot(&self) -> bool {
+        self.lock().waiting_for_slot
+    }
+
+    /// The feeder swept to the end of the store and started every conversation it found
+    /// there: none waits for a slot any longer.
+    pub(super) fn swept_to_end(&self) {
+        self.lock().waiting_for_slot = false;
     }
 
     /// For the feeder: (backlog generation, pending, free slots, cursor).

@@ -221,3 +221,102 @@ async fn a_turn_taken_over_by_another_replica_is_stopped_neither_closed_nor_run_
         .await
         .unwrap();
 }
+
+/// A dispatcher of `slots` turn slots over a fresh SQLite store, whose turns wait at `gate`.
+fn gated_dispatcher(slots: usize, gate: &Arc<Gate>) -> (Arc<Dispatcher>, Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Durability::Normal).unwrap();
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        Arc::clone(gate) as Arc<dyn TurnHandler>,
+        DispatcherSettings {
+            max_concurrent_turns: slots,
+            debounce: Duration::ZERO,
+            wake_ups: WakeUpSettings::default(),
+        },
+        Arc::new(Metrics::new()),
+    );
+    (dispatcher, store, dir)
+}
+
+fn closed_gate() -> Arc<Gate> {
+    Arc::new(Gate {
+        open: tokio::sync::Semaphore::new(0),
+        seen: AtomicUsize::new(0),
+    })
+}
+
+async fn wait_for_turns(gate: &Gate, turns: usize) {
+    let seen = async {
+        while gate.seen.load(Ordering::SeqCst) < turns {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), seen)
+        .await
+        .unwrap_or_else(|_| panic!("{turns} turns did not start"));
+}
+
+#[tokio::test]
+async fn a_scan_not_yet_swept_does_not_send_a_new_conversation_the_long_way_while_slots_are_free() {
+    let gate = closed_gate();
+    let (dispatcher, _store, _dir) = gated_dispatcher(8, &gate);
+    // What the periodic scan does before the feeder has swept: work may wait, unseen.
+    dispatcher.slots.add_backlog();
+    assert!(
+        dispatcher.reserve(&message(0).lane).is_some(),
+        "a webhook for an idle conversation claims its turn in its own commit while slots are free"
+    );
+    dispatcher.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_conversation_found_waiting_for_a_slot_gets_the_next_one_before_a_newcomer() {
+    let gate = closed_gate();
+    let (dispatcher, store, _dir) = gated_dispatcher(1, &gate);
+    let record = |i: usize| {
+        let store = store.clone();
+        async move {
+            store
+                .record(Batch {
+                    messages: vec![message(i)],
+                    ..Batch::default()
+                })
+                .await
+                .unwrap()
+                .new_pending
+        }
+    };
+    // The one slot is busy with the first conversation's turn.
+    for lane in record(0).await {
+        dispatcher.notify(lane);
+    }
+    wait_for_turns(&gate, 1).await;
+    // The second's message waits in the store, and the feeder finds no slot for it.
+    for lane in record(1).await {
+        dispatcher.notify(lane);
+    }
+    dispatcher.resume().await.unwrap();
+    assert!(
+        dispatcher.reserve(&message(2).lane).is_none(),
+        "a newcomer does not jump the conversation waiting for a slot"
+    );
+    // The first turn ends: its slot goes to the waiting conversation.
+    gate.open.add_permits(1);
+    wait_for_turns(&gate, 2).await;
+    gate.open.add_permits(1);
+    let swept = async {
+        loop {
+            if let Some(reservation) = dispatcher.reserve(&message(2).lane) {
+                return reservation;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let reservation = tokio::time::timeout(Duration::from_secs(10), swept)
+        .await
+        .expect("once nobody waits, a newcomer takes a free slot at once");
+    drop(reservation);
+    gate.open.add_permits(10);
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+}
