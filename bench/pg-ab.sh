@@ -43,6 +43,25 @@ backend_cpu() {
   python3 -c "print($ticks / $(getconf CLK_TCK))"
 }
 
+# The machine's CPU time so far: "busy idle steal" in ticks (steal: time the hypervisor gave
+# this VM's CPUs to others; it varies from minute to minute here and explains most drift).
+cpu_ticks() {
+  awk '/^cpu /{print $2+$3+$4+$7+$8, $5+$6, $9}' /proc/stat
+}
+
+# With pg_stat_statements loaded (shared_preload_libraries), how many of the run's turns were
+# claimed by a statement of their own (the feeder's or a lane's claim: work recorded first and
+# claimed after, the detour of BENCHMARKS.md's "The backlog detour") rather than by the webhook's
+# own statement; else nothing is printed for it.
+STATEMENTS=$(psql -X -At "$ADMIN" -c "SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'" 2>/dev/null || echo 0)
+claims_share() {
+  [ "$STATEMENTS" = 1 ] || return 0
+  psql -X -At "$ADMIN" -c "SELECT 'claimed after recording: ' || COALESCE(sum(calls) FILTER (WHERE query LIKE 'SELECT * FROM wagate_claim(%'), 0)
+      || ' of ' || COALESCE(sum(calls) FILTER (WHERE query LIKE 'SELECT * FROM wagate_record_lane(%'), 0) || ' webhooks'
+    FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+    WHERE d.datname = '$BENCH_DB' AND s.toplevel"
+}
+
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $RATE msg/s for $DURATION s, one replica"
 for spec in "$@"; do
   label=${spec%%=*}
@@ -50,21 +69,28 @@ for spec in "$@"; do
   [ -x "$binary" ] || { echo "$label: no executable at $binary" >&2; exit 2; }
   psql -q -X -v ON_ERROR_STOP=1 "$ADMIN" \
     -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" -c "CREATE DATABASE $BENCH_DB" >/dev/null
+  [ "$STATEMENTS" = 1 ] && psql -X -q "$ADMIN" -c "SELECT pg_stat_statements_reset()" >/dev/null
   sleep 2
   load=$(cut -d' ' -f1-3 /proc/loadavg)
   out=$(mktemp)
-  # The backends' CPU is read once the load has been sent (the pool's connections live on
-  # until the bench stops the server).
-  (sleep "$(python3 -c "print($DURATION + 0.7)")"; backend_cpu > "$out.cpu") &
+  # The machine's CPU split is read over the sending (the server starts in about a second);
+  # the backends' CPU once the load has been sent (the pool's connections live on until the
+  # bench stops the server).
+  (sleep 1.5; cpu_ticks > "$out.t0"; sleep "$(python3 -c "print($DURATION - 1.5)")"
+   cpu_ticks > "$out.t1"; sleep 0.7; backend_cpu > "$out.cpu") &
   WAGATE_BIN="$binary" "$TARGET/release/examples/e2e_bench" "$RATE" "$DURATION" "$RATE" \
     --replicas=1 --database="$DB_URL" > "$out" 2>&1 || true
   wait
+  cpu=$(python3 -c "b = [int(x) for x in '$(cat "$out.t0")'.split()]; a = [int(x) for x in '$(cat "$out.t1")'.split()]
+d = [y - x for x, y in zip(b, a)]; t = sum(d) or 1
+print(f'busy {100 * d[0] / t:.0f}% idle {100 * d[1] / t:.0f}% steal {100 * d[2] / t:.0f}%')")
   summary=$(grep '^SUMMARY ' "$out" | sed 's/^SUMMARY replicas=1 database=postgres //' || echo "(no summary: the run failed)")
   server=$(grep -o 'CPU [0-9.]* s' "$out" | head -1 || true)
   sixths=$(grep 'by sixth' "$out" | sed 's/.*ms: //' || true)
   firsts=$(grep 'first 5 seconds' "$out" | sed 's/.*ms: //' || true)
   pg=$(python3 -c "print(f'{$(cat "$out.cpu") * 1000 / $MESSAGES:.2f}')")
-  echo "$label | load $load | $summary | PostgreSQL $pg ms CPU per message | server $server | p50/p99 by sixth: $sixths | first 5 s: $firsts"
-  rm -f "$out" "$out.cpu"
+  claims=$(claims_share)
+  echo "$label | load $load | $cpu | $summary | ${claims:+$claims | }PostgreSQL $pg ms CPU per message | server $server | p50/p99 by sixth: $sixths | first 5 s: $firsts"
+  rm -f "$out" "$out.cpu" "$out.t0" "$out.t1"
 done
 psql -q -X "$ADMIN" -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" >/dev/null

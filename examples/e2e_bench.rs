@@ -187,6 +187,8 @@ fn main() -> ExitCode {
     let cpu_of_all = || pids.iter().map(|p| server::cpu_time(*p)).sum::<Duration>();
     let cpu_before = cpu_of_all();
     let start = Instant::now() + Duration::from_millis(200);
+    // The same instant on the wall clock, to line a slow second up with the server's logs.
+    let start_wall = std::time::SystemTime::now() + Duration::from_millis(200);
     let urls: Vec<String> = listens
         .iter()
         .map(|l| format!("http://{l}/v1/channels/whatsapp/webhook"))
@@ -310,6 +312,21 @@ fn main() -> ExitCode {
     println!(
         "end to end in each of the first 5 seconds, p50/p99 ms: {}",
         shown(&seconds[..seconds.len().min(5)])
+    );
+    let since_midnight = start_wall
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() % 86_400)
+        .unwrap_or(0);
+    println!(
+        "end to end p99 ms in each second from {:02}:{:02}:{:02} UTC: {}",
+        since_midnight / 3600,
+        since_midnight / 60 % 60,
+        since_midnight % 60,
+        seconds
+            .iter()
+            .map(|(_, p99)| format!("{p99:.0}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     println!(
         "server{}: peak RSS {:.1} MB, RSS at end {:.1} MB, CPU {:.1} s ({:.0}% of one core over the run), exit code {:?}",
