@@ -24,9 +24,9 @@ struct Inner {
     /// feeder last saw fully served. Different: the feeder has work to find.
     backlog: u64,
     fed: u64,
-    /// The feeder found a conversation with work in the store and no slot for it, and has not
-    /// swept to the end of the store since: until it has, a free slot is theirs, not a
-    /// newcomer's. Work merely *unswept* (`backlog != fed`, e.g. after a periodic scan) does
+    /// A conversation with work was left to the store for lack of a slot (or the feeder found
+    /// one and had no slot for it), and the feeder has not swept to the end of the store since:
+    /// until it has, a free slot is theirs, not a newcomer's. Work merely *unswept* (`backlog != fed`, e.g. after a periodic scan) does
     /// not hold newcomers back: with slots free the feeder starts it as well, and making every
     /// webhook wait for a sweep turned a busy moment into a permanent detour (each message
     /// recorded, left, swept and claimed by statements of their own, each of which kept the
@@ -131,6 +131,9 @@ impl Slots {
         }
         inner.lanes.remove(lane);
         inner.backlog += 1;
+        // This conversation now waits for a slot: the next free one is owed to it (or to one
+        // found before it), not to a webhook that happens to come first.
+        inner.waiting_for_slot = true;
         let free = inner.running < self.max;
         drop(inner);
         if free {

@@ -271,7 +271,18 @@ async fn a_scan_not_yet_swept_does_not_send_a_new_conversation_the_long_way_whil
 }
 
 #[tokio::test]
+async fn a_conversation_that_left_for_lack_of_a_slot_gets_the_next_one_before_a_newcomer() {
+    freed_slot_goes_to_the_waiting_conversation(false).await;
+}
+
+#[tokio::test]
 async fn a_conversation_found_waiting_for_a_slot_gets_the_next_one_before_a_newcomer() {
+    freed_slot_goes_to_the_waiting_conversation(true).await;
+}
+
+/// One slot, busy; a second conversation's work waits in the store (`swept`: and the feeder
+/// has looked and found no slot for it). When the slot frees, a newcomer does not get it.
+async fn freed_slot_goes_to_the_waiting_conversation(swept: bool) {
     let gate = closed_gate();
     let (dispatcher, store, _dir) = gated_dispatcher(1, &gate);
     let record = |i: usize| {
@@ -292,17 +303,41 @@ async fn a_conversation_found_waiting_for_a_slot_gets_the_next_one_before_a_newc
         dispatcher.notify(lane);
     }
     wait_for_turns(&gate, 1).await;
-    // The second's message waits in the store, and the feeder finds no slot for it.
+    // The second's lane finds no slot and leaves its message to the store.
     for lane in record(1).await {
         dispatcher.notify(lane);
     }
-    dispatcher.resume().await.unwrap();
+    let left = async {
+        while dispatcher.live_lanes() > 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), left)
+        .await
+        .expect("the second lane leaves its work to the store");
+    if swept {
+        dispatcher.resume().await.unwrap();
+    }
+    // The first turn ends. While its slot is free (before the feeder, which reads the store
+    // first, has handed it on), a newcomer asks for it.
+    gate.open.add_permits(1);
+    let freed = async {
+        loop {
+            let (_, _, free, _) = dispatcher.slots.feed_view();
+            if free == 1 || gate.seen.load(Ordering::SeqCst) >= 2 {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), freed)
+        .await
+        .expect("the first turn ends");
     assert!(
         dispatcher.reserve(&message(2).lane).is_none(),
-        "a newcomer does not jump the conversation waiting for a slot"
+        "a newcomer does not take the slot owed to the conversation waiting for one"
     );
-    // The first turn ends: its slot goes to the waiting conversation.
-    gate.open.add_permits(1);
+    // The slot goes to the waiting conversation.
     wait_for_turns(&gate, 2).await;
     gate.open.add_permits(1);
     let swept = async {
