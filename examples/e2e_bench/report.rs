@@ -155,6 +155,7 @@ pub fn between(tally: &Tally, from: Stage, to: Stage) -> Latencies {
 pub fn interesting_metrics(text: &str) -> Vec<&str> {
     const NAMES: &[&str] = &[
         "wagate_turns_total",
+        "wagate_turns_claimed_total",
         "wagate_turn_duration_seconds_sum",
         "wagate_turn_duration_seconds_count",
         "wagate_graph_sends_total",

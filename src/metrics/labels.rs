@@ -58,6 +58,12 @@ label_values!(
     TurnOutcome { Done => "done", Failed => "failed", RetryLater => "retry_later" }
 );
 label_values!(
+    /// `wagate_turns_claimed_total{by}`: which commit claimed a turn. `webhook` and `close`
+    /// share a commit with work done anyway; `dispatcher` is a claim of its own (the turn's
+    /// messages were recorded first and wait for a slot or a look at the store).
+    ClaimedBy { Webhook => "webhook", Close => "close", Dispatcher => "dispatcher" }
+);
+label_values!(
     /// `wagate_graph_sends_total{outcome}`.
     SendOutcome { Accepted => "accepted", RetryLater => "retry_later", FinalError => "final_error" }
 );
@@ -108,6 +114,11 @@ pub struct RecordedLabels {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct TurnLabels {
     pub outcome: TurnOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ClaimLabels {
+    pub by: ClaimedBy,
 }
 
 /// A reply part sent: the outcome and Meta's error code (empty when none).

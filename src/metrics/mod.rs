@@ -46,6 +46,7 @@ pub struct Metrics {
     pub inbox_open_messages: Gauge,
     pub inbox_oldest_pending_age_seconds: SecondsGauge,
     pub turns: Family<TurnLabels, Counter>,
+    pub turns_claimed: Family<ClaimLabels, Counter>,
     pub turn_duration_seconds: Histogram,
     pub graph_sends: Family<SendLabels, Counter>,
     pub media_bytes: Family<MediaLabels, Counter>,
@@ -99,6 +100,7 @@ impl Metrics {
             inbox_open_messages: Gauge::default(),
             inbox_oldest_pending_age_seconds: SecondsGauge::default(),
             turns: Family::default(),
+            turns_claimed: Family::default(),
             turn_duration_seconds: Histogram::new(BUCKETS),
             graph_sends: Family::default(),
             media_bytes: Family::default(),
@@ -140,6 +142,9 @@ impl Metrics {
         }
         for &outcome in TurnOutcome::ALL {
             drop(self.turns.get_or_create(&TurnLabels { outcome }));
+        }
+        for &by in ClaimedBy::ALL {
+            drop(self.turns_claimed.get_or_create(&ClaimLabels { by }));
         }
         for &outcome in SendOutcome::ALL {
             drop(self.graph_sends.get_or_create(&SendLabels {
@@ -233,6 +238,11 @@ impl Metrics {
             "wagate_turns",
             "Turns by outcome (done, failed, retry_later)",
             self.turns.clone(),
+        );
+        r.register(
+            "wagate_turns_claimed",
+            "Turns by the commit that claimed them (webhook, close, dispatcher)",
+            self.turns_claimed.clone(),
         );
         r.register(
             "wagate_turn_duration_seconds",

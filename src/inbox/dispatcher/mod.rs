@@ -287,9 +287,19 @@ impl Dispatcher {
             self.store.claim_new_turn(lane.clone()).await
         };
         if let Ok(Some(turn)) = &claimed {
+            self.count_claim(metrics::ClaimedBy::Dispatcher);
             self.mark_if_more(turn, lane);
         }
         claimed
+    }
+
+    /// `wagate_turns_claimed_total{by}`: a rising share `by="dispatcher"` means turns wait for a
+    /// slot (or for a look at the store) instead of starting with the webhook's commit.
+    fn count_claim(&self, by: metrics::ClaimedBy) {
+        self.metrics
+            .turns_claimed
+            .get_or_create(&metrics::ClaimLabels { by })
+            .inc();
     }
 
     /// A resumed turn leaves the pending messages behind it, and a full turn (the cap) may
@@ -364,6 +374,7 @@ impl Dispatcher {
         };
         match closed {
             Ok(Some(next)) => {
+                self.count_claim(metrics::ClaimedBy::Close);
                 self.mark_if_more(&next, lane);
                 AfterTurn::Next(next)
             }

@@ -26,6 +26,10 @@ impl Reservation {
 
     /// Start the lane with the turn the commit claimed for it (`None`: it claims from the store).
     pub fn start(mut self, turn: Option<Turn>) {
+        if turn.is_some() {
+            self.dispatcher
+                .count_claim(crate::metrics::ClaimedBy::Webhook);
+        }
         self.launch(turn);
     }
 

@@ -5,7 +5,8 @@ use crate::inbox::store::Durability;
 use crate::inbox::{Batch, InboundState, NewInbound};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Holds every turn until `open` is notified; counts turns seen.
+/// Holds every turn until `open` has a permit for it (each permit lets one turn end); counts
+/// turns seen.
 struct Gate {
     open: tokio::sync::Semaphore,
     seen: AtomicUsize,
@@ -15,7 +16,9 @@ impl TurnHandler for Gate {
     fn handle(&self, _turn: Turn) -> Pin<Box<dyn Future<Output = TurnOutcome> + Send + '_>> {
         Box::pin(async move {
             self.seen.fetch_add(1, Ordering::SeqCst);
-            let _pass = self.open.acquire().await;
+            if let Ok(pass) = self.open.acquire().await {
+                pass.forget();
+            }
             TurnOutcome::Done
         })
     }
@@ -352,6 +355,45 @@ async fn freed_slot_goes_to_the_waiting_conversation(swept: bool) {
         .await
         .expect("once nobody waits, a newcomer takes a free slot at once");
     drop(reservation);
+    gate.open.add_permits(10);
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn turns_are_counted_by_the_commit_that_claimed_them() {
+    let gate = closed_gate();
+    let (dispatcher, _store, _dir) = gated_dispatcher(1, &gate);
+    let claimed = |by| {
+        dispatcher
+            .metrics
+            .turns_claimed
+            .get_or_create(&metrics::ClaimLabels { by })
+            .get()
+    };
+    let from = |user: usize, i: usize| {
+        let mut m = message(i);
+        m.lane.user = format!("u{user:06}");
+        Batch {
+            messages: vec![m],
+            ..Batch::default()
+        }
+    };
+    // An idle conversation: its webhook's commit claims the turn.
+    dispatcher.accept(from(0, 1)).await.unwrap();
+    wait_for_turns(&gate, 1).await;
+    assert_eq!(claimed(metrics::ClaimedBy::Webhook), 1);
+    // Its next message arrives while that turn runs: the turn's close claims the next one.
+    dispatcher.accept(from(0, 2)).await.unwrap();
+    gate.open.add_permits(1);
+    wait_for_turns(&gate, 2).await;
+    assert_eq!(claimed(metrics::ClaimedBy::Close), 1);
+    // Another conversation finds the only slot busy: its turn is claimed later, on its own.
+    dispatcher.accept(from(1, 3)).await.unwrap();
+    gate.open.add_permits(1);
+    wait_for_turns(&gate, 3).await;
+    assert_eq!(claimed(metrics::ClaimedBy::Dispatcher), 1);
+    assert_eq!(claimed(metrics::ClaimedBy::Webhook), 1);
+    assert_eq!(claimed(metrics::ClaimedBy::Close), 1);
     gate.open.add_permits(10);
     dispatcher.shutdown(Duration::from_secs(5)).await;
 }
