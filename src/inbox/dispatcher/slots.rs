@@ -26,11 +26,12 @@ struct Inner {
     fed: u64,
     /// A conversation with work was left to the store for lack of a slot (or the feeder found
     /// one and had no slot for it), and the feeder has not swept to the end of the store since:
-    /// until it has, a free slot is theirs, not a newcomer's. Work merely *unswept* (`backlog != fed`, e.g. after a periodic scan) does
-    /// not hold newcomers back: with slots free the feeder starts it as well, and making every
-    /// webhook wait for a sweep turned a busy moment into a permanent detour (each message
-    /// recorded, left, swept and claimed by statements of their own, each of which kept the
-    /// sweep from ever finishing; BENCHMARKS.md, "The backlog detour").
+    /// until it has, a free slot is theirs, not a newcomer's. Work merely *unswept*
+    /// (`backlog != fed`, e.g. after a periodic scan) does not hold newcomers back: with slots
+    /// free the feeder starts it as well, and making every webhook wait for a sweep turned a
+    /// busy moment into a permanent detour (each message recorded, left, swept and claimed by
+    /// statements of their own, each of which kept the sweep from ever finishing;
+    /// BENCHMARKS.md, "The backlog detour").
     waiting_for_slot: bool,
     /// Where the feeder's next page starts.
     cursor: Option<LaneKey>,
@@ -166,7 +167,7 @@ impl Slots {
         self.lock().backlog += 1;
     }
 
-    /// A conversation found in the store waits for a slot: a lane that just ran a turn gives
+    /// A conversation waits for a slot (`waiting_for_slot`): a lane that just ran a turn gives
     /// its slot back instead of taking its own next turn.
     pub(super) fn others_wait_for_slot(&self) -> bool {
         self.lock().waiting_for_slot
