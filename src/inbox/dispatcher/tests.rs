@@ -56,22 +56,8 @@ enum Arrival {
 /// dispatcher settled, and the turns started.
 async fn live_lanes_with(waiting: usize, arrival: Arrival) -> (usize, usize) {
     const SLOTS: usize = 8;
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), Durability::Normal).unwrap();
-    let gate = Arc::new(Gate {
-        open: tokio::sync::Semaphore::new(0),
-        seen: AtomicUsize::new(0),
-    });
-    let dispatcher = Dispatcher::new(
-        store.clone(),
-        Arc::clone(&gate) as Arc<dyn TurnHandler>,
-        DispatcherSettings {
-            max_concurrent_turns: SLOTS,
-            debounce: Duration::ZERO,
-            wake_ups: WakeUpSettings::default(),
-        },
-        Arc::new(Metrics::new()),
-    );
+    let gate = closed_gate();
+    let (dispatcher, store, _dir) = gated_dispatcher(SLOTS, &gate);
     for chunk in (0..waiting).collect::<Vec<_>>().chunks(1_000) {
         let batch = Batch {
             messages: chunk.iter().map(|i| message(*i)).collect(),
