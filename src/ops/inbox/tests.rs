@@ -120,8 +120,20 @@ fn comparable(report: &InboxReport) -> (serde_json::Value, String) {
                     let age = word.len() > 1
                         && word.ends_with(['s', 'm', 'h', 'd'])
                         && word[..word.len() - 1].chars().all(|c| c.is_ascii_digit());
+                    // A dead letter's time of arrival: the two stores received theirs a
+                    // moment apart, which may straddle a second (or midnight).
+                    let clock = |sep: char, parts: usize| {
+                        word.split(sep).count() == parts
+                            && word
+                                .split(sep)
+                                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+                    };
                     if age {
                         "AGE"
+                    } else if clock(':', 3) {
+                        "TIME"
+                    } else if clock('-', 3) {
+                        "DATE"
                     } else {
                         word
                     }
