@@ -53,7 +53,10 @@ cpu_ticks() {
 # claimed by a statement of their own (the feeder's or a lane's claim: work recorded first and
 # claimed after, the detour of BENCHMARKS.md's "The backlog detour") rather than by the webhook's
 # own statement; else nothing is printed for it.
-STATEMENTS=$(psql -X -At "$ADMIN" -c "SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'" 2>/dev/null || echo 0)
+# (Created in the admin database and loaded by the server: an extension left from an earlier
+# start without the library fails its reset.)
+STATEMENTS=$(psql -X -At "$ADMIN" -c "SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'
+    AND current_setting('shared_preload_libraries') LIKE '%pg_stat_statements%'" 2>/dev/null || echo 0)
 claims_share() {
   [ "$STATEMENTS" = 1 ] || return 0
   psql -X -At "$ADMIN" -c "SELECT 'claimed after recording: ' || COALESCE(sum(calls) FILTER (WHERE query LIKE 'SELECT * FROM wagate_claim(%'), 0)

@@ -143,6 +143,17 @@ pub(crate) fn turn_fenced(me: &str, fences: &str) -> String {
     )
 }
 
+/// The leases of `$2`, `$3`, `$4` (keys and fences side by side, as [`Keys`]) that this
+/// replica (`$1`) still holds, locked in key order. Every statement that locks several lease
+/// rows locks them in this order (the closes written together, `wagate_finish_answered` in
+/// migration 6, too), so two of them never wait for each other in a cycle; statements on one
+/// conversation lock one row and cannot close one.
+const HELD_IN_KEY_ORDER: &str = "SELECT l.phone_number_id, l.customer FROM leases l
+     JOIN unnest($2::text[], $3::text[], $4::bigint[]) AS h(pnid, customer, fence)
+       ON l.phone_number_id = h.pnid AND l.customer = h.customer
+     WHERE l.owner = $1 AND l.fence = h.fence
+     ORDER BY l.phone_number_id, l.customer FOR UPDATE OF l";
+
 /// One task per process: extends the leases this process holds every [`HEARTBEAT`]; a lease
 /// found taken over is forgotten (its turn's next write gets `LeaseLost`). Ends when the store
 /// is dropped.
@@ -170,13 +181,12 @@ pub(crate) async fn beat(inner: &Inner) -> Result<Vec<i64>, StoreError> {
     let client = inner.client().await?;
     // By key, not by owner: `leases` has no index on `owner`, so its updates stay HOT.
     let stmt = client
-        .prepare_cached(
+        .prepare_cached(&format!(
             "UPDATE leases l SET expires_at = now() + $5::float8 * interval '1 millisecond'
-             FROM unnest($2::text[], $3::text[], $4::bigint[]) AS h(pnid, customer, fence)
-             WHERE l.phone_number_id = h.pnid AND l.customer = h.customer
-               AND l.owner = $1 AND l.fence = h.fence
-             RETURNING l.fence",
-        )
+                 FROM ({HELD_IN_KEY_ORDER}) AS k
+                 WHERE l.phone_number_id = k.phone_number_id AND l.customer = k.customer
+                 RETURNING l.fence"
+        ))
         .await
         .map_err(|e| inner.error(e))?;
     let ms = LEASE.as_millis() as f64;
@@ -268,10 +278,10 @@ pub(crate) async fn release_all(inner: &Inner) -> Result<(), StoreError> {
     let client = inner.client().await?;
     client
         .execute(
-            "UPDATE leases l SET expires_at = now()
-             FROM unnest($2::text[], $3::text[], $4::bigint[]) AS h(pnid, customer, fence)
-             WHERE l.phone_number_id = h.pnid AND l.customer = h.customer
-               AND l.owner = $1 AND l.fence = h.fence",
+            &format!(
+                "UPDATE leases l SET expires_at = now() FROM ({HELD_IN_KEY_ORDER}) AS k
+                 WHERE l.phone_number_id = k.phone_number_id AND l.customer = k.customer"
+            ),
             &[&inner.replica, &held.pnids, &held.customers, &held.fences],
         )
         .await

@@ -34,6 +34,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "plan_proof_held_check",
         include_str!("../../../../migrations/postgres/0005_plan_proof_held_check.sql"),
     ),
+    (
+        6,
+        "close_turns_together",
+        include_str!("../../../../migrations/postgres/0006_close_turns_together.sql"),
+    ),
 ];
 
 /// `pg_advisory_xact_lock` key of the migrations (any constant no other lock of ours uses).

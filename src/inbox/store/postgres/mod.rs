@@ -29,7 +29,8 @@
 //! - The send fence (`send_fence.rs`): a part is marked `sending` only while its conversation
 //!   is not with a person nor opted out (a turn's), or while this replica's claim on it holds
 //!   (an outbox message's), checked in the mark's statement. A turn's last part is marked
-//!   `sent` by the turn's close (`sent_marks.rs`).
+//!   `sent` by the turn's close (`sent_marks.rs`); answered turns' closes are written
+//!   together, one statement for those ready at the same moment (`close_batch.rs`).
 //!
 //! - Beside the message path: who has each conversation (`handoff.rs`), opt-out
 //!   (`opt_out.rs`), reactions (`reactions.rs`) and those intake steps (`intake_hooks.rs`),
@@ -38,6 +39,7 @@
 //!   replicas (`rate_limit.rs`) and the retention purge run by one replica per hour
 //!   (`retention.rs`).
 
+mod close_batch;
 mod conversations;
 mod handoff;
 mod hint;
@@ -63,6 +65,8 @@ mod views;
 mod wake;
 mod warm_up;
 
+#[cfg(test)]
+mod close_batch_tests;
 #[cfg(test)]
 mod connect_tests;
 #[cfg(test)]
@@ -115,6 +119,8 @@ pub(crate) struct Inner {
     /// Turns' last parts Meta accepted, waiting for the statement that closes the turn
     /// (`sent_marks.rs`).
     sent_marks: std::sync::Mutex<std::collections::HashMap<i64, sent_marks::SentMark>>,
+    /// Answered turns' closes waiting to be written together (`close_batch.rs`).
+    pub(crate) closes: close_batch::Closes,
     /// How many migrations this open applied (tests: exactly one of two racing opens does).
     #[cfg_attr(not(test), allow(dead_code))]
     migrations_applied: usize,
@@ -138,6 +144,7 @@ impl PgStore {
             conversation_changes: Arc::new(tokio::sync::Notify::new()),
             deferred_memory: Default::default(),
             sent_marks: Default::default(),
+            closes: Default::default(),
             migrations_applied: migrated.applied,
         });
         lease::spawn_heartbeat(Arc::downgrade(&inner));
@@ -171,6 +178,7 @@ impl PgStore {
                 conversation_changes: Arc::new(tokio::sync::Notify::new()),
                 deferred_memory: Default::default(),
                 sent_marks: Default::default(),
+                closes: Default::default(),
                 migrations_applied: 0,
             }),
         })

@@ -25,7 +25,7 @@ async fn generic_plans_client(db: &TestDb) -> tokio_postgres::Client {
 
 /// Shared buffers `sql` reads and writes (its server-side functions' statements included),
 /// run inside `tx`, whose connection keeps generic plans as a pooled one does after a few calls.
-async fn buffers(tx: &tokio_postgres::Transaction<'_>, sql: &str) -> i64 {
+pub(super) async fn buffers(tx: &tokio_postgres::Transaction<'_>, sql: &str) -> i64 {
     let lines: Vec<String> = tx
         .query(&format!("EXPLAIN (ANALYZE, BUFFERS) {sql}"), &[])
         .await

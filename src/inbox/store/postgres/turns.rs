@@ -159,6 +159,22 @@ impl PgStore {
             Ok(()) | Err(StoreError::LeaseLost { .. }) => {}
             Err(e) => return Err(e),
         }
+        // An answered turn: closed together with the others ready now (`close_batch.rs`).
+        if matches!(outcome, TurnOutcome::Done) {
+            if let Some(closed) = self.close_answered(turn_id, claim_next).await {
+                return closed;
+            }
+        }
+        self.close_alone(turn_id, outcome, claim_next).await
+    }
+
+    /// [`finish`](Self::finish)'s close in a statement of its own (`wagate_finish`).
+    pub(super) async fn close_alone(
+        &self,
+        turn_id: i64,
+        outcome: TurnOutcome,
+        claim_next: bool,
+    ) -> Result<Option<Turn>, StoreError> {
         // The turn's last part, if Meta accepted it, is marked `sent` by this statement
         // (`sent_marks.rs`); a failed close keeps the mark for the next try.
         let sent = self.take_sent_mark(turn_id);
