@@ -1,9 +1,9 @@
 -- Version 6: the closes of several answered turns in one statement.
 --
 -- Measured at 500 msg/s on one replica (BENCHMARKS.md, "Closes together"): a turn's close (its
--- last part's `sent` mark and `wagate_finish`) was a quarter of PostgreSQL's time, most of it
--- the cost of a statement (its round trip, PL/pgSQL's entry, a commit) rather than of its
--- rows. Closes are off the reply's path (the customer has the answer when the turn closes),
+-- last part's `sent` mark and `wagate_finish`) was a quarter of PostgreSQL's time: a round
+-- trip, a function call, six statements and a commit for a few rows. Closes are off the
+-- reply's path (the customer has the answer when the turn closes),
 -- so a replica gathers the closes that are ready together (`close_batch.rs`) and writes them
 -- here: one round trip, one function call and one commit for all of them, and one statement
 -- per turn inside (its part's mark, its lease under the same fence as `wagate_finish`'s, the

@@ -2,8 +2,8 @@
 //! (`wagate_finish_answered`, migration 6) for every close that is ready at the same moment,
 //! instead of one each.
 //!
-//! A close costs PostgreSQL mostly as a statement (its round trip, PL/pgSQL's entry, a commit)
-//! rather than for its few rows, and it is off the reply's path: the customer has the answer
+//! A close costs PostgreSQL a round trip, a function call, several statements and a commit for
+//! a few rows, and it is off the reply's path: the customer has the answer
 //! by the time the turn closes. So the first close to arrive starts a writer task that waits
 //! [`GATHER`] for others, writes them all, and goes on while more wait; each caller awaits its
 //! own turn's result. Under load the batches grow by themselves (closes pile up while a

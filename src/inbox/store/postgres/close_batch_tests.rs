@@ -149,18 +149,8 @@ async fn closing_answered_turns_together_reads_their_conversations_not_every_wai
         return;
     };
     let store = open(&db).await;
-    // As the claim's test in `turn_path_tests.rs`: statistics from 3,000 answered messages,
-    // then 400 conversations waiting, and two claimed here.
-    let history: Vec<_> = (0..3000)
-        .map(|n| message(&format!("old{n}"), &format!("u{n}")))
-        .collect();
-    store.record(batch(history)).await.unwrap();
-    db.execute("UPDATE inbound SET state = 'done'; ANALYZE")
-        .await;
-    let burst: Vec<_> = (0..400)
-        .map(|n| message(&format!("m{n}"), &format!("u{n}")))
-        .collect();
-    store.record(batch(burst)).await.unwrap();
+    // As the claim's test: 400 conversations waiting, and two more claimed here.
+    super::turn_path_tests::history_then_burst(&db, &store).await;
     store
         .record(batch(vec![message("a", "me"), message("b", "you")]))
         .await

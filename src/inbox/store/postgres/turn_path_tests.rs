@@ -47,15 +47,10 @@ pub(super) async fn buffers(tx: &tokio_postgres::Transaction<'_>, sql: &str) -> 
         .sum()
 }
 
-#[tokio::test]
-async fn claiming_and_closing_a_turn_reads_its_conversation_not_every_waiting_one() {
-    let Some(db) = TestDb::fresh().await else {
-        return;
-    };
-    let store = open(&db).await;
-    // History, then a burst: statistics taken while 3,000 messages were all answered (as
-    // autovacuum last saw them), then 400 conversations with a message waiting each, and the
-    // one claimed here. Plans made from those statistics think hardly anything waits.
+/// History, then a burst: statistics taken while 3,000 messages (users `u0`..) were all
+/// answered (as autovacuum last saw them), then 400 conversations (`u0`..`u399`) with a
+/// message waiting each. Plans made from those statistics think hardly anything waits.
+pub(super) async fn history_then_burst(db: &TestDb, store: &Store) {
     let history: Vec<_> = (0..3000)
         .map(|n| message(&format!("old{n}"), &format!("u{n}")))
         .collect();
@@ -66,6 +61,15 @@ async fn claiming_and_closing_a_turn_reads_its_conversation_not_every_waiting_on
         .map(|n| message(&format!("m{n}"), &format!("u{n}")))
         .collect();
     store.record(batch(burst)).await.unwrap();
+}
+
+#[tokio::test]
+async fn claiming_and_closing_a_turn_reads_its_conversation_not_every_waiting_one() {
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    let store = open(&db).await;
+    history_then_burst(&db, &store).await;
     store
         .record(batch(vec![message("mine", "me")]))
         .await

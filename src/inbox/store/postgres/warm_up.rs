@@ -16,17 +16,25 @@
 use super::POOL_SIZE;
 use deadpool_postgres::Pool;
 
-/// A message recorded and claimed, its turn closed (looking for the next), a claim of the
-/// then idle conversation: the webhook's, the close's and the dispatcher's functions, on the
+/// A message recorded and claimed, its turn closed alone (looking for the next), another
+/// recorded and claimed and its turn closed as answered turns are, together, a claim of the
+/// then idle conversation: the webhook's, the closes' and the dispatcher's functions, on the
 /// warm-up conversation of connection `n` (its own, so no warm-up waits for another's rows).
 fn warm_up_sql(n: usize) -> String {
-    format!(
-        "
-    SELECT count(*) FROM wagate_record_lane(
-        'wagate-warm-up', 'warm-up-{n}', ARRAY['wagate-warm-up-{n}'], ARRAY['warm-up'],
+    let record = |id: &str| {
+        format!(
+            "SELECT count(*) FROM wagate_record_lane(
+        'wagate-warm-up', 'warm-up-{n}', ARRAY['{id}'], ARRAY['warm-up'],
         ARRAY['warm-up'], ARRAY['text'], ARRAY[0]::bigint[], ARRAY['pending'],
         ARRAY[NULL]::text[], ARRAY['{{}}'], 0, 'warm-up', 'warm-up',
-        true, 'wagate-warm-up', 1000, 1, 0);
+        true, 'wagate-warm-up', 1000, 1, 0);"
+        )
+    };
+    let record_first = record(&format!("wagate-warm-up-{n}"));
+    let record_second = record(&format!("wagate-warm-up-{n}-2"));
+    format!(
+        "
+    {record_first}
     SELECT count(*) FROM wagate_finish(
         (SELECT max(id) FROM turns
          WHERE phone_number_id = 'wagate-warm-up' AND customer = 'warm-up-{n}'),
@@ -34,6 +42,15 @@ fn warm_up_sql(n: usize) -> String {
         ARRAY(SELECT fence FROM leases
               WHERE phone_number_id = 'wagate-warm-up' AND customer = 'warm-up-{n}'),
         'done', 'done', NULL, false, true, 1000, 1, 0);
+    {record_second}
+    SELECT count(*) FROM wagate_finish_answered(
+        'wagate-warm-up',
+        ARRAY(SELECT max(id) FROM turns
+              WHERE phone_number_id = 'wagate-warm-up' AND customer = 'warm-up-{n}'),
+        ARRAY['wagate-warm-up'], ARRAY['warm-up-{n}'],
+        ARRAY(SELECT fence FROM leases
+              WHERE phone_number_id = 'wagate-warm-up' AND customer = 'warm-up-{n}'),
+        ARRAY[true], 0, ARRAY[0], ARRAY['wagate-warm-up'], ARRAY[0]::bigint[]);
     SELECT count(*) FROM wagate_claim(
         'wagate-warm-up', 'warm-up-{n}', 'wagate-warm-up', 1000, 1, 0, true);"
     )
