@@ -233,17 +233,22 @@ impl PgStore {
             )
             .await
             .map_err(|e| self.error(e))?;
-        Ok(rows
-            .iter()
+        rows.iter()
             .map(|r| {
-                let status: &str = r.get(1);
-                let closed = match status {
+                let closed = match r.get::<_, &str>(1) {
                     "closed" => Closed::Closed,
-                    _ => Closed::MessagesWait,
+                    "next" => Closed::MessagesWait,
+                    // A status this binary does not know (a newer schema's): the batch
+                    // fails and each close goes alone, by the function it knows.
+                    other => {
+                        return Err(StoreError::Postgres(format!(
+                            "wagate_finish_answered answered an unknown status {other:?}"
+                        )))
+                    }
                 };
-                (r.get(0), closed)
+                Ok((r.get(0), closed))
             })
-            .collect())
+            .collect()
     }
 }
 
