@@ -5,8 +5,11 @@
 //! and when the conversation is free with nothing waiting it inserts the messages already
 //! taken by their turn, so each message row is written once less. One round trip and one
 //! flushed commit instead of five round trips; the caller still answers `200` only after it.
+//! Webhooks that arrive together share that statement (`intake_batch.rs`, migration 7's
+//! `wagate_record_lanes`, which runs `wagate_record_lane` for each).
 
 use super::intake::Columns;
+use super::intake_batch::Written;
 use super::turns::{claimed, lease_ms, Claimed};
 use super::PgStore;
 use crate::inbox::store::conversations::HELD_FOR_PERSON;
@@ -15,6 +18,7 @@ use crate::inbox::store::turns::MAX_MESSAGES_PER_TURN;
 use crate::inbox::store::{Batch, MessageState, RecordOutcome, StoreError};
 use crate::inbox::LaneKey;
 use std::collections::{HashMap, HashSet};
+use tokio_postgres::Row;
 
 /// The conversation whose messages are all of `batch`, when the body is the common kind this
 /// path records and the dispatcher reserved no other conversation (`lanes`).
@@ -33,13 +37,41 @@ pub(super) fn single_lane(batch: &Batch, lanes: &[LaneKey]) -> Option<LaneKey> {
 
 impl PgStore {
     /// Record `batch` (all of `lane`, see [`single_lane`]) and, with `claim`, take the lane's
-    /// turn. Returns the outcome and the claimed turn (its lease not yet registered).
+    /// turn, in one statement with the webhooks that arrive meanwhile (`intake_batch.rs`).
+    /// Returns the outcome and the claimed turn (its lease not yet registered).
     pub(super) async fn record_lane(
         &self,
         batch: &Batch,
         lane: &LaneKey,
         claim: bool,
     ) -> Result<(RecordOutcome, Option<Claimed>), StoreError> {
+        let rows = match self.record_together(batch, lane, claim).await {
+            Written::Rows(rows) => rows,
+            Written::Alone => self.record_lane_alone(batch, lane, claim).await?,
+            Written::Failed(e) => return Err(e),
+        };
+        let (inserted, turn_rows): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .partition(|row| row.get::<_, Option<String>>(0).is_some());
+        let inserted: HashMap<String, String> = inserted
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        let claimed = claimed(lane, &turn_rows, 2);
+        let in_turn: HashSet<String> = claimed
+            .iter()
+            .flat_map(|c| c.turn.messages.iter().map(|(m, _)| m.message_id.clone()))
+            .collect();
+        Ok((outcome(batch, lane, &inserted, &in_turn), claimed))
+    }
+
+    /// `wagate_record_lane` for this webhook alone (when a statement written together failed).
+    async fn record_lane_alone(
+        &self,
+        batch: &Batch,
+        lane: &LaneKey,
+        claim: bool,
+    ) -> Result<Vec<Row>, StoreError> {
         let c = Columns::of(batch);
         let now = crate::inbox::store::now_millis();
         let lease_ms = lease_ms();
@@ -52,7 +84,7 @@ impl PgStore {
             )
             .await
             .map_err(|e| self.error(e))?;
-        let rows = client
+        client
             .query(
                 &stmt,
                 &[
@@ -77,20 +109,7 @@ impl PgStore {
                 ],
             )
             .await
-            .map_err(|e| self.error(e))?;
-        let (inserted, turn_rows): (Vec<_>, Vec<_>) = rows
-            .into_iter()
-            .partition(|row| row.get::<_, Option<String>>(0).is_some());
-        let inserted: HashMap<String, String> = inserted
-            .iter()
-            .map(|row| (row.get(0), row.get(1)))
-            .collect();
-        let claimed = claimed(lane, &turn_rows, 2);
-        let in_turn: HashSet<String> = claimed
-            .iter()
-            .flat_map(|c| c.turn.messages.iter().map(|(m, _)| m.message_id.clone()))
-            .collect();
-        Ok((outcome(batch, lane, &inserted, &in_turn), claimed))
+            .map_err(|e| self.error(e))
     }
 }
 
