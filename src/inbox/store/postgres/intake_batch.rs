@@ -10,11 +10,12 @@
 //! quiet moment is written at once, and statements grow only when webhooks pile up, which is
 //! when the saving counts.
 //!
-//! Each caller answers Meta's `200` only after the statement's commit, as before: the
-//! caller awaits its webhook's rows, which the writer hands out after the commit. If the
-//! statement fails on the server (it then rolled back whole), each webhook is written alone
-//! by `wagate_record_lane`, so one webhook's trouble never becomes another's; if PostgreSQL
-//! cannot be reached, each caller gets that error (its `503`). The writer owns a copy of
+//! A webhook alone is written by `wagate_record_lane` itself (the loop around it costs a
+//! little). Each caller answers Meta's `200` only after the statement's commit, as before:
+//! the caller awaits its webhook's rows, which the writer hands out after the commit. If the
+//! statement fails on the server (it then rolled back whole), the writer writes each webhook
+//! alone, so one webhook's trouble never becomes another's; if PostgreSQL cannot be reached,
+//! each caller gets that error (its `503`). The writer owns a copy of
 //! the messages, so a caller that stops waiting (its client hung up) loses nothing and
 //! leaves no statement half-written.
 
@@ -48,31 +49,21 @@ pub(crate) struct Waiting {
     states: Vec<&'static str>,
     notes: Vec<Option<String>>,
     raws: Vec<String>,
-    answer: oneshot::Sender<Written>,
+    answer: oneshot::Sender<Result<Vec<Row>, StoreError>>,
 }
 
 /// The webhooks waiting for the writer (`gather.rs`).
 pub(crate) type Records = Gathered<Waiting>;
 
-/// What the writer did with a webhook.
-pub(super) enum Written {
-    /// Recorded: `wagate_record_lane`'s rows for it (and the webhook's index after them).
-    Rows(Vec<Row>),
-    /// The statement failed on the server and rolled back: the caller writes it alone.
-    Alone,
-    /// Not recorded (PostgreSQL unreachable): the caller's `503`.
-    Failed(StoreError),
-}
-
 impl PgStore {
     /// Record `batch` (all of `lane`) with the webhooks written beside it; with `claim`, take
-    /// the lane's turn.
+    /// the lane's turn. Returns `wagate_record_lane`'s rows for it, after the commit.
     pub(super) async fn record_together(
         &self,
         batch: &Batch,
         lane: &LaneKey,
         claim: bool,
-    ) -> Written {
+    ) -> Result<Vec<Row>, StoreError> {
         let c = Columns::of(batch);
         let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let optional = |v: &[Option<&str>]| v.iter().map(|s| s.map(str::to_owned)).collect();
@@ -94,7 +85,7 @@ impl PgStore {
             tokio::spawn(self.clone().write_records());
         }
         written.await.unwrap_or_else(|_| {
-            Written::Failed(StoreError::Postgres(
+            Err(StoreError::Postgres(
                 "the writer of webhooks stopped before this one".to_owned(),
             ))
         })
@@ -103,15 +94,80 @@ impl PgStore {
     /// The writer: writes what waits, and goes on while webhooks wait.
     async fn write_records(self) {
         loop {
-            let batch = self.inner.records.next_batch(MAX_PER_STATEMENT);
-            if batch.is_empty() {
-                return;
+            let mut batch = self.inner.records.next_batch(MAX_PER_STATEMENT);
+            if batch.len() <= 1 {
+                // One webhook: its own statement, without the loop around it.
+                let Some(alone) = batch.pop() else { return };
+                let result = self.record_alone(&alone).await;
+                let _ = alone.answer.send(result);
+                continue;
             }
             match self.record_lanes(&batch).await {
                 Ok(rows) => hand_out(batch, rows),
-                Err(e) => fail(batch, e),
+                Err(e) => self.fail(batch, e).await,
             }
         }
+    }
+
+    /// The statement failed and nothing of it was committed: if it failed on the server, each
+    /// webhook alone (one webhook's trouble is not the others'); if PostgreSQL cannot be
+    /// reached, every caller's `503`.
+    async fn fail(&self, batch: Vec<Waiting>, e: StoreError) {
+        if let StoreError::Unreachable { target, reason } = &e {
+            for waiting in batch {
+                let _ = waiting.answer.send(Err(StoreError::Unreachable {
+                    target: target.clone(),
+                    reason: reason.clone(),
+                }));
+            }
+            return;
+        }
+        tracing::debug!(error = %e, webhooks = batch.len(), "recording webhooks together failed; recording each alone");
+        for waiting in batch {
+            let result = self.record_alone(&waiting).await;
+            let _ = waiting.answer.send(result);
+        }
+    }
+
+    /// `wagate_record_lane` for one webhook.
+    async fn record_alone(&self, w: &Waiting) -> Result<Vec<Row>, StoreError> {
+        let now = crate::inbox::store::now_millis();
+        let lease_ms = super::turns::lease_ms();
+        let limit = MAX_MESSAGES_PER_TURN as i32;
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT * FROM wagate_record_lane($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+                                                  $12, $13, $14, $15, $16, $17, $18)",
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        client
+            .query(
+                &stmt,
+                &[
+                    &w.lane.phone_number_id,
+                    &w.lane.user,
+                    &w.ids,
+                    &w.displays,
+                    &w.names,
+                    &w.kinds,
+                    &w.stamps,
+                    &w.states,
+                    &w.notes,
+                    &w.raws,
+                    &now,
+                    &HELD_FOR_PERSON,
+                    &WHILE_OPTED_OUT,
+                    &w.claim,
+                    &self.inner.replica,
+                    &lease_ms,
+                    &limit,
+                    &now,
+                ],
+            )
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// `wagate_record_lanes` for `batch`: every webhook's rows.
@@ -206,34 +262,6 @@ fn hand_out(batch: Vec<Waiting>, rows: Vec<Row>) {
         }
     }
     for (waiting, rows) in batch.into_iter().zip(each) {
-        let _ = waiting.answer.send(Written::Rows(rows));
-    }
-}
-
-/// The statement failed: nothing of it was committed.
-fn fail(batch: Vec<Waiting>, e: StoreError) {
-    match e {
-        // Every caller's `503`: written alone, each would only fail again.
-        StoreError::Unreachable { target, reason } => {
-            for waiting in batch {
-                let _ = waiting
-                    .answer
-                    .send(Written::Failed(StoreError::Unreachable {
-                        target: target.clone(),
-                        reason: reason.clone(),
-                    }));
-            }
-        }
-        // One webhook's statement alone would fail the same way: its own error.
-        e if batch.len() == 1 => {
-            let waiting = batch.into_iter().next().expect("one webhook");
-            let _ = waiting.answer.send(Written::Failed(e));
-        }
-        e => {
-            tracing::debug!(error = %e, webhooks = batch.len(), "recording webhooks together failed; recording each alone");
-            for waiting in batch {
-                let _ = waiting.answer.send(Written::Alone);
-            }
-        }
+        let _ = waiting.answer.send(Ok(rows));
     }
 }

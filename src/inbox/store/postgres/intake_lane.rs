@@ -8,17 +8,11 @@
 //! Webhooks that arrive together share that statement (`intake_batch.rs`, migration 7's
 //! `wagate_record_lanes`, which runs `wagate_record_lane` for each).
 
-use super::intake::Columns;
-use super::intake_batch::Written;
-use super::turns::{claimed, lease_ms, Claimed};
+use super::turns::{claimed, Claimed};
 use super::PgStore;
-use crate::inbox::store::conversations::HELD_FOR_PERSON;
-use crate::inbox::store::opt_out::WHILE_OPTED_OUT;
-use crate::inbox::store::turns::MAX_MESSAGES_PER_TURN;
 use crate::inbox::store::{Batch, MessageState, RecordOutcome, StoreError};
 use crate::inbox::LaneKey;
 use std::collections::{HashMap, HashSet};
-use tokio_postgres::Row;
 
 /// The conversation whose messages are all of `batch`, when the body is the common kind this
 /// path records and the dispatcher reserved no other conversation (`lanes`).
@@ -45,11 +39,7 @@ impl PgStore {
         lane: &LaneKey,
         claim: bool,
     ) -> Result<(RecordOutcome, Option<Claimed>), StoreError> {
-        let rows = match self.record_together(batch, lane, claim).await {
-            Written::Rows(rows) => rows,
-            Written::Alone => self.record_lane_alone(batch, lane, claim).await?,
-            Written::Failed(e) => return Err(e),
-        };
+        let rows = self.record_together(batch, lane, claim).await?;
         let (inserted, turn_rows): (Vec<_>, Vec<_>) = rows
             .into_iter()
             .partition(|row| row.get::<_, Option<String>>(0).is_some());
@@ -63,53 +53,6 @@ impl PgStore {
             .flat_map(|c| c.turn.messages.iter().map(|(m, _)| m.message_id.clone()))
             .collect();
         Ok((outcome(batch, lane, &inserted, &in_turn), claimed))
-    }
-
-    /// `wagate_record_lane` for this webhook alone (when a statement written together failed).
-    async fn record_lane_alone(
-        &self,
-        batch: &Batch,
-        lane: &LaneKey,
-        claim: bool,
-    ) -> Result<Vec<Row>, StoreError> {
-        let c = Columns::of(batch);
-        let now = crate::inbox::store::now_millis();
-        let lease_ms = lease_ms();
-        let limit = MAX_MESSAGES_PER_TURN as i32;
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT * FROM wagate_record_lane($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-                                                  $12, $13, $14, $15, $16, $17, $18)",
-            )
-            .await
-            .map_err(|e| self.error(e))?;
-        client
-            .query(
-                &stmt,
-                &[
-                    &lane.phone_number_id,
-                    &lane.user,
-                    &c.ids,
-                    &c.displays,
-                    &c.names,
-                    &c.kinds,
-                    &c.stamps,
-                    &c.states,
-                    &c.notes,
-                    &c.raws,
-                    &now,
-                    &HELD_FOR_PERSON,
-                    &WHILE_OPTED_OUT,
-                    &claim,
-                    &self.inner.replica,
-                    &lease_ms,
-                    &limit,
-                    &now,
-                ],
-            )
-            .await
-            .map_err(|e| self.error(e))
     }
 }
 
