@@ -20,12 +20,12 @@
 //! next, is left by the statement untouched and closed alone with its next turn claimed
 //! (`wagate_finish`, `turns.rs`), as are failed turns and turns kept for a retry.
 
-use super::gather::Gathered;
 use super::sent_marks::SentMark;
 use super::PgStore;
 use crate::inbox::store::{StoreError, TurnOutcome};
 use crate::inbox::{LaneKey, Turn};
 use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -38,7 +38,7 @@ const GATHER: Duration = Duration::from_millis(5);
 const MAX_PER_STATEMENT: usize = 64;
 
 /// A close waiting for the writer.
-pub(crate) struct Waiting {
+struct Waiting {
     turn_id: i64,
     lane: LaneKey,
     fence: i64,
@@ -48,8 +48,53 @@ pub(crate) struct Waiting {
     answer: oneshot::Sender<Result<Option<Turn>, StoreError>>,
 }
 
-/// The closes waiting for the writer (`gather.rs`).
-pub(crate) type Closes = Gathered<Waiting>;
+/// The closes waiting, and whether a writer task is running for them.
+#[derive(Default)]
+pub(crate) struct Closes {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    waiting: Vec<Waiting>,
+    writing: bool,
+    /// Statements written so far (tests: several closes take one).
+    #[cfg(test)]
+    statements: usize,
+}
+
+impl Closes {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queue a close; `true` when no writer runs yet (the caller starts one).
+    fn push(&self, close: Waiting) -> bool {
+        let mut state = self.lock();
+        state.waiting.push(close);
+        !std::mem::replace(&mut state.writing, true)
+    }
+
+    /// The next statement's closes; none (and the writer ends) when nothing waits.
+    fn next_batch(&self) -> Vec<Waiting> {
+        let mut state = self.lock();
+        if state.waiting.is_empty() {
+            state.writing = false;
+            return Vec::new();
+        }
+        let take = state.waiting.len().min(MAX_PER_STATEMENT);
+        #[cfg(test)]
+        {
+            state.statements += 1;
+        }
+        state.waiting.drain(..take).collect()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn statements(&self) -> usize {
+        self.lock().statements
+    }
+}
 
 impl PgStore {
     /// Close answered turn `turn_id` together with the closes ready beside it (with
@@ -85,7 +130,7 @@ impl PgStore {
     async fn write_closes(self) {
         loop {
             tokio::time::sleep(GATHER).await;
-            let batch = self.inner.closes.next_batch(MAX_PER_STATEMENT);
+            let batch = self.inner.closes.next_batch();
             if batch.is_empty() {
                 return;
             }

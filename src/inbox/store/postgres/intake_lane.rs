@@ -5,11 +5,13 @@
 //! and when the conversation is free with nothing waiting it inserts the messages already
 //! taken by their turn, so each message row is written once less. One round trip and one
 //! flushed commit instead of five round trips; the caller still answers `200` only after it.
-//! Webhooks that arrive together share that statement (`intake_batch.rs`, migration 7's
-//! `wagate_record_lanes`, which runs `wagate_record_lane` for each).
 
-use super::turns::{claimed, Claimed};
+use super::intake::Columns;
+use super::turns::{claimed, lease_ms, Claimed};
 use super::PgStore;
+use crate::inbox::store::conversations::HELD_FOR_PERSON;
+use crate::inbox::store::opt_out::WHILE_OPTED_OUT;
+use crate::inbox::store::turns::MAX_MESSAGES_PER_TURN;
 use crate::inbox::store::{Batch, MessageState, RecordOutcome, StoreError};
 use crate::inbox::LaneKey;
 use std::collections::{HashMap, HashSet};
@@ -31,15 +33,51 @@ pub(super) fn single_lane(batch: &Batch, lanes: &[LaneKey]) -> Option<LaneKey> {
 
 impl PgStore {
     /// Record `batch` (all of `lane`, see [`single_lane`]) and, with `claim`, take the lane's
-    /// turn, in one statement with the webhooks that arrive meanwhile (`intake_batch.rs`).
-    /// Returns the outcome and the claimed turn (its lease not yet registered).
+    /// turn. Returns the outcome and the claimed turn (its lease not yet registered).
     pub(super) async fn record_lane(
         &self,
         batch: &Batch,
         lane: &LaneKey,
         claim: bool,
     ) -> Result<(RecordOutcome, Option<Claimed>), StoreError> {
-        let rows = self.record_together(batch, lane, claim).await?;
+        let c = Columns::of(batch);
+        let now = crate::inbox::store::now_millis();
+        let lease_ms = lease_ms();
+        let limit = MAX_MESSAGES_PER_TURN as i32;
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT * FROM wagate_record_lane($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+                                                  $12, $13, $14, $15, $16, $17, $18)",
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        let rows = client
+            .query(
+                &stmt,
+                &[
+                    &lane.phone_number_id,
+                    &lane.user,
+                    &c.ids,
+                    &c.displays,
+                    &c.names,
+                    &c.kinds,
+                    &c.stamps,
+                    &c.states,
+                    &c.notes,
+                    &c.raws,
+                    &now,
+                    &HELD_FOR_PERSON,
+                    &WHILE_OPTED_OUT,
+                    &claim,
+                    &self.inner.replica,
+                    &lease_ms,
+                    &limit,
+                    &now,
+                ],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
         let (inserted, turn_rows): (Vec<_>, Vec<_>) = rows
             .into_iter()
             .partition(|row| row.get::<_, Option<String>>(0).is_some());

@@ -39,11 +39,6 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "close_turns_together",
         include_str!("../../../../migrations/postgres/0006_close_turns_together.sql"),
     ),
-    (
-        7,
-        "record_webhooks_together",
-        include_str!("../../../../migrations/postgres/0007_record_webhooks_together.sql"),
-    ),
 ];
 
 /// `pg_advisory_xact_lock` key of the migrations (any constant no other lock of ours uses).

@@ -41,11 +41,9 @@
 
 mod close_batch;
 mod conversations;
-mod gather;
 mod handoff;
 mod hint;
 mod intake;
-mod intake_batch;
 mod intake_hooks;
 mod intake_lane;
 mod lease;
@@ -71,8 +69,6 @@ mod warm_up;
 mod close_batch_tests;
 #[cfg(test)]
 mod connect_tests;
-#[cfg(test)]
-mod intake_batch_tests;
 #[cfg(test)]
 mod replica_tests;
 #[cfg(test)]
@@ -125,8 +121,6 @@ pub(crate) struct Inner {
     sent_marks: std::sync::Mutex<std::collections::HashMap<i64, sent_marks::SentMark>>,
     /// Answered turns' closes waiting to be written together (`close_batch.rs`).
     pub(crate) closes: close_batch::Closes,
-    /// Webhooks waiting to be recorded together (`intake_batch.rs`).
-    pub(crate) records: intake_batch::Records,
     /// How many migrations this open applied (tests: exactly one of two racing opens does).
     #[cfg_attr(not(test), allow(dead_code))]
     migrations_applied: usize,
@@ -151,7 +145,6 @@ impl PgStore {
             deferred_memory: Default::default(),
             sent_marks: Default::default(),
             closes: Default::default(),
-            records: Default::default(),
             migrations_applied: migrated.applied,
         });
         lease::spawn_heartbeat(Arc::downgrade(&inner));
@@ -186,7 +179,6 @@ impl PgStore {
                 deferred_memory: Default::default(),
                 sent_marks: Default::default(),
                 closes: Default::default(),
-                records: Default::default(),
                 migrations_applied: 0,
             }),
         })

@@ -17,25 +17,21 @@ use super::POOL_SIZE;
 use deadpool_postgres::Pool;
 
 /// A message recorded and claimed, its turn closed alone (looking for the next), another
-/// recorded and claimed as webhooks are together and its turn closed as answered turns are,
-/// together, a claim of the then idle conversation: the webhook's, the closes' and the
-/// dispatcher's functions, on the warm-up conversation of connection `n` (its own, so no warm-up waits for another's rows).
+/// recorded and claimed and its turn closed as answered turns are, together, a claim of the
+/// then idle conversation: the webhook's, the closes' and the dispatcher's functions, on the
+/// warm-up conversation of connection `n` (its own, so no warm-up waits for another's rows).
 fn warm_up_sql(n: usize) -> String {
-    let record_first = format!(
-        "SELECT count(*) FROM wagate_record_lane(
-        'wagate-warm-up', 'warm-up-{n}', ARRAY['wagate-warm-up-{n}'], ARRAY['warm-up'],
+    let record = |id: &str| {
+        format!(
+            "SELECT count(*) FROM wagate_record_lane(
+        'wagate-warm-up', 'warm-up-{n}', ARRAY['{id}'], ARRAY['warm-up'],
         ARRAY['warm-up'], ARRAY['text'], ARRAY[0]::bigint[], ARRAY['pending'],
         ARRAY[NULL]::text[], ARRAY['{{}}'], 0, 'warm-up', 'warm-up',
         true, 'wagate-warm-up', 1000, 1, 0);"
-    );
-    // The second as webhooks recorded together are (`intake_batch.rs`).
-    let record_second = format!(
-        "SELECT count(*) FROM wagate_record_lanes(
-        ARRAY['wagate-warm-up'], ARRAY['warm-up-{n}'], ARRAY[true], ARRAY[1],
-        ARRAY['wagate-warm-up-{n}-2'], ARRAY['warm-up'], ARRAY['warm-up'], ARRAY['text'],
-        ARRAY[0]::bigint[], ARRAY['pending'], ARRAY[NULL]::text[], ARRAY['{{}}'], 0,
-        'warm-up', 'warm-up', 'wagate-warm-up', 1000, 1, 0);"
-    );
+        )
+    };
+    let record_first = record(&format!("wagate-warm-up-{n}"));
+    let record_second = record(&format!("wagate-warm-up-{n}-2"));
     format!(
         "
     {record_first}
