@@ -39,6 +39,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "close_turns_together",
         include_str!("../../../../migrations/postgres/0006_close_turns_together.sql"),
     ),
+    (
+        7,
+        "maintenance_in_small_steps",
+        include_str!("../../../../migrations/postgres/0007_maintenance_in_small_steps.sql"),
+    ),
 ];
 
 /// `pg_advisory_xact_lock` key of the migrations (any constant no other lock of ours uses).

@@ -229,6 +229,42 @@ async fn two_replicas_starting_together_on_a_fresh_database_migrate_it_once() {
 }
 
 #[tokio::test]
+async fn autovacuum_works_on_every_table_in_small_steps() {
+    let Some(db) = TestDb::fresh().await else {
+        return;
+    };
+    open(&db).await;
+    // Every table of the schema and its TOAST table (migration 7): one left out would be
+    // vacuumed in a burst that takes a core from the message path while it lasts.
+    let unthrottled = db
+        .query_text(
+            "SELECT COALESCE(string_agg(r.relname, ', ' ORDER BY r.relname), 'none')
+             FROM pg_class c
+             LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
+             CROSS JOIN LATERAL (
+                 SELECT c.relname, c.reloptions
+                 UNION ALL
+                 SELECT c.relname || ' (TOAST)', t.reloptions WHERE t.oid IS NOT NULL
+             ) r
+             WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'
+               AND NOT COALESCE('autovacuum_vacuum_cost_delay=20' = ANY (r.reloptions), false)",
+        )
+        .await;
+    assert_eq!(
+        unthrottled, "none",
+        "tables autovacuum would vacuum in one burst"
+    );
+    assert!(
+        db.query_text("SELECT count(*) FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind = 'r'")
+            .await
+            .parse::<u32>()
+            .unwrap()
+            >= 15,
+        "the check looked at wagate's tables"
+    );
+}
+
+#[tokio::test]
 async fn the_heartbeat_keeps_a_long_turns_conversation_and_forgets_one_taken_over() {
     let Some(db) = TestDb::fresh().await else {
         return;
