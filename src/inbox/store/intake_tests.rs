@@ -119,6 +119,28 @@ on_both_backends! {
     }
 
 
+    async fn a_message_twice_in_one_webhook_is_recorded_and_answered_once(db: Backing) {
+        let store = db.open().await;
+        let mut again = message("a", "u1");
+        again.raw = r#"{"id":"a","type":"text","text":{"body":"the copy"}}"#.into();
+        let (outcome, turns) = store
+            .record_and_claim(
+                batch(vec![message("a", "u1"), message("b", "u1"), again]),
+                vec![lane("u1")],
+            )
+            .await
+            .unwrap();
+
+        assert_eq!(turns.len(), 1);
+        assert_eq!(ids(&turns[0]), ["a", "b"], "each message once, in arrival order");
+        assert_eq!(
+            turns[0].messages[0].raw["text"]["body"], "hi a",
+            "the first copy is the one kept"
+        );
+        assert_eq!(outcome.new_pending_messages, 2);
+        assert_eq!(outcome.duplicates, 1);
+    }
+
     async fn a_webhook_for_a_conversation_a_person_has_is_kept_and_starts_no_turn(db: Backing) {
         let store = db.open().await;
         assert!(store

@@ -44,6 +44,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "maintenance_in_small_steps",
         include_str!("../../../../migrations/postgres/0007_maintenance_in_small_steps.sql"),
     ),
+    (
+        8,
+        "one_copy_of_a_message_in_its_turn",
+        include_str!("../../../../migrations/postgres/0008_one_copy_of_a_message_in_its_turn.sql"),
+    ),
 ];
 
 /// `pg_advisory_xact_lock` key of the migrations (any constant no other lock of ours uses).
