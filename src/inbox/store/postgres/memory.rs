@@ -3,12 +3,14 @@
 //! does not add its turn to the memory the new owner reads.
 
 use super::parts::Flush;
+use super::small_steps::delete_in_small_steps;
 use super::PgStore;
 use crate::inbox::store::StoreError;
 use crate::memory::{MediaRef, MemoryEntry, MemoryRole};
 use tokio_postgres::types::ToSql;
 
-/// Purges delete in slices so no transaction holds a huge DELETE.
+/// Purges delete in slices so no transaction holds a huge DELETE, resting between them
+/// (`small_steps.rs`).
 const PURGE_BATCH: i64 = 1_000;
 
 /// A turn's memory entries as the insert statement takes them (`$4` the key, `$5`–`$9` the
@@ -192,16 +194,11 @@ impl PgStore {
             )
             .await
             .map_err(|e| self.error(e))?;
-        let mut total = 0;
-        loop {
-            let deleted = client
-                .execute(&stmt, &[&before, &PURGE_BATCH])
-                .await
-                .map_err(|e| self.error(e))?;
-            total += deleted as usize;
-            if (deleted as i64) < PURGE_BATCH {
-                return Ok(total);
-            }
-        }
+        let deleted = delete_in_small_steps(PURGE_BATCH as u64, || async {
+            client.execute(&stmt, &[&before, &PURGE_BATCH]).await
+        })
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(deleted as usize)
     }
 }

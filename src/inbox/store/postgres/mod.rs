@@ -58,6 +58,7 @@ mod reactions;
 pub mod retention;
 mod send_fence;
 mod sent_marks;
+mod small_steps;
 mod tls;
 mod turns;
 mod url;

@@ -19,10 +19,12 @@
 //! replica that gets the advisory lock ([`LOCK_KEY`], `pg_try_advisory_lock`, so never two at
 //! once) and then inserts the slot's `maintenance_runs` row (`ON CONFLICT DO NOTHING`, so
 //! once per slot) purges, in batches of [`BATCH`] rows, each its own short transaction, so
-//! intake never waits long behind it.
+//! intake never waits long behind it, with a rest after each (`small_steps.rs`) so the purge
+//! never takes more than a fifth of a PostgreSQL core from the message path.
 
 use super::super::now_millis;
 use super::super::{Backend, Store, StoreError};
+use super::small_steps::delete_in_small_steps;
 use super::PgStore;
 use deadpool_postgres::GenericClient;
 use std::time::Duration;
@@ -146,17 +148,13 @@ async fn purge_locked<C: GenericClient>(
 }
 
 /// Runs one purge statement (`$1`: the cutoff, `$2`: the batch) until it deletes less than a
-/// batch; each statement is its own transaction.
+/// batch, in small steps (`small_steps.rs`); each statement is its own transaction.
 async fn until_done<C: GenericClient>(c: &C, sql: &str, before: i64) -> Result<u64, Error> {
     let stmt = c.prepare_cached(sql).await?;
-    let mut total = 0;
-    loop {
-        let deleted = c.execute(&stmt, &[&before, &BATCH]).await?;
-        total += deleted;
-        if deleted < BATCH as u64 {
-            return Ok(total);
-        }
-    }
+    delete_in_small_steps(BATCH as u64, || async {
+        c.execute(&stmt, &[&before, &BATCH]).await
+    })
+    .await
 }
 
 /// Answered or skipped messages, and their JSON; not the newest of a conversation, not in a
