@@ -6,12 +6,6 @@ use super::testdb::TestDb;
 use crate::inbox::store::both_backends::{batch, lane, message};
 use crate::inbox::store::{Store, StoreError, TurnOutcome};
 
-async fn open(db: &TestDb) -> Store {
-    Store::open_postgres(&db.database_url())
-        .await
-        .expect("the store opens")
-}
-
 /// One message each for `users`, claimed and answered with one part Meta accepted (its
 /// `sent` mark waiting for the close): the turn ids, in the order of `users`.
 async fn answered_turns(store: &Store, users: &[String]) -> Vec<i64> {
@@ -38,8 +32,8 @@ async fn turns_closing_at_once_share_a_statement_and_one_taken_over_does_not_sto
     let Some(db) = TestDb::fresh().await else {
         return;
     };
-    let store = open(&db).await;
-    let heir = open(&db).await;
+    let store = db.open_store().await;
+    let heir = db.open_store().await;
     let users: Vec<String> = (0..20).map(|n| format!("u{n:02}")).collect();
     let turns = answered_turns(&store, &users).await;
     // The first replica stalls past its leases; the second takes u00 over (and resumes its
@@ -108,7 +102,7 @@ async fn an_answered_turn_whose_customer_wrote_again_hands_over_the_next_turn_wh
     let Some(db) = TestDb::fresh().await else {
         return;
     };
-    let store = open(&db).await;
+    let store = db.open_store().await;
     let users = ["alone".to_owned(), "again".to_owned()];
     let turns = answered_turns(&store, &users).await;
     store
@@ -148,7 +142,7 @@ async fn closing_answered_turns_together_reads_their_conversations_not_every_wai
     let Some(db) = TestDb::fresh().await else {
         return;
     };
-    let store = open(&db).await;
+    let store = db.open_store().await;
     // As the claim's test: 400 conversations waiting, and two more claimed here.
     super::turn_path_tests::history_then_burst(&db, &store).await;
     store

@@ -192,18 +192,12 @@ fn batch(id: &str) -> Batch {
     }
 }
 
-async fn open(db: &TestDb) -> Store {
-    Store::open_postgres(&db.database_url())
-        .await
-        .expect("the store opens")
-}
-
 #[tokio::test]
 async fn a_webhook_refused_while_postgresql_is_unreachable_is_not_recorded() {
     let Some(db) = TestDb::fresh().await else {
         return;
     };
-    let store = open(&db).await;
+    let store = db.open_store().await;
     store
         .writable()
         .await
@@ -303,7 +297,7 @@ async fn the_pool_plans_each_statement_once_unless_the_url_says_otherwise() {
     };
     // Planned once from the first call, not five times per connection on a fresh server.
     assert_eq!(
-        plan_cache_mode(&open(&db).await).await,
+        plan_cache_mode(&db.open_store().await).await,
         "force_generic_plan"
     );
     let joint = if db.url.contains('?') { '&' } else { '?' };

@@ -73,6 +73,8 @@ mod connect_tests;
 #[cfg(test)]
 mod replica_tests;
 #[cfg(test)]
+mod schema_tests;
+#[cfg(test)]
 pub(crate) mod testdb;
 #[cfg(test)]
 mod tests;

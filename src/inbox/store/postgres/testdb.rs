@@ -50,6 +50,13 @@ impl TestDb {
         self.url.parse().expect("a test database URL")
     }
 
+    /// A store on the test database, as a replica opens it (migrating it on the first open).
+    pub(crate) async fn open_store(&self) -> crate::inbox::store::Store {
+        crate::inbox::store::Store::open_postgres(&self.database_url())
+            .await
+            .expect("the store opens")
+    }
+
     /// Run SQL on the test database (outside any store): to look, or to move time on.
     pub(crate) async fn execute(&self, sql: &str) {
         connect(&self.url)

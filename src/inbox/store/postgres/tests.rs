@@ -1,25 +1,20 @@
 //! What only several replicas on one PostgreSQL database do: leases, fencing, takeover,
-//! migrations raced, an unreachable server. The behaviour both backends share is tested in
-//! `store/tests.rs` and `store/intake_tests.rs` on both.
+//! heartbeats, wake-ups. The schema is tested in `schema_tests.rs`, reaching the server in
+//! `connect_tests.rs`; the behaviour both backends share in `store/tests.rs` and
+//! `store/intake_tests.rs` on both.
 
+use super::lease;
 use super::testdb::TestDb;
-use super::{lease, migrate};
 use crate::inbox::store::both_backends::{batch, lane, message};
 use crate::inbox::store::{Batch, StatusUpdate, Store, StoreError, TurnOutcome};
 use crate::memory::MemoryEntry;
-
-async fn open(db: &TestDb) -> Store {
-    Store::open_postgres(&db.database_url())
-        .await
-        .expect("the store opens")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_claiming_one_conversation_at_once_never_both_get_it() {
     let Some(db) = TestDb::fresh().await else {
         return;
     };
-    let (a, b) = (open(&db).await, open(&db).await);
+    let (a, b) = (db.open_store().await, db.open_store().await);
     for i in 0..20 {
         let user = format!("u{i}");
         a.record(batch(vec![message(&format!("m{i}"), &user)]))
@@ -42,7 +37,7 @@ async fn an_expired_lease_is_taken_over_with_a_higher_fence_and_the_old_owner_is
     let Some(db) = TestDb::fresh().await else {
         return;
     };
-    let (old, new) = (open(&db).await, open(&db).await);
+    let (old, new) = (db.open_store().await, db.open_store().await);
     old.record(batch(vec![message("m1", "u1")])).await.unwrap();
     let turn = old.claim_turn(lane("u1")).await.unwrap().expect("a turn");
     old.save_reply(turn.id, vec!["one".into(), "two".into()])
@@ -150,7 +145,7 @@ async fn a_part_a_dead_replica_left_sending_waits_from_the_takeover_and_is_settl
     let Some(db) = TestDb::fresh().await else {
         return;
     };
-    let dead = open(&db).await;
+    let dead = db.open_store().await;
     dead.record(batch(vec![message("m1", "u1")])).await.unwrap();
     let turn = dead.claim_turn(lane("u1")).await.unwrap().unwrap();
     dead.save_reply(turn.id, vec!["hi".into()]).await.unwrap();
@@ -159,7 +154,7 @@ async fn a_part_a_dead_replica_left_sending_waits_from_the_takeover_and_is_settl
     drop(dead); // kill -9: the Graph call's answer is never recorded
     db.expire_leases().await;
 
-    let heir = open(&db).await;
+    let heir = db.open_store().await;
     let resumed = heir.claim_turn(lane("u1")).await.unwrap().unwrap();
     let parts = heir.load_reply(resumed.id).await.unwrap().unwrap();
     assert!(parts[0].sending_since.is_some(), "left sending");
@@ -178,7 +173,7 @@ async fn a_part_a_dead_replica_left_sending_waits_from_the_takeover_and_is_settl
     );
 
     // Meta's status notification may reach any replica: a third one records it.
-    let third = open(&db).await;
+    let third = db.open_store().await;
     third
         .record(Batch {
             statuses: vec![StatusUpdate {
@@ -200,76 +195,12 @@ async fn a_part_a_dead_replica_left_sending_waits_from_the_takeover_and_is_settl
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_starting_together_on_a_fresh_database_migrate_it_once() {
-    let Some(db) = TestDb::fresh().await else {
-        return;
-    };
-    let url = db.database_url();
-    let (a, b) = tokio::join!(Store::open_postgres(&url), Store::open_postgres(&url));
-    let (a, b) = (a.unwrap(), b.unwrap());
-    let applied = a.postgres().migrations_applied() + b.postgres().migrations_applied();
-    assert_eq!(
-        applied,
-        migrate::count(),
-        "each migration applied exactly once"
-    );
-    assert_eq!(
-        db.query_text("SELECT COUNT(*) FROM schema_migrations")
-            .await,
-        migrate::count().to_string()
-    );
-    assert_eq!(
-        a.part_ref(1, 0).callback_data(),
-        b.part_ref(1, 0).callback_data(),
-        "both replicas share the database's id"
-    );
-    // A later start finds nothing to do.
-    assert_eq!(open(&db).await.postgres().migrations_applied(), 0);
-}
-
-#[tokio::test]
-async fn autovacuum_works_on_every_table_in_small_steps() {
-    let Some(db) = TestDb::fresh().await else {
-        return;
-    };
-    open(&db).await;
-    // Every table of the schema and its TOAST table (migration 7): one left out would be
-    // vacuumed in a burst that takes a core from the message path while it lasts.
-    let unthrottled = db
-        .query_text(
-            "SELECT COALESCE(string_agg(r.relname, ', ' ORDER BY r.relname), 'none')
-             FROM pg_class c
-             LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
-             CROSS JOIN LATERAL (
-                 SELECT c.relname, c.reloptions
-                 UNION ALL
-                 SELECT c.relname || ' (TOAST)', t.reloptions WHERE t.oid IS NOT NULL
-             ) r
-             WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'
-               AND NOT COALESCE('autovacuum_vacuum_cost_delay=20' = ANY (r.reloptions), false)",
-        )
-        .await;
-    assert_eq!(
-        unthrottled, "none",
-        "tables autovacuum would vacuum in one burst"
-    );
-    assert!(
-        db.query_text("SELECT count(*) FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind = 'r'")
-            .await
-            .parse::<u32>()
-            .unwrap()
-            >= 15,
-        "the check looked at wagate's tables"
-    );
-}
-
 #[tokio::test]
 async fn the_heartbeat_keeps_a_long_turns_conversation_and_forgets_one_taken_over() {
     let Some(db) = TestDb::fresh().await else {
         return;
     };
-    let store = open(&db).await;
+    let store = db.open_store().await;
     store
         .record(batch(vec![
             message("m1", "u1"),
@@ -330,7 +261,7 @@ async fn a_replicas_conversations_go_to_the_others_when_it_stops_or_its_leases_e
     let Some(db) = TestDb::fresh().await else {
         return;
     };
-    let (a, b) = (open(&db).await, open(&db).await);
+    let (a, b) = (db.open_store().await, db.open_store().await);
     a.record(batch(vec![message("m1", "u1"), message("m2", "u2")]))
         .await
         .unwrap();
@@ -357,7 +288,7 @@ async fn a_replicas_conversations_go_to_the_others_when_it_stops_or_its_leases_e
     let _t2 = a.claim_turn(lane("u2")).await.unwrap().unwrap();
     drop(b);
     db.expire_leases().await;
-    let c = open(&db).await;
+    let c = db.open_store().await;
     assert_eq!(
         c.open_lanes_after(None, 10).await.unwrap(),
         vec![lane("u1"), lane("u2")],
@@ -371,7 +302,7 @@ async fn wake_ups_hear_what_another_process_notifies() {
     let Some(db) = TestDb::fresh().await else {
         return;
     };
-    let store = open(&db).await;
+    let store = db.open_store().await;
     let mut wake_ups = store.wake_ups().await.unwrap();
     db.execute(&format!(
         "SELECT pg_notify('{}', '{}'); NOTIFY {};",
@@ -405,7 +336,7 @@ async fn a_first_claim_is_no_takeover_but_a_lease_handed_back_at_shutdown_is() {
     let Some(db) = TestDb::fresh().await else {
         return;
     };
-    let (a, b) = (open(&db).await, open(&db).await);
+    let (a, b) = (db.open_store().await, db.open_store().await);
     a.record(batch(vec![message("m1", "u1")])).await.unwrap();
     let turn = a.claim_turn(lane("u1")).await.unwrap().unwrap();
     let (_, held) = a.postgres().inner().leases.by_turn(turn.id).unwrap();
@@ -429,7 +360,7 @@ async fn parts_held_for_the_window_are_found_by_the_conversations_next_turn() {
     let Some(db) = TestDb::fresh().await else {
         return;
     };
-    let store = open(&db).await;
+    let store = db.open_store().await;
     store
         .record(batch(vec![message("m1", "u1")]))
         .await
